@@ -1,0 +1,31 @@
+# Third-party dependencies, all from Debian 12 packages (tools/setup.sh installs them).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(HS REQUIRED IMPORTED_TARGET libhs)
+pkg_check_modules(PCAP REQUIRED IMPORTED_TARGET libpcap)
+pkg_check_modules(PROTOBUF REQUIRED IMPORTED_TARGET protobuf)
+pkg_check_modules(SPDLOG REQUIRED IMPORTED_TARGET spdlog)
+pkg_check_modules(YAMLCPP REQUIRED IMPORTED_TARGET yaml-cpp)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+find_package(CLI11 CONFIG REQUIRED)
+find_package(Threads REQUIRED)
+find_program(PROTOC_EXECUTABLE protoc REQUIRED)
+
+# libnet ships no pkg-config file on Debian 12: ask libnet-config for its defines, find the library.
+find_program(LIBNET_CONFIG libnet-config REQUIRED)
+execute_process(COMMAND ${LIBNET_CONFIG} --defines OUTPUT_VARIABLE LIBNET_DEFINES
+                OUTPUT_STRIP_TRAILING_WHITESPACE)
+separate_arguments(LIBNET_DEFINES UNIX_COMMAND "${LIBNET_DEFINES}")
+# glibc deprecated _BSD_SOURCE in favour of _DEFAULT_SOURCE and warns about it.
+list(TRANSFORM LIBNET_DEFINES REPLACE "^-D_BSD_SOURCE$" "-D_DEFAULT_SOURCE")
+find_path(LIBNET_INCLUDE_DIR libnet.h REQUIRED)
+find_library(LIBNET_LIBRARY net REQUIRED)
+add_library(spanguard_libnet INTERFACE)
+target_include_directories(spanguard_libnet INTERFACE ${LIBNET_INCLUDE_DIR})
+target_compile_options(spanguard_libnet INTERFACE ${LIBNET_DEFINES})
+target_link_libraries(spanguard_libnet INTERFACE ${LIBNET_LIBRARY})
+add_library(Libnet::libnet ALIAS spanguard_libnet)
+
+if(SPANGUARD_TESTS)
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+endif()

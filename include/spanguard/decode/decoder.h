@@ -1,0 +1,133 @@
+// The decoder: turns a captured frame into a PacketView (Ethernet, 802.1Q/QinQ, Linux cooked, raw
+// IP, IPv4, IPv6 with extension headers, TCP, UDP, ICMP, and GRE/ERSPAN/VXLAN remote-mirror tunnels
+// whose inner packet is the one inspected). Every length is checked against the captured bytes; a
+// malformed frame is counted by reason and reported as such, never read past its end.
+#pragma once
+
+#include <cstdint>
+
+#include "spanguard/core/config.h"
+#include "spanguard/core/counters.h"
+#include "spanguard/decode/packet_view.h"
+
+namespace spanguard::decode {
+
+// Decode counters: per-protocol totals, then malformed reasons (the frame was skipped), then
+// anomalies (counted, the frame is still inspected). Names and help are in decoder.cc.
+enum class DecodeCounter : uint16_t {
+  kPackets,
+  kBytes,
+  kEthernet,
+  kVlan,
+  kQinq,
+  kLinuxSll,
+  kRawIp,
+  kIpv4,
+  kIpv6,
+  kTcp,
+  kUdp,
+  kIcmp,
+  kIcmpv6,
+  kOtherIpProto,
+  kFragments,
+  kGre,
+  kErspan,
+  kVxlan,
+  kNotIp,
+  // malformed: skipped
+  kLinkTruncated,
+  kLinkUnknown,
+  kVlanTruncated,
+  kVlanTooManyTags,
+  kIpv4Truncated,
+  kIpv4BadVersion,
+  kIpv4BadIhl,
+  kIpv4BadTotalLen,
+  kIpv4BadOption,
+  kIpv4BadChecksum,
+  kIpv4BadFragment,
+  kIpv6Truncated,
+  kIpv6BadVersion,
+  kIpv6BadExtLen,
+  kIpv6TooManyExt,
+  kIpv6HopByHopNotFirst,
+  kIpv6BadFragment,
+  kTcpTruncated,
+  kTcpBadOffset,
+  kTcpBadChecksum,
+  kUdpTruncated,
+  kUdpBadLength,
+  kUdpBadChecksum,
+  kIcmpTruncated,
+  kIcmpBadChecksum,
+  kGreTruncated,
+  kGreBadVersion,
+  kErspanTruncated,
+  kErspanBadVersion,
+  kVxlanTruncated,
+  kVxlanBadFlags,
+  kTunnelTooDeep,
+  // anomalies: counted, still inspected
+  kTcpBadOptionLen,
+  kSnapTruncated,
+  kCount
+};
+
+enum class DecodeStatus : uint8_t {
+  kOk,         // an IP packet, fully decoded
+  kNotIp,      // a well-formed frame with nothing to inspect (ARP, LLDP, ...): counted, skipped
+  kMalformed,  // counted by reason, skipped
+};
+
+struct DecoderOptions {
+  bool validate_checksums = false;  // mirror copies often carry unfilled (offloaded) checksums
+  bool decode_tunnels = true;       // inspect the inner packet of GRE/ERSPAN/VXLAN
+  uint16_t vxlan_port = 4789;
+};
+
+// The "decode" configuration section (checksum validation mode, tunnels, VXLAN port).
+const core::ParamSection& decode_params();
+// Options for a capture kind: checksum validation "auto" means on for files, off for live capture.
+DecoderOptions decoder_options(const core::Config& config, bool live_capture);
+
+class Decoder {
+ public:
+  explicit Decoder(DecoderOptions options = {});
+
+  DecodeStatus decode(LinkType link, const uint8_t* data, uint32_t caplen, uint32_t wirelen,
+                      core::Timestamp ts, PacketView& view);
+
+  // Decodes a bare IP datagram (for instance one rebuilt from fragments) into `view`, replacing its
+  // layer-3 and layer-4 fields; VLAN and tunnel fields are kept, eth_offset becomes kAbsent.
+  DecodeStatus decode_ip(const uint8_t* data, uint32_t len, PacketView& view);
+
+  const core::Counters<DecodeCounter>& counters() const { return counters_; }
+  static const core::CounterGroup& counter_group();
+  // The malformed reason of the last kMalformed result (for tests and fuzzing).
+  DecodeCounter last_malformed() const { return last_malformed_; }
+
+ private:
+  DecodeStatus malformed(DecodeCounter reason);
+  DecodeStatus decode_ethertype(uint16_t ethertype, uint32_t offset, PacketView& v, int depth);
+  DecodeStatus decode_ethernet(uint32_t offset, PacketView& v, int depth);
+  DecodeStatus decode_ipv4(uint32_t offset, PacketView& v, int depth);
+  DecodeStatus decode_ipv6(uint32_t offset, PacketView& v, int depth);
+  DecodeStatus decode_l4(uint32_t offset, uint32_t end, PacketView& v, int depth);
+  DecodeStatus decode_tcp(uint32_t offset, uint32_t end, PacketView& v);
+  DecodeStatus decode_udp(uint32_t offset, uint32_t end, PacketView& v, int depth);
+  DecodeStatus decode_icmp(uint32_t offset, uint32_t end, PacketView& v);
+  DecodeStatus decode_gre(uint32_t offset, uint32_t end, PacketView& v, int depth);
+  DecodeStatus decode_vxlan(uint32_t offset, uint32_t end, PacketView& v, int depth);
+  DecodeStatus enter_tunnel(Tunnel kind, uint32_t id, PacketView& v, int depth);
+  uint32_t l4_checksum(const PacketView& v, uint32_t offset, uint32_t length) const;
+
+  DecoderOptions options_;
+  core::Counters<DecodeCounter> counters_;
+  DecodeCounter last_malformed_ = DecodeCounter::kCount;
+};
+
+// Symmetric hash of the packet's addresses (both directions and every fragment of a datagram land
+// on the same worker), keyed with `seed` so crafted addresses cannot aim at one worker.
+uint32_t worker_hash(const PacketView& view, uint64_t seed);
+
+}  // namespace spanguard::decode

@@ -1,0 +1,57 @@
+// The engine wires sources to workers. One source and one worker run inline on the calling thread
+// (deterministic, no copies); otherwise each source gets a capture thread that hashes every frame's
+// addresses symmetrically and copies it into the owning worker's ring, and each worker a thread.
+#pragma once
+
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "spanguard/capture/source.h"
+#include "spanguard/core/config.h"
+#include "spanguard/core/counters.h"
+#include "spanguard/pipeline/frame_ring.h"
+#include "spanguard/pipeline/worker.h"
+
+namespace spanguard::pipeline {
+
+// The "pipeline" configuration section (workers, ring size).
+const core::ParamSection& pipeline_params();
+
+class Engine {
+ public:
+  // `workers` 0 means one per core.
+  Engine(const core::Config& config, std::vector<std::unique_ptr<capture::PacketSource>> sources,
+         unsigned workers, bool live_capture);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Runs until every source is exhausted or stop() is called; rethrows a capture failure.
+  void run();
+  // Thread-safe; the engine drains what it already holds and returns from run().
+  void stop();
+
+  unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
+  // Sums of every worker's and source's counters; safe while running.
+  core::CounterSnapshot counters() const;
+
+ private:
+  void run_inline();
+  void run_threaded();
+
+  std::vector<std::unique_ptr<capture::PacketSource>> sources_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<FrameRing>> rings_;  // [source * workers + worker]
+  size_t ring_bytes_;
+  uint64_t hash_seed_;
+  bool live_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> ring_full_waits_{0};
+  std::mutex error_mutex_;
+  std::exception_ptr error_;
+};
+
+}  // namespace spanguard::pipeline

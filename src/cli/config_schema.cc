@@ -1,0 +1,28 @@
+// Collects the modules' configuration tables; `cli` is the one module that knows them all.
+#include "spanguard/cli/config_schema.h"
+
+#include "spanguard/capture/source.h"
+#include "spanguard/decode/decoder.h"
+#include "spanguard/pipeline/engine.h"
+
+namespace spanguard::cli {
+
+namespace {
+
+constexpr core::Param kLoggingParams[] = {
+    {.name = "level",
+     .type = core::ParamType::kEnum,
+     .default_value = "info",
+     .help = "Least severe message logged (--log-level overrides)",
+     .choices = "trace|debug|info|warn|error|critical|off"},
+};
+constexpr core::ParamSection kLoggingSection{"logging", "Diagnostics on stderr", kLoggingParams};
+
+}  // namespace
+
+std::vector<const core::ParamSection*> config_schema() {
+  return {&capture::capture_params(), &decode::decode_params(), &pipeline::pipeline_params(),
+          &kLoggingSection};
+}
+
+}  // namespace spanguard::cli

@@ -1,0 +1,657 @@
+// Frame decoding, outermost header first. Each step checks its header against the bytes that are
+// left (captured bytes, then the enclosing IP/UDP length) before reading it, so no malformed or
+// truncated frame can make the decoder read past the capture.
+#include "spanguard/decode/decoder.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace spanguard::decode {
+
+namespace {
+
+constexpr int kMaxTunnelDepth = 3;
+constexpr int kMaxIpv6ExtHeaders = 8;
+
+constexpr uint16_t kEtherTypeIpv4 = 0x0800;
+constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
+constexpr uint16_t kEtherTypeVlan = 0x8100;
+constexpr uint16_t kEtherTypeQinq = 0x88a8;
+constexpr uint16_t kEtherTypeQinqOld = 0x9100;
+constexpr uint16_t kEtherTypeTeb = 0x6558;      // transparent Ethernet bridging (GRE)
+constexpr uint16_t kEtherTypeErspanI = 0x88be;  // also type II, told apart by GRE's S bit
+constexpr uint16_t kEtherTypeErspanIII = 0x22eb;
+
+constexpr core::CounterDef kCounterDefs[] = {
+    {"packets", "frames decoded"},
+    {"bytes", "bytes on the wire of decoded frames"},
+    {"ethernet", "Ethernet II frames"},
+    {"vlan", "frames with at least one 802.1Q/802.1ad tag"},
+    {"qinq", "frames with two VLAN tags"},
+    {"linux_sll", "Linux cooked-capture frames (SLL/SLL2)"},
+    {"raw_ip", "frames without a link header (raw IP, DLT_NULL)"},
+    {"ipv4", "IPv4 packets"},
+    {"ipv6", "IPv6 packets"},
+    {"tcp", "TCP segments"},
+    {"udp", "UDP datagrams"},
+    {"icmp", "ICMPv4 messages"},
+    {"icmpv6", "ICMPv6 messages"},
+    {"other_ip_proto", "IP packets of another upper-layer protocol"},
+    {"fragments", "IP fragments (held for defragmentation)"},
+    {"gre", "GRE-encapsulated packets"},
+    {"erspan", "ERSPAN-encapsulated frames (remote SPAN)"},
+    {"vxlan", "VXLAN-encapsulated frames (cloud traffic mirroring)"},
+    {"not_ip", "well-formed frames that carry no IP (ARP, LLDP, ...): skipped"},
+    {"malformed.link.truncated", "link header longer than the captured bytes"},
+    {"malformed.link.unknown", "link-layer payload of unknown kind"},
+    {"malformed.vlan.truncated", "VLAN tag cut short"},
+    {"malformed.vlan.too_many_tags", "more than two stacked VLAN tags"},
+    {"malformed.ipv4.truncated", "IPv4 header or datagram longer than the captured bytes"},
+    {"malformed.ipv4.bad_version", "IPv4 version field is not 4"},
+    {"malformed.ipv4.bad_ihl", "IPv4 header length below 20 bytes or beyond the total length"},
+    {"malformed.ipv4.bad_total_len", "IPv4 total length below 20 bytes"},
+    {"malformed.ipv4.bad_option", "IPv4 option with an impossible length"},
+    {"malformed.ipv4.bad_checksum", "IPv4 header checksum wrong (validation on)"},
+    {"malformed.ipv4.bad_fragment", "IPv4 fragment reaching past 65535 bytes"},
+    {"malformed.ipv6.truncated", "IPv6 header or payload longer than the captured bytes"},
+    {"malformed.ipv6.bad_version", "IPv6 version field is not 6"},
+    {"malformed.ipv6.bad_ext_len", "IPv6 extension header reaching past the payload"},
+    {"malformed.ipv6.too_many_ext", "IPv6 extension header chain longer than 8"},
+    {"malformed.ipv6.hbh_not_first", "IPv6 hop-by-hop options not directly after the header"},
+    {"malformed.ipv6.bad_fragment", "IPv6 fragment header cut short or reaching past 65535 bytes"},
+    {"malformed.tcp.truncated", "TCP header longer than the IP payload"},
+    {"malformed.tcp.bad_offset", "TCP data offset below 20 bytes or past the segment"},
+    {"malformed.tcp.bad_checksum", "TCP checksum wrong (validation on)"},
+    {"malformed.udp.truncated", "UDP header longer than the IP payload"},
+    {"malformed.udp.bad_length", "UDP length below 8 or beyond the IP payload"},
+    {"malformed.udp.bad_checksum", "UDP checksum wrong (validation on)"},
+    {"malformed.icmp.truncated", "ICMP message shorter than 8 bytes"},
+    {"malformed.icmp.bad_checksum", "ICMP checksum wrong (validation on)"},
+    {"malformed.gre.truncated", "GRE header longer than the IP payload"},
+    {"malformed.gre.bad_version", "GRE version other than 0, or deprecated routing present"},
+    {"malformed.erspan.truncated", "ERSPAN header longer than the GRE payload"},
+    {"malformed.erspan.bad_version", "ERSPAN version field does not match its GRE type"},
+    {"malformed.vxlan.truncated", "VXLAN header longer than the UDP payload"},
+    {"malformed.vxlan.bad_flags", "VXLAN header without the I (valid VNI) flag"},
+    {"malformed.tunnel.too_deep", "tunnels nested deeper than 3"},
+    {"anomaly.tcp.bad_option_len", "TCP option with an impossible length (rest ignored)"},
+    {"anomaly.snap_truncated", "frame cut by the capture snap length"},
+};
+static_assert(std::size(kCounterDefs) == static_cast<size_t>(DecodeCounter::kCount));
+
+constexpr core::CounterGroup kCounterGroup{"decode", kCounterDefs};
+
+constexpr core::Param kParams[] = {
+    {.name = "checksum_validation",
+     .type = core::ParamType::kEnum,
+     .default_value = "auto",
+     .help =
+         "Drop packets with wrong IP/TCP/UDP/ICMP checksums (as the receiving host would); auto: "
+         "yes for capture files, no for live capture, whose copies often carry offloaded, unfilled "
+         "checksums",
+     .choices = "auto|yes|no"},
+    {.name = "tunnels",
+     .type = core::ParamType::kBool,
+     .default_value = "true",
+     .help = "Inspect the inner packet of GRE, ERSPAN and VXLAN remote-mirror encapsulation"},
+    {.name = "vxlan_port",
+     .type = core::ParamType::kInt,
+     .default_value = "4789",
+     .help = "UDP destination port that carries VXLAN",
+     .min = 1,
+     .max = 65535},
+};
+
+constexpr core::ParamSection kSection{"decode", "Packet decoding", kParams};
+
+inline uint16_t load16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint32_t load32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 |
+         static_cast<uint32_t>(p[2]) << 8 | p[3];
+}
+
+// One's-complement sum of 16-bit big-endian words (RFC 1071), not yet folded.
+uint32_t ones_sum(const uint8_t* p, uint32_t len, uint32_t sum) {
+  while (len >= 2) {
+    sum += load16(p);
+    p += 2;
+    len -= 2;
+  }
+  if (len == 1) sum += static_cast<uint32_t>(p[0]) << 8;
+  return sum;
+}
+
+uint16_t fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum & 0xffff);
+}
+
+}  // namespace
+
+const core::ParamSection& decode_params() { return kSection; }
+
+DecoderOptions decoder_options(const core::Config& config, bool live_capture) {
+  DecoderOptions o;
+  const std::string& mode = config.get("decode.checksum_validation").as_string();
+  o.validate_checksums = mode == "yes" || (mode == "auto" && !live_capture);
+  o.decode_tunnels = config.get("decode.tunnels").as_bool();
+  o.vxlan_port = static_cast<uint16_t>(config.get("decode.vxlan_port").as_int());
+  return o;
+}
+
+const core::CounterGroup& Decoder::counter_group() { return kCounterGroup; }
+
+Decoder::Decoder(DecoderOptions options) : options_(options), counters_(kCounterGroup) {}
+
+DecodeStatus Decoder::malformed(DecodeCounter reason) {
+  counters_.inc(reason);
+  last_malformed_ = reason;
+  return DecodeStatus::kMalformed;
+}
+
+DecodeStatus Decoder::decode(LinkType link, const uint8_t* data, uint32_t caplen, uint32_t wirelen,
+                             core::Timestamp ts, PacketView& v) {
+  v = PacketView{};
+  v.data = data;
+  v.caplen = caplen;
+  v.wirelen = std::max(wirelen, caplen);
+  v.ts = ts;
+  v.link = link;
+  counters_.inc(DecodeCounter::kPackets);
+  counters_.inc(DecodeCounter::kBytes, v.wirelen);
+  if (caplen < wirelen) counters_.inc(DecodeCounter::kSnapTruncated);
+
+  switch (link) {
+    case LinkType::kEthernet:
+      return decode_ethernet(0, v, 0);
+    case LinkType::kLinuxSll:
+      // 16-byte cooked header: packet type, ARPHRD, address length, 8 address bytes, protocol.
+      if (caplen < 16) return malformed(DecodeCounter::kLinkTruncated);
+      counters_.inc(DecodeCounter::kLinuxSll);
+      return decode_ethertype(load16(data + 14), 16, v, 0);
+    case LinkType::kLinuxSll2:
+      // 20-byte cooked header with the protocol first.
+      if (caplen < 20) return malformed(DecodeCounter::kLinkTruncated);
+      counters_.inc(DecodeCounter::kLinuxSll);
+      return decode_ethertype(load16(data), 20, v, 0);
+    case LinkType::kRawIp:
+      if (caplen < 1) return malformed(DecodeCounter::kLinkTruncated);
+      counters_.inc(DecodeCounter::kRawIp);
+      if (data[0] >> 4 == 4) return decode_ipv4(0, v, 0);
+      if (data[0] >> 4 == 6) return decode_ipv6(0, v, 0);
+      return malformed(DecodeCounter::kLinkUnknown);
+    case LinkType::kIpv4:
+      counters_.inc(DecodeCounter::kRawIp);
+      return decode_ipv4(0, v, 0);
+    case LinkType::kIpv6:
+      counters_.inc(DecodeCounter::kRawIp);
+      return decode_ipv6(0, v, 0);
+    case LinkType::kNull: {
+      // 4-byte address family in the capturing host's byte order: accept either order.
+      if (caplen < 4) return malformed(DecodeCounter::kLinkTruncated);
+      counters_.inc(DecodeCounter::kRawIp);
+      uint32_t family = 0;
+      std::memcpy(&family, data, 4);
+      const uint32_t swapped = __builtin_bswap32(family);
+      const uint32_t af = family < 256 ? family : swapped;
+      if (af == 2) return decode_ipv4(4, v, 0);
+      if (af == 10 || af == 24 || af == 28 || af == 30) return decode_ipv6(4, v, 0);
+      counters_.inc(DecodeCounter::kNotIp);
+      return DecodeStatus::kNotIp;
+    }
+  }
+  return malformed(DecodeCounter::kLinkUnknown);
+}
+
+DecodeStatus Decoder::decode_ip(const uint8_t* data, uint32_t len, PacketView& v) {
+  v.data = data;
+  v.caplen = len;
+  v.wirelen = len;
+  v.eth_offset = kAbsent;
+  v.l3_offset = kAbsent;
+  v.l4_offset = kAbsent;
+  v.payload_offset = kAbsent;
+  v.payload_len = 0;
+  v.is_fragment = v.more_fragments = false;
+  v.frag_offset = 0;
+  v.frag_header_offset = v.frag_payload_offset = kAbsent;
+  v.src_port = v.dst_port = 0;
+  v.tcp_flags = 0;
+  v.tcp_options = {};
+  if (v.tunnel != Tunnel::kNone) {
+    // The outer headers lived in the original frame, which this buffer does not hold.
+    v.outer_l3_offset = kAbsent;
+    v.outer_ip_version = 0;
+  }
+  if (len < 1) return malformed(DecodeCounter::kIpv4Truncated);
+  if (data[0] >> 4 == 4) return decode_ipv4(0, v, 0);
+  if (data[0] >> 4 == 6) return decode_ipv6(0, v, 0);
+  return malformed(DecodeCounter::kIpv4BadVersion);
+}
+
+DecodeStatus Decoder::decode_ethernet(uint32_t offset, PacketView& v, int depth) {
+  if (v.caplen < offset + 14) return malformed(DecodeCounter::kLinkTruncated);
+  counters_.inc(DecodeCounter::kEthernet);
+  v.eth_offset = offset;
+  const uint16_t type = load16(v.data + offset + 12);
+  if (type < 0x0600) {  // IEEE 802.3 length field: LLC/SNAP (STP, CDP...), never IP on a mirror
+    counters_.inc(DecodeCounter::kNotIp);
+    return DecodeStatus::kNotIp;
+  }
+  return decode_ethertype(type, offset + 14, v, depth);
+}
+
+DecodeStatus Decoder::decode_ethertype(uint16_t type, uint32_t offset, PacketView& v, int depth) {
+  while (type == kEtherTypeVlan || type == kEtherTypeQinq || type == kEtherTypeQinqOld) {
+    if (v.caplen < offset + 4) return malformed(DecodeCounter::kVlanTruncated);
+    if (v.vlan_count == kMaxVlanTags) return malformed(DecodeCounter::kVlanTooManyTags);
+    v.vlan_tpids[v.vlan_count] = type;
+    v.vlan_ids[v.vlan_count] = load16(v.data + offset) & 0x0fff;
+    ++v.vlan_count;
+    type = load16(v.data + offset + 2);
+    offset += 4;
+  }
+  if (v.vlan_count > 0) counters_.inc(DecodeCounter::kVlan);
+  if (v.vlan_count > 1) counters_.inc(DecodeCounter::kQinq);
+  if (type == kEtherTypeIpv4) return decode_ipv4(offset, v, depth);
+  if (type == kEtherTypeIpv6) return decode_ipv6(offset, v, depth);
+  counters_.inc(DecodeCounter::kNotIp);
+  return DecodeStatus::kNotIp;
+}
+
+DecodeStatus Decoder::decode_ipv4(uint32_t offset, PacketView& v, int depth) {
+  if (v.caplen < offset + 20) return malformed(DecodeCounter::kIpv4Truncated);
+  const uint8_t* ip = v.data + offset;
+  if (ip[0] >> 4 != 4) return malformed(DecodeCounter::kIpv4BadVersion);
+  const uint32_t ihl = (ip[0] & 0x0fu) * 4;
+  const uint32_t total = load16(ip + 2);
+  if (total < 20) return malformed(DecodeCounter::kIpv4BadTotalLen);
+  if (ihl < 20 || ihl > total) return malformed(DecodeCounter::kIpv4BadIhl);
+  if (v.caplen - offset < total) return malformed(DecodeCounter::kIpv4Truncated);
+  if (options_.validate_checksums && fold(ones_sum(ip, ihl, 0)) != 0) {
+    return malformed(DecodeCounter::kIpv4BadChecksum);
+  }
+  // Options (RFC 791): EOL ends the list, NOP is one byte, every other option carries a length
+  // >= 2.
+  for (uint32_t i = 20; i < ihl;) {
+    const uint8_t kind = ip[i];
+    if (kind == 0) break;
+    if (kind == 1) {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= ihl || ip[i + 1] < 2 || i + ip[i + 1] > ihl) {
+      return malformed(DecodeCounter::kIpv4BadOption);
+    }
+    i += ip[i + 1];
+  }
+  const uint16_t frag = load16(ip + 6);
+  const uint32_t frag_offset = (frag & 0x1fffu) * 8;
+  const bool more = (frag & 0x2000) != 0;
+  if (frag_offset + (total - ihl) > 65535) return malformed(DecodeCounter::kIpv4BadFragment);
+
+  counters_.inc(DecodeCounter::kIpv4);
+  v.ip_version = 4;
+  v.l3_offset = offset;
+  v.l3_len = total;
+  v.ttl = ip[8];
+  v.ip_proto = ip[9];
+  v.ip_id = load16(ip + 4);
+  if (more || frag_offset != 0) {
+    counters_.inc(DecodeCounter::kFragments);
+    v.is_fragment = true;
+    v.more_fragments = more;
+    v.frag_offset = static_cast<uint16_t>(frag_offset);
+    v.frag_id = v.ip_id;
+    v.frag_payload_offset = offset + ihl;
+    return DecodeStatus::kOk;  // layer 4 is decoded after defragmentation
+  }
+  return decode_l4(offset + ihl, offset + total, v, depth);
+}
+
+DecodeStatus Decoder::decode_ipv6(uint32_t offset, PacketView& v, int depth) {
+  if (v.caplen < offset + 40) return malformed(DecodeCounter::kIpv6Truncated);
+  const uint8_t* ip = v.data + offset;
+  if (ip[0] >> 4 != 6) return malformed(DecodeCounter::kIpv6BadVersion);
+  uint32_t payload_len = load16(ip + 4);
+  if (payload_len == 0 && ip[6] != 59) {
+    // A zero payload length with a next header is a jumbogram, or a GSO/BIG TCP super-frame as
+    // captured on the sending host: the captured bytes are the payload.
+    payload_len = v.caplen - offset - 40;
+  }
+  const uint32_t end = offset + 40 + payload_len;
+  if (end > v.caplen) return malformed(DecodeCounter::kIpv6Truncated);
+
+  uint8_t next = ip[6];
+  uint32_t pos = offset + 40;
+  int ext_count = 0;
+  v.ttl = ip[7];
+  for (;;) {
+    if (next != 0 && next != 43 && next != 44 && next != 51 && next != 60) break;
+    if (++ext_count > kMaxIpv6ExtHeaders) return malformed(DecodeCounter::kIpv6TooManyExt);
+    // RFC 8200 §4.1: hop-by-hop options, when present, come first.
+    if (next == 0 && ext_count != 1) return malformed(DecodeCounter::kIpv6HopByHopNotFirst);
+    if (next == 44) {
+      if (end - pos < 8) return malformed(DecodeCounter::kIpv6BadFragment);
+      const uint8_t* fh = v.data + pos;
+      const uint16_t off_flags = load16(fh + 2);
+      const uint32_t frag_offset = off_flags & 0xfff8u;
+      const bool more = (off_flags & 1) != 0;
+      next = fh[0];
+      if (frag_offset + (end - pos - 8) > 65535) return malformed(DecodeCounter::kIpv6BadFragment);
+      if (frag_offset == 0 && !more) {  // RFC 6946 atomic fragment: a whole datagram
+        pos += 8;
+        continue;
+      }
+      counters_.inc(DecodeCounter::kIpv6);
+      counters_.inc(DecodeCounter::kFragments);
+      v.ip_version = 6;
+      v.l3_offset = offset;
+      v.l3_len = end - offset;
+      v.ip_proto = next;
+      v.is_fragment = true;
+      v.more_fragments = more;
+      v.frag_offset = static_cast<uint16_t>(frag_offset);
+      v.frag_id = load32(fh + 4);
+      v.frag_header_offset = pos;
+      v.frag_payload_offset = pos + 8;
+      return DecodeStatus::kOk;
+    }
+    if (end - pos < 8) return malformed(DecodeCounter::kIpv6BadExtLen);
+    const uint8_t* eh = v.data + pos;
+    // AH (RFC 4302) counts its length in 4-byte words minus 2, the others in 8-byte words minus 1.
+    const uint32_t len = next == 51 ? (eh[1] + 2u) * 4 : (eh[1] + 1u) * 8;
+    if (len > end - pos) return malformed(DecodeCounter::kIpv6BadExtLen);
+    next = eh[0];
+    pos += len;
+  }
+  counters_.inc(DecodeCounter::kIpv6);
+  v.ip_version = 6;
+  v.l3_offset = offset;
+  v.l3_len = end - offset;
+  v.ip_proto = next;
+  return decode_l4(pos, end, v, depth);
+}
+
+DecodeStatus Decoder::decode_l4(uint32_t offset, uint32_t end, PacketView& v, int depth) {
+  switch (v.ip_proto) {
+    case ip_proto::kTcp:
+      return decode_tcp(offset, end, v);
+    case ip_proto::kUdp:
+      return decode_udp(offset, end, v, depth);
+    case ip_proto::kIcmp:
+    case ip_proto::kIcmpv6:
+      return decode_icmp(offset, end, v);
+    case ip_proto::kGre:
+      if (options_.decode_tunnels) return decode_gre(offset, end, v, depth);
+      break;
+    default:
+      break;
+  }
+  // No transport header we understand: the IP payload is what there is to inspect.
+  counters_.inc(DecodeCounter::kOtherIpProto);
+  v.payload_offset = offset;
+  v.payload_len = end - offset;
+  return DecodeStatus::kOk;
+}
+
+uint32_t Decoder::l4_checksum(const PacketView& v, uint32_t offset, uint32_t length) const {
+  // Pseudo-header (RFC 793 §3.1, RFC 8200 §8.1) then the segment.
+  uint32_t sum = 0;
+  const uint8_t* ip = v.data + v.l3_offset;
+  if (v.ip_version == 4) {
+    sum = ones_sum(ip + 12, 8, sum);
+  } else {
+    sum = ones_sum(ip + 8, 32, sum);
+  }
+  sum += v.ip_proto;
+  sum += length & 0xffff;
+  sum += length >> 16;
+  sum = ones_sum(v.data + offset, length, sum);
+  return fold(sum);
+}
+
+DecodeStatus Decoder::decode_tcp(uint32_t offset, uint32_t end, PacketView& v) {
+  const uint32_t len = end - offset;
+  if (len < 20) return malformed(DecodeCounter::kTcpTruncated);
+  const uint8_t* th = v.data + offset;
+  const uint32_t data_offset = (th[12] >> 4) * 4u;
+  if (data_offset < 20 || data_offset > len) return malformed(DecodeCounter::kTcpBadOffset);
+  if (options_.validate_checksums && l4_checksum(v, offset, len) != 0) {
+    return malformed(DecodeCounter::kTcpBadChecksum);
+  }
+  counters_.inc(DecodeCounter::kTcp);
+  v.l4_offset = offset;
+  v.src_port = load16(th);
+  v.dst_port = load16(th + 2);
+  v.seq = load32(th + 4);
+  v.ack = load32(th + 8);
+  v.tcp_flags = th[13];
+  v.window = load16(th + 14);
+  v.payload_offset = offset + data_offset;
+  v.payload_len = len - data_offset;
+
+  // Options (RFC 9293 §3.2). Like the Linux stack, an option with an impossible length ends parsing
+  // without discarding the segment, so such a segment is still inspected.
+  TcpOptions& o = v.tcp_options;
+  for (uint32_t i = 20; i < data_offset;) {
+    const uint8_t kind = th[i];
+    if (kind == 0) break;
+    if (kind == 1) {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= data_offset || th[i + 1] < 2 || i + th[i + 1] > data_offset) {
+      counters_.inc(DecodeCounter::kTcpBadOptionLen);
+      break;
+    }
+    const uint8_t olen = th[i + 1];
+    const uint8_t* od = th + i + 2;
+    switch (kind) {
+      case 2:
+        if (olen == 4) {
+          o.has_mss = true;
+          o.mss = load16(od);
+        }
+        break;
+      case 3:
+        if (olen == 3) {
+          o.has_wscale = true;
+          o.wscale = std::min<uint8_t>(od[0], 14);  // RFC 7323 §2.3: larger shifts mean 14
+        }
+        break;
+      case 4:
+        if (olen == 2) o.sack_permitted = true;
+        break;
+      case 5:
+        if (olen >= 10 && (olen - 2) % 8 == 0) o.sack_blocks = static_cast<uint8_t>((olen - 2) / 8);
+        break;
+      case 8:
+        if (olen == 10) {
+          o.has_timestamps = true;
+          o.ts_val = load32(od);
+          o.ts_ecr = load32(od + 4);
+        }
+        break;
+      default:
+        break;
+    }
+    i += olen;
+  }
+  return DecodeStatus::kOk;
+}
+
+DecodeStatus Decoder::decode_udp(uint32_t offset, uint32_t end, PacketView& v, int depth) {
+  const uint32_t len = end - offset;
+  if (len < 8) return malformed(DecodeCounter::kUdpTruncated);
+  const uint8_t* uh = v.data + offset;
+  const uint32_t udp_len = load16(uh + 4);
+  if (udp_len < 8 || udp_len > len) return malformed(DecodeCounter::kUdpBadLength);
+  const uint16_t checksum = load16(uh + 6);
+  // A zero UDP checksum means "none" over IPv4; over IPv6 it is not allowed (RFC 8200 §8.1).
+  if (options_.validate_checksums && (checksum != 0 || v.ip_version == 6) &&
+      l4_checksum(v, offset, udp_len) != 0) {
+    return malformed(DecodeCounter::kUdpBadChecksum);
+  }
+  counters_.inc(DecodeCounter::kUdp);
+  v.l4_offset = offset;
+  v.src_port = load16(uh);
+  v.dst_port = load16(uh + 2);
+  v.payload_offset = offset + 8;
+  v.payload_len = udp_len - 8;
+  if (options_.decode_tunnels && v.dst_port == options_.vxlan_port) {
+    return decode_vxlan(v.payload_offset, offset + udp_len, v, depth);
+  }
+  return DecodeStatus::kOk;
+}
+
+DecodeStatus Decoder::decode_icmp(uint32_t offset, uint32_t end, PacketView& v) {
+  const uint32_t len = end - offset;
+  if (len < 8) return malformed(DecodeCounter::kIcmpTruncated);
+  if (options_.validate_checksums) {
+    // ICMPv4 sums the message alone; ICMPv6 includes the pseudo-header (RFC 4443 §2.3).
+    const bool ok = v.ip_proto == ip_proto::kIcmp ? fold(ones_sum(v.data + offset, len, 0)) == 0
+                                                  : l4_checksum(v, offset, len) == 0;
+    if (!ok) return malformed(DecodeCounter::kIcmpBadChecksum);
+  }
+  counters_.inc(v.ip_proto == ip_proto::kIcmp ? DecodeCounter::kIcmp : DecodeCounter::kIcmpv6);
+  v.l4_offset = offset;
+  v.icmp_type = v.data[offset];
+  v.icmp_code = v.data[offset + 1];
+  v.payload_offset = offset + 8;
+  v.payload_len = len - 8;
+  return DecodeStatus::kOk;
+}
+
+DecodeStatus Decoder::enter_tunnel(Tunnel kind, uint32_t id, PacketView& v, int depth) {
+  if (depth + 1 > kMaxTunnelDepth) return malformed(DecodeCounter::kTunnelTooDeep);
+  if (v.tunnel == Tunnel::kNone) {  // report the outermost encapsulation: the one the mirror used
+    v.tunnel = kind;
+    v.tunnel_id = id;
+    v.outer_l3_offset = v.l3_offset;
+    v.outer_ip_version = v.ip_version;
+  }
+  // The inner packet replaces everything the outer headers described.
+  v.eth_offset = kAbsent;
+  v.vlan_count = 0;
+  v.l4_offset = kAbsent;
+  v.payload_offset = kAbsent;
+  v.payload_len = 0;
+  v.src_port = v.dst_port = 0;
+  return DecodeStatus::kOk;
+}
+
+DecodeStatus Decoder::decode_gre(uint32_t offset, uint32_t end, PacketView& v, int depth) {
+  // RFC 2784/2890: C, K and S flags each add a 4-byte field; version must be 0.
+  if (end - offset < 4) return malformed(DecodeCounter::kGreTruncated);
+  const uint8_t* gh = v.data + offset;
+  const uint16_t flags = load16(gh);
+  const uint16_t protocol = load16(gh + 2);
+  if ((flags & 0x0007) != 0 || (flags & 0x4000) != 0) {
+    return malformed(DecodeCounter::kGreBadVersion);
+  }
+  const bool has_checksum = flags & 0x8000;
+  const bool has_key = flags & 0x2000;
+  const bool has_seq = flags & 0x1000;
+  const uint32_t header = 4 + (has_checksum ? 4 : 0) + (has_key ? 4 : 0) + (has_seq ? 4 : 0);
+  if (end - offset < header) return malformed(DecodeCounter::kGreTruncated);
+  const uint32_t key = has_key ? load32(gh + 4 + (has_checksum ? 4 : 0)) : 0;
+  counters_.inc(DecodeCounter::kGre);
+  uint32_t inner = offset + header;
+
+  switch (protocol) {
+    case kEtherTypeIpv4:
+    case kEtherTypeIpv6:
+    case kEtherTypeTeb: {
+      if (enter_tunnel(Tunnel::kGre, key, v, depth) != DecodeStatus::kOk) {
+        return DecodeStatus::kMalformed;
+      }
+      if (protocol == kEtherTypeIpv4) return decode_ipv4(inner, v, depth + 1);
+      if (protocol == kEtherTypeIpv6) return decode_ipv6(inner, v, depth + 1);
+      return decode_ethernet(inner, v, depth + 1);
+    }
+    case kEtherTypeErspanI: {
+      counters_.inc(DecodeCounter::kErspan);
+      if (!has_seq) {  // type I: no ERSPAN header, the mirrored frame follows GRE directly
+        if (enter_tunnel(Tunnel::kErspanI, 0, v, depth) != DecodeStatus::kOk) {
+          return DecodeStatus::kMalformed;
+        }
+        return decode_ethernet(inner, v, depth + 1);
+      }
+      // Type II: Ver(4)=1 VLAN(12) COS(3) En(2) T(1) SessionID(10) Reserved(12) Index(20).
+      if (end - inner < 8) return malformed(DecodeCounter::kErspanTruncated);
+      const uint8_t* eh = v.data + inner;
+      if (eh[0] >> 4 != 1) return malformed(DecodeCounter::kErspanBadVersion);
+      if (enter_tunnel(Tunnel::kErspanII, load16(eh + 2) & 0x03ffu, v, depth) !=
+          DecodeStatus::kOk) {
+        return DecodeStatus::kMalformed;
+      }
+      return decode_ethernet(inner + 8, v, depth + 1);
+    }
+    case kEtherTypeErspanIII: {
+      // Type III: Ver(4)=2 VLAN COS BSO T SessionID(10) | Timestamp(32) |
+      // SGT(16) P FT(5) HwID(6) D Gra(2) O, then an 8-byte platform sub-header when O is set.
+      counters_.inc(DecodeCounter::kErspan);
+      if (end - inner < 12) return malformed(DecodeCounter::kErspanTruncated);
+      const uint8_t* eh = v.data + inner;
+      if (eh[0] >> 4 != 2) return malformed(DecodeCounter::kErspanBadVersion);
+      const uint32_t frame_type = (eh[10] >> 2) & 0x1f;
+      if (frame_type != 0) return malformed(DecodeCounter::kErspanBadVersion);  // 0 = Ethernet
+      const uint32_t header_len = (eh[11] & 0x01) ? 20 : 12;
+      if (end - inner < header_len) return malformed(DecodeCounter::kErspanTruncated);
+      if (enter_tunnel(Tunnel::kErspanIII, load16(eh + 2) & 0x03ffu, v, depth) !=
+          DecodeStatus::kOk) {
+        return DecodeStatus::kMalformed;
+      }
+      return decode_ethernet(inner + header_len, v, depth + 1);
+    }
+    default:
+      // GRE carrying something we do not inspect (PPP, MPLS...): the outer packet stands as is.
+      v.l4_offset = kAbsent;
+      v.payload_offset = inner;
+      v.payload_len = end - inner;
+      return DecodeStatus::kOk;
+  }
+}
+
+DecodeStatus Decoder::decode_vxlan(uint32_t offset, uint32_t end, PacketView& v, int depth) {
+  // RFC 7348 §5: flags(8, I = 0x08) reserved(24) VNI(24) reserved(8).
+  if (end - offset < 8) return malformed(DecodeCounter::kVxlanTruncated);
+  const uint8_t* xh = v.data + offset;
+  if ((xh[0] & 0x08) == 0) return malformed(DecodeCounter::kVxlanBadFlags);
+  const uint32_t vni = load32(xh + 4) >> 8;
+  counters_.inc(DecodeCounter::kVxlan);
+  if (enter_tunnel(Tunnel::kVxlan, vni, v, depth) != DecodeStatus::kOk) {
+    return DecodeStatus::kMalformed;
+  }
+  return decode_ethernet(offset + 8, v, depth + 1);
+}
+
+namespace {
+
+inline uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+uint64_t hash_address(const core::IpAddress& a, uint64_t seed) {
+  uint64_t words[2] = {};
+  std::memcpy(words, a.bytes(), a.size());
+  return mix64(mix64(words[0] ^ seed) ^ words[1] ^ static_cast<uint64_t>(a.family()));
+}
+
+}  // namespace
+
+uint32_t worker_hash(const PacketView& view, uint64_t seed) {
+  if (!view.is_ip()) return 0;
+  // Addresses only, combined commutatively: both directions and all fragments of a datagram agree.
+  const uint64_t a = hash_address(view.src_ip(), seed);
+  const uint64_t b = hash_address(view.dst_ip(), seed);
+  return static_cast<uint32_t>(mix64((a + b) ^ (a * b) ^ seed) >> 32);
+}
+
+}  // namespace spanguard::decode

@@ -1,0 +1,208 @@
+// Threads and hand-off between capture sources and workers.
+#include "spanguard/pipeline/engine.h"
+
+#include <random>
+#include <thread>
+
+#include "spanguard/core/log.h"
+#include "spanguard/decode/decoder.h"
+
+namespace spanguard::pipeline {
+
+namespace {
+
+constexpr core::Param kParams[] = {
+    {.name = "workers",
+     .type = core::ParamType::kInt,
+     .default_value = "0",
+     .help = "Worker threads, each owning a share of the flows (0: one per core; replay uses 1 "
+             "unless told otherwise, which makes it deterministic)",
+     .min = 0,
+     .max = 256},
+    {.name = "ring_size",
+     .type = core::ParamType::kBytes,
+     .default_value = "32MiB",
+     .help = "Frame ring between each capture thread and each worker",
+     .min = 1 << 20,
+     .max = 1ull << 32},
+};
+
+constexpr core::ParamSection kSection{"pipeline", "Threads and queues", kParams};
+
+enum class CaptureCounter : uint16_t {
+  kReceived,
+  kKernelDropped,
+  kInterfaceDropped,
+  kReadErrors,
+  kRingFullWaits,
+  kCount
+};
+constexpr core::CounterDef kCaptureDefs[] = {
+    {"received", "frames read from capture sources"},
+    {"kernel_dropped", "frames the kernel dropped because the capture buffer was full"},
+    {"interface_dropped", "frames the interface or driver dropped"},
+    {"read_errors", "capture files that ended in a read error"},
+    {"ring_full_waits", "times a capture thread waited for room in a worker's ring"},
+};
+static_assert(std::size(kCaptureDefs) == static_cast<size_t>(CaptureCounter::kCount));
+constexpr core::CounterGroup kCaptureGroup{"capture", kCaptureDefs};
+
+// Capture-thread side of the threaded mode: finds each frame's worker and copies it into its ring.
+class Dispatcher final : public capture::FrameSink {
+ public:
+  Dispatcher(FrameRing* const* rings, size_t ring_count, uint64_t seed, decode::DecoderOptions opts,
+             const std::atomic<bool>& stopping, std::atomic<uint64_t>& full_waits)
+      : rings_(rings),
+        ring_count_(ring_count),
+        seed_(seed),
+        decoder_(opts),
+        stopping_(stopping),
+        full_waits_(full_waits) {}
+
+  void on_frame(const capture::Frame& frame) override {
+    decode::PacketView view;
+    decoder_.decode(frame.link, frame.data, frame.caplen, frame.wirelen, frame.ts, view);
+    // Non-IP and malformed frames hash to 0: one worker counts them, once.
+    FrameRing& ring = *rings_[decode::worker_hash(view, seed_) % ring_count_];
+    while (!ring.try_push(frame)) {
+      // Back-pressure: live capture then fills the kernel buffer, whose drops pcap_stats counts.
+      if (stopping_.load(std::memory_order_relaxed)) return;
+      full_waits_.fetch_add(1, std::memory_order_relaxed);
+      std::this_thread::yield();
+    }
+  }
+
+ private:
+  FrameRing* const* rings_;
+  size_t ring_count_;
+  uint64_t seed_;
+  decode::Decoder decoder_;  // its counters are not reported: the worker decodes again
+  const std::atomic<bool>& stopping_;
+  std::atomic<uint64_t>& full_waits_;
+};
+
+}  // namespace
+
+const core::ParamSection& pipeline_params() { return kSection; }
+
+Engine::Engine(const core::Config& config,
+               std::vector<std::unique_ptr<capture::PacketSource>> sources, unsigned workers,
+               bool live_capture)
+    : sources_(std::move(sources)),
+      ring_bytes_(config.get("pipeline.ring_size").as_bytes()),
+      hash_seed_(std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}()),
+      live_(live_capture) {
+  if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < workers; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, config, live_capture));
+  }
+}
+
+Engine::~Engine() = default;
+
+void Engine::run() {
+  if (sources_.size() == 1 && workers_.size() == 1) {
+    run_inline();
+  } else {
+    run_threaded();
+  }
+  std::lock_guard lock(error_mutex_);
+  if (error_) std::rethrow_exception(error_);
+}
+
+void Engine::stop() {
+  stopping_.store(true);
+  for (auto& source : sources_) source->stop();
+}
+
+void Engine::run_inline() {
+  capture::PacketSource& source = *sources_.front();
+  Worker& worker = *workers_.front();
+  try {
+    while (source.dispatch(256, worker) >= 0) {
+    }
+  } catch (...) {
+    std::lock_guard lock(error_mutex_);
+    error_ = std::current_exception();
+  }
+  worker.finish();
+}
+
+void Engine::run_threaded() {
+  const size_t worker_count = workers_.size();
+  for (size_t i = 0; i < sources_.size() * worker_count; ++i) {
+    rings_.push_back(std::make_unique<FrameRing>(ring_bytes_));
+  }
+  std::atomic<size_t> captures_running{sources_.size()};
+  const decode::DecoderOptions hash_options{.validate_checksums = false};
+
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < worker_count; ++w) {
+    threads.emplace_back([this, w, worker_count, &captures_running] {
+      Worker& worker = *workers_[w];
+      auto handle = [&worker](const capture::Frame& f) { worker.on_frame(f); };
+      int idle_rounds = 0;
+      for (;;) {
+        size_t n = 0;
+        for (size_t s = 0; s < sources_.size(); ++s) {
+          n += rings_[s * worker_count + w]->drain(handle, 64);
+        }
+        if (n > 0) {
+          idle_rounds = 0;
+          continue;
+        }
+        if (captures_running.load(std::memory_order_acquire) == 0) {
+          bool all_empty = true;
+          for (size_t s = 0; s < sources_.size(); ++s) {
+            all_empty = all_empty && rings_[s * worker_count + w]->empty();
+          }
+          if (all_empty) break;
+          continue;
+        }
+        // Spin briefly, then sleep: an idle worker must not burn a core.
+        if (++idle_rounds < 1000) {
+          std::this_thread::yield();
+        } else {
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
+      }
+      worker.finish();
+    });
+  }
+  for (size_t s = 0; s < sources_.size(); ++s) {
+    threads.emplace_back([this, s, worker_count, hash_options, &captures_running] {
+      std::vector<FrameRing*> mine;
+      for (size_t w = 0; w < worker_count; ++w) mine.push_back(rings_[s * worker_count + w].get());
+      Dispatcher dispatcher(mine.data(), mine.size(), hash_seed_, hash_options, stopping_,
+                            ring_full_waits_);
+      try {
+        while (sources_[s]->dispatch(256, dispatcher) >= 0) {
+        }
+      } catch (...) {
+        std::lock_guard lock(error_mutex_);
+        if (!error_) error_ = std::current_exception();
+        stop();
+      }
+      captures_running.fetch_sub(1, std::memory_order_release);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+core::CounterSnapshot Engine::counters() const {
+  core::CounterSnapshot snapshot;
+  core::Counters<CaptureCounter> capture(kCaptureGroup);
+  for (const auto& source : sources_) {
+    const capture::SourceStats s = source->stats();
+    capture.inc(CaptureCounter::kReceived, s.received);
+    capture.inc(CaptureCounter::kKernelDropped, s.kernel_dropped);
+    capture.inc(CaptureCounter::kInterfaceDropped, s.interface_dropped);
+    capture.inc(CaptureCounter::kReadErrors, s.read_errors);
+  }
+  capture.set(CaptureCounter::kRingFullWaits, ring_full_waits_.load(std::memory_order_relaxed));
+  snapshot.add(capture.values());
+  for (const auto& worker : workers_) worker->collect(snapshot);
+  return snapshot;
+}
+
+}  // namespace spanguard::pipeline
