@@ -10,7 +10,7 @@ fuzz_seconds=${SPANGUARD_FUZZ_SECONDS:-30}
 
 echo "== fuzz build (clang, libFuzzer): ${fuzz_seconds}s per target"
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j2
+cmake --build --preset fuzz -j2 --target fuzzers
 for target in build/fuzz/tests/fuzz/*_fuzz; do
   [ -x "$target" ] || continue
   name=$(basename "$target")

@@ -94,7 +94,7 @@ Engine::Engine(const core::Config& config,
       live_(live_capture) {
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < workers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, config, live_capture));
+    workers_.push_back(std::make_unique<Worker>(config, live_capture));
   }
 }
 

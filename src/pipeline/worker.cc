@@ -3,8 +3,8 @@
 
 namespace spanguard::pipeline {
 
-Worker::Worker(unsigned index, const core::Config& config, bool live_capture)
-    : index_(index), decoder_(decode::decoder_options(config, live_capture)) {}
+Worker::Worker(const core::Config& config, bool live_capture)
+    : decoder_(decode::decoder_options(config, live_capture)) {}
 
 void Worker::on_frame(const capture::Frame& frame) {
   const decode::DecodeStatus status =

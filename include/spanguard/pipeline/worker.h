@@ -12,7 +12,7 @@ namespace spanguard::pipeline {
 
 class Worker final : public capture::FrameSink {
  public:
-  Worker(unsigned index, const core::Config& config, bool live_capture);
+  Worker(const core::Config& config, bool live_capture);
 
   void on_frame(const capture::Frame& frame) override;
   // End of input: whatever is still held (flows, partial streams) is finished.
@@ -21,7 +21,6 @@ class Worker final : public capture::FrameSink {
   void collect(core::CounterSnapshot& out) const;
 
  private:
-  unsigned index_;
   decode::Decoder decoder_;
   decode::PacketView view_;
 };
