@@ -1,0 +1,692 @@
+// Decoder: every supported encapsulation decodes to the right offsets and fields, and every
+// malformed frame is counted under its reason without a read past the captured bytes.
+#include "spanguard/decode/decoder.h"
+
+#include <gtest/gtest.h>
+
+#include "frame_builder.h"
+
+namespace spanguard::decode {
+namespace {
+
+using testing::Bytes;
+using testing::FrameBuilder;
+
+constexpr const char* kA = "198.51.100.1";
+constexpr const char* kB = "198.51.100.2";
+constexpr const char* kA6 = "2001:db8::1";
+constexpr const char* kB6 = "2001:db8::2";
+
+// Decodes `frame` (kept alive by the caller) with checksum validation on, as for capture files.
+DecodeStatus run(Decoder& d, const Bytes& frame, PacketView& v,
+                 LinkType link = LinkType::kEthernet) {
+  return d.decode(link, frame.data(), static_cast<uint32_t>(frame.size()),
+                  static_cast<uint32_t>(frame.size()), core::timestamp_from_ns(1), v);
+}
+
+// Every offset the view reports lies inside the frame.
+void expect_inside(const PacketView& v) {
+  auto inside = [&](uint32_t off, uint32_t len) {
+    if (off == kAbsent) return;
+    EXPECT_LE(off, v.caplen);
+    EXPECT_LE(len, v.caplen - off);
+  };
+  inside(v.eth_offset, 14);
+  inside(v.l3_offset, v.l3_len);
+  inside(v.l4_offset, 0);
+  inside(v.payload_offset, v.payload_len);
+  inside(v.frag_payload_offset, 0);
+}
+
+TEST(Decoder, EthernetIpv4TcpWithOptions) {
+  const Bytes f = FrameBuilder()
+                      .ethernet()
+                      .ipv4(kA, kB, {.ttl = 57, .id = 4242})
+                      .tcp(40000, 80,
+                           {.seq = 111,
+                            .ack = 222,
+                            .flags = 0x12,
+                            .window = 29200,
+                            .mss = 1460,
+                            .wscale = 7,
+                            .sack_permitted = true,
+                            .sack_blocks = {{5, 9}},
+                            .timestamps = std::make_pair(77u, 88u)})
+                      .payload("hello")
+                      .build();
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.eth_offset, 0u);
+  EXPECT_EQ(v.l3_offset, 14u);
+  EXPECT_EQ(v.ip_version, 4);
+  EXPECT_EQ(v.src_ip().to_string(), kA);
+  EXPECT_EQ(v.dst_ip().to_string(), kB);
+  EXPECT_EQ(v.ttl, 57);
+  EXPECT_EQ(v.ip_id, 4242);
+  ASSERT_TRUE(v.is_tcp());
+  EXPECT_EQ(v.src_port, 40000);
+  EXPECT_EQ(v.dst_port, 80);
+  EXPECT_EQ(v.seq, 111u);
+  EXPECT_EQ(v.ack, 222u);
+  EXPECT_EQ(v.tcp_flags, 0x12);
+  EXPECT_EQ(v.window, 29200);
+  EXPECT_TRUE(v.tcp_options.has_mss);
+  EXPECT_EQ(v.tcp_options.mss, 1460);
+  EXPECT_TRUE(v.tcp_options.has_wscale);
+  EXPECT_EQ(v.tcp_options.wscale, 7);
+  EXPECT_TRUE(v.tcp_options.sack_permitted);
+  EXPECT_EQ(v.tcp_options.sack_blocks, 1);
+  EXPECT_TRUE(v.tcp_options.has_timestamps);
+  EXPECT_EQ(v.tcp_options.ts_val, 77u);
+  EXPECT_EQ(v.tcp_options.ts_ecr, 88u);
+  EXPECT_EQ(std::string(v.payload().begin(), v.payload().end()), "hello");
+  EXPECT_EQ(d.counters().get(DecodeCounter::kTcp), 1u);
+  expect_inside(v);
+}
+
+TEST(Decoder, WindowScaleAboveFourteenIsClamped) {
+  const Bytes f =
+      FrameBuilder().ethernet().ipv4(kA, kB).tcp(1, 2, {.flags = 0x02, .wscale = 20}).build();
+  Decoder d;
+  PacketView v;
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.tcp_options.wscale, 14);  // RFC 7323 §2.3
+}
+
+TEST(Decoder, VlanAndQinqWithEveryTpid) {
+  for (uint16_t outer : {0x8100, 0x88a8, 0x9100}) {
+    const Bytes f = FrameBuilder()
+                        .ethernet()
+                        .vlan(100, outer)
+                        .vlan(200, 0x8100)
+                        .ipv4(kA, kB)
+                        .udp(53, 53)
+                        .payload("q")
+                        .build();
+    Decoder d({.validate_checksums = true});
+    PacketView v;
+    ASSERT_EQ(run(d, f, v), DecodeStatus::kOk) << std::hex << outer;
+    ASSERT_EQ(v.vlan_count, 2);
+    EXPECT_EQ(v.vlan_ids[0], 100);
+    EXPECT_EQ(v.vlan_ids[1], 200);
+    EXPECT_EQ(v.vlan_tpids[0], outer);
+    EXPECT_EQ(v.l3_offset, 22u);
+    EXPECT_TRUE(v.is_udp());
+    EXPECT_EQ(d.counters().get(DecodeCounter::kQinq), 1u);
+  }
+}
+
+TEST(Decoder, ThreeVlanTagsAreMalformed) {
+  const Bytes f = FrameBuilder().ethernet().vlan(1).vlan(2).vlan(3).ipv4(kA, kB).udp(1, 2).build();
+  Decoder d;
+  PacketView v;
+  EXPECT_EQ(run(d, f, v), DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kVlanTooManyTags);
+}
+
+TEST(Decoder, LinuxCookedCaptureV1AndV2) {
+  for (bool v2 : {false, true}) {
+    FrameBuilder b;
+    v2 ? b.sll2() : b.sll();
+    const Bytes f = b.ipv6(kA6, kB6).tcp(5, 6).payload("x").build();
+    Decoder d({.validate_checksums = true});
+    PacketView v;
+    ASSERT_EQ(run(d, f, v, v2 ? LinkType::kLinuxSll2 : LinkType::kLinuxSll), DecodeStatus::kOk);
+    EXPECT_EQ(v.l3_offset, v2 ? 20u : 16u);
+    EXPECT_EQ(v.eth_offset, kAbsent);
+    EXPECT_EQ(v.src_ip().to_string(), kA6);
+    EXPECT_TRUE(v.is_tcp());
+  }
+}
+
+TEST(Decoder, RawIpAndNullLinkTypes) {
+  const Bytes raw4 = FrameBuilder().ipv4(kA, kB).udp(1, 2).build();
+  const Bytes raw6 = FrameBuilder().ipv6(kA6, kB6).udp(1, 2).build();
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  EXPECT_EQ(run(d, raw4, v, LinkType::kRawIp), DecodeStatus::kOk);
+  EXPECT_EQ(v.ip_version, 4);
+  EXPECT_EQ(run(d, raw6, v, LinkType::kRawIp), DecodeStatus::kOk);
+  EXPECT_EQ(v.ip_version, 6);
+  EXPECT_EQ(run(d, raw4, v, LinkType::kIpv4), DecodeStatus::kOk);
+  EXPECT_EQ(run(d, raw6, v, LinkType::kIpv6), DecodeStatus::kOk);
+  const Bytes null4 = FrameBuilder().null_loop(2).ipv4(kA, kB).udp(1, 2).build();
+  EXPECT_EQ(run(d, null4, v, LinkType::kNull), DecodeStatus::kOk);
+  EXPECT_EQ(v.l3_offset, 4u);
+  for (uint32_t family : {10u, 24u, 28u, 30u, __builtin_bswap32(24u)}) {
+    const Bytes null6 = FrameBuilder().null_loop(family).ipv6(kA6, kB6).udp(1, 2).build();
+    EXPECT_EQ(run(d, null6, v, LinkType::kNull), DecodeStatus::kOk) << family;
+    EXPECT_EQ(v.ip_version, 6);
+  }
+}
+
+TEST(Decoder, Ipv4OptionsAreWalkedAndBadOnesRejected) {
+  const Bytes good = FrameBuilder()
+                         .ethernet()
+                         .ipv4(kA, kB, {.options = {0x01, 0x07, 0x07, 0x04, 0, 0, 0, 0, 0}})
+                         .tcp(1, 2)
+                         .build();
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, good, v), DecodeStatus::kOk);  // NOP, record-route(7), EOL
+  EXPECT_EQ(v.l4_offset, 14u + 32u);
+  const Bytes bad =
+      FrameBuilder().ethernet().ipv4(kA, kB, {.options = {0x07, 0x0f, 0, 0}}).tcp(1, 2).build();
+  EXPECT_EQ(run(d, bad, v), DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kIpv4BadOption);
+}
+
+TEST(Decoder, Ipv6ExtensionHeaderChain) {
+  const Bytes f = FrameBuilder()
+                      .ethernet()
+                      .ipv6(kA6, kB6,
+                            {.hop_limit = 33,
+                             .extensions = {{.type = 0, .body = {}},
+                                            {.type = 60, .body = {0x01, 0x02, 0, 0}},
+                                            {.type = 43, .body = {0, 0, 0, 0, 0, 0}},
+                                            {.type = 51, .body = {}},
+                                            {.type = 60, .body = {}}}})
+                      .tcp(1000, 443)
+                      .payload("tls")
+                      .build();
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.ip_proto, ip_proto::kTcp);
+  EXPECT_EQ(v.ttl, 33);
+  EXPECT_EQ(v.dst_port, 443);
+  EXPECT_EQ(v.l4_offset, 14u + 40u + 8 + 8 + 8 + 12 + 8);
+  EXPECT_EQ(v.payload_len, 3u);
+  expect_inside(v);
+}
+
+TEST(Decoder, Ipv6ChainErrors) {
+  Decoder d;
+  PacketView v;
+  std::vector<testing::Ipv6Extension> nine(9, {.type = 60});
+  EXPECT_EQ(
+      run(d, FrameBuilder().ethernet().ipv6(kA6, kB6, {.extensions = nine}).tcp(1, 2).build(), v),
+      DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kIpv6TooManyExt);
+
+  EXPECT_EQ(run(d,
+                FrameBuilder()
+                    .ethernet()
+                    .ipv6(kA6, kB6, {.extensions = {{.type = 60}, {.type = 0}}})
+                    .tcp(1, 2)
+                    .build(),
+                v),
+            DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kIpv6HopByHopNotFirst);
+
+  EXPECT_EQ(run(d,
+                FrameBuilder()
+                    .ethernet()
+                    .ipv6(kA6, kB6, {.extensions = {{.type = 60, .length_field = 200}}})
+                    .tcp(1, 2)
+                    .build(),
+                v),
+            DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kIpv6BadExtLen);
+}
+
+TEST(Decoder, Ipv4FragmentsStopAtLayerThree) {
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  const Bytes first = FrameBuilder()
+                          .ethernet()
+                          .ipv4(kA, kB, {.id = 77, .dont_fragment = false, .more_fragments = true})
+                          .payload(std::string(16, 'a'))
+                          .build();
+  ASSERT_EQ(run(d, first, v), DecodeStatus::kOk);
+  EXPECT_TRUE(v.is_fragment);
+  EXPECT_TRUE(v.more_fragments);
+  EXPECT_EQ(v.frag_offset, 0);
+  EXPECT_EQ(v.frag_id, 77u);
+  EXPECT_EQ(v.l4_offset, kAbsent);
+  EXPECT_EQ(v.frag_payload_offset, 34u);
+  const Bytes last =
+      FrameBuilder()
+          .ethernet()
+          .ipv4(kA, kB, {.id = 77, .dont_fragment = false, .fragment_offset = 16, .protocol = 6})
+          .payload(std::string(8, 'b'))
+          .build();
+  ASSERT_EQ(run(d, last, v), DecodeStatus::kOk);
+  EXPECT_TRUE(v.is_fragment);
+  EXPECT_FALSE(v.more_fragments);
+  EXPECT_EQ(v.frag_offset, 16);
+  EXPECT_EQ(v.ip_proto, 6);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kFragments), 2u);
+  const Bytes too_far = FrameBuilder()
+                            .ethernet()
+                            .ipv4(kA, kB, {.dont_fragment = false, .fragment_offset = 65528})
+                            .payload(std::string(16, 'c'))
+                            .build();
+  EXPECT_EQ(run(d, too_far, v), DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kIpv4BadFragment);
+}
+
+TEST(Decoder, Ipv6FragmentHeader) {
+  Decoder d;
+  PacketView v;
+  const Bytes f = FrameBuilder()
+                      .ethernet()
+                      .ipv6(kA6, kB6,
+                            {.extensions = {{.type = 44,
+                                             .fragment_offset = 1232,
+                                             .more_fragments = true,
+                                             .identification = 0xabcdef}},
+                             .next_header = 6})
+                      .payload(std::string(24, 'z'))
+                      .build();
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_TRUE(v.is_fragment);
+  EXPECT_EQ(v.frag_offset, 1232);
+  EXPECT_EQ(v.frag_id, 0xabcdefu);
+  EXPECT_EQ(v.ip_proto, 6);
+  EXPECT_EQ(v.frag_header_offset, 54u);
+  EXPECT_EQ(v.frag_payload_offset, 62u);
+  // An atomic fragment (offset 0, no more) is a whole datagram (RFC 6946).
+  const Bytes atomic =
+      FrameBuilder().ethernet().ipv6(kA6, kB6, {.extensions = {{.type = 44}}}).tcp(1, 2).build();
+  ASSERT_EQ(run(d, atomic, v), DecodeStatus::kOk);
+  EXPECT_FALSE(v.is_fragment);
+  EXPECT_TRUE(v.is_tcp());
+}
+
+TEST(Decoder, IcmpV4AndV6) {
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, FrameBuilder().ethernet().ipv4(kA, kB).icmp(8, 0, 1).payload("ping").build(), v),
+            DecodeStatus::kOk);
+  EXPECT_TRUE(v.is_icmp());
+  EXPECT_EQ(v.icmp_type, 8);
+  EXPECT_EQ(v.payload_len, 4u);
+  ASSERT_EQ(
+      run(d, FrameBuilder().ethernet().ipv6(kA6, kB6).icmp(128, 0, 1).payload("ping").build(), v),
+      DecodeStatus::kOk);
+  EXPECT_EQ(v.ip_proto, ip_proto::kIcmpv6);
+  EXPECT_EQ(v.icmp_type, 128);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kIcmpv6), 1u);
+}
+
+TEST(Decoder, NonIpFramesAreSkippedNotMalformed) {
+  Bytes arp = FrameBuilder().ethernet().build();
+  arp[12] = 0x08;
+  arp[13] = 0x06;
+  arp.resize(42);
+  Decoder d;
+  PacketView v;
+  EXPECT_EQ(run(d, arp, v), DecodeStatus::kNotIp);
+  Bytes llc = arp;
+  llc[12] = 0x00;
+  llc[13] = 0x26;  // 802.3 length field
+  EXPECT_EQ(run(d, llc, v), DecodeStatus::kNotIp);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kNotIp), 2u);
+}
+
+TEST(Decoder, GreKeepsOuterHeadersAndInspectsInner) {
+  const Bytes f = FrameBuilder()
+                      .ethernet()
+                      .ipv4("198.51.100.100", "198.51.100.200")
+                      .gre({.key = 0x42, .checksum = true})
+                      .ipv4(kA, kB)
+                      .tcp(1234, 80)
+                      .payload("inner")
+                      .build();
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.tunnel, Tunnel::kGre);
+  EXPECT_EQ(v.tunnel_id, 0x42u);
+  EXPECT_EQ(v.outer_src_ip().to_string(), "198.51.100.100");
+  EXPECT_EQ(v.outer_dst_ip().to_string(), "198.51.100.200");
+  EXPECT_EQ(v.src_ip().to_string(), kA);
+  EXPECT_EQ(v.dst_port, 80);
+  EXPECT_EQ(std::string(v.payload().begin(), v.payload().end()), "inner");
+}
+
+TEST(Decoder, ErspanTypeTwoCarriesAnEthernetFrame) {
+  const Bytes f = FrameBuilder()
+                      .ethernet()
+                      .ipv4("198.51.100.100", "198.51.100.200")
+                      .gre()
+                      .erspan2(321, 10)
+                      .ethernet()
+                      .vlan(30)
+                      .ipv6(kA6, kB6)
+                      .tcp(5555, 443)
+                      .payload("mirrored")
+                      .build();
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.tunnel, Tunnel::kErspanII);
+  EXPECT_EQ(v.tunnel_id, 321u);
+  EXPECT_EQ(v.outer_ip_version, 4);
+  EXPECT_EQ(v.vlan_count, 1);
+  EXPECT_EQ(v.vlan_ids[0], 30);
+  EXPECT_EQ(v.ip_version, 6);
+  EXPECT_EQ(v.dst_port, 443);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kErspan), 1u);
+}
+
+TEST(Decoder, ErspanTypeThreeWithAndWithoutPlatformSubheader) {
+  for (bool sub : {false, true}) {
+    const Bytes f = FrameBuilder()
+                        .ethernet()
+                        .ipv6("2001:db8::100", "2001:db8::200")
+                        .gre()
+                        .erspan3(700, sub)
+                        .ethernet()
+                        .ipv4(kA, kB)
+                        .udp(1, 2)
+                        .payload("x")
+                        .build();
+    Decoder d({.validate_checksums = true});
+    PacketView v;
+    ASSERT_EQ(run(d, f, v), DecodeStatus::kOk) << sub;
+    EXPECT_EQ(v.tunnel, Tunnel::kErspanIII);
+    EXPECT_EQ(v.tunnel_id, 700u);
+    EXPECT_EQ(v.outer_src_ip().to_string(), "2001:db8::100");
+    EXPECT_EQ(v.eth_offset, 14u + 40u + 4u + (sub ? 20u : 12u));
+    EXPECT_TRUE(v.is_udp());
+  }
+  const Bytes bad = FrameBuilder()
+                        .ethernet()
+                        .ipv4("198.51.100.100", "198.51.100.200")
+                        .gre()
+                        .erspan3(1, false, 3)
+                        .ethernet()
+                        .ipv4(kA, kB)
+                        .udp(1, 2)
+                        .build();
+  Decoder d;
+  PacketView v;
+  EXPECT_EQ(run(d, bad, v), DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kErspanBadVersion);
+}
+
+TEST(Decoder, ErspanTypeOneHasNoHeader) {
+  const Bytes f = FrameBuilder()
+                      .ethernet()
+                      .ipv4("198.51.100.100", "198.51.100.200")
+                      .gre({.protocol = 0x88be})
+                      .ethernet()
+                      .ipv4(kA, kB)
+                      .udp(1, 2)
+                      .build();
+  Decoder d;
+  PacketView v;
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.tunnel, Tunnel::kErspanI);
+  EXPECT_TRUE(v.is_udp());
+}
+
+TEST(Decoder, VxlanInnerFrameIsInspected) {
+  const Bytes f = FrameBuilder()
+                      .ethernet()
+                      .ipv4("198.51.100.100", "198.51.100.200")
+                      .udp(49152, 4789)
+                      .vxlan(0x123456)
+                      .ethernet()
+                      .ipv4(kA, kB)
+                      .tcp(2000, 22)
+                      .payload("SSH-2.0")
+                      .build();
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.tunnel, Tunnel::kVxlan);
+  EXPECT_EQ(v.tunnel_id, 0x123456u);
+  EXPECT_EQ(v.dst_port, 22);
+  EXPECT_EQ(v.src_ip().to_string(), kA);
+  EXPECT_EQ(v.outer_dst_ip().to_string(), "198.51.100.200");
+
+  Bytes no_i = FrameBuilder()
+                   .ethernet()
+                   .ipv4("198.51.100.100", "198.51.100.200")
+                   .udp(49152, 4789)
+                   .vxlan(1, 0x00)
+                   .ethernet()
+                   .ipv4(kA, kB)
+                   .build();
+  EXPECT_EQ(run(d, no_i, v), DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kVxlanBadFlags);
+}
+
+TEST(Decoder, TunnelsCanBeLeftUndecoded) {
+  const Bytes f = FrameBuilder()
+                      .ethernet()
+                      .ipv4("198.51.100.100", "198.51.100.200")
+                      .udp(49152, 4789)
+                      .vxlan(7)
+                      .ethernet()
+                      .ipv4(kA, kB)
+                      .udp(1, 2)
+                      .build();
+  Decoder d({.decode_tunnels = false});
+  PacketView v;
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.tunnel, Tunnel::kNone);
+  EXPECT_EQ(v.dst_port, 4789);
+}
+
+TEST(Decoder, TunnelsNestedTooDeepAreMalformed) {
+  FrameBuilder b;
+  b.ethernet();
+  for (int i = 0; i < 4; ++i) b.ipv4(kA, kB).gre();
+  const Bytes f = b.ipv4(kA, kB).udp(1, 2).build();
+  Decoder d;
+  PacketView v;
+  EXPECT_EQ(run(d, f, v), DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kTunnelTooDeep);
+}
+
+TEST(Decoder, BadHeaderFieldsAreCountedByReason) {
+  struct Case {
+    const char* name;
+    Bytes frame;
+    DecodeCounter reason;
+  };
+  const Case cases[] = {
+      {"ihl below 5", FrameBuilder().ethernet().ipv4(kA, kB, {.ihl_words = 4}).tcp(1, 2).build(),
+       DecodeCounter::kIpv4BadIhl},
+      {"ihl beyond total",
+       FrameBuilder().ethernet().ipv4(kA, kB, {.ihl_words = 15, .total_length = 40}).build(),
+       DecodeCounter::kIpv4BadIhl},
+      {"total below 20",
+       FrameBuilder().ethernet().ipv4(kA, kB, {.total_length = 19}).tcp(1, 2).build(),
+       DecodeCounter::kIpv4BadTotalLen},
+      {"total beyond capture",
+       FrameBuilder().ethernet().ipv4(kA, kB, {.total_length = 1500}).tcp(1, 2).build(),
+       DecodeCounter::kIpv4Truncated},
+      {"tcp offset below 5",
+       FrameBuilder().ethernet().ipv4(kA, kB).tcp(1, 2, {.data_offset_words = 4}).build(),
+       DecodeCounter::kTcpBadOffset},
+      {"tcp offset past segment",
+       FrameBuilder()
+           .ethernet()
+           .ipv4(kA, kB)
+           .tcp(1, 2, {.data_offset_words = 15})
+           .payload("abc")
+           .build(),
+       DecodeCounter::kTcpBadOffset},
+      {"udp length below 8",
+       FrameBuilder().ethernet().ipv4(kA, kB).udp(1, 2, uint16_t{7}).payload("abc").build(),
+       DecodeCounter::kUdpBadLength},
+      {"udp length beyond ip",
+       FrameBuilder().ethernet().ipv4(kA, kB).udp(1, 2, uint16_t{100}).payload("abc").build(),
+       DecodeCounter::kUdpBadLength},
+      {"ipv6 payload beyond capture",
+       FrameBuilder().ethernet().ipv6(kA6, kB6, {.payload_length = 1000}).tcp(1, 2).build(),
+       DecodeCounter::kIpv6Truncated},
+      {"gre version 1",
+       FrameBuilder().ethernet().ipv4(kA, kB).gre({.version = 1}).ipv4(kA, kB).build(),
+       DecodeCounter::kGreBadVersion},
+  };
+  for (const Case& c : cases) {
+    Decoder d;
+    PacketView v;
+    EXPECT_EQ(run(d, c.frame, v), DecodeStatus::kMalformed) << c.name;
+    EXPECT_EQ(d.last_malformed(), c.reason) << c.name;
+    EXPECT_EQ(d.counters().get(c.reason), 1u) << c.name;
+  }
+}
+
+TEST(Decoder, WrongVersionNibbles) {
+  Bytes v4 = FrameBuilder().ethernet().ipv4(kA, kB).tcp(1, 2).build();
+  v4[14] = 0x55;
+  Decoder d;
+  PacketView v;
+  EXPECT_EQ(run(d, v4, v), DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kIpv4BadVersion);
+  Bytes v6 = FrameBuilder().ethernet().ipv6(kA6, kB6).tcp(1, 2).build();
+  v6[14] = 0x40;
+  EXPECT_EQ(run(d, v6, v), DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kIpv6BadVersion);
+}
+
+TEST(Decoder, ChecksumsAreEnforcedOnlyWhenValidating) {
+  const Bytes bad_tcp =
+      FrameBuilder().ethernet().ipv4(kA, kB).tcp(1, 2, {.checksum = 0xbeef}).build();
+  const Bytes bad_ip =
+      FrameBuilder().ethernet().ipv4(kA, kB, {.checksum = 0x1234}).tcp(1, 2).build();
+  const Bytes bad_udp =
+      FrameBuilder().ethernet().ipv6(kA6, kB6).udp(1, 2, {}, uint16_t{0x4321}).build();
+  const Bytes zero_udp6 =
+      FrameBuilder().ethernet().ipv6(kA6, kB6).udp(1, 2, {}, uint16_t{0}).build();
+  const Bytes zero_udp4 = FrameBuilder().ethernet().ipv4(kA, kB).udp(1, 2, {}, uint16_t{0}).build();
+  Bytes bad_icmp = FrameBuilder().ethernet().ipv4(kA, kB).icmp(8, 0).build();
+  bad_icmp.back() ^= 0xff;
+  Decoder strict({.validate_checksums = true});
+  Decoder lax({.validate_checksums = false});
+  PacketView v;
+  EXPECT_EQ(run(strict, bad_tcp, v), DecodeStatus::kMalformed);
+  EXPECT_EQ(strict.last_malformed(), DecodeCounter::kTcpBadChecksum);
+  EXPECT_EQ(run(strict, bad_ip, v), DecodeStatus::kMalformed);
+  EXPECT_EQ(strict.last_malformed(), DecodeCounter::kIpv4BadChecksum);
+  EXPECT_EQ(run(strict, bad_udp, v), DecodeStatus::kMalformed);
+  EXPECT_EQ(strict.last_malformed(), DecodeCounter::kUdpBadChecksum);
+  EXPECT_EQ(run(strict, zero_udp6, v), DecodeStatus::kMalformed);  // RFC 8200 §8.1
+  EXPECT_EQ(run(strict, zero_udp4, v), DecodeStatus::kOk);         // "no checksum" over IPv4
+  EXPECT_EQ(run(strict, bad_icmp, v), DecodeStatus::kMalformed);
+  EXPECT_EQ(strict.last_malformed(), DecodeCounter::kIcmpBadChecksum);
+  for (const Bytes* f :
+       std::initializer_list<const Bytes*>{&bad_tcp, &bad_ip, &bad_udp, &zero_udp6, &bad_icmp}) {
+    EXPECT_EQ(run(lax, *f, v), DecodeStatus::kOk);
+  }
+}
+
+TEST(Decoder, BadTcpOptionLengthIsAnAnomalyNotADrop) {
+  const Bytes f = FrameBuilder()
+                      .ethernet()
+                      .ipv4(kA, kB)
+                      .tcp(1, 2, {.raw_options = {8, 40, 0, 0}})
+                      .payload("still inspected")
+                      .build();
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kTcpBadOptionLen), 1u);
+  EXPECT_EQ(v.payload_len, 15u);
+}
+
+TEST(Decoder, OversizedGsoFrameDecodes) {
+  const Bytes f =
+      FrameBuilder().ethernet().ipv4(kA, kB).tcp(1, 2).payload(std::string(60000, 'g')).build();
+  Decoder d;
+  PacketView v;
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.payload_len, 60000u);
+}
+
+TEST(Decoder, EthernetPaddingIsNotPayload) {
+  Bytes f = FrameBuilder().ethernet().ipv4(kA, kB).tcp(1, 2).build();  // 54 bytes
+  f.resize(60, 0);                                                     // minimum frame padding
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.payload_len, 0u);
+  EXPECT_EQ(v.l3_len, 40u);
+}
+
+TEST(Decoder, SnapTruncatedFrameIsCountedAndSkipped) {
+  const Bytes f =
+      FrameBuilder().ethernet().ipv4(kA, kB).tcp(1, 2).payload(std::string(500, 'p')).build();
+  Decoder d;
+  PacketView v;
+  EXPECT_EQ(d.decode(LinkType::kEthernet, f.data(), 100, static_cast<uint32_t>(f.size()), {}, v),
+            DecodeStatus::kMalformed);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kSnapTruncated), 1u);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kIpv4Truncated);
+}
+
+// Every prefix of a valid frame: malformed (or, for an empty link header, malformed too), never a
+// crash, never offsets past the prefix.
+class TruncationMatrix : public ::testing::TestWithParam<int> {};
+
+TEST_P(TruncationMatrix, EveryPrefixIsMalformedAndCounted) {
+  const bool v6 = GetParam() == 6;
+  FrameBuilder b;
+  b.ethernet().vlan(5);
+  v6 ? b.ipv6(kA6, kB6, {.extensions = {{.type = 0}, {.type = 60}}})
+     : b.ipv4(kA, kB, {.options = {1, 1, 1, 0}});
+  const Bytes full =
+      b.tcp(1, 2, {.mss = 1460, .timestamps = std::make_pair(1u, 2u)}).payload("data").build();
+  for (size_t len = 0; len < full.size() - 4; ++len) {  // cut anywhere before the payload ends
+    const Bytes prefix(full.begin(), full.begin() + static_cast<long>(len));
+    Decoder d;
+    PacketView v;
+    const DecodeStatus s = d.decode(LinkType::kEthernet, prefix.data(), static_cast<uint32_t>(len),
+                                    static_cast<uint32_t>(len), {}, v);
+    EXPECT_EQ(s, DecodeStatus::kMalformed) << "prefix " << len;
+    uint64_t malformed = 0;
+    for (size_t i = static_cast<size_t>(DecodeCounter::kLinkTruncated);
+         i < static_cast<size_t>(DecodeCounter::kTcpBadOptionLen); ++i) {
+      malformed += d.counters().get(static_cast<DecodeCounter>(i));
+    }
+    EXPECT_EQ(malformed, 1u) << "prefix " << len;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, TruncationMatrix, ::testing::Values(4, 6));
+
+TEST(Decoder, DecodeIpReplacesLayerThreeAndKeepsVlans) {
+  const Bytes outer = FrameBuilder().ethernet().vlan(9).ipv4(kA, kB).udp(1, 2).build();
+  const Bytes datagram = FrameBuilder().ipv4(kB, kA).tcp(80, 5000).payload("whole").build();
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, outer, v), DecodeStatus::kOk);
+  ASSERT_EQ(d.decode_ip(datagram.data(), static_cast<uint32_t>(datagram.size()), v),
+            DecodeStatus::kOk);
+  EXPECT_EQ(v.vlan_count, 1);
+  EXPECT_EQ(v.vlan_ids[0], 9);
+  EXPECT_EQ(v.eth_offset, kAbsent);
+  EXPECT_EQ(v.l3_offset, 0u);
+  EXPECT_TRUE(v.is_tcp());
+  EXPECT_EQ(v.src_port, 80);
+  EXPECT_EQ(std::string(v.payload().begin(), v.payload().end()), "whole");
+}
+
+TEST(Decoder, WorkerHashIsSymmetricAndSeeded) {
+  const Bytes ab = FrameBuilder().ethernet().ipv4(kA, kB).tcp(1000, 80).build();
+  const Bytes ba = FrameBuilder().ethernet().ipv4(kB, kA).tcp(80, 1000).build();
+  const Bytes frag = FrameBuilder()
+                         .ethernet()
+                         .ipv4(kA, kB, {.dont_fragment = false, .fragment_offset = 8})
+                         .payload("x")
+                         .build();
+  Decoder d;
+  PacketView v1, v2, v3;
+  run(d, ab, v1);
+  run(d, ba, v2);
+  run(d, frag, v3);
+  EXPECT_EQ(worker_hash(v1, 1), worker_hash(v2, 1));
+  EXPECT_EQ(worker_hash(v1, 1), worker_hash(v3, 1));
+  EXPECT_NE(worker_hash(v1, 1), worker_hash(v1, 2));
+}
+
+}  // namespace
+}  // namespace spanguard::decode
