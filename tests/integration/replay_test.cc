@@ -1,0 +1,168 @@
+// `spanguard replay` over generated captures: several files in order, pcapng, link types, the
+// summary's figures, read errors, and determinism.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+
+#include "capture_writer.h"
+#include "frame_builder.h"
+#include "process.h"
+#include "tcp_conversation.h"
+
+namespace spanguard::testing {
+namespace {
+
+uint64_t count(const std::string& summary, const std::string& name) {
+  std::smatch m;
+  if (!std::regex_search(summary, m, std::regex("[ ,]" + name + " ([0-9,]+)"))) return 0;
+  std::string digits = m[1];
+  std::erase(digits, ',');
+  return std::stoull(digits);
+}
+
+uint64_t input_packets(const std::string& summary) {
+  std::smatch m;
+  if (!std::regex_search(summary, m, std::regex("input +([0-9,]+) packets"))) return 0;
+  std::string digits = m[1];
+  std::erase(digits, ',');
+  return std::stoull(digits);
+}
+
+// An HTTP-like TCP conversation: handshake, request, response, close (12 frames).
+std::vector<Bytes> conversation(const std::string& client_ip, const std::string& server_ip) {
+  TcpConversation c({client_ip, 40000, kClientMac}, {server_ip, 80, kServerMac});
+  std::vector<Bytes> frames = c.handshake();
+  for (auto* part : {&frames}) {
+    for (auto& f : c.client_sends("GET / HTTP/1.1\r\n\r\n")) part->push_back(f);
+    for (auto& f : c.server_sends(std::string(2000, 'r'))) part->push_back(f);
+    for (auto& f : c.close()) part->push_back(f);
+  }
+  return frames;
+}
+
+std::string write_capture(const std::string& name, const std::vector<Bytes>& frames,
+                          CaptureWriter::Format format = CaptureWriter::Format::kPcap,
+                          int dlt = DLT_EN10MB) {
+  const std::string path = temp_path(name);
+  CaptureWriter w(path, format, dlt);
+  int64_t ts = 1'700'000'000'000'000'000;
+  for (const Bytes& f : frames) w.write(f, ts += 1000);
+  return path;
+}
+
+TEST(Replay, SeveralFilesAreReplayedInOrder) {
+  const std::string a = write_capture("a.pcap", conversation("198.51.100.1", "198.51.100.2"));
+  const std::string b = write_capture("b.pcap", conversation("2001:db8::1", "2001:db8::2"));
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", a, "--pcap", b});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("spanguard replay of 2 files"), std::string::npos) << r.err;
+  EXPECT_EQ(input_packets(r.err), 24u) << r.err;
+  EXPECT_EQ(count(r.err, "ipv4"), 12u) << r.err;
+  EXPECT_EQ(count(r.err, "ipv6"), 12u) << r.err;
+  EXPECT_EQ(count(r.err, "tcp"), 24u) << r.err;
+  EXPECT_NE(r.err.find("malformed  none"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Mbit/s"), std::string::npos) << r.err;
+}
+
+TEST(Replay, PcapngIsReadLikePcap) {
+  const std::string path = write_capture("c.pcapng", conversation("198.51.100.1", "198.51.100.2"),
+                                         CaptureWriter::Format::kPcapng);
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", path});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(input_packets(r.err), 12u) << r.err;
+  EXPECT_EQ(count(r.err, "tcp"), 12u) << r.err;
+}
+
+TEST(Replay, CookedAndRawLinkTypes) {
+  const Bytes sll2 = FrameBuilder().sll2().ipv4("198.51.100.1", "198.51.100.2").udp(1, 2).build();
+  const Bytes raw = FrameBuilder().ipv6("2001:db8::1", "2001:db8::2").udp(1, 2).build();
+  const std::string p1 =
+      write_capture("sll2.pcap", {sll2, sll2}, CaptureWriter::Format::kPcap, DLT_LINUX_SLL2);
+  const std::string p2 = write_capture("raw.pcap", {raw}, CaptureWriter::Format::kPcap, DLT_RAW);
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", p1, "--pcap", p2});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(count(r.err, "udp"), 3u) << r.err;
+  EXPECT_EQ(count(r.err, "linux_sll"), 2u) << r.err;
+}
+
+TEST(Replay, UnsupportedLinkTypeNamesFileAndType) {
+  const std::string path = write_capture("wifi.pcap", {Bytes(40, 0)}, CaptureWriter::Format::kPcap,
+                                         DLT_IEEE802_11_RADIO);
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", path});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find(path + ": link type 127 (IEEE802_11_RADIO) is not supported"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(Replay, MalformedFramesAreCountedByReasonAndTheRestInspected) {
+  std::vector<Bytes> frames = conversation("198.51.100.1", "198.51.100.2");
+  frames.push_back(
+      FrameBuilder().ethernet().ipv4("198.51.100.1", "198.51.100.2", {.ihl_words = 3}).build());
+  frames.push_back(FrameBuilder()
+                       .ethernet()
+                       .ipv4("198.51.100.1", "198.51.100.2")
+                       .tcp(1, 2, {.data_offset_words = 2})
+                       .build());
+  frames.push_back(Bytes(10, 0xff));
+  const std::string path = write_capture("bad.pcap", frames);
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", path});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(input_packets(r.err), 15u) << r.err;
+  EXPECT_NE(r.err.find("3 total"), std::string::npos) << r.err;
+  EXPECT_EQ(count(r.err, "ipv4.bad_ihl"), 1u) << r.err;
+  EXPECT_EQ(count(r.err, "tcp.bad_offset"), 1u) << r.err;
+  EXPECT_EQ(count(r.err, "link.truncated"), 1u) << r.err;
+  EXPECT_EQ(count(r.err, "tcp"), 12u) << r.err;
+}
+
+TEST(Replay, ChecksumValidationFollowsConfiguration) {
+  std::vector<Bytes> frames = {FrameBuilder()
+                                   .ethernet()
+                                   .ipv4("198.51.100.1", "198.51.100.2")
+                                   .tcp(1, 2, {.checksum = 1})
+                                   .build()};
+  const std::string path = write_capture("csum.pcap", frames);
+  const RunResult on = run({spanguard_binary(), "replay", "--pcap", path});
+  EXPECT_EQ(count(on.err, "tcp.bad_checksum"), 1u) << on.err;
+  const RunResult off =
+      run({spanguard_binary(), "replay", "--pcap", path, "--set", "decode.checksum_validation=no"});
+  EXPECT_EQ(count(off.err, "tcp"), 1u) << off.err;
+  EXPECT_NE(off.err.find("malformed  none"), std::string::npos) << off.err;
+}
+
+TEST(Replay, TruncatedLastRecordKeepsWhatWasReadAndFails) {
+  const std::string path = write_capture("cut.pcap", conversation("198.51.100.1", "198.51.100.2"));
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string cut = temp_path("cut2.pcap");
+  std::ofstream(cut, std::ios::binary).write(bytes.data(), static_cast<long>(bytes.size() - 30));
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", cut});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find(cut + ": read error"), std::string::npos) << r.err;
+  EXPECT_EQ(input_packets(r.err), 11u) << r.err;
+  EXPECT_EQ(count(r.err, "read_errors"), 1u) << r.err;
+}
+
+TEST(Replay, SameInputGivesTheSameFiguresWithOneOrSeveralWorkers) {
+  std::vector<Bytes> frames;
+  for (int i = 0; i < 20; ++i) {
+    const auto more = conversation("198.51.100." + std::to_string(10 + i), "198.51.100.2");
+    frames.insert(frames.end(), more.begin(), more.end());
+  }
+  const std::string path = write_capture("many.pcap", frames);
+  const RunResult one = run({spanguard_binary(), "replay", "--pcap", path});
+  const RunResult three = run({spanguard_binary(), "replay", "--pcap", path, "--workers", "3"});
+  ASSERT_EQ(one.status, 0);
+  ASSERT_EQ(three.status, 0);
+  EXPECT_EQ(input_packets(one.err), 240u);
+  EXPECT_EQ(input_packets(three.err), 240u);
+  EXPECT_EQ(count(one.err, "tcp"), count(three.err, "tcp"));
+}
+
+}  // namespace
+}  // namespace spanguard::testing
