@@ -119,7 +119,10 @@ void Engine::run_inline() {
   capture::PacketSource& source = *sources_.front();
   Worker& worker = *workers_.front();
   try {
-    while (source.dispatch(256, worker) >= 0) {
+    for (;;) {
+      const int n = source.dispatch(256, worker);
+      if (n < 0) break;
+      if (n == 0 && live_) worker.on_idle(std::chrono::system_clock::now());
     }
   } catch (...) {
     std::lock_guard lock(error_mutex_);
@@ -151,6 +154,7 @@ void Engine::run_threaded() {
           idle_rounds = 0;
           continue;
         }
+        if (live_) worker.on_idle(std::chrono::system_clock::now());
         if (captures_running.load(std::memory_order_acquire) == 0) {
           bool all_empty = true;
           for (size_t s = 0; s < sources_.size(); ++s) {

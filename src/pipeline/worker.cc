@@ -4,16 +4,44 @@
 namespace spanguard::pipeline {
 
 Worker::Worker(const core::Config& config, bool live_capture)
-    : decoder_(decode::decoder_options(config, live_capture)) {}
+    : decoder_(decode::decoder_options(config, live_capture)),
+      reassembler_(stream::stream_options(config), *this),
+      flows_(flow::flow_options(config), this) {}
+
+Worker::~Worker() { finish(); }
 
 void Worker::on_frame(const capture::Frame& frame) {
   const decode::DecodeStatus status =
       decoder_.decode(frame.link, frame.data, frame.caplen, frame.wirelen, frame.ts, view_);
   if (status != decode::DecodeStatus::kOk) return;  // counted by reason in the decoder
+  const flow::PacketFlow pf = flows_.process(view_);
+  if (pf.flow == nullptr || !view_.is_tcp()) return;
+  if (pf.tcp.deliver) {
+    reassembler_.on_segment(*pf.flow, pf.dir, pf.tcp.payload_seq, view_.payload());
+  }
+  if (view_.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid) {
+    reassembler_.on_ack(*pf.flow, pf.dir, view_.ack);
+  }
 }
 
-void Worker::finish() {}
+void Worker::on_idle(core::Timestamp now) { flows_.advance_time(now); }
 
-void Worker::collect(core::CounterSnapshot& out) const { out.add(decoder_.counters().values()); }
+void Worker::finish() { flows_.flush_all(); }
+
+void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason) {
+  // Queued stream data is inspected across its holes before the flow goes.
+  reassembler_.on_flow_end(const_cast<flow::Flow&>(flow));
+}
+
+void Worker::on_stream_data(flow::Flow&, flow::Direction, std::span<const uint8_t>, uint64_t,
+                            bool) {}
+
+void Worker::on_stream_event(flow::Flow&, flow::Direction, stream::StreamEvent) {}
+
+void Worker::collect(core::CounterSnapshot& out) const {
+  out.add(decoder_.counters().values());
+  out.add(flows_.counters().values());
+  out.add(reassembler_.counters().values());
+}
 
 }  // namespace spanguard::pipeline

@@ -1,0 +1,107 @@
+// TCP stream reassembly, per flow and direction: hands each byte of a direction's stream to the
+// consumer exactly once and in order, the way the receiving host will have seen it. Out-of-order
+// segments wait in a bounded queue; overlaps are resolved by a target-based policy; retransmissions
+// that change already-delivered bytes, capture gaps and the inspection depth are reported as
+// events.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "spanguard/core/config.h"
+#include "spanguard/core/counters.h"
+#include "spanguard/flow/flow.h"
+
+namespace spanguard::stream {
+
+// How bytes of overlapping segments are chosen, after Novak's "Target-Based Fragmentation
+// Reassembly" (2005) and Snort's stream5 policies. "Original" is the data that arrived first;
+// "new" the segment arriving now. Only overlaps of not-yet-delivered data are decided here; data
+// already delivered is final (a change to it is an overlap-mismatch event).
+//   first:   the original data always wins.
+//   last:    the new data always wins.
+//   bsd:     the original wins, unless the new segment starts before it (then the new one wins).
+//   linux:   as bsd, and the new segment also wins when both start at the same sequence number.
+//   windows: the original wins, unless the new segment covers it completely and reaches past both
+//            of its ends.
+enum class OverlapPolicy : uint8_t { kFirst, kLast, kBsd, kLinux, kWindows };
+
+struct StreamOptions {
+  OverlapPolicy policy = OverlapPolicy::kBsd;
+  uint64_t depth = 1 << 20;        // bytes inspected per direction; 0 = unlimited
+  uint64_t memcap = 512ull << 20;  // queued + retained bytes of all flows of a worker
+  uint32_t max_queued = 1 << 20;   // out-of-order bytes per direction before the hole is skipped
+  uint32_t retain = 64 << 10;      // delivered bytes kept per direction to spot changed resends
+};
+
+const core::ParamSection& stream_params();
+StreamOptions stream_options(const core::Config& config);
+
+enum class StreamEvent : uint8_t {
+  kOverlapMismatch,  // a segment carried different bytes for sequence space already seen
+  kGap,              // bytes were lost to the capture; the stream resumes after the hole
+  kDepthReached,     // stream.depth bytes delivered; the rest of this direction is not inspected
+};
+
+class StreamConsumer {
+ public:
+  virtual ~StreamConsumer() = default;
+  // In-order bytes of one direction; `offset` is their position in that direction's stream.
+  // `after_gap` is set on the first bytes after a hole: a match must not span it.
+  virtual void on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
+                              uint64_t offset, bool after_gap) = 0;
+  virtual void on_stream_event(flow::Flow& flow, flow::Direction dir, StreamEvent event) = 0;
+};
+
+enum class StreamCounter : uint16_t {
+  kSegments,
+  kInOrder,
+  kQueued,
+  kBytesDelivered,
+  kOverlaps,
+  kOverlapMismatch,
+  kRetransmissions,
+  kGaps,
+  kDepthReached,
+  kMemcapDrops,
+  kMemoryBytes,
+  kCount
+};
+
+class Reassembler {
+ public:
+  Reassembler(const StreamOptions& options, StreamConsumer& consumer);
+
+  // A segment the TCP tracker accepted; `seq` is the sequence number of its first payload byte.
+  void on_segment(flow::Flow& flow, flow::Direction dir, uint32_t seq,
+                  std::span<const uint8_t> payload);
+  // `ack` acknowledges bytes of the opposite direction: anything below it that was never seen was
+  // lost to the capture (the receiver has it), so the hole is skipped.
+  void on_ack(flow::Flow& flow, flow::Direction acker, uint32_t ack);
+  // The flow ends: queued data is delivered across any holes.
+  void on_flow_end(flow::Flow& flow);
+
+  const core::Counters<StreamCounter>& counters() const { return counters_; }
+  static const core::CounterGroup& counter_group();
+
+ private:
+  friend class StreamState;
+  class DirectionState;
+  void deliver(flow::Flow& f, flow::Direction d, DirectionState& s, std::span<const uint8_t> bytes,
+               bool after_gap);
+  void drain(flow::Flow& f, flow::Direction d, DirectionState& s);
+  void skip_to(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t offset);
+  void insert_queued(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t start,
+                     std::span<const uint8_t> bytes);
+  DirectionState& state_of(flow::Flow& f, flow::Direction d, uint32_t first_seq);
+  bool charge(uint64_t bytes);
+  void refund(uint64_t bytes);
+
+  StreamOptions options_;
+  StreamConsumer& consumer_;
+  uint64_t memory_ = 0;
+  core::Counters<StreamCounter> counters_;
+};
+
+}  // namespace spanguard::stream

@@ -1,0 +1,385 @@
+// Per-direction reassembly: an in-order fast path that hands the packet's own bytes straight to the
+// consumer, a sorted queue of non-overlapping segments for the rest, and a short history of
+// delivered bytes to recognise retransmissions that change what was already inspected.
+#include "spanguard/stream/reassembler.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "spanguard/core/error.h"
+
+namespace spanguard::stream {
+
+namespace {
+
+constexpr core::Param kParams[] = {
+    {.name = "midstream",
+     .type = core::ParamType::kBool,
+     .default_value = "true",
+     .help = "Track TCP sessions first seen after their handshake (normal on a mirror port: the "
+             "sensor starts while sessions are open)"},
+    {.name = "overlap_policy",
+     .type = core::ParamType::kEnum,
+     .default_value = "bsd",
+     .help = "Which bytes win when queued segments overlap: first, last, or as the target OS does "
+             "(bsd, linux, windows); see src/stream/reassembler.h",
+     .choices = "first|last|bsd|linux|windows"},
+    {.name = "depth",
+     .type = core::ParamType::kBytes,
+     .default_value = "1MiB",
+     .help = "Bytes inspected per direction of a session (0: all)"},
+    {.name = "memcap",
+     .type = core::ParamType::kBytes,
+     .default_value = "512MiB",
+     .help = "Out-of-order and retained bytes of all sessions of a worker",
+     .min = 1 << 20},
+    {.name = "max_queued",
+     .type = core::ParamType::kBytes,
+     .default_value = "1MiB",
+     .help = "Out-of-order bytes queued per direction before the hole in front of them is given up "
+             "as lost",
+     .min = 1024,
+     .max = 1 << 30},
+    {.name = "retain",
+     .type = core::ParamType::kBytes,
+     .default_value = "64KiB",
+     .help =
+         "Delivered, not yet acknowledged bytes kept per direction to spot retransmissions that "
+         "change them",
+     .max = 1 << 30},
+};
+constexpr core::ParamSection kSection{"stream", "TCP stream reassembly", kParams};
+
+constexpr core::CounterDef kCounterDefs[] = {
+    {"segments", "TCP segments with payload reassembled"},
+    {"in_order", "segments delivered straight from the packet"},
+    {"queued", "segments queued out of order"},
+    {"bytes", "stream bytes delivered for inspection"},
+    {"overlaps", "segments overlapping queued or delivered data"},
+    {"overlap_mismatch", "overlaps whose bytes differ from what was seen before"},
+    {"retransmissions", "segments carrying only already-delivered bytes"},
+    {"gaps", "holes skipped because the capture lost the bytes"},
+    {"depth_reached", "directions that reached stream.depth"},
+    {"memcap_drops", "segments not queued because stream.memcap was reached"},
+    {"memory_bytes", "bytes queued and retained"},
+};
+static_assert(std::size(kCounterDefs) == static_cast<size_t>(StreamCounter::kCount));
+constexpr core::CounterGroup kCounterGroup{"stream", kCounterDefs};
+
+bool new_wins(OverlapPolicy p, uint64_t new_start, uint64_t new_end, uint64_t old_start,
+              uint64_t old_end) {
+  switch (p) {
+    case OverlapPolicy::kFirst:
+      return false;
+    case OverlapPolicy::kLast:
+      return true;
+    case OverlapPolicy::kBsd:
+      return new_start < old_start;
+    case OverlapPolicy::kLinux:
+      return new_start <= old_start;
+    case OverlapPolicy::kWindows:
+      return new_start < old_start && new_end > old_end;
+  }
+  return false;
+}
+
+struct Segment {
+  uint64_t start;
+  std::vector<uint8_t> bytes;
+  uint64_t end() const { return start + bytes.size(); }
+};
+
+}  // namespace
+
+class Reassembler::DirectionState {
+ public:
+  bool initialized = false;
+  bool after_gap = false;
+  bool depth_reached = false;
+  uint32_t base_seq = 0;       // sequence number of stream offset 0
+  uint64_t next = 0;           // next stream offset to deliver
+  std::vector<Segment> queue;  // sorted, non-overlapping, all at or after `next`
+  uint64_t queued_bytes = 0;
+  std::vector<uint8_t> retained;  // delivered bytes [next - retained.size(), next)
+
+  // The 64-bit stream offset of `seq`, taking the sequence space wrap nearest to `next`.
+  int64_t offset_of(uint32_t seq) const {
+    const auto rel = static_cast<int32_t>(seq - static_cast<uint32_t>(base_seq + next));
+    return static_cast<int64_t>(next) + rel;
+  }
+  uint64_t held() const { return queued_bytes + retained.size(); }
+};
+
+// The reassembly state of one flow (both directions), owned by the flow.
+class StreamState final : public flow::FlowData {
+ public:
+  explicit StreamState(Reassembler& owner) : owner_(owner) {}
+  ~StreamState() override { owner_.refund(dir[0].held() + dir[1].held()); }
+  Reassembler::DirectionState dir[2];
+
+ private:
+  Reassembler& owner_;
+};
+
+const core::ParamSection& stream_params() { return kSection; }
+const core::CounterGroup& Reassembler::counter_group() { return kCounterGroup; }
+
+StreamOptions stream_options(const core::Config& c) {
+  StreamOptions o;
+  const std::string& p = c.get("stream.overlap_policy").as_string();
+  o.policy = p == "first"     ? OverlapPolicy::kFirst
+             : p == "last"    ? OverlapPolicy::kLast
+             : p == "linux"   ? OverlapPolicy::kLinux
+             : p == "windows" ? OverlapPolicy::kWindows
+                              : OverlapPolicy::kBsd;
+  o.depth = c.get("stream.depth").as_bytes();
+  o.memcap = c.get("stream.memcap").as_bytes();
+  o.max_queued = static_cast<uint32_t>(c.get("stream.max_queued").as_bytes());
+  o.retain = static_cast<uint32_t>(c.get("stream.retain").as_bytes());
+  return o;
+}
+
+Reassembler::Reassembler(const StreamOptions& options, StreamConsumer& consumer)
+    : options_(options), consumer_(consumer), counters_(kCounterGroup) {}
+
+bool Reassembler::charge(uint64_t bytes) {
+  if (memory_ + bytes > options_.memcap) return false;
+  memory_ += bytes;
+  counters_.set(StreamCounter::kMemoryBytes, memory_);
+  return true;
+}
+
+void Reassembler::refund(uint64_t bytes) {
+  memory_ -= std::min(bytes, memory_);
+  counters_.set(StreamCounter::kMemoryBytes, memory_);
+}
+
+Reassembler::DirectionState& Reassembler::state_of(flow::Flow& f, flow::Direction d,
+                                                   uint32_t first_seq) {
+  auto* state = static_cast<StreamState*>(f.get(flow::FlowSlot::kStream));
+  if (state == nullptr) {
+    auto created = std::make_unique<StreamState>(*this);
+    state = created.get();
+    f.set(flow::FlowSlot::kStream, std::move(created));
+  }
+  DirectionState& s = state->dir[flow::index(d)];
+  if (!s.initialized) {
+    s.initialized = true;
+    // With the sender's SYN (or its first segment, mid-stream) seen, offsets count from there, so
+    // an earlier segment arriving late still finds its place.
+    s.base_seq = f.is_tcp() && f.tcp.peer(d).seen ? f.tcp.stream_base(d) : first_seq;
+    if (static_cast<int32_t>(first_seq - s.base_seq) < 0) s.base_seq = first_seq;
+  }
+  return s;
+}
+
+void Reassembler::deliver(flow::Flow& f, flow::Direction d, DirectionState& s,
+                          std::span<const uint8_t> bytes, bool after_gap) {
+  if (s.depth_reached || bytes.empty()) return;
+  if (options_.depth != 0 && s.next + bytes.size() >= options_.depth) {
+    bytes = bytes.first(options_.depth - s.next);
+    s.depth_reached = true;
+  }
+  consumer_.on_stream_data(f, d, bytes, s.next, after_gap || s.after_gap);
+  s.after_gap = false;
+  s.next += bytes.size();
+  counters_.inc(StreamCounter::kBytesDelivered, bytes.size());
+  // Keep the newest delivered bytes to compare retransmissions against.
+  if (options_.retain > 0) {
+    const size_t keep = std::min<size_t>(options_.retain, bytes.size());
+    if (charge(keep)) {
+      s.retained.insert(s.retained.end(), bytes.end() - static_cast<long>(keep), bytes.end());
+      if (s.retained.size() > options_.retain) {
+        const size_t drop = s.retained.size() - options_.retain;
+        s.retained.erase(s.retained.begin(), s.retained.begin() + static_cast<long>(drop));
+        refund(drop);
+      }
+    }
+  }
+  if (s.depth_reached) {
+    counters_.inc(StreamCounter::kDepthReached);
+    consumer_.on_stream_event(f, d, StreamEvent::kDepthReached);
+    refund(s.held());
+    s.queue.clear();
+    s.queue.shrink_to_fit();
+    s.queued_bytes = 0;
+    s.retained = {};
+  }
+}
+
+void Reassembler::drain(flow::Flow& f, flow::Direction d, DirectionState& s) {
+  while (!s.queue.empty() && s.queue.front().start == s.next && !s.depth_reached) {
+    Segment seg = std::move(s.queue.front());
+    s.queue.erase(s.queue.begin());
+    s.queued_bytes -= seg.bytes.size();
+    refund(seg.bytes.size());
+    deliver(f, d, s, seg.bytes, false);
+  }
+}
+
+void Reassembler::skip_to(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t offset) {
+  if (offset <= s.next) return;
+  counters_.inc(StreamCounter::kGaps);
+  consumer_.on_stream_event(f, d, StreamEvent::kGap);
+  s.next = offset;
+  s.after_gap = true;
+  refund(s.retained.size());
+  s.retained.clear();  // no longer contiguous with what comes next
+  drain(f, d, s);
+}
+
+void Reassembler::insert_queued(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t start,
+                                std::span<const uint8_t> bytes) {
+  const uint64_t end = start + bytes.size();
+  // The parts of the new segment that survive, as [from, to) offsets.
+  std::vector<std::pair<uint64_t, uint64_t>> pieces{{start, end}};
+  bool mismatch = false, overlapped = false;
+  std::vector<Segment> kept;
+  kept.reserve(s.queue.size() + 2);
+  for (Segment& old : s.queue) {
+    if (old.end() <= start || old.start >= end) {
+      kept.push_back(std::move(old));
+      continue;
+    }
+    overlapped = true;
+    const uint64_t lo = std::max(start, old.start), hi = std::min(end, old.end());
+    if (std::memcmp(bytes.data() + (lo - start), old.bytes.data() + (lo - old.start), hi - lo) !=
+        0) {
+      mismatch = true;
+    }
+    if (new_wins(options_.policy, start, end, old.start, old.end())) {
+      // The old segment keeps only what lies outside the new one.
+      if (old.start < start) {
+        kept.push_back({old.start, std::vector<uint8_t>(
+                                       old.bytes.begin(),
+                                       old.bytes.begin() + static_cast<long>(start - old.start))});
+      }
+      if (old.end() > end) {
+        kept.push_back(
+            {end, std::vector<uint8_t>(old.bytes.begin() + static_cast<long>(end - old.start),
+                                       old.bytes.end())});
+      }
+    } else {
+      // The new segment keeps only what lies outside the old one.
+      std::vector<std::pair<uint64_t, uint64_t>> cut;
+      for (const auto& [from, to] : pieces) {
+        if (to <= old.start || from >= old.end()) {
+          cut.emplace_back(from, to);
+          continue;
+        }
+        if (from < old.start) cut.emplace_back(from, old.start);
+        if (to > old.end()) cut.emplace_back(old.end(), to);
+      }
+      pieces = std::move(cut);
+      kept.push_back(std::move(old));
+    }
+  }
+  if (overlapped) counters_.inc(StreamCounter::kOverlaps);
+  if (mismatch) {
+    counters_.inc(StreamCounter::kOverlapMismatch);
+    consumer_.on_stream_event(f, d, StreamEvent::kOverlapMismatch);
+  }
+  for (const auto& [from, to] : pieces) {
+    if (!charge(to - from)) {
+      counters_.inc(StreamCounter::kMemcapDrops);
+      continue;
+    }
+    kept.push_back({from, std::vector<uint8_t>(bytes.begin() + static_cast<long>(from - start),
+                                               bytes.begin() + static_cast<long>(to - start))});
+  }
+  std::sort(kept.begin(), kept.end(),
+            [](const Segment& a, const Segment& b) { return a.start < b.start; });
+  // Memory was charged per piece; recompute the queued total from what is kept.
+  uint64_t total = 0;
+  for (const Segment& seg : kept) total += seg.bytes.size();
+  if (total < s.queued_bytes) refund(s.queued_bytes - total);  // old bytes displaced by new ones
+  s.queued_bytes = total;
+  s.queue = std::move(kept);
+}
+
+void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
+                             std::span<const uint8_t> payload) {
+  if (payload.empty()) return;
+  counters_.inc(StreamCounter::kSegments);
+  DirectionState& s = state_of(f, d, seq);
+  if (s.depth_reached) return;
+  int64_t start = s.offset_of(seq);
+  int64_t end = start + static_cast<int64_t>(payload.size());
+  if (end <= 0) return;  // before the start of the stream
+  if (start < 0) {
+    payload = payload.subspan(static_cast<size_t>(-start));
+    start = 0;
+  }
+  const auto next = static_cast<int64_t>(s.next);
+  if (start < next) {
+    // Sequence space already delivered: compare what is still retained, then keep the rest.
+    counters_.inc(StreamCounter::kOverlaps);
+    const int64_t retained_from = next - static_cast<int64_t>(s.retained.size());
+    const int64_t lo = std::max(start, retained_from), hi = std::min(end, next);
+    if (lo < hi &&
+        std::memcmp(payload.data() + (lo - start), s.retained.data() + (lo - retained_from),
+                    static_cast<size_t>(hi - lo)) != 0) {
+      counters_.inc(StreamCounter::kOverlapMismatch);
+      consumer_.on_stream_event(f, d, StreamEvent::kOverlapMismatch);
+    }
+    if (end <= next) {
+      counters_.inc(StreamCounter::kRetransmissions);
+      return;
+    }
+    payload = payload.subspan(static_cast<size_t>(next - start));
+    start = next;
+  }
+  if (start == next && s.queue.empty()) {
+    counters_.inc(StreamCounter::kInOrder);
+    deliver(f, d, s, payload, false);
+    return;
+  }
+  counters_.inc(StreamCounter::kQueued);
+  insert_queued(f, d, s, static_cast<uint64_t>(start), payload);
+  drain(f, d, s);
+  // Too much waiting behind a hole: the capture lost it; resume at the first queued byte.
+  while (s.queued_bytes > options_.max_queued && !s.queue.empty()) {
+    skip_to(f, d, s, s.queue.front().start);
+  }
+}
+
+void Reassembler::on_ack(flow::Flow& f, flow::Direction acker, uint32_t ack) {
+  auto* state = static_cast<StreamState*>(f.get(flow::FlowSlot::kStream));
+  if (state == nullptr) return;
+  const flow::Direction d = flow::opposite(acker);
+  DirectionState& s = state->dir[flow::index(d)];
+  if (!s.initialized || s.depth_reached) return;
+  int64_t acked = s.offset_of(ack);
+  // A FIN takes one sequence number but carries no byte: its acknowledgement is not a hole.
+  const flow::TcpPeer& sender = f.tcp.peer(d);
+  if (sender.fin) acked = std::min(acked, s.offset_of(sender.fin_seq));
+  // Acknowledged bytes will not be resent: stop retaining them.
+  const int64_t retained_from =
+      static_cast<int64_t>(s.next) - static_cast<int64_t>(s.retained.size());
+  if (acked > retained_from) {
+    const auto drop =
+        static_cast<size_t>(std::min<int64_t>(acked, static_cast<int64_t>(s.next)) - retained_from);
+    s.retained.erase(s.retained.begin(), s.retained.begin() + static_cast<long>(drop));
+    refund(drop);
+  }
+  // The receiver holds bytes the mirror never showed us: skip each hole up to the acknowledgement.
+  while (acked > static_cast<int64_t>(s.next) && !s.depth_reached) {
+    if (!s.queue.empty() && static_cast<int64_t>(s.queue.front().start) < acked) {
+      skip_to(f, d, s, s.queue.front().start);
+    } else {
+      skip_to(f, d, s, static_cast<uint64_t>(acked));
+    }
+  }
+}
+
+void Reassembler::on_flow_end(flow::Flow& f) {
+  auto* state = static_cast<StreamState*>(f.get(flow::FlowSlot::kStream));
+  if (state == nullptr) return;
+  for (flow::Direction d : {flow::Direction::kToServer, flow::Direction::kToClient}) {
+    DirectionState& s = state->dir[flow::index(d)];
+    while (!s.queue.empty() && !s.depth_reached) skip_to(f, d, s, s.queue.front().start);
+  }
+}
+
+}  // namespace spanguard::stream
