@@ -3,6 +3,7 @@
 
 #include "spanguard/capture/source.h"
 #include "spanguard/decode/decoder.h"
+#include "spanguard/decode/defrag.h"
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/pipeline/engine.h"
 #include "spanguard/stream/reassembler.h"
@@ -23,8 +24,13 @@ constexpr core::ParamSection kLoggingSection{"logging", "Diagnostics on stderr",
 }  // namespace
 
 std::vector<const core::ParamSection*> config_schema() {
-  return {&capture::capture_params(), &decode::decode_params(), &flow::flow_params(),
-          &stream::stream_params(), &pipeline::pipeline_params(), &kLoggingSection};
+  return {&capture::capture_params(),
+          &decode::decode_params(),
+          &decode::defrag_params(),
+          &flow::flow_params(),
+          &stream::stream_params(),
+          &pipeline::pipeline_params(),
+          &kLoggingSection};
 }
 
 }  // namespace spanguard::cli

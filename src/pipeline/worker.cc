@@ -5,6 +5,7 @@ namespace spanguard::pipeline {
 
 Worker::Worker(const core::Config& config, bool live_capture)
     : decoder_(decode::decoder_options(config, live_capture)),
+      defrag_(decode::defrag_options(config)),
       reassembler_(stream::stream_options(config), *this),
       flows_(flow::flow_options(config), this) {}
 
@@ -14,6 +15,14 @@ void Worker::on_frame(const capture::Frame& frame) {
   const decode::DecodeStatus status =
       decoder_.decode(frame.link, frame.data, frame.caplen, frame.wirelen, frame.ts, view_);
   if (status != decode::DecodeStatus::kOk) return;  // counted by reason in the decoder
+  if (view_.is_fragment) {
+    // Held until its datagram is whole; the rebuilt datagram then takes the packet's place.
+    const auto whole = defrag_.add(view_);
+    if (!whole || decoder_.decode_ip(whole->data(), static_cast<uint32_t>(whole->size()), view_) !=
+                      decode::DecodeStatus::kOk) {
+      return;
+    }
+  }
   const flow::PacketFlow pf = flows_.process(view_);
   if (pf.flow == nullptr || !view_.is_tcp()) return;
   if (pf.tcp.deliver) {
@@ -24,7 +33,10 @@ void Worker::on_frame(const capture::Frame& frame) {
   }
 }
 
-void Worker::on_idle(core::Timestamp now) { flows_.advance_time(now); }
+void Worker::on_idle(core::Timestamp now) {
+  flows_.advance_time(now);
+  defrag_.expire(now);
+}
 
 void Worker::finish() { flows_.flush_all(); }
 
@@ -40,6 +52,7 @@ void Worker::on_stream_event(flow::Flow&, flow::Direction, stream::StreamEvent) 
 
 void Worker::collect(core::CounterSnapshot& out) const {
   out.add(decoder_.counters().values());
+  out.add(defrag_.counters().values());
   out.add(flows_.counters().values());
   out.add(reassembler_.counters().values());
 }

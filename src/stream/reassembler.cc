@@ -23,8 +23,8 @@ constexpr core::Param kParams[] = {
      .type = core::ParamType::kEnum,
      .default_value = "bsd",
      .help = "Which bytes win when queued segments overlap: first, last, or as the target OS does "
-             "(bsd, linux, windows); see src/stream/reassembler.h",
-     .choices = "first|last|bsd|linux|windows"},
+             "(bsd, linux, windows); see include/spanguard/core/segment_list.h",
+     .choices = core::kOverlapPolicyChoices},
     {.name = "depth",
      .type = core::ParamType::kBytes,
      .default_value = "1MiB",
@@ -67,29 +67,6 @@ constexpr core::CounterDef kCounterDefs[] = {
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(StreamCounter::kCount));
 constexpr core::CounterGroup kCounterGroup{"stream", kCounterDefs};
 
-bool new_wins(OverlapPolicy p, uint64_t new_start, uint64_t new_end, uint64_t old_start,
-              uint64_t old_end) {
-  switch (p) {
-    case OverlapPolicy::kFirst:
-      return false;
-    case OverlapPolicy::kLast:
-      return true;
-    case OverlapPolicy::kBsd:
-      return new_start < old_start;
-    case OverlapPolicy::kLinux:
-      return new_start <= old_start;
-    case OverlapPolicy::kWindows:
-      return new_start < old_start && new_end > old_end;
-  }
-  return false;
-}
-
-struct Segment {
-  uint64_t start;
-  std::vector<uint8_t> bytes;
-  uint64_t end() const { return start + bytes.size(); }
-};
-
 }  // namespace
 
 class Reassembler::DirectionState {
@@ -97,10 +74,9 @@ class Reassembler::DirectionState {
   bool initialized = false;
   bool after_gap = false;
   bool depth_reached = false;
-  uint32_t base_seq = 0;       // sequence number of stream offset 0
-  uint64_t next = 0;           // next stream offset to deliver
-  std::vector<Segment> queue;  // sorted, non-overlapping, all at or after `next`
-  uint64_t queued_bytes = 0;
+  uint32_t base_seq = 0;          // sequence number of stream offset 0
+  uint64_t next = 0;              // next stream offset to deliver
+  core::SegmentList queue;        // sorted, non-overlapping, all at or after `next`
   std::vector<uint8_t> retained;  // delivered bytes [next - retained.size(), next)
 
   // The 64-bit stream offset of `seq`, taking the sequence space wrap nearest to `next`.
@@ -108,7 +84,7 @@ class Reassembler::DirectionState {
     const auto rel = static_cast<int32_t>(seq - static_cast<uint32_t>(base_seq + next));
     return static_cast<int64_t>(next) + rel;
   }
-  uint64_t held() const { return queued_bytes + retained.size(); }
+  uint64_t held() const { return queue.bytes() + retained.size(); }
 };
 
 // The reassembly state of one flow (both directions), owned by the flow.
@@ -202,17 +178,13 @@ void Reassembler::deliver(flow::Flow& f, flow::Direction d, DirectionState& s,
     consumer_.on_stream_event(f, d, StreamEvent::kDepthReached);
     refund(s.held());
     s.queue.clear();
-    s.queue.shrink_to_fit();
-    s.queued_bytes = 0;
     s.retained = {};
   }
 }
 
 void Reassembler::drain(flow::Flow& f, flow::Direction d, DirectionState& s) {
   while (!s.queue.empty() && s.queue.front().start == s.next && !s.depth_reached) {
-    Segment seg = std::move(s.queue.front());
-    s.queue.erase(s.queue.begin());
-    s.queued_bytes -= seg.bytes.size();
+    const core::SegmentList::Segment seg = s.queue.pop_front();
     refund(seg.bytes.size());
     deliver(f, d, s, seg.bytes, false);
   }
@@ -227,75 +199,6 @@ void Reassembler::skip_to(flow::Flow& f, flow::Direction d, DirectionState& s, u
   refund(s.retained.size());
   s.retained.clear();  // no longer contiguous with what comes next
   drain(f, d, s);
-}
-
-void Reassembler::insert_queued(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t start,
-                                std::span<const uint8_t> bytes) {
-  const uint64_t end = start + bytes.size();
-  // The parts of the new segment that survive, as [from, to) offsets.
-  std::vector<std::pair<uint64_t, uint64_t>> pieces{{start, end}};
-  bool mismatch = false, overlapped = false;
-  std::vector<Segment> kept;
-  kept.reserve(s.queue.size() + 2);
-  for (Segment& old : s.queue) {
-    if (old.end() <= start || old.start >= end) {
-      kept.push_back(std::move(old));
-      continue;
-    }
-    overlapped = true;
-    const uint64_t lo = std::max(start, old.start), hi = std::min(end, old.end());
-    if (std::memcmp(bytes.data() + (lo - start), old.bytes.data() + (lo - old.start), hi - lo) !=
-        0) {
-      mismatch = true;
-    }
-    if (new_wins(options_.policy, start, end, old.start, old.end())) {
-      // The old segment keeps only what lies outside the new one.
-      if (old.start < start) {
-        kept.push_back({old.start, std::vector<uint8_t>(
-                                       old.bytes.begin(),
-                                       old.bytes.begin() + static_cast<long>(start - old.start))});
-      }
-      if (old.end() > end) {
-        kept.push_back(
-            {end, std::vector<uint8_t>(old.bytes.begin() + static_cast<long>(end - old.start),
-                                       old.bytes.end())});
-      }
-    } else {
-      // The new segment keeps only what lies outside the old one.
-      std::vector<std::pair<uint64_t, uint64_t>> cut;
-      for (const auto& [from, to] : pieces) {
-        if (to <= old.start || from >= old.end()) {
-          cut.emplace_back(from, to);
-          continue;
-        }
-        if (from < old.start) cut.emplace_back(from, old.start);
-        if (to > old.end()) cut.emplace_back(old.end(), to);
-      }
-      pieces = std::move(cut);
-      kept.push_back(std::move(old));
-    }
-  }
-  if (overlapped) counters_.inc(StreamCounter::kOverlaps);
-  if (mismatch) {
-    counters_.inc(StreamCounter::kOverlapMismatch);
-    consumer_.on_stream_event(f, d, StreamEvent::kOverlapMismatch);
-  }
-  for (const auto& [from, to] : pieces) {
-    if (!charge(to - from)) {
-      counters_.inc(StreamCounter::kMemcapDrops);
-      continue;
-    }
-    kept.push_back({from, std::vector<uint8_t>(bytes.begin() + static_cast<long>(from - start),
-                                               bytes.begin() + static_cast<long>(to - start))});
-  }
-  std::sort(kept.begin(), kept.end(),
-            [](const Segment& a, const Segment& b) { return a.start < b.start; });
-  // Memory was charged per piece; recompute the queued total from what is kept.
-  uint64_t total = 0;
-  for (const Segment& seg : kept) total += seg.bytes.size();
-  if (total < s.queued_bytes) refund(s.queued_bytes - total);  // old bytes displaced by new ones
-  s.queued_bytes = total;
-  s.queue = std::move(kept);
 }
 
 void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
@@ -336,10 +239,20 @@ void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
     return;
   }
   counters_.inc(StreamCounter::kQueued);
-  insert_queued(f, d, s, static_cast<uint64_t>(start), payload);
+  const core::SegmentList::InsertResult r =
+      s.queue.insert(static_cast<uint64_t>(start), payload, options_.policy,
+                     options_.memcap - std::min(options_.memcap, memory_));
+  memory_ = memory_ + r.added - r.removed;
+  counters_.set(StreamCounter::kMemoryBytes, memory_);
+  if (r.overlapped) counters_.inc(StreamCounter::kOverlaps);
+  if (r.refused > 0) counters_.inc(StreamCounter::kMemcapDrops);
+  if (r.mismatch) {
+    counters_.inc(StreamCounter::kOverlapMismatch);
+    consumer_.on_stream_event(f, d, StreamEvent::kOverlapMismatch);
+  }
   drain(f, d, s);
   // Too much waiting behind a hole: the capture lost it; resume at the first queued byte.
-  while (s.queued_bytes > options_.max_queued && !s.queue.empty()) {
+  while (s.queue.bytes() > options_.max_queued && !s.queue.empty()) {
     skip_to(f, d, s, s.queue.front().start);
   }
 }

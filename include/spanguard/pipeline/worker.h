@@ -1,11 +1,13 @@
-// A worker runs the whole data path for the flows it owns: decode → flow → stream → detect → respond.
-// It is fed frames in capture order, by its ring or directly by the capture loop, and is never shared.
+// A worker runs the whole data path for the flows it owns: decode → flow → stream → detect →
+// respond. It is fed frames in capture order, by its ring or directly by the capture loop, and is
+// never shared.
 #pragma once
 
 #include "spanguard/capture/source.h"
 #include "spanguard/core/config.h"
 #include "spanguard/core/counters.h"
 #include "spanguard/decode/decoder.h"
+#include "spanguard/decode/defrag.h"
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/stream/reassembler.h"
 
@@ -33,6 +35,7 @@ class Worker final : public capture::FrameSink,
   void on_stream_event(flow::Flow& flow, flow::Direction dir, stream::StreamEvent event) override;
 
   decode::Decoder decoder_;
+  decode::Defragmenter defrag_;
   decode::PacketView view_;
   stream::Reassembler reassembler_;  // declared before flows_: the flows' stream state refers to it
   flow::FlowTable flows_;

@@ -11,21 +11,15 @@
 
 #include "spanguard/core/config.h"
 #include "spanguard/core/counters.h"
+#include "spanguard/core/segment_list.h"
 #include "spanguard/flow/flow.h"
 
 namespace spanguard::stream {
 
-// How bytes of overlapping segments are chosen, after Novak's "Target-Based Fragmentation
-// Reassembly" (2005) and Snort's stream5 policies. "Original" is the data that arrived first;
-// "new" the segment arriving now. Only overlaps of not-yet-delivered data are decided here; data
-// already delivered is final (a change to it is an overlap-mismatch event).
-//   first:   the original data always wins.
-//   last:    the new data always wins.
-//   bsd:     the original wins, unless the new segment starts before it (then the new one wins).
-//   linux:   as bsd, and the new segment also wins when both start at the same sequence number.
-//   windows: the original wins, unless the new segment covers it completely and reaches past both
-//            of its ends.
-enum class OverlapPolicy : uint8_t { kFirst, kLast, kBsd, kLinux, kWindows };
+// Overlaps of queued (not yet delivered) data are decided by a target-based policy, defined in
+// spanguard/core/segment_list.h. Data already delivered is final: a change to it is an
+// overlap-mismatch event.
+using core::OverlapPolicy;
 
 struct StreamOptions {
   OverlapPolicy policy = OverlapPolicy::kBsd;
@@ -92,8 +86,6 @@ class Reassembler {
                bool after_gap);
   void drain(flow::Flow& f, flow::Direction d, DirectionState& s);
   void skip_to(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t offset);
-  void insert_queued(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t start,
-                     std::span<const uint8_t> bytes);
   DirectionState& state_of(flow::Flow& f, flow::Direction d, uint32_t first_seq);
   bool charge(uint64_t bytes);
   void refund(uint64_t bytes);
