@@ -154,11 +154,14 @@ void Reassembler::deliver(flow::Flow& f, flow::Direction d, DirectionState& s,
                           std::span<const uint8_t> bytes, bool after_gap) {
   if (s.depth_reached || bytes.empty()) return;
   if (options_.depth != 0 && s.next + bytes.size() >= options_.depth) {
-    bytes = bytes.first(options_.depth - s.next);
+    // A gap may have carried `next` past the depth already: then nothing more is delivered.
+    bytes = bytes.first(s.next < options_.depth ? options_.depth - s.next : 0);
     s.depth_reached = true;
   }
-  consumer_.on_stream_data(f, d, bytes, s.next, after_gap || s.after_gap);
-  s.after_gap = false;
+  if (!bytes.empty()) {
+    consumer_.on_stream_data(f, d, bytes, s.next, after_gap || s.after_gap);
+    s.after_gap = false;
+  }
   s.next += bytes.size();
   counters_.inc(StreamCounter::kBytesDelivered, bytes.size());
   // Keep the newest delivered bytes to compare retransmissions against.

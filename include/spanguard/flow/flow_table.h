@@ -141,6 +141,7 @@ class FlowTable {
   std::vector<std::unique_ptr<Flow[]>> pool_;
   Flow* free_ = nullptr;
   size_t active_ = 0;
+  uint64_t flows_created_ = 0;
   bool emergency_ = false;
   bool refile_pending_ = false;  // timeouts shrank (emergency): re-file every flow
   core::Timestamp now_{};
