@@ -19,6 +19,7 @@
 #include "spanguard/core/error.h"
 #include "spanguard/core/log.h"
 #include "spanguard/decode/decoder.h"
+#include "spanguard/output/eve_writer.h"
 #include "spanguard/pipeline/engine.h"
 #include "spanguard/pipeline/summary.h"
 
@@ -79,7 +80,6 @@ void refuse_unavailable(const CommonOptions& o) {
     }
   };
   refuse("--rules", o.rules.empty() ? std::string() : o.rules.front());
-  refuse("--eve", o.eve);
   refuse("--resets-pcap", o.resets_pcap);
   refuse("--alerts", o.alerts_url);
 }
@@ -102,14 +102,23 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
   return 0;
 }
 
+// Opens the outputs the options ask for; `eve` keeps the EVE writer alive for the run.
+pipeline::WorkerOutputs open_outputs(const CommonOptions& o,
+                                     std::unique_ptr<output::EveWriter>& eve) {
+  if (!o.eve.empty()) eve = std::make_unique<output::EveWriter>(o.eve);
+  return pipeline::WorkerOutputs{.eve = eve.get()};
+}
+
 int cmd_replay(const std::vector<std::string>& pcaps, const CommonOptions& o) {
   core::Config config = load_config(o);
   refuse_unavailable(o);
+  std::unique_ptr<output::EveWriter> eve;
+  const pipeline::WorkerOutputs outputs = open_outputs(o, eve);
   std::vector<std::unique_ptr<capture::PacketSource>> sources;
   auto files = std::make_unique<capture::FileSource>(pcaps);
   const std::string title = "spanguard replay of " + files->name();
   sources.push_back(std::move(files));
-  pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 1), false);
+  pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 1), false, outputs);
   return run_engine(engine, title, true);
 }
 
@@ -128,12 +137,14 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
     throw core::ConfigError(
         "no interface to capture from: give --interface NAME or capture.interfaces");
   }
+  std::unique_ptr<output::EveWriter> eve;
+  const pipeline::WorkerOutputs outputs = open_outputs(o, eve);
   const capture::LiveOptions live = capture::live_options(config);
   std::vector<std::unique_ptr<capture::PacketSource>> sources;
   for (const std::string& name : interfaces) {
     sources.push_back(std::make_unique<capture::LiveSource>(name, live));
   }
-  pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 0), true);
+  pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 0), true, outputs);
   core::logger("cli")->info(
       "running with {} worker(s) on {} interface(s); stop with SIGINT/SIGTERM",
       engine.worker_count(), interfaces.size());

@@ -87,14 +87,14 @@ const core::ParamSection& pipeline_params() { return kSection; }
 
 Engine::Engine(const core::Config& config,
                std::vector<std::unique_ptr<capture::PacketSource>> sources, unsigned workers,
-               bool live_capture)
+               bool live_capture, WorkerOutputs outputs)
     : sources_(std::move(sources)),
       ring_bytes_(config.get("pipeline.ring_size").as_bytes()),
       hash_seed_(std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}()),
       live_(live_capture) {
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < workers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(config, live_capture));
+    workers_.push_back(std::make_unique<Worker>(config, live_capture, outputs));
   }
 }
 

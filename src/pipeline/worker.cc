@@ -1,10 +1,14 @@
 // The per-worker data path.
 #include "spanguard/pipeline/worker.h"
 
+#include "spanguard/output/events.h"
+
 namespace spanguard::pipeline {
 
-Worker::Worker(const core::Config& config, bool live_capture)
-    : decoder_(decode::decoder_options(config, live_capture)),
+Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outputs)
+    : outputs_(outputs),
+      flow_records_(flow::flow_records_enabled(config, live_capture)),
+      decoder_(decode::decoder_options(config, live_capture)),
       defrag_(decode::defrag_options(config)),
       reassembler_(stream::stream_options(config), *this),
       flows_(flow::flow_options(config), this) {}
@@ -40,9 +44,11 @@ void Worker::on_idle(core::Timestamp now) {
 
 void Worker::finish() { flows_.flush_all(); }
 
-void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason) {
+void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
   // Queued stream data is inspected across its holes before the flow goes.
   reassembler_.on_flow_end(const_cast<flow::Flow&>(flow));
+  if (flow_records_ && outputs_.eve != nullptr)
+    outputs_.eve->write(output::flow_record(flow, reason));
 }
 
 void Worker::on_stream_data(flow::Flow&, flow::Direction, std::span<const uint8_t>, uint64_t,

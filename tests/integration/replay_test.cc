@@ -164,5 +164,71 @@ TEST(Replay, SameInputGivesTheSameFiguresWithOneOrSeveralWorkers) {
   EXPECT_EQ(count(one.err, "tcp"), count(three.err, "tcp"));
 }
 
+TEST(Replay, EveFlowRecordsDescribeEveryFlow) {
+  std::vector<Bytes> frames = conversation("198.51.100.1", "198.51.100.2");
+  const auto v6 = conversation("2001:db8::1", "2001:db8::2");
+  frames.insert(frames.end(), v6.begin(), v6.end());
+  frames.push_back(FrameBuilder()
+                       .ethernet()
+                       .ipv4("198.51.100.3", "198.51.100.53")
+                       .udp(5353, 53)
+                       .payload("query")
+                       .build());
+  const std::string path = write_capture("eve.pcap", frames);
+  const std::string eve = temp_path("eve.json");
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", path, "--eve", eve});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(count(r.err, "created"), 3u) << r.err;
+  std::ifstream in(eve);
+  std::string line, all;
+  int lines = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    all += line + "\n";
+    EXPECT_NE(line.find("\"event_type\":\"flow\""), std::string::npos) << line;
+  }
+  EXPECT_EQ(lines, 3) << all;
+  // The TCP conversation: client first, both directions counted, closed by its FIN exchange.
+  EXPECT_NE(all.find("\"src_ip\":\"198.51.100.1\",\"src_port\":40000,\"dest_ip\":\"198.51.100.2\","
+                     "\"dest_port\":80,\"proto\":\"TCP\""),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("\"pkts_toserver\":7,\"pkts_toclient\":5"), std::string::npos) << all;
+  EXPECT_NE(all.find("\"end_reason\":\"closed\""), std::string::npos) << all;
+  EXPECT_NE(all.find("\"src_ip\":\"2001:db8::1\""), std::string::npos) << all;
+  EXPECT_NE(all.find("\"proto\":\"UDP\""), std::string::npos) << all;
+}
+
+TEST(Replay, FragmentedSegmentsAreReassembledIntoTheirFlow) {
+  // A TCP data segment sent as three IPv4 fragments, the middle one last.
+  const Bytes ip = FrameBuilder()
+                       .ipv4("198.51.100.1", "198.51.100.2")
+                       .tcp(40000, 80, {.seq = 1001, .ack = 5001})
+                       .payload(std::string(100, 'f'))
+                       .build();
+  const Bytes segment(ip.begin() + 20, ip.end());
+  auto piece = [&](size_t from, size_t to, bool more) {
+    return FrameBuilder()
+        .ethernet()
+        .ipv4("198.51.100.1", "198.51.100.2",
+              {.id = 99,
+               .dont_fragment = false,
+               .more_fragments = more,
+               .fragment_offset = static_cast<uint16_t>(from),
+               .protocol = 6})
+        .payload(Bytes(segment.begin() + static_cast<long>(from),
+                       segment.begin() + static_cast<long>(to)))
+        .build();
+  };
+  const std::string path = write_capture(
+      "frag.pcap", {piece(0, 48, true), piece(96, segment.size(), false), piece(48, 96, true)});
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", path});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(count(r.err, "fragments"), 3u) << r.err;
+  EXPECT_EQ(count(r.err, "reassembled"), 1u) << r.err;
+  EXPECT_EQ(count(r.err, "bytes"), 100u) << r.err;  // stream bytes of the rebuilt segment
+  EXPECT_EQ(count(r.err, "created"), 1u) << r.err;
+}
+
 }  // namespace
 }  // namespace spanguard::testing

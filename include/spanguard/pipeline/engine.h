@@ -24,7 +24,7 @@ class Engine {
  public:
   // `workers` 0 means one per core.
   Engine(const core::Config& config, std::vector<std::unique_ptr<capture::PacketSource>> sources,
-         unsigned workers, bool live_capture);
+         unsigned workers, bool live_capture, WorkerOutputs outputs = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

@@ -9,15 +9,21 @@
 #include "spanguard/decode/decoder.h"
 #include "spanguard/decode/defrag.h"
 #include "spanguard/flow/flow_table.h"
+#include "spanguard/output/eve_writer.h"
 #include "spanguard/stream/reassembler.h"
 
 namespace spanguard::pipeline {
+
+// Where a worker's events go; any of them may be absent.
+struct WorkerOutputs {
+  output::EveWriter* eve = nullptr;  // --eve: EVE JSON lines
+};
 
 class Worker final : public capture::FrameSink,
                      private flow::FlowEndHandler,
                      private stream::StreamConsumer {
  public:
-  Worker(const core::Config& config, bool live_capture);
+  Worker(const core::Config& config, bool live_capture, WorkerOutputs outputs = {});
   ~Worker() override;
 
   void on_frame(const capture::Frame& frame) override;
@@ -34,6 +40,8 @@ class Worker final : public capture::FrameSink,
                       uint64_t offset, bool after_gap) override;
   void on_stream_event(flow::Flow& flow, flow::Direction dir, stream::StreamEvent event) override;
 
+  WorkerOutputs outputs_;
+  bool flow_records_;
   decode::Decoder decoder_;
   decode::Defragmenter defrag_;
   decode::PacketView view_;

@@ -1,0 +1,107 @@
+// Event construction.
+#include "spanguard/output/events.h"
+
+#include <cstdio>
+#include <ctime>
+
+namespace spanguard::output {
+
+std::string eve_timestamp(core::Timestamp t) {
+  const int64_t ns = core::to_ns(t);
+  const time_t seconds = static_cast<time_t>(ns / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+0000", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ns % 1'000'000'000 / 1000));
+  return buf;
+}
+
+std::string proto_name(uint8_t ip_proto) {
+  switch (ip_proto) {
+    case decode::ip_proto::kTcp:
+      return "TCP";
+    case decode::ip_proto::kUdp:
+      return "UDP";
+    case decode::ip_proto::kIcmp:
+      return "ICMP";
+    case decode::ip_proto::kIcmpv6:
+      return "IPv6-ICMP";
+    default:
+      return std::to_string(ip_proto);
+  }
+}
+
+namespace {
+
+std::string address_text(const flow::FlowKey& key, int endpoint) {
+  const auto& raw = key.addr[endpoint];
+  return (key.family == 4 ? core::IpAddress::v4(raw.data()) : core::IpAddress::v6(raw.data()))
+      .to_string();
+}
+
+// EVE's flow.state: "new" before the handshake completes, "established", "closed".
+const char* eve_state(const flow::Flow& f) {
+  if (!f.is_tcp()) return f.packets[1] > 0 ? "established" : "new";
+  switch (f.tcp.state()) {
+    case flow::TcpState::kSynSent:
+    case flow::TcpState::kSynReceived:
+      return "new";
+    case flow::TcpState::kEstablished:
+    case flow::TcpState::kClosing:
+      return "established";
+    case flow::TcpState::kClosed:
+      return "closed";
+  }
+  return "new";
+}
+
+// EVE's flow.reason: "timeout", "forced" (evicted, reused) or "shutdown".
+const char* eve_reason(flow::EndReason r) {
+  switch (r) {
+    case flow::EndReason::kClosed:
+    case flow::EndReason::kTimeout:
+      return "timeout";
+    case flow::EndReason::kReused:
+    case flow::EndReason::kEvicted:
+      return "forced";
+    case flow::EndReason::kShutdown:
+      return "shutdown";
+  }
+  return "timeout";
+}
+
+}  // namespace
+
+v1::FlowRecord flow_record(const flow::Flow& f, flow::EndReason reason) {
+  v1::FlowRecord r;
+  const int client = f.client_is_first ? 0 : 1;
+  r.set_timestamp(eve_timestamp(f.last_seen));
+  r.set_flow_id(static_cast<double>(f.flow_id));
+  r.set_event_type("flow");
+  r.set_src_ip(address_text(f.key, client));
+  r.set_src_port(f.key.port[client]);
+  r.set_dest_ip(address_text(f.key, 1 - client));
+  r.set_dest_port(f.key.port[1 - client]);
+  r.set_proto(proto_name(f.key.proto));
+  const flow::EndpointTrace& trace = f.endpoint[flow::index(flow::Direction::kToServer)];
+  for (int i = 0; i < trace.vlan_count; ++i) r.add_vlan(trace.vlan_ids[i]);
+  v1::FlowInfo* info = r.mutable_flow();
+  info->set_pkts_toserver(static_cast<double>(f.packets[0]));
+  info->set_pkts_toclient(static_cast<double>(f.packets[1]));
+  info->set_bytes_toserver(static_cast<double>(f.bytes[0]));
+  info->set_bytes_toclient(static_cast<double>(f.bytes[1]));
+  info->set_start(eve_timestamp(f.first_seen));
+  info->set_end(eve_timestamp(f.last_seen));
+  info->set_age(static_cast<double>(
+      std::chrono::duration_cast<std::chrono::seconds>(f.last_seen - f.first_seen).count()));
+  info->set_state(eve_state(f));
+  info->set_reason(eve_reason(reason));
+  info->set_alerted(false);
+  if (f.is_tcp()) r.mutable_tcp()->set_state(flow::to_string(f.tcp.state()));
+  r.set_end_reason(flow::to_string(reason));
+  return r;
+}
+
+}  // namespace spanguard::output

@@ -1,0 +1,110 @@
+// EVE events: timestamp and protocol formats, flow records built from flows, and JSON lines whose
+// names and number types are EVE's.
+#include "spanguard/output/events.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "spanguard/core/error.h"
+#include "spanguard/output/eve_writer.h"
+
+namespace spanguard::output {
+namespace {
+
+TEST(Events, TimestampsAreEveFormatInUtc) {
+  EXPECT_EQ(eve_timestamp(core::timestamp_from_ns(1'713'693'600'123'456'789)),
+            "2024-04-21T10:00:00.123456+0000");
+  EXPECT_EQ(eve_timestamp(core::timestamp_from_ns(0)), "1970-01-01T00:00:00.000000+0000");
+}
+
+TEST(Events, ProtocolNamesAreEves) {
+  EXPECT_EQ(proto_name(6), "TCP");
+  EXPECT_EQ(proto_name(17), "UDP");
+  EXPECT_EQ(proto_name(1), "ICMP");
+  EXPECT_EQ(proto_name(58), "IPv6-ICMP");
+  EXPECT_EQ(proto_name(132), "132");
+}
+
+flow::Flow make_flow() {
+  flow::Flow f;
+  f.key.family = 4;
+  f.key.proto = 6;
+  const uint8_t server[4] = {198, 51, 100, 2}, client[4] = {198, 51, 100, 9};
+  std::memcpy(f.key.addr[0].data(), server, 4);  // the lower endpoint is the server here
+  std::memcpy(f.key.addr[1].data(), client, 4);
+  f.key.port[0] = 443;
+  f.key.port[1] = 50000;
+  f.client_is_first = false;
+  f.flow_id = (uint64_t{1} << 51) - 1;
+  f.first_seen = core::timestamp_from_ns(1'713'693'600'000'000'000);
+  f.last_seen = core::timestamp_from_ns(1'713'693'605'500'000'000);
+  f.packets[0] = 7;
+  f.packets[1] = 0;
+  f.bytes[0] = 5'000'000'000;  // beyond 32 bits
+  f.endpoint[0].vlan_count = 2;
+  f.endpoint[0].vlan_ids[0] = 100;
+  f.endpoint[0].vlan_ids[1] = 200;
+  return f;
+}
+
+TEST(Events, FlowRecordPutsTheClientFirstAndKeepsCounts) {
+  const v1::FlowRecord r = flow_record(make_flow(), flow::EndReason::kEvicted);
+  EXPECT_EQ(r.event_type(), "flow");
+  EXPECT_EQ(r.src_ip(), "198.51.100.9");
+  EXPECT_EQ(r.src_port(), 50000u);
+  EXPECT_EQ(r.dest_ip(), "198.51.100.2");
+  EXPECT_EQ(r.dest_port(), 443u);
+  EXPECT_EQ(r.proto(), "TCP");
+  ASSERT_EQ(r.vlan_size(), 2);
+  EXPECT_EQ(r.vlan(1), 200u);
+  EXPECT_EQ(r.flow().pkts_toserver(), 7);
+  EXPECT_EQ(r.flow().bytes_toserver(), 5'000'000'000.0);
+  EXPECT_EQ(r.flow().age(), 5);
+  EXPECT_EQ(r.flow().reason(), "forced");
+  EXPECT_EQ(r.end_reason(), "evicted");
+  EXPECT_EQ(static_cast<uint64_t>(r.flow_id()), (uint64_t{1} << 51) - 1);  // exact in a double
+}
+
+TEST(Events, JsonLinesHaveEveNamesAndNumbers) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("eve-" + std::to_string(getpid()) + ".json"))
+          .string();
+  {
+    EveWriter w(path);
+    w.write(flow_record(make_flow(), flow::EndReason::kTimeout));
+    w.write(flow_record(make_flow(), flow::EndReason::kShutdown));
+    EXPECT_EQ(w.events(), 2u);
+  }
+  std::ifstream in(path);
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    // Numbers, not the strings proto3 JSON gives 64-bit integers; zero counts still present.
+    EXPECT_TRUE(std::regex_search(line, std::regex("\"flow_id\":2251799813685247[,}]"))) << line;
+    EXPECT_NE(line.find("\"pkts_toclient\":0"), std::string::npos) << line;
+    EXPECT_NE(line.find("\"bytes_toserver\":5000000000"), std::string::npos) << line;
+    EXPECT_NE(line.find("\"src_ip\":\"198.51.100.9\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"vlan\":[100,200]"), std::string::npos) << line;
+    EXPECT_EQ(line.find("app_proto"), std::string::npos)
+        << "unknown app_proto is omitted: " << line;
+    v1::FlowRecord back;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &back).ok()) << line;
+    EXPECT_EQ(back.dest_port(), 443u);
+  }
+  EXPECT_EQ(lines, 2);
+  std::filesystem::remove(path);
+}
+
+TEST(Events, UnwritablePathIsARuntimeErrorNamingIt) {
+  EXPECT_THROW(EveWriter("/nonexistent/dir/eve.json"), core::RuntimeError);
+}
+
+}  // namespace
+}  // namespace spanguard::output
