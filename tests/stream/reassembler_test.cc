@@ -255,6 +255,19 @@ TEST(Reassembler, MidstreamFlowStartsAtTheFirstSeenByte) {
   EXPECT_EQ(h.stream[0], "middle of it");
 }
 
+TEST(Reassembler, OneSidedFlowIsReassembledWithoutTheOtherDirection) {
+  Harness h;
+  TcpConversation c = conv();
+  const auto hs = c.handshake();
+  h.feed(hs[0]);  // the client's SYN and ACK cross this mirror; the server's packets do not
+  h.feed(hs[2]);
+  h.feed(data_at(c, 6, "world"));
+  h.feed(data_at(c, 0, "hello "));
+  EXPECT_EQ(h.stream[0], "hello world");
+  EXPECT_EQ(h.stream[1], "");
+  EXPECT_EQ(h.count(StreamEvent::kGap), 0);
+}
+
 TEST(Reassembler, SequenceNumbersWrapAround) {
   Harness h;
   TcpConversation c({"198.51.100.1", 40000, testing::kClientMac},
