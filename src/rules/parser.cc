@@ -1,0 +1,1031 @@
+// The rule grammar: header tokens, then `keyword[:value];` options. Each keyword has one entry in
+// RuleBuilder::kKeywords (or the buffer table kBuffers); anything else is refused with a reason, so
+// the coverage report of a rule set is a count of those reasons.
+#include "spanguard/rules/parser.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+namespace spanguard::rules {
+
+// ---- names -----------------------------------------------------------------------------------
+
+const char* to_string(Action a) {
+  switch (a) {
+    case Action::kAlert:
+      return "alert";
+    case Action::kPass:
+      return "pass";
+    case Action::kDrop:
+      return "drop";
+    case Action::kRejectSrc:
+      return "rejectsrc";
+    case Action::kRejectDst:
+      return "rejectdst";
+    case Action::kRejectBoth:
+      return "rejectboth";
+  }
+  return "alert";
+}
+
+namespace {
+
+struct BufferName {
+  std::string_view sticky;  // Suricata 5+ sticky buffer keyword
+  std::string_view legacy;  // Snort/Suricata content modifier applying to the previous content
+  Buffer buffer;
+};
+
+constexpr BufferName kBuffers[] = {
+    {"http.uri", "http_uri", Buffer::kHttpUri},
+    {"http.uri.raw", "http_raw_uri", Buffer::kHttpUriRaw},
+    {"http.method", "http_method", Buffer::kHttpMethod},
+    {"http.host", "http_host", Buffer::kHttpHost},
+    {"http.user_agent", "http_user_agent", Buffer::kHttpUserAgent},
+    {"http.header", "http_header", Buffer::kHttpHeader},
+    {"http.header.raw", "http_raw_header", Buffer::kHttpHeaderRaw},
+    {"http.cookie", "http_cookie", Buffer::kHttpCookie},
+    {"http.request_body", "http_client_body", Buffer::kHttpRequestBody},
+    {"http.stat_code", "http_stat_code", Buffer::kHttpStatCode},
+    {"http.response_body", "http_server_body", Buffer::kHttpResponseBody},
+    {"file.data", "file_data", Buffer::kHttpResponseBody},
+    {"http.content_type", "", Buffer::kHttpContentType},
+    {"http.request_line", "", Buffer::kHttpRequestLine},
+    {"http.referer", "", Buffer::kHttpReferer},
+    {"http.header_names", "", Buffer::kHttpHeaderNames},
+    {"tls.sni", "tls_sni", Buffer::kTlsSni},
+    {"dns.query", "dns_query", Buffer::kDnsQuery},
+};
+
+}  // namespace
+
+const char* to_string(Buffer b) {
+  if (b == Buffer::kPayload) return "payload";
+  for (const BufferName& n : kBuffers) {
+    if (n.buffer == b) return n.sticky.data();
+  }
+  return "payload";
+}
+
+bool FlagsCondition::matches(uint8_t packet) const {
+  const uint8_t p = packet & static_cast<uint8_t>(~ignored);
+  switch (mode) {
+    case Mode::kExact:
+      return p == flags;
+    case Mode::kAll:
+      return (p & flags) == flags;
+    case Mode::kAny:
+      return (p & flags) != 0 || flags == 0;
+    case Mode::kNone:
+      return (p & flags) == 0;
+  }
+  return false;
+}
+
+bool SizeCondition::matches(uint32_t size) const {
+  switch (op) {
+    case Op::kEqual:
+      return size == a;
+    case Op::kLess:
+      return size < a;
+    case Op::kGreater:
+      return size > a;
+    case Op::kRange:
+      return size > a && size < b;
+  }
+  return false;
+}
+
+std::string Diagnostic::to_string() const {
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) +
+         (severity == Severity::kError ? ": error: " : ": warning: ") + message;
+}
+
+std::vector<std::pair<std::string, size_t>> RuleSet::failures_by_reason() const {
+  std::map<std::string, size_t> counts;
+  for (const Diagnostic& d : diagnostics) {
+    if (d.severity == Diagnostic::Severity::kError) ++counts[d.reason];
+  }
+  std::vector<std::pair<std::string, size_t>> out(counts.begin(), counts.end());
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  return out;
+}
+
+// ---- configuration ---------------------------------------------------------------------------
+
+namespace {
+
+constexpr core::Param kParams[] = {
+    {.name = "files",
+     .type = core::ParamType::kStringList,
+     .default_value = "[]",
+     .help = "Rule files loaded at start (--rules adds to these)"},
+    {.name = "strict",
+     .type = core::ParamType::kBool,
+     .default_value = "false",
+     .help = "Refuse to start when any rule has an error (otherwise bad rules are skipped and "
+             "reported)"},
+    {.name = "classification_file",
+     .type = core::ParamType::kString,
+     .default_value = "rules/classification.config",
+     .help = "classtype definitions (classification.config format), relative to the working "
+             "directory"},
+    {.name = "vars.address",
+     .type = core::ParamType::kStringMap,
+     .default_value = "{}",
+     .help = "Address variables, added to or replacing the built-in Suricata defaults (HOME_NET: "
+             "RFC 1918 ranges, EXTERNAL_NET: !$HOME_NET, HTTP_SERVERS: $HOME_NET, ...), e.g. "
+             "{HOME_NET: \"[198.51.100.0/24]\"}"},
+    {.name = "vars.port",
+     .type = core::ParamType::kStringMap,
+     .default_value = "{}",
+     .help = "Port variables, added to or replacing the built-in defaults (HTTP_PORTS: 80, "
+             "SSH_PORTS: 22, ...)"},
+};
+constexpr core::ParamSection kSection{"rules", "Rule files and variables", kParams};
+
+}  // namespace
+
+const core::ParamSection& rules_params() { return kSection; }
+
+Variables rule_variables(const core::Config& config) {
+  Variables v = default_variables();
+  for (const auto& [name, text] : config.get("rules.vars.address").as_map())
+    v.addresses[name] = text;
+  for (const auto& [name, text] : config.get("rules.vars.port").as_map()) v.ports[name] = text;
+  return v;
+}
+
+// ---- parsing ---------------------------------------------------------------------------------
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// Thrown inside one rule's parse; caught per rule.
+struct RuleError {
+  size_t offset;  // in the rule's text
+  std::string message;
+  std::string reason;
+};
+
+[[noreturn]] void fail(size_t offset, std::string message, std::string reason = {}) {
+  if (reason.empty()) reason = message;
+  throw RuleError{offset, std::move(message), std::move(reason)};
+}
+
+bool parse_int(std::string_view text, int64_t& out) {
+  text = trim(text);
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+}
+
+// One rule's state while its options are read.
+class RuleBuilder {
+ public:
+  RuleBuilder(Rule& rule, const Classifications* classifications,
+              std::vector<std::pair<std::string, size_t>>& warnings)
+      : rule_(rule), classifications_(classifications), warnings_(warnings) {}
+
+  void option(std::string_view name, std::optional<std::string_view> value, size_t at,
+              size_t value_at);
+  void finish(size_t end);
+
+ private:
+  using Handler = void (RuleBuilder::*)(std::string_view, size_t);
+  struct Keyword {
+    std::string_view name;
+    Handler handler;
+    bool takes_value;  // true: required; false: none allowed
+  };
+  static const Keyword kKeywords[];
+
+  Content& last_content(std::string_view keyword, size_t at);
+  int32_t number_arg(std::string_view keyword, std::string_view v, size_t at, int64_t lo,
+                     int64_t hi);
+  std::string quoted(std::string_view keyword, std::string_view v, size_t at, bool& negated,
+                     bool keep_escapes = false);
+  const Match* previous_in_buffer(Buffer b) const;
+
+  void msg(std::string_view v, size_t at) {
+    bool n;
+    rule_.msg = quoted("msg", v, at, n);
+  }
+  void sid(std::string_view v, size_t at) {
+    rule_.sid = static_cast<uint32_t>(number_arg("sid", v, at, 1, UINT32_MAX));
+    sid_seen_ = true;
+  }
+  void rev(std::string_view v, size_t at) {
+    rule_.rev = static_cast<uint32_t>(number_arg("rev", v, at, 0, UINT32_MAX));
+  }
+  void gid(std::string_view v, size_t at) {
+    rule_.gid = static_cast<uint32_t>(number_arg("gid", v, at, 1, UINT32_MAX));
+  }
+  void priority(std::string_view v, size_t at) {
+    rule_.priority = static_cast<uint32_t>(number_arg("priority", v, at, 1, 255));
+    priority_seen_ = true;
+  }
+  void classtype(std::string_view v, size_t at);
+  void metadata(std::string_view v, size_t at);
+  void reference(std::string_view v, size_t at);
+  void content(std::string_view v, size_t at);
+  void nocase(std::string_view, size_t at) { last_content("nocase", at).nocase = true; }
+  void rawbytes(std::string_view, size_t at) { last_content("rawbytes", at); }
+  void offset(std::string_view v, size_t at);
+  void depth(std::string_view v, size_t at);
+  void distance(std::string_view v, size_t at);
+  void within(std::string_view v, size_t at);
+  void fast_pattern(std::string_view v, size_t at);
+  void startswith(std::string_view, size_t at);
+  void endswith(std::string_view, size_t at);
+  void pcre(std::string_view v, size_t at);
+  void flow(std::string_view v, size_t at);
+  void flags(std::string_view v, size_t at);
+  void dsize(std::string_view v, size_t at);
+  void pkt_data(std::string_view, size_t) { buffer_ = Buffer::kPayload; }
+  void ignored(std::string_view, size_t) {}
+
+  Rule& rule_;
+  const Classifications* classifications_;
+  std::vector<std::pair<std::string, size_t>>& warnings_;
+  Buffer buffer_ = Buffer::kPayload;  // the current sticky buffer
+  bool sid_seen_ = false;
+  bool priority_seen_ = false;
+};
+
+const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
+    {"msg", &RuleBuilder::msg, true},
+    {"sid", &RuleBuilder::sid, true},
+    {"rev", &RuleBuilder::rev, true},
+    {"gid", &RuleBuilder::gid, true},
+    {"priority", &RuleBuilder::priority, true},
+    {"classtype", &RuleBuilder::classtype, true},
+    {"metadata", &RuleBuilder::metadata, true},
+    {"reference", &RuleBuilder::reference, true},
+    {"content", &RuleBuilder::content, true},
+    {"uricontent", &RuleBuilder::content, true},  // content + http_uri (handled in content())
+    {"nocase", &RuleBuilder::nocase, false},
+    {"rawbytes", &RuleBuilder::rawbytes, false},
+    {"offset", &RuleBuilder::offset, true},
+    {"depth", &RuleBuilder::depth, true},
+    {"distance", &RuleBuilder::distance, true},
+    {"within", &RuleBuilder::within, true},
+    {"fast_pattern", &RuleBuilder::fast_pattern, false},
+    {"startswith", &RuleBuilder::startswith, false},
+    {"endswith", &RuleBuilder::endswith, false},
+    {"pcre", &RuleBuilder::pcre, true},
+    {"flow", &RuleBuilder::flow, true},
+    {"flags", &RuleBuilder::flags, true},
+    {"dsize", &RuleBuilder::dsize, true},
+    {"pkt_data", &RuleBuilder::pkt_data, false},
+};
+
+// Keywords that change neither what matches nor what is reported as matching; loaded with a
+// warning.
+constexpr std::string_view kIgnoredWithWarning[] = {"threshold", "target", "tag"};
+
+Content& RuleBuilder::last_content(std::string_view keyword, size_t at) {
+  if (rule_.contents.empty() || rule_.matches.empty() ||
+      rule_.matches.back().kind != Match::Kind::kContent) {
+    fail(at, "'" + std::string(keyword) + "' needs a preceding content",
+         "'" + std::string(keyword) + "' without a preceding content");
+  }
+  return rule_.contents.back();
+}
+
+int32_t RuleBuilder::number_arg(std::string_view keyword, std::string_view v, size_t at, int64_t lo,
+                                int64_t hi) {
+  int64_t n = 0;
+  if (!parse_int(v, n)) {
+    fail(at, "'" + std::string(keyword) + "' expects a number, got '" + std::string(trim(v)) + "'",
+         "'" + std::string(keyword) + "' with a non-numeric value");
+  }
+  if (n < lo || n > hi) {
+    fail(at,
+         "'" + std::string(keyword) + "' value " + std::to_string(n) + " is out of range " +
+             std::to_string(lo) + ".." + std::to_string(hi),
+         "'" + std::string(keyword) + "' out of range");
+  }
+  return static_cast<int32_t>(std::clamp<int64_t>(n, INT32_MIN, INT32_MAX));
+}
+
+std::string RuleBuilder::quoted(std::string_view keyword, std::string_view v, size_t at,
+                                bool& negated, bool keep_escapes) {
+  v = trim(v);
+  negated = false;
+  if (!v.empty() && v.front() == '!') {
+    negated = true;
+    v = trim(v.substr(1));
+  }
+  if (v.size() < 2 || v.front() != '"' || v.back() != '"') {
+    fail(at, "'" + std::string(keyword) + "' expects a quoted string",
+         "'" + std::string(keyword) + "' without quotes");
+  }
+  std::string out;
+  for (size_t i = 1; i + 1 < v.size(); ++i) {
+    if (v[i] == '\\' && i + 2 < v.size() && !keep_escapes) {
+      ++i;  // \" \; \\ \: keep the character itself
+    }
+    out += v[i];
+  }
+  return out;
+}
+
+const Match* RuleBuilder::previous_in_buffer(Buffer b) const {
+  for (auto it = rule_.matches.rbegin(); it != rule_.matches.rend(); ++it) {
+    const Buffer mb = it->kind == Match::Kind::kContent ? rule_.contents[it->index].buffer
+                                                        : rule_.pcres[it->index].buffer;
+    if (mb == b) return &*it;
+  }
+  return nullptr;
+}
+
+void RuleBuilder::classtype(std::string_view v, size_t at) {
+  rule_.classtype = std::string(trim(v));
+  const Classification* c =
+      classifications_ != nullptr ? classifications_->find(rule_.classtype) : nullptr;
+  if (c == nullptr) {
+    fail(at, "unknown classtype '" + rule_.classtype + "' (not in the classification file)",
+         "unknown classtype");
+  }
+  rule_.category = c->description;
+  if (!priority_seen_) rule_.priority = c->priority;
+}
+
+void RuleBuilder::metadata(std::string_view v, size_t) {
+  std::string_view rest = v;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const std::string_view item = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (item.empty()) continue;
+    const auto space = item.find(' ');
+    rule_.metadata.emplace_back(std::string(item.substr(0, space)),
+                                space == std::string_view::npos
+                                    ? std::string()
+                                    : std::string(trim(item.substr(space + 1))));
+  }
+}
+
+void RuleBuilder::reference(std::string_view v, size_t at) {
+  const auto comma = v.find(',');
+  if (comma == std::string_view::npos) {
+    fail(at, "'reference' expects TYPE,VALUE", "'reference' without a type");
+  }
+  rule_.references.push_back(
+      {std::string(trim(v.substr(0, comma))), std::string(trim(v.substr(comma + 1)))});
+}
+
+void RuleBuilder::content(std::string_view v, size_t at) {
+  Content c;
+  v = trim(v);
+  if (!v.empty() && v.front() == '!') {
+    c.negated = true;
+    v = trim(v.substr(1));
+  }
+  if (v.size() < 2 || v.front() != '"' || v.back() != '"') {
+    fail(at, "'content' expects a quoted string, like content:\"abc|0d 0a|\"",
+         "'content' without quotes");
+  }
+  // Escapes \" \; \\ (and \: for Snort compatibility); |41 42| hex blocks.
+  for (size_t i = 1; i + 1 < v.size(); ++i) {
+    const char ch = v[i];
+    if (ch == '\\') {
+      if (i + 2 >= v.size() ||
+          (v[i + 1] != '"' && v[i + 1] != ';' && v[i + 1] != '\\' && v[i + 1] != ':')) {
+        fail(at + i, "'content': invalid escape (only \\\" \\; \\\\ and \\: are allowed)",
+             "'content' with an invalid escape");
+      }
+      c.bytes += v[++i];
+    } else if (ch == '|') {
+      const size_t close = v.find('|', i + 1);
+      if (close == std::string_view::npos || close >= v.size() - 1) {
+        fail(at + i, "'content': unterminated |hex| block",
+             "'content' with an unterminated hex block");
+      }
+      int nibble = -1;
+      for (size_t j = i + 1; j < close; ++j) {
+        const char h = v[j];
+        if (h == ' ') continue;
+        const int d = std::isdigit(static_cast<unsigned char>(h)) ? h - '0'
+                      : (h >= 'a' && h <= 'f')                    ? h - 'a' + 10
+                      : (h >= 'A' && h <= 'F')                    ? h - 'A' + 10
+                                                                  : -1;
+        if (d < 0)
+          fail(at + j, std::string("'content': '") + h + "' is not a hex digit",
+               "'content' with a bad hex digit");
+        if (nibble < 0) {
+          nibble = d;
+        } else {
+          c.bytes += static_cast<char>(nibble << 4 | d);
+          nibble = -1;
+        }
+      }
+      if (nibble >= 0)
+        fail(at + i, "'content': odd number of hex digits", "'content' with a bad hex digit");
+      i = close;
+    } else {
+      c.bytes += ch;
+    }
+  }
+  if (c.bytes.empty()) fail(at, "'content' is empty", "empty content");
+  c.buffer = buffer_;
+  rule_.contents.push_back(std::move(c));
+  rule_.matches.push_back({Match::Kind::kContent, rule_.contents.size() - 1});
+}
+
+void RuleBuilder::offset(std::string_view v, size_t at) {
+  Content& c = last_content("offset", at);
+  c.offset = number_arg("offset", v, at, 0, 65535 * 16);
+}
+
+void RuleBuilder::depth(std::string_view v, size_t at) {
+  Content& c = last_content("depth", at);
+  c.depth = number_arg("depth", v, at, 1, 65535 * 16);
+  if (*c.depth < static_cast<int32_t>(c.bytes.size())) {
+    fail(at,
+         "'depth' " + std::to_string(*c.depth) + " is shorter than the content (" +
+             std::to_string(c.bytes.size()) + " bytes)",
+         "'depth' shorter than its content");
+  }
+}
+
+void RuleBuilder::distance(std::string_view v, size_t at) {
+  Content& c = last_content("distance", at);
+  c.distance = number_arg("distance", v, at, -65535 * 16, 65535 * 16);
+}
+
+void RuleBuilder::within(std::string_view v, size_t at) {
+  Content& c = last_content("within", at);
+  c.within = number_arg("within", v, at, 1, 65535 * 16);
+  if (*c.within < static_cast<int32_t>(c.bytes.size())) {
+    fail(at,
+         "'within' " + std::to_string(*c.within) + " is shorter than the content (" +
+             std::to_string(c.bytes.size()) + " bytes)",
+         "'within' shorter than its content");
+  }
+}
+
+void RuleBuilder::fast_pattern(std::string_view, size_t at) {
+  Content& c = last_content("fast_pattern", at);
+  if (c.negated) fail(at, "'fast_pattern' cannot be a negated content", "negated fast_pattern");
+  c.fast_pattern = true;
+}
+
+void RuleBuilder::startswith(std::string_view, size_t at) {
+  last_content("startswith", at).startswith = true;
+}
+void RuleBuilder::endswith(std::string_view, size_t at) {
+  last_content("endswith", at).endswith = true;
+}
+
+void RuleBuilder::pcre(std::string_view v, size_t at) {
+  Pcre p;
+  bool negated = false;
+  // Backslashes belong to the regular expression: PCRE reads \; and \" as the characters themselves.
+  const std::string text = quoted("pcre", v, at, negated, /*keep_escapes=*/true);
+  p.negated = negated;
+  const auto first = text.find('/'), last = text.rfind('/');
+  if (first != 0 || last == first) {
+    fail(at, "'pcre' expects \"/pattern/flags\"", "'pcre' without /delimiters/");
+  }
+  p.pattern = text.substr(1, last - 1);
+  p.buffer = buffer_;
+  for (const char f : std::string_view(text).substr(last + 1)) {
+    switch (f) {
+      case 'i':
+      case 's':
+      case 'm':
+      case 'x':
+      case 'A':
+      case 'E':
+      case 'G':
+        p.pcre_flags += f;
+        break;
+      case 'R':
+        p.relative = true;
+        break;
+      case 'B':
+      case 'O':
+        break;  // rawbytes; match-limit override
+      case 'U':
+        p.buffer = Buffer::kHttpUri;
+        break;
+      case 'I':
+        p.buffer = Buffer::kHttpUriRaw;
+        break;
+      case 'H':
+        p.buffer = Buffer::kHttpHeader;
+        break;
+      case 'D':
+        p.buffer = Buffer::kHttpHeaderRaw;
+        break;
+      case 'M':
+        p.buffer = Buffer::kHttpMethod;
+        break;
+      case 'C':
+        p.buffer = Buffer::kHttpCookie;
+        break;
+      case 'P':
+        p.buffer = Buffer::kHttpRequestBody;
+        break;
+      case 'S':
+        p.buffer = Buffer::kHttpStatCode;
+        break;
+      case 'V':
+        p.buffer = Buffer::kHttpUserAgent;
+        break;
+      case 'W':
+        p.buffer = Buffer::kHttpHost;
+        break;
+      case 'Q':
+        p.buffer = Buffer::kHttpResponseBody;
+        break;
+      default:
+        fail(at, std::string("'pcre': unknown modifier '") + f + "'",
+             "'pcre' with an unknown modifier");
+    }
+  }
+  if (p.relative && previous_in_buffer(p.buffer) == nullptr) {
+    fail(at, "'pcre' with R (relative) needs a preceding content or pcre in the same buffer",
+         "relative pcre without a preceding match");
+  }
+  rule_.pcres.push_back(std::move(p));
+  rule_.matches.push_back({Match::Kind::kPcre, rule_.pcres.size() - 1});
+}
+
+void RuleBuilder::flow(std::string_view v, size_t at) {
+  FlowCondition f;
+  std::string_view rest = v;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const std::string_view item = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (item == "established")
+      f.established = true;
+    else if (item == "not_established")
+      f.not_established = true;
+    else if (item == "stateless")
+      f.stateless = true;
+    else if (item == "to_server" || item == "from_client")
+      f.to_server = true;
+    else if (item == "to_client" || item == "from_server")
+      f.to_client = true;
+    else if (item == "only_stream")
+      f.only_stream = true;
+    else if (item == "no_stream")
+      f.no_stream = true;
+    else
+      fail(at,
+           "'flow': unknown option '" + std::string(item) +
+               "' (expected established, "
+               "not_established, stateless, to_server, to_client, from_server, from_client, "
+               "only_stream, no_stream)",
+           "'flow:" + std::string(item) + "'");
+  }
+  if (f.to_server && f.to_client)
+    fail(at, "'flow': to_server and to_client exclude each other", "'flow' with both directions");
+  if (f.established && f.not_established)
+    fail(at, "'flow': established and not_established exclude each other",
+         "'flow' with both states");
+  if (f.only_stream && f.no_stream)
+    fail(at, "'flow': only_stream and no_stream exclude each other",
+         "'flow' with both stream options");
+  rule_.flow = f;
+}
+
+void RuleBuilder::flags(std::string_view v, size_t at) {
+  FlagsCondition f;
+  v = trim(v);
+  const auto comma = v.find(',');
+  std::string_view set = trim(v.substr(0, comma));
+  auto bits = [&](std::string_view s, uint8_t& out) {
+    for (const char ch : s) {
+      switch (ch) {
+        case 'F':
+          out |= 0x01;
+          break;
+        case 'S':
+          out |= 0x02;
+          break;
+        case 'R':
+          out |= 0x04;
+          break;
+        case 'P':
+          out |= 0x08;
+          break;
+        case 'A':
+          out |= 0x10;
+          break;
+        case 'U':
+          out |= 0x20;
+          break;
+        case 'E':
+        case '2':
+          out |= 0x40;
+          break;
+        case 'C':
+        case '1':
+          out |= 0x80;
+          break;
+        case '0':
+          break;
+        default:
+          fail(at,
+               std::string("'flags': unknown flag '") + ch + "' (expected F S R P A U C E 1 2 0)",
+               "'flags' with an unknown flag");
+      }
+    }
+  };
+  // The modifier may lead or trail the flags (Snort accepts both).
+  for (int pass = 0; pass < 2 && !set.empty(); ++pass) {
+    const char m = pass == 0 ? set.front() : set.back();
+    const auto mode = m == '+'   ? FlagsCondition::Mode::kAll
+                      : m == '*' ? FlagsCondition::Mode::kAny
+                      : m == '!' ? FlagsCondition::Mode::kNone
+                                 : FlagsCondition::Mode::kExact;
+    if (mode == FlagsCondition::Mode::kExact) continue;
+    f.mode = mode;
+    set = pass == 0 ? set.substr(1) : set.substr(0, set.size() - 1);
+    break;
+  }
+  if (set.empty()) fail(at, "'flags' needs at least one flag", "'flags' without flags");
+  bits(set, f.flags);
+  if (comma != std::string_view::npos) bits(trim(v.substr(comma + 1)), f.ignored);
+  rule_.flags = f;
+}
+
+void RuleBuilder::dsize(std::string_view v, size_t at) {
+  SizeCondition d;
+  v = trim(v);
+  int64_t a = 0, b = 0;
+  const auto range = v.find("<>");
+  bool ok;
+  if (range != std::string_view::npos) {
+    d.op = SizeCondition::Op::kRange;
+    ok = parse_int(v.substr(0, range), a) && parse_int(v.substr(range + 2), b) && a < b;
+  } else if (!v.empty() && (v.front() == '<' || v.front() == '>')) {
+    d.op = v.front() == '<' ? SizeCondition::Op::kLess : SizeCondition::Op::kGreater;
+    ok = parse_int(v.substr(1), a);
+  } else {
+    ok = parse_int(v, a);
+  }
+  if (!ok || a < 0 || a > 65535 || b < 0 || b > 65535) {
+    fail(at, "'dsize' expects N, <N, >N or N<>M (0..65535), got '" + std::string(v) + "'",
+         "'dsize' with a bad value");
+  }
+  d.a = static_cast<uint32_t>(a);
+  d.b = static_cast<uint32_t>(b);
+  rule_.dsize = d;
+}
+
+void RuleBuilder::option(std::string_view name, std::optional<std::string_view> value, size_t at,
+                         size_t value_at) {
+  for (const BufferName& b : kBuffers) {
+    if (name == b.sticky || (b.legacy == "file_data" && name == "file_data") ||
+        (name == "tls_sni" && b.buffer == Buffer::kTlsSni) ||
+        (name == "dns_query" && b.buffer == Buffer::kDnsQuery)) {
+      buffer_ = b.buffer;  // sticky: applies to the contents and pcres that follow
+      return;
+    }
+    if (!b.legacy.empty() && name == b.legacy) {
+      Content& c = last_content(name, at);
+      c.buffer = b.buffer;  // legacy modifier: applies to the content before it
+      return;
+    }
+  }
+  for (const Keyword& k : kKeywords) {
+    if (name != k.name) continue;
+    if (k.takes_value && !value) {
+      fail(at, "'" + std::string(name) + "' needs a value ('" + std::string(name) + ":...;')",
+           "'" + std::string(name) + "' without a value");
+    }
+    (this->*k.handler)(value.value_or(""), value ? value_at : at);
+    if (name == "uricontent") rule_.contents.back().buffer = Buffer::kHttpUri;
+    return;
+  }
+  for (const std::string_view w : kIgnoredWithWarning) {
+    if (name == w) {
+      warnings_.emplace_back(
+          "'" + std::string(name) + "' is ignored (it does not change what matches)", at);
+      return;
+    }
+  }
+  fail(at, "unsupported keyword '" + std::string(name) + "'",
+       "unsupported keyword '" + std::string(name) + "'");
+}
+
+void RuleBuilder::finish(size_t end) {
+  if (!sid_seen_) fail(end, "sid is required", "missing sid");
+  if (rule_.msg.empty()) warnings_.emplace_back("rule has no msg", end);
+  // distance/within refer to the previous match in the same buffer.
+  for (size_t i = 0; i < rule_.matches.size(); ++i) {
+    const Match m = rule_.matches[i];
+    if (m.kind != Match::Kind::kContent || !rule_.contents[m.index].relative()) continue;
+    const Buffer b = rule_.contents[m.index].buffer;
+    bool has_previous = false;
+    for (size_t j = 0; j < i; ++j) {
+      const Match& p = rule_.matches[j];
+      const Buffer pb = p.kind == Match::Kind::kContent ? rule_.contents[p.index].buffer
+                                                        : rule_.pcres[p.index].buffer;
+      has_previous = has_previous || pb == b;
+    }
+    if (!has_previous) {
+      // First match of its buffer: relative to the buffer's start, as Suricata reads it.
+      Content& c = rule_.contents[m.index];
+      const int32_t from = std::max(c.distance.value_or(0), 0);
+      if (c.within) c.depth = from + *c.within;
+      if (from > 0) c.offset = from;
+      c.distance.reset();
+      c.within.reset();
+    }
+  }
+  for (const Content& c : rule_.contents) {
+    if (c.startswith && (c.offset || c.depth || c.distance || c.within)) {
+      fail(end, "'startswith' cannot be combined with offset, depth, distance or within",
+           "'startswith' with a position modifier");
+    }
+  }
+}
+
+}  // namespace
+
+// ---- files and rules -------------------------------------------------------------------------
+
+RuleParser::RuleParser(Variables vars, const Classifications* classifications)
+    : vars_(std::move(vars)), classifications_(classifications) {}
+
+void RuleParser::parse_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    set_.diagnostics.push_back(
+        {Diagnostic::Severity::kError, path, 0, 0, "cannot read rule file", "unreadable file"});
+    ++set_.failed;
+    return;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  parse_text(text.str(), path);
+}
+
+void RuleParser::parse_text(std::string_view text, const std::string& name) {
+  int line_no = 0;
+  std::string joined;
+  std::vector<std::pair<size_t, int>> starts;  // offset in `joined` where each physical line begins
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (joined.empty()) {
+      const std::string_view t = trim(line);
+      if (t.empty() || t.front() == '#') continue;  // blank, comment, or disabled rule
+    }
+    starts.emplace_back(joined.size(), line_no);
+    std::string_view content = line;
+    while (!content.empty() && std::isspace(static_cast<unsigned char>(content.back()))) {
+      content.remove_suffix(1);
+    }
+    if (!content.empty() && content.back() == '\\') {  // continues on the next line
+      content.remove_suffix(1);
+      joined.append(content);
+      if (!text.empty()) continue;
+    } else {
+      joined.append(line);
+    }
+    parse_rule(joined, name, starts);
+    joined.clear();
+    starts.clear();
+  }
+}
+
+namespace {
+
+// Splits the header into whitespace-separated tokens (brackets may hold spaces) up to '('.
+std::vector<std::pair<std::string_view, size_t>> header_tokens(std::string_view text,
+                                                               size_t& open) {
+  std::vector<std::pair<std::string_view, size_t>> tokens;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    if (i >= text.size() || text[i] == '(') break;
+    const size_t start = i;
+    int depth = 0;
+    while (i < text.size() &&
+           (depth > 0 || (!std::isspace(static_cast<unsigned char>(text[i])) && text[i] != '('))) {
+      if (text[i] == '[') ++depth;
+      if (text[i] == ']') --depth;
+      ++i;
+    }
+    tokens.emplace_back(text.substr(start, i - start), start);
+  }
+  open = i;
+  return tokens;
+}
+
+}  // namespace
+
+void RuleParser::parse_rule(std::string_view text, const std::string& file,
+                            const std::vector<std::pair<size_t, int>>& starts) {
+  auto locate = [&](size_t offset, int& line, int& column) {
+    auto it = std::upper_bound(starts.begin(), starts.end(), offset,
+                               [](size_t o, const auto& s) { return o < s.first; });
+    if (it != starts.begin()) --it;
+    line = it->second;
+    column = static_cast<int>(offset - it->first) + 1;
+  };
+  Rule rule;
+  rule.file = file;
+  rule.text = std::string(trim(text));
+  std::vector<std::pair<std::string, size_t>> warnings;
+  try {
+    size_t open = 0;
+    const auto tokens = header_tokens(text, open);
+    if (tokens.size() < 7) {
+      fail(open,
+           "incomplete rule header: expected 'action protocol source port direction "
+           "destination port (options)'",
+           "incomplete header");
+    }
+    if (tokens.size() > 7)
+      fail(tokens[7].second, "unexpected '" + std::string(tokens[7].first) + "' after the header",
+           "extra header token");
+    if (open >= text.size())
+      fail(open, "expected '(' to start the rule options", "missing options");
+    // Action
+    static const std::pair<std::string_view, Action> kActions[] = {
+        {"alert", Action::kAlert},
+        {"pass", Action::kPass},
+        {"drop", Action::kDrop},
+        {"reject", Action::kRejectBoth},
+        {"rejectboth", Action::kRejectBoth},
+        {"rejectsrc", Action::kRejectSrc},
+        {"rejectdst", Action::kRejectDst}};
+    bool known = false;
+    for (const auto& [name, action] : kActions) {
+      if (tokens[0].first == name) {
+        rule.action = action;
+        known = true;
+      }
+    }
+    if (!known)
+      fail(tokens[0].second,
+           "unknown action '" + std::string(tokens[0].first) +
+               "' (expected alert, pass, drop, reject, rejectsrc, rejectdst, rejectboth)",
+           "unknown action");
+    // Protocol
+    const std::string_view proto = tokens[1].first;
+    FlowCondition implied;
+    bool stream_implied = false;
+    if (proto == "ip")
+      rule.transport = Transport::kAny;
+    else if (proto == "tcp")
+      rule.transport = Transport::kTcp;
+    else if (proto == "udp")
+      rule.transport = Transport::kUdp;
+    else if (proto == "icmp")
+      rule.transport = Transport::kIcmp;
+    else if (proto == "http") {
+      rule.transport = Transport::kTcp;
+      rule.app_proto = AppProto::kHttp;
+    } else if (proto == "tls") {
+      rule.transport = Transport::kTcp;
+      rule.app_proto = AppProto::kTls;
+    } else if (proto == "dns") {
+      rule.transport = Transport::kAny;
+      rule.app_proto = AppProto::kDns;
+    } else if (proto == "ftp") {
+      rule.transport = Transport::kTcp;
+      rule.app_proto = AppProto::kFtp;
+    } else if (proto == "tcp-pkt") {
+      rule.transport = Transport::kTcp;
+      implied.no_stream = true;
+      stream_implied = true;
+    } else if (proto == "tcp-stream") {
+      rule.transport = Transport::kTcp;
+      implied.only_stream = true;
+      stream_implied = true;
+    } else
+      fail(tokens[1].second,
+           "unsupported protocol '" + std::string(proto) +
+               "' (supported: ip, tcp, udp, icmp, http, tls, dns, ftp, tcp-pkt, tcp-stream)",
+           "unsupported protocol '" + std::string(proto) + "'");
+    // Addresses, ports, direction
+    auto address = [&](const std::pair<std::string_view, size_t>& t, AddressSet& out) {
+      SpecError e;
+      auto s = AddressSet::parse(t.first, vars_, e);
+      if (!s)
+        fail(t.second + e.column, "source/destination address: " + e.message,
+             "bad address: " + e.message.substr(0, e.message.find('\'')));
+      out = std::move(*s);
+    };
+    auto ports = [&](const std::pair<std::string_view, size_t>& t, PortSet& out) {
+      SpecError e;
+      auto s = PortSet::parse(t.first, vars_, e);
+      if (!s)
+        fail(t.second + e.column, "port: " + e.message,
+             "bad port: " + e.message.substr(0, e.message.find('\'')));
+      out = std::move(*s);
+    };
+    address(tokens[2], rule.src);
+    ports(tokens[3], rule.src_ports);
+    if (tokens[4].first == "<>")
+      rule.bidirectional = true;
+    else if (tokens[4].first != "->")
+      fail(tokens[4].second,
+           "expected direction '->' or '<>', got '" + std::string(tokens[4].first) + "'",
+           "bad direction");
+    address(tokens[5], rule.dst);
+    ports(tokens[6], rule.dst_ports);
+
+    // Options
+    RuleBuilder builder(rule, classifications_, warnings);
+    size_t i = open + 1;
+    for (;;) {
+      while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+      if (i >= text.size())
+        fail(text.size(), "expected ')' at the end of the rule", "unterminated options");
+      if (text[i] == ')') break;
+      const size_t name_at = i;
+      while (i < text.size() && (std::isalnum(static_cast<unsigned char>(text[i])) ||
+                                 text[i] == '_' || text[i] == '.' || text[i] == '-')) {
+        ++i;
+      }
+      const std::string_view name = text.substr(name_at, i - name_at);
+      if (name.empty())
+        fail(name_at, std::string("expected an option keyword, got '") + text[name_at] + "'",
+             "bad option syntax");
+      while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+      std::optional<std::string_view> value;
+      size_t value_at = i;
+      if (i < text.size() && text[i] == ':') {
+        ++i;
+        value_at = i;
+        // As in Suricata, a value ends at the first unescaped ';' (quotes do not protect it).
+        while (i < text.size() && text[i] != ';') {
+          i += text[i] == '\\' && i + 1 < text.size() ? 2 : 1;
+        }
+        value = text.substr(value_at, i - value_at);
+        while (value_at < text.size() && text[value_at] == ' ') ++value_at;
+      }
+      if (i >= text.size() || text[i] != ';') {
+        fail(i, "expected ';' after option '" + std::string(name) + "'", "missing ';'");
+      }
+      builder.option(name, value, name_at, value_at);
+      ++i;
+    }
+    if (!trim(text.substr(i + 1)).empty())
+      fail(i + 1, "unexpected text after the closing ')'", "text after ')'");
+    builder.finish(i);
+    if (stream_implied) {
+      if (!rule.flow) rule.flow = implied;
+      rule.flow->no_stream = rule.flow->no_stream || implied.no_stream;
+      rule.flow->only_stream = rule.flow->only_stream || implied.only_stream;
+    }
+    int line = 0, column = 0;
+    locate(0, line, column);
+    rule.line = line;
+    const auto key = std::make_pair(rule.gid, rule.sid);
+    const std::string where = file + ":" + std::to_string(line);
+    if (const auto [it, inserted] = seen_.emplace(key, where); !inserted) {
+      const size_t sid_at = text.find("sid");
+      fail(sid_at == std::string_view::npos ? 0 : sid_at,
+           "duplicate rule gid:" + std::to_string(rule.gid) + " sid:" + std::to_string(rule.sid) +
+               " (first defined at " + it->second + ")",
+           "duplicate gid:sid");
+    }
+  } catch (const RuleError& e) {
+    Diagnostic d;
+    d.severity = Diagnostic::Severity::kError;
+    d.file = file;
+    locate(std::min(e.offset, text.size() ? text.size() - 1 : 0), d.line, d.column);
+    d.message = e.message;
+    d.reason = e.reason;
+    set_.diagnostics.push_back(std::move(d));
+    ++set_.failed;
+    return;
+  }
+  for (const auto& [message, offset] : warnings) {
+    Diagnostic d;
+    d.severity = Diagnostic::Severity::kWarning;
+    d.file = file;
+    locate(offset, d.line, d.column);
+    d.message = message;
+    d.reason = message;
+    set_.diagnostics.push_back(std::move(d));
+    ++set_.warnings;
+  }
+  set_.rules.push_back(std::move(rule));
+}
+
+}  // namespace spanguard::rules
