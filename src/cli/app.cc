@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -19,9 +20,11 @@
 #include "spanguard/core/error.h"
 #include "spanguard/core/log.h"
 #include "spanguard/decode/decoder.h"
+#include "spanguard/detect/engine.h"
 #include "spanguard/output/eve_writer.h"
 #include "spanguard/pipeline/engine.h"
 #include "spanguard/pipeline/summary.h"
+#include "spanguard/rules/parser.h"
 
 #ifndef SPANGUARD_VERSION
 #define SPANGUARD_VERSION "0.0.0"
@@ -41,6 +44,7 @@ struct CommonOptions {
   std::vector<std::string> sets;
   int workers = -1;  // -1: not given
   std::string log_level;
+  bool strict = false;
 };
 
 void add_common(CLI::App& cmd, CommonOptions& o) {
@@ -50,6 +54,7 @@ void add_common(CLI::App& cmd, CommonOptions& o) {
       ->type_name("KEY=VALUE");
   cmd.add_option("--rules", o.rules, "Rule file in Snort/Suricata syntax (repeatable)")
       ->type_name("FILE");
+  cmd.add_flag("--strict", o.strict, "Refuse to start if any rule has an error (rules.strict)");
   cmd.add_option("--eve", o.eve, "Write EVE-compatible JSON lines to PATH ('-' = stdout)")
       ->type_name("PATH|-");
   cmd.add_option("--resets-pcap", o.resets_pcap, "Write the frames reset injection would send")
@@ -79,7 +84,6 @@ void refuse_unavailable(const CommonOptions& o) {
                               ": this build has no such output yet (see `spanguard --help`)");
     }
   };
-  refuse("--rules", o.rules.empty() ? std::string() : o.rules.front());
   refuse("--resets-pcap", o.resets_pcap);
   refuse("--alerts", o.alerts_url);
 }
@@ -104,16 +108,83 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
 
 // Opens the outputs the options ask for; `eve` keeps the EVE writer alive for the run.
 pipeline::WorkerOutputs open_outputs(const CommonOptions& o,
-                                     std::unique_ptr<output::EveWriter>& eve) {
+                                     std::unique_ptr<output::EveWriter>& eve,
+                                     const detect::DetectionEngine* detection) {
   if (!o.eve.empty()) eve = std::make_unique<output::EveWriter>(o.eve);
-  return pipeline::WorkerOutputs{.eve = eve.get()};
+  return pipeline::WorkerOutputs{.eve = eve.get(), .detection = detection};
+}
+
+// Loads the classification file named by rules.classification_file (or `override_path`).
+rules::Classifications load_classifications(const core::Config& config,
+                                            const std::string& override_path) {
+  std::string path =
+      override_path.empty() ? config.get("rules.classification_file").as_string() : override_path;
+  if (override_path.empty() && !config.is_set("rules.classification_file") &&
+      !std::filesystem::exists(path)) {
+    path = SPANGUARD_RULES_DIR "/classification.config";  // the copy shipped with this build
+  }
+  rules::Classifications c;
+  const auto errors = c.load_file(path);
+  if (!errors.empty() && c.size() == 0) {
+    throw core::ConfigError("rules.classification_file: " + errors.front());
+  }
+  for (const std::string& e : errors) core::logger("rules")->warn("{}", e);
+  return c;
+}
+
+// Parses `files` (plus rules.files), reporting every diagnostic; throws when a file is unreadable,
+// or when any rule failed under --strict / rules.strict.
+rules::RuleSet load_rules(const core::Config& config, std::vector<std::string> files,
+                          const rules::Classifications& classes) {
+  for (const std::string& f : config.get("rules.files").as_strings()) files.push_back(f);
+  rules::RuleParser parser(rules::rule_variables(config), &classes);
+  for (const std::string& f : files) parser.parse_file(f);
+  return parser.take();
+}
+
+// The compiled rule set the workers share, or null without rules. Every skipped rule is logged
+// with file:line:col and why.
+std::unique_ptr<detect::DetectionEngine> load_detection(const core::Config& config,
+                                                        const CommonOptions& o) {
+  std::vector<std::string> files = o.rules;
+  if (files.empty() && config.get("rules.files").as_strings().empty()) return nullptr;
+  const rules::Classifications classes = load_classifications(config, "");
+  rules::RuleSet set = load_rules(config, files, classes);
+  const bool strict = o.strict || config.get("rules.strict").as_bool();
+  auto log = core::logger("rules");
+  std::vector<rules::Diagnostic> diagnostics = std::move(set.diagnostics);
+  for (const rules::Diagnostic& d : diagnostics) {
+    if (d.line == 0) throw core::ConfigError(d.file + ": " + d.message);  // unreadable file
+  }
+  auto engine = std::make_unique<detect::DetectionEngine>(
+      std::move(set.rules), detect::detect_options(config), diagnostics);
+  size_t errors = 0;
+  for (const rules::Diagnostic& d : diagnostics) {
+    if (d.severity == rules::Diagnostic::Severity::kError) {
+      ++errors;
+      log->error("{} (rule skipped)", d.to_string());
+    } else {
+      log->warn("{}", d.to_string());
+    }
+  }
+  if (strict && errors > 0) {
+    throw core::ConfigError(std::to_string(errors) +
+                            " rule(s) have errors and rules.strict is on (see above)");
+  }
+  const detect::EngineStats& st = engine->stats();
+  log->info(
+      "{} rules loaded, {} skipped; compiled in {:.3f} s, {} patterns, {:.1f} KiB of databases",
+      st.rules, errors, st.compile_time.count(), st.patterns,
+      static_cast<double>(st.database_bytes) / 1024);
+  return engine;
 }
 
 int cmd_replay(const std::vector<std::string>& pcaps, const CommonOptions& o) {
   core::Config config = load_config(o);
   refuse_unavailable(o);
+  const std::unique_ptr<detect::DetectionEngine> detection = load_detection(config, o);
   std::unique_ptr<output::EveWriter> eve;
-  const pipeline::WorkerOutputs outputs = open_outputs(o, eve);
+  const pipeline::WorkerOutputs outputs = open_outputs(o, eve, detection.get());
   std::vector<std::unique_ptr<capture::PacketSource>> sources;
   auto files = std::make_unique<capture::FileSource>(pcaps);
   const std::string title = "spanguard replay of " + files->name();
@@ -137,8 +208,9 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
     throw core::ConfigError(
         "no interface to capture from: give --interface NAME or capture.interfaces");
   }
+  const std::unique_ptr<detect::DetectionEngine> detection = load_detection(config, o);
   std::unique_ptr<output::EveWriter> eve;
-  const pipeline::WorkerOutputs outputs = open_outputs(o, eve);
+  const pipeline::WorkerOutputs outputs = open_outputs(o, eve, detection.get());
   const capture::LiveOptions live = capture::live_options(config);
   std::vector<std::unique_ptr<capture::PacketSource>> sources;
   for (const std::string& name : interfaces) {
@@ -149,6 +221,53 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
       "running with {} worker(s) on {} interface(s); stop with SIGINT/SIGTERM",
       engine.worker_count(), interfaces.size());
   return run_engine(engine, "spanguard run", false);
+}
+
+int cmd_check_rules(const std::vector<std::string>& files, const std::string& config_file,
+                    const std::string& classification, bool quiet) {
+  core::Config config(config_schema());
+  if (!config_file.empty()) config.load_file(config_file);
+  const rules::Classifications classes = load_classifications(config, classification);
+  rules::RuleParser parser(rules::rule_variables(config), &classes);
+  const int64_t start = core::monotonic_ns();
+  for (const std::string& f : files) parser.parse_file(f);
+  const double took = static_cast<double>(core::monotonic_ns() - start) / 1e9;
+  rules::RuleSet set = parser.take();
+  // Compile what parsed, so that what PCRE2 or Hyperscan refuses is reported here too.
+  std::vector<rules::Diagnostic> compile_diagnostics;
+  const size_t parsed = set.rules.size();
+  const detect::DetectionEngine engine(std::move(set.rules), detect::detect_options(config),
+                                       compile_diagnostics);
+  for (rules::Diagnostic& d : compile_diagnostics) {
+    if (d.severity == rules::Diagnostic::Severity::kError)
+      ++set.failed;
+    else
+      ++set.warnings;
+    set.diagnostics.push_back(std::move(d));
+  }
+  if (!quiet) {
+    for (const rules::Diagnostic& d : set.diagnostics) std::printf("%s\n", d.to_string().c_str());
+  }
+  const detect::EngineStats& st = engine.stats();
+  std::printf("%zu rules loaded, %zu failed, %zu warnings (%zu files, parsed in %.3f s)\n",
+              st.rules, set.failed, set.warnings, files.size(), took);
+  const auto reasons = set.failures_by_reason();
+  if (!reasons.empty()) {
+    std::printf("failed rules by reason:\n");
+    for (const auto& [reason, n] : reasons) std::printf("  %6zu  %s\n", n, reason.c_str());
+  }
+  std::printf(
+      "compiled %zu of %zu parsed rules in %.3f s: %zu Hyperscan patterns, databases %.1f KiB, "
+      "scan state %zu bytes per stream direction\n",
+      st.rules, parsed, st.compile_time.count(), st.patterns,
+      static_cast<double>(st.database_bytes) / 1024, st.stream_state_bytes);
+  std::printf(
+      "  scopes: %zu stream, %zu packet, %zu transaction, %zu header-only; %zu prefiltered by "
+      "pcre, "
+      "%zu unprefiltered; %zu wait for application-layer parsing\n",
+      st.by_scope[0], st.by_scope[1], st.by_scope[2], st.by_scope[3], st.pcre_prefilters,
+      st.unprefiltered, st.waiting_for_app);
+  return set.failed > 0 ? 1 : 0;
 }
 
 void print_version() {
@@ -192,8 +311,18 @@ int main(int argc, char** argv) {
 
   CLI::App* check = app.add_subcommand("check-rules", "Check rule files and report every problem");
   check->add_option("files", rule_files, "Rule files")->required()->type_name("FILE");
+  std::string check_config, classification;
+  bool check_quiet = false;
+  check
+      ->add_option("-c,--config", check_config,
+                   "Configuration (rule variables, classification file)")
+      ->check(CLI::ExistingFile);
+  check->add_option(
+      "--classification", classification,
+      "classification.config resolving classtype (default: rules.classification_file)");
+  check->add_flag("-q,--quiet", check_quiet, "Print only the summary");
   check->callback(
-      [&] { throw core::ConfigError("check-rules: this build has no rule parser yet"); });
+      [&] { result = cmd_check_rules(rule_files, check_config, classification, check_quiet); });
 
   CLI::App* show = app.add_subcommand("show-config", "Print the documented default configuration");
   show->callback([&] {

@@ -4,8 +4,10 @@
 #include "spanguard/capture/source.h"
 #include "spanguard/decode/decoder.h"
 #include "spanguard/decode/defrag.h"
+#include "spanguard/detect/engine.h"
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/pipeline/engine.h"
+#include "spanguard/rules/parser.h"
 #include "spanguard/stream/reassembler.h"
 
 namespace spanguard::cli {
@@ -29,6 +31,8 @@ std::vector<const core::ParamSection*> config_schema() {
           &decode::defrag_params(),
           &flow::flow_params(),
           &stream::stream_params(),
+          &rules::rules_params(),
+          &detect::detect_params(),
           &pipeline::pipeline_params(),
           &kLoggingSection};
 }

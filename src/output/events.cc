@@ -98,9 +98,58 @@ v1::FlowRecord flow_record(const flow::Flow& f, flow::EndReason reason) {
       std::chrono::duration_cast<std::chrono::seconds>(f.last_seen - f.first_seen).count()));
   info->set_state(eve_state(f));
   info->set_reason(eve_reason(reason));
-  info->set_alerted(false);
+  info->set_alerted(f.alerted);
   if (f.is_tcp()) r.mutable_tcp()->set_state(flow::to_string(f.tcp.state()));
   r.set_end_reason(flow::to_string(reason));
+  return r;
+}
+
+const char* eve_action(rules::Action action) {
+  return action == rules::Action::kAlert || action == rules::Action::kPass
+             ? "allowed"
+             : rules::to_string(action);
+}
+
+v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq) {
+  v1::Alert r;
+  const rules::Rule& rule = a.rule->rule();
+  const decode::PacketView* p = a.packet;
+  r.set_timestamp(eve_timestamp(p != nullptr ? p->ts : a.flow->last_seen));
+  if (a.flow != nullptr) r.set_flow_id(static_cast<double>(a.flow->flow_id));
+  r.set_event_type("alert");
+  if (a.flow != nullptr) {
+    const flow::Flow& f = *a.flow;
+    const int client = f.client_is_first ? 0 : 1;
+    const int sender = a.dir == flow::Direction::kToServer ? client : 1 - client;
+    r.set_src_ip(address_text(f.key, sender));
+    r.set_src_port(f.key.port[sender]);
+    r.set_dest_ip(address_text(f.key, 1 - sender));
+    r.set_dest_port(f.key.port[1 - sender]);
+    r.set_proto(proto_name(f.key.proto));
+    const flow::EndpointTrace& trace = f.endpoint[flow::index(a.dir)];
+    for (int i = 0; i < trace.vlan_count; ++i) r.add_vlan(trace.vlan_ids[i]);
+  } else if (p != nullptr) {
+    r.set_src_ip(p->src_ip().to_string());
+    r.set_src_port(p->src_port);
+    r.set_dest_ip(p->dst_ip().to_string());
+    r.set_dest_port(p->dst_port);
+    r.set_proto(proto_name(p->ip_proto));
+    for (int i = 0; i < p->vlan_count; ++i) r.add_vlan(p->vlan_ids[i]);
+  }
+  if (r.proto() != "TCP" && r.proto() != "UDP") {  // EVE has ports for these only
+    r.clear_src_port();
+    r.clear_dest_port();
+  }
+  v1::AlertInfo* info = r.mutable_alert();
+  info->set_action(eve_action(rule.action));
+  info->set_gid(rule.gid);
+  info->set_signature_id(rule.sid);
+  info->set_rev(rule.rev);
+  info->set_signature(rule.msg);
+  info->set_category(rule.category);
+  info->set_severity(rule.priority);
+  r.set_seq(seq);
+  if (!a.excerpt.empty()) r.set_payload(a.excerpt.data(), a.excerpt.size());
   return r;
 }
 

@@ -11,6 +11,10 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
       decoder_(decode::decoder_options(config, live_capture)),
       defrag_(decode::defrag_options(config)),
       reassembler_(stream::stream_options(config), *this),
+      detector_(outputs.detection != nullptr
+                    ? std::make_unique<detect::Detector>(*outputs.detection,
+                                                         static_cast<detect::AlertSink&>(*this))
+                    : nullptr),
       flows_(flow::flow_options(config), this) {}
 
 Worker::~Worker() { finish(); }
@@ -28,13 +32,19 @@ void Worker::on_frame(const capture::Frame& frame) {
     }
   }
   const flow::PacketFlow pf = flows_.process(view_);
-  if (pf.flow == nullptr || !view_.is_tcp()) return;
-  if (pf.tcp.deliver) {
-    reassembler_.on_segment(*pf.flow, pf.dir, pf.tcp.payload_seq, view_.payload());
+  current_ = &view_;
+  if (detector_ && view_.is_ip() && !(view_.is_tcp() && pf.tcp.invalid)) {
+    detector_->on_packet(view_, pf.flow, pf.dir);
   }
-  if (view_.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid) {
-    reassembler_.on_ack(*pf.flow, pf.dir, view_.ack);
+  if (pf.flow != nullptr && view_.is_tcp()) {
+    if (pf.tcp.deliver) {
+      reassembler_.on_segment(*pf.flow, pf.dir, pf.tcp.payload_seq, view_.payload());
+    }
+    if (view_.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid) {
+      reassembler_.on_ack(*pf.flow, pf.dir, view_.ack);
+    }
   }
+  current_ = nullptr;
 }
 
 void Worker::on_idle(core::Timestamp now) {
@@ -51,8 +61,16 @@ void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
     outputs_.eve->write(output::flow_record(flow, reason));
 }
 
-void Worker::on_stream_data(flow::Flow&, flow::Direction, std::span<const uint8_t>, uint64_t,
-                            bool) {}
+void Worker::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
+                            uint64_t offset, bool after_gap) {
+  if (detector_) detector_->on_stream_data(flow, dir, data, offset, after_gap, current_);
+}
+
+void Worker::on_alert(const detect::AlertEvent& alert) {
+  if (alert.flow != nullptr) const_cast<flow::Flow*>(alert.flow)->alerted = true;
+  ++alert_seq_;
+  if (outputs_.eve != nullptr) outputs_.eve->write(output::alert_record(alert, alert_seq_));
+}
 
 void Worker::on_stream_event(flow::Flow&, flow::Direction, stream::StreamEvent) {}
 
@@ -61,6 +79,7 @@ void Worker::collect(core::CounterSnapshot& out) const {
   out.add(defrag_.counters().values());
   out.add(flows_.counters().values());
   out.add(reassembler_.counters().values());
+  if (detector_) out.add(detector_->counters().values());
 }
 
 }  // namespace spanguard::pipeline

@@ -50,6 +50,7 @@ struct Flow {
   uint64_t bytes[2] = {0, 0};
   bool client_is_first = true;  // the client is key endpoint 0
   bool closed = false;          // TCP close seen: the closed-state timeout applies
+  bool alerted = false;         // a rule alerted on it
   uint8_t timeout_class = 0;    // cached index into the timeout table (see FlowTable)
   TcpTracker tcp;               // meaningful for TCP flows only
   EndpointTrace endpoint[2];    // by Direction of the endpoint's packets

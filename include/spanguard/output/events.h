@@ -5,6 +5,7 @@
 #include <string>
 
 #include "spanguard/core/time.h"
+#include "spanguard/detect/detector.h"
 #include "spanguard/flow/flow.h"
 #include "spanguard/v1/spanguard.pb.h"
 
@@ -16,5 +17,11 @@ std::string eve_timestamp(core::Timestamp t);
 std::string proto_name(uint8_t ip_proto);
 // The EVE flow record of a flow that just ended.
 v1::FlowRecord flow_record(const flow::Flow& flow, flow::EndReason reason);
+// The EVE alert of a detection: src is the sender of the data that matched (as in Suricata);
+// `seq` numbers the run's alerts from 1.
+v1::Alert alert_record(const detect::AlertEvent& alert, uint64_t seq);
+// EVE's alert.action before any response: "allowed" for alert rules, else the rule's action
+// (drop, rejectsrc, rejectdst, rejectboth) until the reset outcome is known.
+const char* eve_action(rules::Action action);
 
 }  // namespace spanguard::output

@@ -8,20 +8,23 @@
 #include "spanguard/core/counters.h"
 #include "spanguard/decode/decoder.h"
 #include "spanguard/decode/defrag.h"
+#include "spanguard/detect/detector.h"
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/output/eve_writer.h"
 #include "spanguard/stream/reassembler.h"
 
 namespace spanguard::pipeline {
 
-// Where a worker's events go; any of them may be absent.
+// What a worker is wired to; any of it may be absent.
 struct WorkerOutputs {
-  output::EveWriter* eve = nullptr;  // --eve: EVE JSON lines
+  output::EveWriter* eve = nullptr;                    // --eve: EVE JSON lines
+  const detect::DetectionEngine* detection = nullptr;  // the compiled rule set (none: no rules)
 };
 
 class Worker final : public capture::FrameSink,
                      private flow::FlowEndHandler,
-                     private stream::StreamConsumer {
+                     private stream::StreamConsumer,
+                     private detect::AlertSink {
  public:
   Worker(const core::Config& config, bool live_capture, WorkerOutputs outputs = {});
   ~Worker() override;
@@ -39,6 +42,7 @@ class Worker final : public capture::FrameSink,
   void on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
                       uint64_t offset, bool after_gap) override;
   void on_stream_event(flow::Flow& flow, flow::Direction dir, stream::StreamEvent event) override;
+  void on_alert(const detect::AlertEvent& alert) override;
 
   WorkerOutputs outputs_;
   bool flow_records_;
@@ -46,7 +50,10 @@ class Worker final : public capture::FrameSink,
   decode::Defragmenter defrag_;
   decode::PacketView view_;
   stream::Reassembler reassembler_;  // declared before flows_: the flows' stream state refers to it
-  flow::FlowTable flows_;
+  std::unique_ptr<detect::Detector> detector_;
+  const decode::PacketView* current_ = nullptr;  // the packet being processed, if any
+  uint64_t alert_seq_ = 0;
+  flow::FlowTable flows_;  // last: flows ending at destruction still reach the stages above
 };
 
 }  // namespace spanguard::pipeline

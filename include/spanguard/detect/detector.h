@@ -1,0 +1,101 @@
+// A worker's matcher: runs a DetectionEngine over the packets, reassembled streams and
+// application-layer transactions of the flows that worker owns. Holds the per-thread Hyperscan
+// scratch and verification state; per-flow state (one Hyperscan stream and a short window per
+// direction) lives in the flow and is allocated only once a direction carries payload.
+//
+// Semantics, as an analyst writing rules should expect them:
+//  * content offset/depth count from the first byte of the direction's stream (stream rules) or
+//    of the packet payload / buffer; distance/within from the end of the previous match in the
+//    same buffer; all contents and pcres must hold, negated ones must not.
+//  * A stream rule's contents must all lie within detect.stream_window bytes before the end of
+//    the data that completes the match; a match never spans a capture gap.
+//  * Header conditions (addresses, ports, direction, flow, flags, dsize) hold for the packet, or
+//    for the flow direction the stream bytes belong to.
+//  * A rule alerts at most once per flow and direction. A matching `pass` rule ends inspection of
+//    its flow, and suppresses the alerts of the same data.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "spanguard/core/counters.h"
+#include "spanguard/decode/packet_view.h"
+#include "spanguard/detect/engine.h"
+#include "spanguard/flow/flow.h"
+
+namespace spanguard::detect {
+
+struct AlertEvent {
+  const CompiledRule* rule = nullptr;
+  const flow::Flow* flow = nullptr;  // null for a packet outside any tracked flow
+  flow::Direction dir = flow::Direction::kToServer;
+  const decode::PacketView* packet = nullptr;  // the packet that completed the match (may be null
+                                               // when a flow's end flushed the stream)
+  std::span<const uint8_t> excerpt;            // the data inspected, up to payload_excerpt bytes
+};
+
+class AlertSink {
+ public:
+  virtual ~AlertSink() = default;
+  virtual void on_alert(const AlertEvent& alert) = 0;
+};
+
+enum class DetectCounter : uint16_t {
+  kPacketsInspected,
+  kStreamBytesScanned,
+  kCandidates,
+  kVerified,
+  kAlerts,
+  kPassed,
+  kBacktrackLimit,
+  kScanErrors,
+  kStreamsOpened,
+  kCount
+};
+
+class Detector {
+ public:
+  Detector(const DetectionEngine& engine, AlertSink& sink);
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
+
+  // A packet after flow tracking (`flow` null when it has none): packet and header rules.
+  void on_packet(const decode::PacketView& v, flow::Flow* flow, flow::Direction dir);
+  // In-order bytes of a TCP direction (see stream::StreamConsumer); `packet` is the packet whose
+  // arrival delivered them, if any.
+  void on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
+                      uint64_t offset, bool after_gap, const decode::PacketView* packet);
+  // The buffers of one application-layer transaction (request or response) of a flow the
+  // application layer identified as `app`: transaction rules.
+  void on_transaction(flow::Flow& flow, flow::Direction dir, rules::AppProto app,
+                      const InspectBuffers& buffers, const decode::PacketView* packet);
+
+  const core::Counters<DetectCounter>& counters() const { return counters_; }
+  static const core::CounterGroup& counter_group();
+  // Bytes of detection state one flow direction holds once it carries payload.
+  size_t direction_state_bytes() const;
+
+ private:
+  struct Header;
+  static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
+                      void* context);
+  void begin_nomination();
+  void nominate(std::span<const uint32_t> rules);
+  void judge(const Header& header, flow::Flow* flow, flow::Direction dir,
+             const InspectBuffers& buffers, const decode::PacketView* packet,
+             std::span<const uint8_t> excerpt);
+  bool header_holds(const CompiledRule& r, const Header& h, const decode::PacketView* packet) const;
+
+  const DetectionEngine& engine_;
+  AlertSink& sink_;
+  hyperscan::Scratch scratch_;
+  Verifier verifier_;
+  std::vector<uint32_t> candidates_;
+  std::vector<uint32_t> seen_;  // per rule: the generation it was last nominated in
+  uint32_t generation_ = 0;
+  std::vector<uint8_t> window_;  // a direction's retained bytes + the new segment
+  core::Counters<DetectCounter> counters_;
+};
+
+}  // namespace spanguard::detect

@@ -1,0 +1,117 @@
+// A rule set compiled for matching: the Hyperscan databases that nominate candidate rules, and the
+// rule table that verifies them. Built once, immutable, shared by every worker.
+//
+// How rules map onto Hyperscan — literal prefilter + verification, one pattern per rule:
+//
+//  * Every rule is given one scope. *Stream* rules (TCP, no packet-level keyword) inspect each
+//    direction's reassembled byte stream; *packet* rules (`flow:no_stream`, `dsize`, `flags`, UDP,
+//    ICMP, `ip`) inspect one packet's payload; *transaction* rules (any sticky buffer such as
+//    http.uri) inspect the buffers an application-layer parser fills; *header* rules (no content or
+//    pcre at all) are judged on headers alone.
+//  * Each stream/packet/transaction rule contributes one pattern: its fast pattern (the content
+//    marked `fast_pattern`, else its longest non-negated content) as an escaped literal
+//    expression, caseless when `nocase`, with `hs_expr_ext.max_offset` when the content has an
+//    absolute depth. A rule without a usable content contributes its first non-negated pcre with
+//    HS_FLAG_PREFILTER (Hyperscan then over-approximates it, never misses), and a rule with neither
+//    is verified on every inspection of its scope (counted as "unprefiltered"). Identical patterns
+//    are shared between rules.
+//  * Stream rules are scanned in Hyperscan streaming mode: one small stream state per flow
+//    direction finds a fast pattern split across any number of segments. A fast-pattern hit makes
+//    the rule a candidate; the verifier (verify.h) then checks every content and pcre over a
+//    sliding window of the direction's most recent bytes (detect.stream_window, default 4 KiB,
+//    plus the new segment), with offsets measured from the start of the stream.
+//  * Why not one Hyperscan pattern per content with logical combinations: content chains depend on
+//    positions (distance/within relative to the previous match, with backtracking), which
+//    Hyperscan's logical combinations cannot express; per-content streams would also multiply the
+//    patterns and the per-flow stream state. Offsets are enforced by the verifier, not by
+//    min_offset, because a stream is restarted after a capture gap and Hyperscan's offsets then no
+//    longer count from the stream's start; max_offset remains a safe (only ever permissive) filter.
+//  Measurements behind the choice are in bench/ (detect_bench) and the figures quoted in the
+//  project's notes: compile time and database size for 1k/10k/30k rules, state per direction, and
+//  replay throughput next to plain Hyperscan scanning the same bytes.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "spanguard/core/config.h"
+#include "spanguard/detect/hyperscan.h"
+#include "spanguard/detect/verify.h"
+#include "spanguard/rules/parser.h"
+
+namespace spanguard::detect {
+
+struct DetectOptions {
+  uint32_t stream_window = 4096;     // bytes of a direction's past kept for verification
+  uint32_t backtrack_limit = 5000;   // verification steps per candidate rule
+  uint32_t pcre_match_limit = 3500;  // PCRE2 match and depth limits
+  uint32_t payload_excerpt = 256;    // bytes of the triggering data in an alert (0: none)
+};
+const core::ParamSection& detect_params();
+DetectOptions detect_options(const core::Config& config);
+
+enum class Scope : uint8_t { kStream, kPacket, kTransaction, kHeader, kCount };
+const char* to_string(Scope s);
+
+struct CompiledRule {
+  VerifyProgram program;
+  Scope scope = Scope::kStream;
+  bool prefiltered = false;  // nominated by a Hyperscan pattern (else verified every time)
+  const rules::Rule& rule() const { return *program.rule; }
+};
+
+struct EngineStats {
+  size_t rules = 0;
+  size_t by_scope[static_cast<size_t>(Scope::kCount)] = {};
+  size_t unprefiltered = 0;       // rules verified on every inspection of their scope
+  size_t pcre_prefilters = 0;     // rules nominated by a pcre in prefilter mode
+  size_t waiting_for_app = 0;     // rules restricted to an app-layer protocol or buffer
+  size_t patterns = 0;            // distinct Hyperscan patterns
+  size_t database_bytes = 0;      // all databases
+  size_t stream_state_bytes = 0;  // Hyperscan state per open stream (per flow direction)
+  std::chrono::duration<double> compile_time{};
+};
+
+class DetectionEngine {
+ public:
+  // Compiles `rules`. A rule the engine cannot compile (a pcre PCRE2 rejects, a pattern Hyperscan
+  // rejects) is left out and reported in `diagnostics` as a file:line error.
+  DetectionEngine(std::vector<rules::Rule> rules, const DetectOptions& options,
+                  std::vector<rules::Diagnostic>& diagnostics);
+  DetectionEngine(const DetectionEngine&) = delete;
+  DetectionEngine& operator=(const DetectionEngine&) = delete;
+
+  const DetectOptions& options() const { return options_; }
+  const EngineStats& stats() const { return stats_; }
+  std::span<const CompiledRule> rules() const { return compiled_; }
+  const CompiledRule& rule(uint32_t index) const { return compiled_[index]; }
+
+  // The database of a scope (null when no rule of it has a pattern); for transactions, of a buffer.
+  const hs_database_t* database(Scope s) const { return databases_[static_cast<size_t>(s)].get(); }
+  const hs_database_t* buffer_database(rules::Buffer b) const {
+    return buffer_databases_[static_cast<size_t>(b)].get();
+  }
+  // Rules nominated by a pattern id (ids are global across databases).
+  std::span<const uint32_t> rules_of_pattern(unsigned id) const { return pattern_rules_[id]; }
+  // Rules of a scope verified on every inspection (no pattern).
+  std::span<const uint32_t> unprefiltered(Scope s) const {
+    return unprefiltered_[static_cast<size_t>(s)];
+  }
+  // Header rules, by transport they can apply to (index: rules::Transport).
+  std::span<const uint32_t> header_rules() const { return header_rules_; }
+
+ private:
+  DetectOptions options_;
+  std::vector<rules::Rule> rules_;  // owned; CompiledRule points into it
+  std::vector<CompiledRule> compiled_;
+  std::vector<std::vector<uint32_t>> pattern_rules_;
+  std::vector<uint32_t> unprefiltered_[static_cast<size_t>(Scope::kCount)];
+  std::vector<uint32_t> header_rules_;
+  hyperscan::Database databases_[static_cast<size_t>(Scope::kCount)];
+  hyperscan::Database buffer_databases_[static_cast<size_t>(rules::Buffer::kCount)];
+  EngineStats stats_;
+};
+
+}  // namespace spanguard::detect

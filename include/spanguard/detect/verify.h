@@ -1,0 +1,83 @@
+// Verification of a candidate rule against the bytes it inspects: every content and pcre, in rule
+// order, with offset/depth/distance/within/startswith/endswith and negation, backtracking over
+// earlier matches the way Snort and Suricata do. Hyperscan only nominates candidates; this decides.
+#pragma once
+
+// 8-bit code units: rules inspect bytes.
+#ifndef PCRE2_CODE_UNIT_WIDTH
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
+#include <pcre2.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "spanguard/rules/rule.h"
+
+namespace spanguard::detect {
+
+struct Pcre2CodeFree {
+  void operator()(pcre2_code* c) const { pcre2_code_free(c); }
+};
+struct Pcre2MatchDataFree {
+  void operator()(pcre2_match_data* m) const { pcre2_match_data_free(m); }
+};
+struct Pcre2MatchContextFree {
+  void operator()(pcre2_match_context* m) const { pcre2_match_context_free(m); }
+};
+using Pcre2Code = std::unique_ptr<pcre2_code, Pcre2CodeFree>;
+using Pcre2MatchData = std::unique_ptr<pcre2_match_data, Pcre2MatchDataFree>;
+using Pcre2MatchContext = std::unique_ptr<pcre2_match_context, Pcre2MatchContextFree>;
+
+// Compiles a rule's pcre (JIT when available); throws std::invalid_argument with PCRE2's message
+// and the offset in the pattern.
+Pcre2Code compile_pcre(const rules::Pcre& p);
+
+// Bytes one buffer holds for this inspection. `base` is the position of data[0] in the buffer as a
+// whole: for a TCP stream the direction's stream offset of the oldest byte still in the window (so
+// offset/depth are relative to the stream's first byte), 0 for a packet payload or an app-layer
+// buffer. `complete` says data ends where the buffer ends (endswith is judged against it).
+struct InspectBuffer {
+  std::span<const uint8_t> data;
+  uint64_t base = 0;
+  bool present = false;
+};
+using InspectBuffers = std::array<InspectBuffer, static_cast<size_t>(rules::Buffer::kCount)>;
+
+// A rule as the verifier needs it: the parsed rule and its compiled pcres (same indexes).
+struct VerifyProgram {
+  const rules::Rule* rule = nullptr;
+  std::vector<Pcre2Code> pcres;
+  std::vector<std::string> folded;  // contents lowercased (nocase), else as written
+};
+
+// Per-thread verification resources.
+class Verifier {
+ public:
+  Verifier(uint32_t backtrack_limit, uint32_t pcre_match_limit);
+
+  // True when the whole rule holds on `buffers` (header conditions are the caller's).
+  bool verify(const VerifyProgram& program, const InspectBuffers& buffers);
+  // Searches exhausted by the backtrack limit since construction (counted as not matching).
+  uint64_t limit_hits() const { return limit_hits_; }
+
+ private:
+  using Ends = std::array<uint64_t, static_cast<size_t>(rules::Buffer::kCount)>;
+  bool step(const VerifyProgram& program, const InspectBuffers& buffers, size_t i, Ends ends);
+  // The next occurrence of content `c` starting at or after `from` and ending by `to` (absolute
+  // positions), or UINT64_MAX.
+  static uint64_t find(const rules::Content& c, const std::string& folded, const InspectBuffer& b,
+                       uint64_t from, uint64_t to);
+
+  uint32_t backtrack_limit_;
+  uint32_t budget_ = 0;
+  uint64_t limit_hits_ = 0;
+  Pcre2MatchData match_data_;
+  Pcre2MatchContext match_context_;
+};
+
+}  // namespace spanguard::detect

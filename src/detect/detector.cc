@@ -1,0 +1,320 @@
+// Per-worker matching: Hyperscan nominates, header conditions filter, the verifier decides.
+#include "spanguard/detect/detector.h"
+
+#include <algorithm>
+
+namespace spanguard::detect {
+
+namespace {
+
+constexpr core::CounterDef kCounterDefs[] = {
+    {"packets", "packets inspected by packet and header rules"},
+    {"stream_bytes", "reassembled stream bytes scanned"},
+    {"candidates", "rules nominated by a fast pattern (or unprefiltered)"},
+    {"verified", "candidates whose header held and that were verified"},
+    {"alerts", "alerts raised"},
+    {"passed", "flows whose inspection a pass rule ended"},
+    {"backtrack_limit", "verifications stopped by detect.backtrack_limit or PCRE2's limits"},
+    {"scan_errors", "Hyperscan scan failures (the data was not inspected)"},
+    {"streams", "Hyperscan streams opened (flow directions with payload)"},
+};
+constexpr core::CounterGroup kCounterGroup{"detect", kCounterDefs};
+
+// Detection state of one flow, in its FlowSlot::kDetect.
+class FlowDetect final : public flow::FlowData {
+ public:
+  struct DirectionState {
+    hyperscan::Stream stream;
+    std::vector<uint8_t> tail;    // the direction's last stream_window bytes
+    std::vector<uint32_t> fired;  // rules that alerted in this direction
+  };
+  DirectionState dir[2];
+  bool passed = false;
+};
+
+FlowDetect& flow_state(flow::Flow& f) {
+  auto* d = static_cast<FlowDetect*>(f.get(flow::FlowSlot::kDetect));
+  if (d == nullptr) {
+    auto fresh = std::make_unique<FlowDetect>();
+    d = fresh.get();
+    f.set(flow::FlowSlot::kDetect, std::move(fresh));
+  }
+  return *d;
+}
+
+FlowDetect* existing_state(const flow::Flow* f) {
+  return f == nullptr ? nullptr : static_cast<FlowDetect*>(f->get(flow::FlowSlot::kDetect));
+}
+
+core::IpAddress endpoint_address(const flow::FlowKey& key, int endpoint) {
+  const uint8_t* raw = key.addr[endpoint].data();
+  return key.family == 4 ? core::IpAddress::v4(raw) : core::IpAddress::v6(raw);
+}
+
+bool transport_holds(rules::Transport t, uint8_t ip_proto) {
+  switch (t) {
+    case rules::Transport::kAny:
+      return true;
+    case rules::Transport::kTcp:
+      return ip_proto == decode::ip_proto::kTcp;
+    case rules::Transport::kUdp:
+      return ip_proto == decode::ip_proto::kUdp;
+    case rules::Transport::kIcmp:
+      return ip_proto == decode::ip_proto::kIcmp || ip_proto == decode::ip_proto::kIcmpv6;
+  }
+  return false;
+}
+
+}  // namespace
+
+// The sender and receiver of the inspected data, and what the flow knows of its state.
+struct Detector::Header {
+  core::IpAddress src, dst;
+  uint16_t sport = 0, dport = 0;
+  uint8_t ip_proto = 0;
+  flow::Direction dir = flow::Direction::kToServer;
+  bool established = false;
+  rules::AppProto app = rules::AppProto::kNone;
+
+  static Header of(const flow::Flow* f, flow::Direction dir, const decode::PacketView* v) {
+    Header h;
+    h.dir = dir;
+    if (f != nullptr) {
+      const int client = f->client_is_first ? 0 : 1;
+      const int sender = dir == flow::Direction::kToServer ? client : 1 - client;
+      h.src = endpoint_address(f->key, sender);
+      h.dst = endpoint_address(f->key, 1 - sender);
+      h.sport = f->key.port[sender];
+      h.dport = f->key.port[1 - sender];
+      h.ip_proto = f->key.proto;
+      if (f->is_tcp()) {
+        const flow::TcpState s = f->tcp.state();
+        h.established = s == flow::TcpState::kEstablished || s == flow::TcpState::kClosing;
+      } else {
+        h.established = f->packets[0] > 0 && f->packets[1] > 0;
+      }
+    } else if (v != nullptr) {
+      h.src = v->src_ip();
+      h.dst = v->dst_ip();
+      h.sport = v->src_port;
+      h.dport = v->dst_port;
+      h.ip_proto = v->ip_proto;
+    }
+    return h;
+  }
+};
+
+const core::CounterGroup& Detector::counter_group() { return kCounterGroup; }
+
+Detector::Detector(const DetectionEngine& engine, AlertSink& sink)
+    : engine_(engine),
+      sink_(sink),
+      verifier_(engine.options().backtrack_limit, engine.options().pcre_match_limit),
+      seen_(engine.rules().size(), 0),
+      counters_(kCounterGroup) {
+  for (size_t s = 0; s < static_cast<size_t>(Scope::kCount); ++s) {
+    if (const hs_database_t* db = engine.database(static_cast<Scope>(s)))
+      hyperscan::grow_scratch(scratch_, db);
+  }
+  for (size_t b = 0; b < static_cast<size_t>(rules::Buffer::kCount); ++b) {
+    if (const hs_database_t* db = engine.buffer_database(static_cast<rules::Buffer>(b)))
+      hyperscan::grow_scratch(scratch_, db);
+  }
+  window_.reserve(engine.options().stream_window + 65536);
+}
+
+size_t Detector::direction_state_bytes() const {
+  return engine_.stats().stream_state_bytes + engine_.options().stream_window +
+         sizeof(FlowDetect::DirectionState);
+}
+
+int Detector::on_match(unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) {
+  static_cast<Detector*>(ctx)->nominate(static_cast<Detector*>(ctx)->engine_.rules_of_pattern(id));
+  return 0;
+}
+
+void Detector::begin_nomination() {
+  candidates_.clear();
+  if (++generation_ == 0) {  // wrapped: old marks could collide with the new generation
+    std::fill(seen_.begin(), seen_.end(), 0);
+    generation_ = 1;
+  }
+}
+
+void Detector::nominate(std::span<const uint32_t> rules) {
+  for (const uint32_t r : rules) {
+    if (seen_[r] == generation_) continue;
+    seen_[r] = generation_;
+    candidates_.push_back(r);
+  }
+}
+
+bool Detector::header_holds(const CompiledRule& cr, const Header& h,
+                            const decode::PacketView* packet) const {
+  const rules::Rule& r = cr.rule();
+  if (!transport_holds(r.transport, h.ip_proto)) return false;
+  if (r.app_proto != rules::AppProto::kNone && r.app_proto != h.app) return false;
+  if (r.flow) {
+    const rules::FlowCondition& f = *r.flow;
+    if (f.to_server && h.dir != flow::Direction::kToServer) return false;
+    if (f.to_client && h.dir != flow::Direction::kToClient) return false;
+    if (f.established && !h.established) return false;
+    if (f.not_established && h.established) return false;
+    if (f.only_stream && cr.scope != Scope::kStream) return false;
+  }
+  if (r.flags) {
+    if (packet == nullptr || packet->ip_proto != decode::ip_proto::kTcp) return false;
+    if (!r.flags->matches(packet->tcp_flags)) return false;
+  }
+  if (r.dsize && (packet == nullptr || !r.dsize->matches(packet->payload_len))) return false;
+  const bool forward = r.src.contains(h.src) && r.src_ports.contains(h.sport) &&
+                       r.dst.contains(h.dst) && r.dst_ports.contains(h.dport);
+  if (forward) return true;
+  return r.bidirectional && r.src.contains(h.dst) && r.src_ports.contains(h.dport) &&
+         r.dst.contains(h.src) && r.dst_ports.contains(h.sport);
+}
+
+void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir,
+                     const InspectBuffers& buffers, const decode::PacketView* packet,
+                     std::span<const uint8_t> excerpt) {
+  counters_.inc(DetectCounter::kCandidates, candidates_.size());
+  // pass rules first (Suricata's default action order): a flow they pass raises nothing more.
+  std::stable_partition(candidates_.begin(), candidates_.end(), [&](uint32_t r) {
+    return engine_.rule(r).rule().action == rules::Action::kPass;
+  });
+  FlowDetect* state = existing_state(flow);
+  const uint64_t limit_hits = verifier_.limit_hits();
+  for (const uint32_t index : candidates_) {
+    const CompiledRule& cr = engine_.rule(index);
+    if (state != nullptr) {
+      const auto& fired = state->dir[flow::index(dir)].fired;
+      if (std::find(fired.begin(), fired.end(), index) != fired.end()) continue;
+    }
+    if (!header_holds(cr, h, packet)) continue;
+    counters_.inc(DetectCounter::kVerified);
+    if (!verifier_.verify(cr.program, buffers)) continue;
+    if (flow != nullptr && state == nullptr) state = &flow_state(*flow);
+    if (cr.rule().action == rules::Action::kPass) {
+      if (state != nullptr) {
+        state->passed = true;
+        for (auto& d : state->dir) d.stream.reset();  // nothing more to scan
+      }
+      counters_.inc(DetectCounter::kPassed);
+      break;
+    }
+    if (state != nullptr) state->dir[flow::index(dir)].fired.push_back(index);
+    counters_.inc(DetectCounter::kAlerts);
+    AlertEvent alert;
+    alert.rule = &cr;
+    alert.flow = flow;
+    alert.dir = dir;
+    alert.packet = packet;
+    alert.excerpt =
+        excerpt.first(std::min<size_t>(excerpt.size(), engine_.options().payload_excerpt));
+    sink_.on_alert(alert);
+  }
+  counters_.inc(DetectCounter::kBacktrackLimit, verifier_.limit_hits() - limit_hits);
+}
+
+void Detector::on_packet(const decode::PacketView& v, flow::Flow* flow, flow::Direction dir) {
+  const FlowDetect* state = existing_state(flow);
+  if (state != nullptr && state->passed) return;
+  counters_.inc(DetectCounter::kPacketsInspected);
+  begin_nomination();
+  nominate(engine_.header_rules());
+  const std::span<const uint8_t> payload = v.payload();
+  if (!payload.empty()) {
+    if (const hs_database_t* db = engine_.database(Scope::kPacket)) {
+      const hs_error_t rc = hs_scan(db, reinterpret_cast<const char*>(payload.data()),
+                                    static_cast<unsigned>(payload.size()), 0, scratch_.get(),
+                                    &Detector::on_match, this);
+      if (rc != HS_SUCCESS) counters_.inc(DetectCounter::kScanErrors);
+    }
+    nominate(engine_.unprefiltered(Scope::kPacket));
+  }
+  if (candidates_.empty()) return;
+  InspectBuffers buffers{};
+  buffers[static_cast<size_t>(rules::Buffer::kPayload)] = {payload, 0, true};
+  judge(Header::of(flow, dir, &v), flow, dir, buffers, &v, payload);
+}
+
+void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
+                              uint64_t offset, bool after_gap, const decode::PacketView* packet) {
+  const hs_database_t* db = engine_.database(Scope::kStream);
+  const std::span<const uint32_t> always = engine_.unprefiltered(Scope::kStream);
+  if (data.empty() || (db == nullptr && always.empty())) return;
+  FlowDetect& state = flow_state(flow);
+  if (state.passed) return;
+  FlowDetect::DirectionState& ds = state.dir[flow::index(dir)];
+  if (after_gap) {
+    // A match must not span the hole: forget what came before it.
+    ds.tail.clear();
+    if (ds.stream) hs_reset_stream(ds.stream.get(), 0, nullptr, nullptr, nullptr);
+  }
+  begin_nomination();
+  if (db != nullptr) {
+    if (!ds.stream) {
+      hs_stream_t* s = nullptr;
+      if (hs_open_stream(db, 0, &s) != HS_SUCCESS) {
+        counters_.inc(DetectCounter::kScanErrors);
+        return;
+      }
+      ds.stream.reset(s);
+      counters_.inc(DetectCounter::kStreamsOpened);
+    }
+    const hs_error_t rc = hs_scan_stream(
+        ds.stream.get(), reinterpret_cast<const char*>(data.data()),
+        static_cast<unsigned>(data.size()), 0, scratch_.get(), &Detector::on_match, this);
+    if (rc != HS_SUCCESS) counters_.inc(DetectCounter::kScanErrors);
+  }
+  nominate(always);
+  counters_.inc(DetectCounter::kStreamBytesScanned, data.size());
+
+  if (!candidates_.empty()) {
+    std::span<const uint8_t> window = data;
+    uint64_t base = offset;
+    if (!ds.tail.empty()) {
+      window_.assign(ds.tail.begin(), ds.tail.end());
+      window_.insert(window_.end(), data.begin(), data.end());
+      window = window_;
+      base = offset - ds.tail.size();
+    }
+    InspectBuffers buffers{};
+    buffers[static_cast<size_t>(rules::Buffer::kPayload)] = {window, base, true};
+    judge(Header::of(&flow, dir, packet), &flow, dir, buffers, packet, data);
+    if (state.passed) return;
+  }
+
+  // Keep the last stream_window bytes for the next segment's verifications.
+  const size_t keep = engine_.options().stream_window;
+  if (data.size() >= keep) {
+    ds.tail.assign(data.end() - static_cast<long>(keep), data.end());
+  } else {
+    ds.tail.insert(ds.tail.end(), data.begin(), data.end());
+    if (ds.tail.size() > keep)
+      ds.tail.erase(ds.tail.begin(), ds.tail.end() - static_cast<long>(keep));
+  }
+}
+
+void Detector::on_transaction(flow::Flow& flow, flow::Direction dir, rules::AppProto app,
+                              const InspectBuffers& buffers, const decode::PacketView* packet) {
+  if (const FlowDetect* state = existing_state(&flow); state != nullptr && state->passed) return;
+  begin_nomination();
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    const InspectBuffer& buffer = buffers[b];
+    const hs_database_t* db = engine_.buffer_database(static_cast<rules::Buffer>(b));
+    if (!buffer.present || db == nullptr || buffer.data.empty()) continue;
+    const hs_error_t rc = hs_scan(db, reinterpret_cast<const char*>(buffer.data.data()),
+                                  static_cast<unsigned>(buffer.data.size()), 0, scratch_.get(),
+                                  &Detector::on_match, this);
+    if (rc != HS_SUCCESS) counters_.inc(DetectCounter::kScanErrors);
+  }
+  nominate(engine_.unprefiltered(Scope::kTransaction));
+  if (candidates_.empty()) return;
+  Header header = Header::of(&flow, dir, packet);
+  header.app = app;
+  judge(header, &flow, dir, buffers, packet,
+        buffers[static_cast<size_t>(rules::Buffer::kPayload)].data);
+}
+
+}  // namespace spanguard::detect

@@ -1,0 +1,266 @@
+// Rule set compilation: scope and fast pattern per rule, deduplicated Hyperscan patterns, one
+// database per scope (and per app-layer buffer), PCRE2 programs for verification.
+#include "spanguard/detect/engine.h"
+
+#include <map>
+#include <tuple>
+
+namespace spanguard::detect {
+
+namespace {
+
+constexpr core::Param kParams[] = {
+    {
+        .name = "stream_window",
+        .type = core::ParamType::kBytes,
+        .default_value = "4KiB",
+        .help = "Bytes of each stream direction's past kept so that a rule's contents may lie in "
+                "earlier segments than the one that completes the match (per flow direction with "
+                "payload)",
+        .min = 64,
+        .max = 1 << 20,
+    },
+    {
+        .name = "backtrack_limit",
+        .type = core::ParamType::kInt,
+        .default_value = "5000",
+        .help = "Steps one rule's verification may take (each content occurrence tried counts); a "
+                "rule that runs out does not match and is counted",
+        .min = 1,
+        .max = 10000000,
+    },
+    {
+        .name = "pcre_match_limit",
+        .type = core::ParamType::kInt,
+        .default_value = "3500",
+        .help = "PCRE2 match and depth limits per pcre evaluation",
+        .min = 1,
+        .max = 10000000,
+    },
+    {
+        .name = "payload_excerpt",
+        .type = core::ParamType::kBytes,
+        .default_value = "256",
+        .help = "Bytes of the triggering data carried in an alert (0: none)",
+        .max = 65535,
+    },
+};
+constexpr core::ParamSection kSection{"detect", "Rule matching", kParams};
+
+// A content as a Hyperscan expression: every byte escaped, so that no byte is a metacharacter.
+std::string literal_expression(const std::string& bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string e;
+  e.reserve(bytes.size() * 4);
+  for (const char ch : bytes) {
+    const auto b = static_cast<uint8_t>(ch);
+    e += "\\x";
+    e += kHex[b >> 4];
+    e += kHex[b & 15];
+  }
+  return e;
+}
+
+unsigned pcre_hs_flags(const std::string& flags) {
+  unsigned f = 0;
+  for (const char c : flags) {
+    if (c == 'i') f |= HS_FLAG_CASELESS;
+    if (c == 's') f |= HS_FLAG_DOTALL;
+    if (c == 'm') f |= HS_FLAG_MULTILINE;
+  }
+  return f;
+}
+
+Scope scope_of(const rules::Rule& r) {
+  for (const rules::Match& m : r.matches) {
+    const rules::Buffer b = m.kind == rules::Match::Kind::kContent ? r.contents[m.index].buffer
+                                                                   : r.pcres[m.index].buffer;
+    if (b != rules::Buffer::kPayload) return Scope::kTransaction;
+  }
+  if (r.matches.empty()) return Scope::kHeader;
+  const bool packet_keyword =
+      r.dsize.has_value() || r.flags.has_value() || (r.flow && r.flow->no_stream);
+  if (r.transport == rules::Transport::kTcp && !packet_keyword) return Scope::kStream;
+  return Scope::kPacket;
+}
+
+// The content that nominates the rule: marked fast_pattern, else the longest non-negated one
+// (preferring a non-payload buffer for transaction rules, whose buffers are short and specific).
+const rules::Content* fast_pattern(const rules::Rule& r, Scope scope) {
+  const rules::Content* best = nullptr;
+  for (const rules::Content& c : r.contents) {
+    if (c.negated) continue;
+    if (scope != Scope::kTransaction && c.buffer != rules::Buffer::kPayload) continue;
+    if (c.fast_pattern) return &c;
+    const bool better =
+        best == nullptr ||
+        (scope == Scope::kTransaction && best->buffer == rules::Buffer::kPayload &&
+         c.buffer != rules::Buffer::kPayload) ||
+        ((c.buffer != rules::Buffer::kPayload) == (best->buffer != rules::Buffer::kPayload) &&
+         c.bytes.size() > best->bytes.size());
+    if (better) best = &c;
+  }
+  return best;
+}
+
+rules::Diagnostic rule_error(const rules::Rule& r, std::string message, std::string reason) {
+  rules::Diagnostic d;
+  d.severity = rules::Diagnostic::Severity::kError;
+  d.file = r.file;
+  d.line = r.line;
+  d.column = 1;
+  d.message = std::move(message);
+  d.reason = std::move(reason);
+  return d;
+}
+
+}  // namespace
+
+const core::ParamSection& detect_params() { return kSection; }
+
+DetectOptions detect_options(const core::Config& c) {
+  DetectOptions o;
+  o.stream_window = static_cast<uint32_t>(c.get("detect.stream_window").as_bytes());
+  o.backtrack_limit = static_cast<uint32_t>(c.get("detect.backtrack_limit").as_int());
+  o.pcre_match_limit = static_cast<uint32_t>(c.get("detect.pcre_match_limit").as_int());
+  o.payload_excerpt = static_cast<uint32_t>(c.get("detect.payload_excerpt").as_bytes());
+  return o;
+}
+
+const char* to_string(Scope s) {
+  switch (s) {
+    case Scope::kStream:
+      return "stream";
+    case Scope::kPacket:
+      return "packet";
+    case Scope::kTransaction:
+      return "transaction";
+    case Scope::kHeader:
+      return "header";
+    case Scope::kCount:
+      break;
+  }
+  return "?";
+}
+
+DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const DetectOptions& options,
+                                 std::vector<rules::Diagnostic>& diagnostics)
+    : options_(options), rules_(std::move(rule_list)) {
+  const auto started = std::chrono::steady_clock::now();
+  constexpr size_t kBuffers = static_cast<size_t>(rules::Buffer::kCount);
+  // Database slots: one per scope, then one per transaction buffer.
+  constexpr size_t kSlots = static_cast<size_t>(Scope::kCount) + kBuffers;
+  std::vector<hyperscan::Pattern> patterns[kSlots];
+  std::map<std::tuple<size_t, std::string, unsigned, unsigned long long>, unsigned> ids;
+
+  compiled_.reserve(rules_.size());
+  for (const rules::Rule& r : rules_) {
+    CompiledRule cr;
+    cr.program.rule = &r;
+    try {
+      for (const rules::Pcre& p : r.pcres) cr.program.pcres.push_back(compile_pcre(p));
+    } catch (const std::invalid_argument& e) {
+      diagnostics.push_back(
+          rule_error(r, std::string("pcre: ") + e.what(), "pcre rejected by PCRE2"));
+      continue;
+    }
+    for (const rules::Content& c : r.contents) {
+      std::string folded = c.bytes;
+      if (c.nocase) {
+        for (char& ch : folded)
+          ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      }
+      cr.program.folded.push_back(std::move(folded));
+    }
+    cr.scope = scope_of(r);
+    const auto index = static_cast<uint32_t>(compiled_.size());
+    if (r.app_proto != rules::AppProto::kNone || cr.scope == Scope::kTransaction) {
+      ++stats_.waiting_for_app;
+    }
+    ++stats_.by_scope[static_cast<size_t>(cr.scope)];
+
+    if (cr.scope == Scope::kHeader) {
+      header_rules_.push_back(index);
+      compiled_.push_back(std::move(cr));
+      continue;
+    }
+    hyperscan::Pattern pattern;
+    size_t slot = static_cast<size_t>(cr.scope);
+    if (const rules::Content* fp = fast_pattern(r, cr.scope)) {
+      pattern.expression = literal_expression(fp->bytes);
+      pattern.flags = fp->nocase ? HS_FLAG_CASELESS : 0;
+      if (!fp->relative() && fp->depth && !fp->startswith && !fp->endswith) {
+        pattern.max_offset = static_cast<unsigned long long>(fp->offset.value_or(0) + *fp->depth);
+      }
+      if (cr.scope == Scope::kTransaction)
+        slot = static_cast<size_t>(Scope::kCount) + static_cast<size_t>(fp->buffer);
+    } else {
+      // No content to nominate it: the first non-negated pcre in prefilter mode, if Hyperscan
+      // takes it.
+      for (const rules::Pcre& p : r.pcres) {
+        if (p.negated || (cr.scope != Scope::kTransaction && p.buffer != rules::Buffer::kPayload))
+          continue;
+        hyperscan::Pattern candidate;
+        candidate.expression =
+            (p.pcre_flags.find('x') != std::string::npos ? "(?x)" : "") + p.pattern;
+        candidate.flags = HS_FLAG_PREFILTER | pcre_hs_flags(p.pcre_flags);
+        try {
+          hyperscan::compile(std::span(&candidate, 1), HS_MODE_BLOCK);
+        } catch (const hyperscan::CompileFailure&) {
+          continue;
+        }
+        pattern = std::move(candidate);
+        ++stats_.pcre_prefilters;
+        if (cr.scope == Scope::kTransaction)
+          slot = static_cast<size_t>(Scope::kCount) + static_cast<size_t>(p.buffer);
+        break;
+      }
+    }
+    if (pattern.expression.empty()) {
+      unprefiltered_[static_cast<size_t>(cr.scope)].push_back(index);
+      ++stats_.unprefiltered;
+      diagnostics.push_back(
+          {rules::Diagnostic::Severity::kWarning, r.file, r.line, 1,
+           "sid:" + std::to_string(r.sid) +
+               " has no content or pcre Hyperscan can prefilter: it is verified on every " +
+               to_string(cr.scope) + " its header admits (slow)",
+           "no fast pattern"});
+    } else {
+      const auto key = std::make_tuple(slot, pattern.expression, pattern.flags, pattern.max_offset);
+      auto [it, inserted] = ids.emplace(key, static_cast<unsigned>(pattern_rules_.size()));
+      if (inserted) {
+        pattern.id = it->second;
+        patterns[slot].push_back(std::move(pattern));
+        pattern_rules_.emplace_back();
+      }
+      pattern_rules_[it->second].push_back(index);
+      cr.prefiltered = true;
+    }
+    compiled_.push_back(std::move(cr));
+  }
+
+  for (size_t slot = 0; slot < kSlots; ++slot) {
+    if (patterns[slot].empty()) continue;
+    const unsigned mode =
+        slot == static_cast<size_t>(Scope::kStream) ? HS_MODE_STREAM : HS_MODE_BLOCK;
+    hyperscan::Database db;
+    try {
+      db = hyperscan::compile(patterns[slot], mode);
+    } catch (const hyperscan::CompileFailure& e) {
+      // Literal expressions and pre-tested prefilters should never fail; if one does, name it.
+      throw std::runtime_error(std::string("Hyperscan could not compile the rule set: ") +
+                               e.what());
+    }
+    stats_.database_bytes += hyperscan::database_bytes(db.get());
+    if (mode == HS_MODE_STREAM) stats_.stream_state_bytes = hyperscan::stream_state_bytes(db.get());
+    if (slot < static_cast<size_t>(Scope::kCount))
+      databases_[slot] = std::move(db);
+    else
+      buffer_databases_[slot - static_cast<size_t>(Scope::kCount)] = std::move(db);
+  }
+  stats_.rules = compiled_.size();
+  stats_.patterns = pattern_rules_.size();
+  stats_.compile_time = std::chrono::steady_clock::now() - started;
+}
+
+}  // namespace spanguard::detect

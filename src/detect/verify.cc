@@ -1,0 +1,196 @@
+// Rule verification: a depth-first search over the occurrences of each content/pcre in rule order,
+// bounded by a step budget so that a hostile payload cannot make one packet cost seconds.
+#include "spanguard/detect/verify.h"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace spanguard::detect {
+
+namespace {
+
+constexpr uint64_t kNone = UINT64_MAX;
+
+struct LowerTable {
+  uint8_t map[256];
+  constexpr LowerTable() : map() {
+    for (int i = 0; i < 256; ++i)
+      map[i] = static_cast<uint8_t>(i >= 'A' && i <= 'Z' ? i + ('a' - 'A') : i);
+  }
+};
+constexpr LowerTable kLower;
+
+uint32_t pcre_options(const std::string& flags) {
+  uint32_t o = 0;
+  for (const char f : flags) {
+    switch (f) {
+      case 'i':
+        o |= PCRE2_CASELESS;
+        break;
+      case 's':
+        o |= PCRE2_DOTALL;
+        break;
+      case 'm':
+        o |= PCRE2_MULTILINE;
+        break;
+      case 'x':
+        o |= PCRE2_EXTENDED;
+        break;
+      case 'A':
+        o |= PCRE2_ANCHORED;
+        break;
+      case 'E':
+        o |= PCRE2_DOLLAR_ENDONLY;
+        break;
+      case 'G':
+        o |= PCRE2_UNGREEDY;
+        break;
+      default:
+        break;
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+Pcre2Code compile_pcre(const rules::Pcre& p) {
+  int error = 0;
+  PCRE2_SIZE error_offset = 0;
+  Pcre2Code code(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.pattern.data()), p.pattern.size(),
+                               pcre_options(p.pcre_flags), &error, &error_offset, nullptr));
+  if (!code) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(error, message, sizeof(message));
+    throw std::invalid_argument(std::string(reinterpret_cast<const char*>(message)) +
+                                " at offset " + std::to_string(error_offset) + " of the pattern");
+  }
+  pcre2_jit_compile(code.get(), PCRE2_JIT_COMPLETE);  // the interpreter remains if JIT is absent
+  return code;
+}
+
+Verifier::Verifier(uint32_t backtrack_limit, uint32_t pcre_match_limit)
+    : backtrack_limit_(backtrack_limit),
+      match_data_(pcre2_match_data_create(1, nullptr)),
+      match_context_(pcre2_match_context_create(nullptr)) {
+  if (!match_data_ || !match_context_) throw std::bad_alloc();
+  pcre2_set_match_limit(match_context_.get(), pcre_match_limit);
+  pcre2_set_depth_limit(match_context_.get(), pcre_match_limit);
+}
+
+bool Verifier::verify(const VerifyProgram& program, const InspectBuffers& buffers) {
+  budget_ = backtrack_limit_;
+  Ends ends;
+  for (size_t b = 0; b < ends.size(); ++b) ends[b] = buffers[b].base;
+  const bool ok = step(program, buffers, 0, ends);
+  if (!ok && budget_ == 0) ++limit_hits_;
+  return ok;
+}
+
+uint64_t Verifier::find(const rules::Content& c, const std::string& folded, const InspectBuffer& b,
+                        uint64_t from, uint64_t to) {
+  const size_t len = folded.size();
+  if (to < from || to - from < len) return kNone;
+  const uint8_t* begin = b.data.data() + (from - b.base);
+  const size_t span = static_cast<size_t>(to - from);
+  if (!c.nocase) {
+    const void* hit = memmem(begin, span, folded.data(), len);
+    return hit == nullptr ? kNone
+                          : from + static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - begin);
+  }
+  const auto* pattern = reinterpret_cast<const uint8_t*>(folded.data());
+  for (size_t i = 0; i + len <= span; ++i) {
+    if (kLower.map[begin[i]] != pattern[0]) continue;
+    size_t k = 1;
+    while (k < len && kLower.map[begin[i + k]] == pattern[k]) ++k;
+    if (k == len) return from + i;
+  }
+  return kNone;
+}
+
+bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers, size_t i,
+                    Ends ends) {
+  const rules::Rule& rule = *program.rule;
+  if (i == rule.matches.size()) return true;
+  if (budget_ == 0) return false;
+  --budget_;
+  const rules::Match& m = rule.matches[i];
+
+  if (m.kind == rules::Match::Kind::kContent) {
+    const rules::Content& c = rule.contents[m.index];
+    const std::string& folded = program.folded[m.index];
+    const auto bi = static_cast<size_t>(c.buffer);
+    const InspectBuffer& b = buffers[bi];
+    if (!b.present) return c.negated && step(program, buffers, i + 1, ends);
+    const uint64_t data_begin = b.base, data_end = b.base + b.data.size();
+    const uint64_t len = folded.size();
+    // The window [lo, hi) the whole content must lie in, in buffer positions.
+    int64_t lo = 0, hi = INT64_MAX;
+    if (c.startswith) {
+      hi = static_cast<int64_t>(len);
+    } else if (c.relative()) {
+      lo = static_cast<int64_t>(ends[bi]) + c.distance.value_or(0);
+      if (c.within) hi = lo + *c.within;
+      lo = std::max<int64_t>(lo, 0);
+    } else {
+      lo = c.offset.value_or(0);
+      if (c.depth) hi = lo + *c.depth;
+    }
+    uint64_t from = std::max<uint64_t>(static_cast<uint64_t>(lo), data_begin);
+    uint64_t to =
+        hi == INT64_MAX ? data_end : std::min<uint64_t>(static_cast<uint64_t>(hi), data_end);
+    if (c.endswith) {
+      if (data_end < len || data_end - len < from || data_end > to) {
+        return c.negated && step(program, buffers, i + 1, ends);
+      }
+      from = data_end - len;
+      to = data_end;
+    }
+    uint64_t at = find(c, folded, b, from, to);
+    if (c.negated) return at == kNone && step(program, buffers, i + 1, ends);
+    while (at != kNone) {
+      Ends next = ends;
+      next[bi] = at + len;
+      if (step(program, buffers, i + 1, next)) return true;
+      if (budget_ == 0) return false;
+      --budget_;
+      at = find(c, folded, b, at + 1, to);
+    }
+    return false;
+  }
+
+  const rules::Pcre& p = rule.pcres[m.index];
+  const auto bi = static_cast<size_t>(p.buffer);
+  const InspectBuffer& b = buffers[bi];
+  if (!b.present) return p.negated && step(program, buffers, i + 1, ends);
+  const pcre2_code* code = program.pcres[m.index].get();
+  // A relative pcre sees the buffer from the previous match's end on, as its own subject: ^
+  // anchors there (as in Snort and Suricata).
+  const size_t origin = p.relative ? static_cast<size_t>(std::min<uint64_t>(
+                                         std::max(ends[bi], b.base) - b.base, b.data.size()))
+                                   : 0;
+  const auto subject = reinterpret_cast<PCRE2_SPTR>(b.data.data() + origin);
+  const size_t length = b.data.size() - origin;
+  PCRE2_SIZE start = 0;
+  for (;;) {
+    if (start > length) return p.negated && step(program, buffers, i + 1, ends);
+    const int rc =
+        pcre2_match(code, subject, length, start, 0, match_data_.get(), match_context_.get());
+    if (rc < 0) {
+      // No match, or PCRE2's own match/depth limit: either way the pcre does not hold.
+      if (rc != PCRE2_ERROR_NOMATCH) budget_ = 0;
+      return p.negated && rc == PCRE2_ERROR_NOMATCH && step(program, buffers, i + 1, ends);
+    }
+    if (p.negated) return false;
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match_data_.get());
+    const PCRE2_SIZE match_start = ov[0], match_end = ov[1];
+    Ends next = ends;
+    next[bi] = b.base + origin + match_end;
+    if (step(program, buffers, i + 1, next)) return true;
+    if (budget_ == 0) return false;
+    --budget_;
+    start = match_start + 1;  // a later match may satisfy what follows
+  }
+}
+
+}  // namespace spanguard::detect

@@ -1,0 +1,455 @@
+// Detection end to end on generated traffic: frames go through a worker (decode → flow → stream →
+// detect) and the alerts are read back from the EVE lines it writes.
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "frame_builder.h"
+#include "spanguard/cli/config_schema.h"
+#include "spanguard/detect/detector.h"
+#include "spanguard/output/eve_writer.h"
+#include "spanguard/pipeline/worker.h"
+#include "spanguard/rules/parser.h"
+#include "spanguard/v1/spanguard.pb.h"
+#include "tcp_conversation.h"
+
+namespace spanguard::detect {
+namespace {
+
+using testing::Bytes;
+using testing::FrameBuilder;
+using testing::TcpConversation;
+namespace tf = decode::tcp_flag;
+
+constexpr char kClassifications[] =
+    "config classification: web-application-attack,Web Application Attack,1\n"
+    "config classification: misc-activity,Misc activity,3\n";
+
+// A worker with a rule set, fed frames one by one; alerts come back parsed from its EVE output.
+class Sensor {
+ public:
+  explicit Sensor(const std::string& rules_text, const std::vector<std::string>& sets = {})
+      : config_(cli::config_schema()) {
+    config_.set("flow.records=no");
+    for (const std::string& s : sets) config_.set(s);
+    classes_.load_text(kClassifications, "classification.config");
+    rules::RuleParser parser(rules::default_variables(), &classes_);
+    parser.parse_text(rules_text, "t.rules");
+    rules::RuleSet set = parser.take();
+    for (const rules::Diagnostic& d : set.diagnostics) {
+      if (d.severity == rules::Diagnostic::Severity::kError) ADD_FAILURE() << d.to_string();
+    }
+    std::vector<rules::Diagnostic> diagnostics;
+    engine_ = std::make_unique<DetectionEngine>(std::move(set.rules), detect_options(config_),
+                                                diagnostics);
+    for (const rules::Diagnostic& d : diagnostics) {
+      if (d.severity == rules::Diagnostic::Severity::kError) ADD_FAILURE() << d.to_string();
+    }
+    path_ =
+        std::filesystem::temp_directory_path() / ("spanguard-detect-" + std::to_string(::getpid()) +
+                                                  "-" + std::to_string(++serial_) + ".json");
+    eve_ = std::make_unique<output::EveWriter>(path_.string());
+    worker_ = std::make_unique<pipeline::Worker>(
+        config_, false, pipeline::WorkerOutputs{.eve = eve_.get(), .detection = engine_.get()});
+  }
+  ~Sensor() { std::filesystem::remove(path_); }
+
+  void feed(const Bytes& frame) {
+    now_ns_ += 1000;
+    worker_->on_frame({frame.data(), static_cast<uint32_t>(frame.size()),
+                       static_cast<uint32_t>(frame.size()), core::timestamp_from_ns(now_ns_),
+                       decode::LinkType::kEthernet});
+  }
+  void feed(const std::vector<Bytes>& frames) {
+    for (const Bytes& f : frames) feed(f);
+  }
+
+  // Ends every flow and returns the alerts written, in order.
+  std::vector<v1::Alert> alerts() {
+    worker_->finish();
+    eve_->flush();
+    std::vector<v1::Alert> out;
+    std::ifstream in(path_);
+    for (std::string line; std::getline(in, line);) {
+      v1::Alert a;
+      const auto status = google::protobuf::util::JsonStringToMessage(line, &a);
+      EXPECT_TRUE(status.ok()) << line;
+      out.push_back(a);
+    }
+    return out;
+  }
+  std::vector<uint32_t> sids() {
+    std::vector<uint32_t> out;
+    for (const v1::Alert& a : alerts()) out.push_back(a.alert().signature_id());
+    return out;
+  }
+  const DetectionEngine& engine() const { return *engine_; }
+
+ private:
+  static inline int serial_ = 0;
+  core::Config config_;
+  rules::Classifications classes_;
+  std::unique_ptr<DetectionEngine> engine_;
+  std::filesystem::path path_;
+  std::unique_ptr<output::EveWriter> eve_;
+  std::unique_ptr<pipeline::Worker> worker_;
+  int64_t now_ns_ = 1'700'000'000'000'000'000;
+};
+
+TcpConversation conversation(uint16_t client_port = 40000, uint16_t server_port = 80) {
+  return TcpConversation({"198.51.100.10", client_port, testing::kClientMac},
+                         {"198.51.100.20", server_port, testing::kServerMac});
+}
+
+// The client sends `data` in segments of `mss` bytes over a fresh connection; the server replies
+// `reply`.
+std::vector<uint32_t> sids_for(const std::string& rule_text, const std::string& data,
+                               size_t mss = 1448, const std::string& reply = "") {
+  Sensor s(rule_text);
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  c.set_mss(mss);
+  s.feed(c.client_sends(data));
+  if (!reply.empty()) s.feed(c.server_sends(reply));
+  s.feed(c.close());
+  return s.sids();
+}
+
+using Sids = std::vector<uint32_t>;
+
+TEST(Detection, ContentSplitAcrossTwoThreeAndOneByteSegments) {
+  const std::string rule =
+      "alert tcp any any -> any 80 (msg:\"m\"; content:\"evilpattern\"; sid:1;)";
+  const std::string data = "GET /x?q=evilpattern HTTP/1.1\r\n\r\n";
+  EXPECT_EQ(sids_for(rule, data, 14), Sids{1});  // split in two: "…evil" + "pattern…"
+  EXPECT_EQ(sids_for(rule, data, 3), Sids{1});
+  EXPECT_EQ(sids_for(rule, data, 1), Sids{1});
+  EXPECT_EQ(sids_for(rule, "GET /x?q=evilpatter HTTP/1.1\r\n\r\n", 1), Sids{});
+}
+
+TEST(Detection, OutOfOrderSegmentsMatchOnceReassembled) {
+  Sensor s("alert tcp any any -> any 80 (msg:\"m\"; content:\"evilpattern\"; sid:1;)");
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  const uint32_t seq = c.client_next(), ack = c.server_next();
+  // "xx evil" | "pat" | "tern xx", sent last part first.
+  s.feed(c.segment(true, tf::kAck | tf::kPsh, seq + 10, ack, "tern xx"));
+  s.feed(c.segment(true, tf::kAck | tf::kPsh, seq + 7, ack, "pat"));
+  s.feed(c.segment(true, tf::kAck | tf::kPsh, seq, ack, "xx evil"));
+  s.feed(c.segment(false, tf::kAck, ack, seq + 17, ""));
+  EXPECT_EQ(s.sids(), Sids{1});
+}
+
+TEST(Detection, MatchNeverSpansACaptureGap) {
+  Sensor s(
+      "alert tcp any any -> any 80 (msg:\"gap\"; content:\"evilpattern\"; sid:1;)\n"
+      "alert tcp any any -> any 80 (msg:\"after\"; content:\"after-the-hole\"; sid:2;)");
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  const uint32_t seq = c.client_next(), ack = c.server_next();
+  s.feed(c.segment(true, tf::kAck | tf::kPsh, seq, ack, "evilpat"));
+  // seq + 7 .. seq + 8 ("Z") is lost to the capture; the server acknowledges it.
+  s.feed(c.segment(true, tf::kAck | tf::kPsh, seq + 8, ack, "tern after-the-hole"));
+  s.feed(c.segment(false, tf::kAck, ack, seq + 27, ""));
+  EXPECT_EQ(s.sids(), Sids{2});
+}
+
+TEST(Detection, NocaseAndCaseSensitiveContents) {
+  const std::string data = "GET / HTTP/1.1\r\nUser-Agent: SQLMap/1.7\r\n\r\n";
+  EXPECT_EQ(sids_for("alert tcp any any -> any any (msg:\"m\"; content:\"sqlmap\"; nocase; sid:1;)",
+                     data),
+            Sids{1});
+  EXPECT_EQ(sids_for("alert tcp any any -> any any (msg:\"m\"; content:\"sqlmap\"; sid:1;)", data),
+            Sids{});
+}
+
+TEST(Detection, OffsetAndDepthCountFromTheStreamStart) {
+  const std::string r =
+      "alert tcp any any -> any any (msg:\"m\"; content:\"ABC\"; offset:5; depth:3; sid:1;)";
+  EXPECT_EQ(sids_for(r, "01234ABC--"), Sids{1});  // exactly at offset 5, ends at the depth bound
+  EXPECT_EQ(sids_for(r, "012345ABC-"), Sids{});   // one byte past the depth
+  EXPECT_EQ(sids_for(r, "0123ABC---"), Sids{});   // one byte before the offset
+  // Offsets count from the stream's first byte, not from the segment's.
+  EXPECT_EQ(sids_for(r, "01234ABC--", 4), Sids{1});
+  const std::string far =
+      "alert tcp any any -> any any (msg:\"m\"; content:\"ABC\"; offset:3000; depth:3; sid:1;)";
+  EXPECT_EQ(sids_for(far, std::string(3000, '.') + "ABC", 1000), Sids{1});
+  EXPECT_EQ(sids_for(far, std::string(3001, '.') + "ABC", 1000), Sids{});
+}
+
+TEST(Detection, DistanceAndWithinCountFromThePreviousMatch) {
+  // B must start 2..4 bytes after A ends (distance:2) and end within 3 bytes of that start.
+  const std::string r =
+      "alert tcp any any -> any any (msg:\"m\"; content:\"A\"; content:\"BB\"; distance:2; "
+      "within:3; sid:1;)";
+  EXPECT_EQ(sids_for(r, "xA..BBx"), Sids{1});   // starts exactly at distance
+  EXPECT_EQ(sids_for(r, "xA...BBx"), Sids{1});  // ends exactly at the within bound
+  EXPECT_EQ(sids_for(r, "xA.BBx"), Sids{});     // one byte short of the distance
+  EXPECT_EQ(sids_for(r, "xA....BBx"), Sids{});  // one byte past within
+  // Backtracking: the first A does not lead to a match, the second does.
+  EXPECT_EQ(sids_for(r, "A.......A..BB"), Sids{1});
+  // Negative distance reaches back over the previous match.
+  EXPECT_EQ(sids_for("alert tcp any any -> any any (msg:\"m\"; content:\"CD\"; content:\"BC\"; "
+                     "distance:-3; within:2; sid:1;)",
+                     "ABCD"),
+            Sids{1});
+}
+
+TEST(Detection, StartswithAndEndswith) {
+  EXPECT_EQ(
+      sids_for("alert udp any any -> any any (msg:\"m\"; content:\"GET\"; startswith; sid:1;)", ""),
+      Sids{});
+  Sensor s(
+      "alert udp any any -> any any (msg:\"s\"; content:\"HEAD\"; startswith; sid:1;)\n"
+      "alert udp any any -> any any (msg:\"e\"; content:\"TAIL\"; endswith; sid:2;)\n");
+  auto udp = [](const std::string& payload, uint16_t sport) {
+    return FrameBuilder()
+        .ethernet()
+        .ipv4("198.51.100.10", "198.51.100.20")
+        .udp(sport, 9999)
+        .payload(payload)
+        .build();
+  };
+  s.feed(udp("HEAD and TAIL", 1000));    // both
+  s.feed(udp("xHEAD and TAILx", 1001));  // neither
+  EXPECT_EQ(s.sids(), (Sids{1, 2}));
+}
+
+TEST(Detection, PcreWithAndWithoutRelative) {
+  const std::string data = "GET /a HTTP/1.1\r\nX-Id: 12345\r\n\r\n";
+  EXPECT_EQ(
+      sids_for("alert tcp any any -> any any (msg:\"m\"; pcre:\"/X-Id: \\d{5}\\r\\n/\"; sid:1;)",
+               data, 5),
+      Sids{1});
+  // R: the pcre starts where the previous content ended, so ^ anchors there.
+  EXPECT_EQ(sids_for("alert tcp any any -> any any (msg:\"m\"; content:\"X-Id: \"; "
+                     "pcre:\"/^\\d{5}/R\"; sid:1;)",
+                     data),
+            Sids{1});
+  EXPECT_EQ(sids_for("alert tcp any any -> any any (msg:\"m\"; content:\"GET \"; "
+                     "pcre:\"/^\\d{5}/R\"; sid:1;)",
+                     data),
+            Sids{});
+  // Flags: i makes it caseless.
+  EXPECT_EQ(sids_for("alert tcp any any -> any any (msg:\"m\"; pcre:\"/x-id: 1/i\"; sid:1;)", data),
+            Sids{1});
+}
+
+TEST(Detection, NegatedContentMustBeAbsent) {
+  const std::string r =
+      "alert tcp any any -> any any (msg:\"m\"; content:\"GET \"; content:!\"Mozilla\"; sid:1;)";
+  EXPECT_EQ(sids_for(r, "GET / HTTP/1.1\r\nUser-Agent: curl/8\r\n\r\n"), Sids{1});
+  EXPECT_EQ(sids_for(r, "GET / HTTP/1.1\r\nUser-Agent: Mozilla/5.0\r\n\r\n"), Sids{});
+  // A rule with only a negated content has no fast pattern: it is verified every time.
+  Sensor s("alert tcp any any -> any any (msg:\"m\"; content:!\"secret\"; sid:2;)");
+  EXPECT_EQ(s.engine().stats().unprefiltered, 1u);
+}
+
+TEST(Detection, FlowDirectionKeywords) {
+  const std::string to_client =
+      "alert tcp any any -> any any (msg:\"m\"; flow:to_client; content:\"secret\"; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"m\"; flow:from_client,established; content:\"secret\"; "
+      "sid:2;)";
+  EXPECT_EQ(sids_for(to_client, "GET /", 1448, "HTTP/1.1 200 OK\r\n\r\nsecret"), Sids{1});
+  EXPECT_EQ(sids_for(to_client, "GET /secret", 1448, "HTTP/1.1 200 OK\r\n\r\n"), Sids{2});
+  // Header direction: only server-port-80 traffic toward the server matches `-> any 80`.
+  EXPECT_EQ(sids_for("alert tcp any 80 -> any any (msg:\"m\"; content:\"secret\"; sid:3;)",
+                     "GET /secret", 1448, "secret"),
+            Sids{3});
+  EXPECT_EQ(sids_for("alert tcp any any <> any 80 (msg:\"m\"; content:\"secret\"; sid:4;)",
+                     "GET /secret", 1448, "secret"),
+            (Sids{4, 4}));  // once per direction
+}
+
+TEST(Detection, NotEstablishedAndFlags) {
+  Sensor s(
+      "alert tcp any any -> any 80 (msg:\"syn\"; flags:S; flow:not_established; sid:1;)\n"
+      "alert tcp any any -> any 80 (msg:\"fin\"; flags:+F; sid:2;)\n"
+      "alert tcp any any -> any 80 (msg:\"no urg\"; flags:!U; flow:established; sid:3;)\n");
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  s.feed(c.client_sends("hello"));
+  s.feed(c.close());
+  const Sids got = s.sids();
+  EXPECT_EQ(std::count(got.begin(), got.end(), 1u), 1);
+  EXPECT_EQ(std::count(got.begin(), got.end(), 2u), 1);
+  EXPECT_EQ(std::count(got.begin(), got.end(), 3u), 1);
+}
+
+TEST(Detection, DsizeOnPacketPayload) {
+  Sensor s(
+      "alert udp any any -> any any (msg:\"big\"; dsize:>100; sid:1;)\n"
+      "alert udp any any -> any any (msg:\"range\"; dsize:4<>6; content:\"ab\"; sid:2;)\n");
+  auto udp = [](size_t size, uint16_t sport) {
+    return FrameBuilder()
+        .ethernet()
+        .ipv4("198.51.100.10", "198.51.100.20")
+        .udp(sport, 9999)
+        .payload(std::string(size, 'a') + (size >= 2 ? "" : ""))
+        .build();
+  };
+  s.feed(udp(100, 1000));  // not > 100
+  s.feed(udp(101, 1001));  // > 100
+  s.feed(FrameBuilder()
+             .ethernet()
+             .ipv4("198.51.100.10", "198.51.100.20")
+             .udp(1002, 9999)
+             .payload("xxab6")
+             .build());  // 5 bytes, strictly between 4 and 6
+  s.feed(FrameBuilder()
+             .ethernet()
+             .ipv4("198.51.100.10", "198.51.100.20")
+             .udp(1003, 9999)
+             .payload("xxab")
+             .build());  // 4: not strictly inside
+  EXPECT_EQ(s.sids(), (Sids{1, 2}));
+}
+
+TEST(Detection, Ipv6AndVlanFlows) {
+  Sensor s("alert tcp any any -> any 80 (msg:\"m\"; content:\"evilpattern\"; sid:1;)");
+  TcpConversation v6({"2001:db8::10", 40000, testing::kClientMac},
+                     {"2001:db8::20", 80, testing::kServerMac});
+  s.feed(v6.handshake());
+  v6.set_mss(5);
+  s.feed(v6.client_sends("GET /evilpattern"));
+  TcpConversation tagged = conversation(40001);
+  tagged.set_vlans({100});
+  s.feed(tagged.handshake());
+  s.feed(tagged.client_sends("GET /evilpattern"));
+  const auto alerts = s.alerts();
+  ASSERT_EQ(alerts.size(), 2u);
+  EXPECT_EQ(alerts[0].src_ip(), "2001:db8::10");
+  EXPECT_EQ(alerts[0].dest_port(), 80u);
+  EXPECT_EQ(alerts[1].src_ip(), "198.51.100.10");
+  ASSERT_EQ(alerts[1].vlan_size(), 1);
+  EXPECT_EQ(alerts[1].vlan(0), 100u);
+}
+
+TEST(Detection, AlertsOncePerFlowAndDirectionWithEveFields) {
+  Sensor s(
+      "reject tcp any any -> any 80 (msg:\"Evil \\\"quoted\\\"\"; content:\"evil\"; "
+      "classtype:web-application-attack; sid:7; rev:3;)");
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  s.feed(c.client_sends("evil evil"));
+  s.feed(c.client_sends("more evil"));
+  const auto alerts = s.alerts();
+  ASSERT_EQ(alerts.size(), 1u);
+  const v1::Alert& a = alerts[0];
+  EXPECT_EQ(a.event_type(), "alert");
+  EXPECT_EQ(a.proto(), "TCP");
+  EXPECT_EQ(a.src_port(), 40000u);
+  EXPECT_EQ(a.alert().gid(), 1u);
+  EXPECT_EQ(a.alert().rev(), 3u);
+  EXPECT_EQ(a.alert().signature(), "Evil \"quoted\"");
+  EXPECT_EQ(a.alert().category(), "Web Application Attack");
+  EXPECT_EQ(a.alert().severity(), 1u);
+  EXPECT_EQ(a.alert().action(), "rejectboth");
+  EXPECT_GT(a.flow_id(), 0);
+  EXPECT_EQ(a.seq(), 1u);
+}
+
+TEST(Detection, PassRuleEndsInspectionOfItsFlow) {
+  Sensor s(
+      "pass tcp any any -> any 80 (msg:\"ok\"; content:\"trusted\"; sid:1;)\n"
+      "alert tcp any any -> any 80 (msg:\"bad\"; content:\"evil\"; sid:2;)\n");
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  s.feed(c.client_sends("trusted evil"));
+  s.feed(c.client_sends("evil again"));
+  TcpConversation other = conversation(40001);
+  s.feed(other.handshake());
+  s.feed(other.client_sends("evil"));
+  EXPECT_EQ(s.sids(), Sids{2});  // only the flow without the pass
+}
+
+TEST(Detection, PcreOnlyRuleIsPrefilteredAcrossSegments) {
+  Sensor s("alert tcp any any -> any any (msg:\"m\"; pcre:\"/ev[i1]l+pattern/\"; sid:1;)");
+  EXPECT_EQ(s.engine().stats().pcre_prefilters, 1u);
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  c.set_mss(3);
+  s.feed(c.client_sends("xx ev1lllpattern yy"));
+  EXPECT_EQ(s.sids(), Sids{1});
+}
+
+TEST(Detection, HeaderOnlyRuleAlertsOncePerDirection) {
+  Sensor s("alert icmp 198.51.100.0/24 any -> 198.51.100.20 any (msg:\"icmp\"; sid:1;)");
+  for (int i = 0; i < 3; ++i) {
+    s.feed(FrameBuilder()
+               .ethernet()
+               .ipv4("198.51.100.10", "198.51.100.20")
+               .icmp(8, 0, 0x00010000u + static_cast<uint32_t>(i))
+               .payload("ping")
+               .build());
+  }
+  EXPECT_EQ(s.sids(), Sids{1});
+}
+
+TEST(Detection, TenThousandGeneratedRulesLoadAndMatchExactly) {
+  std::string text;
+  for (int i = 1; i <= 10000; ++i) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "alert tcp any any -> any any (msg:\"generated %d\"; content:\"tok%05dz\"; "
+                  "%ssid:%d;)\n",
+                  i, i, i % 3 == 0 ? "nocase; " : "", i);
+    text += buf;
+  }
+  Sensor s(text);
+  EXPECT_EQ(s.engine().stats().rules, 10000u);
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  c.set_mss(7);
+  s.feed(c.client_sends("a tok00042z b TOK09999Z c TOK00043Z d tok10000z"));
+  Sids got = s.sids();
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (Sids{42, 9999, 10000}));  // 43 is case-sensitive
+}
+
+TEST(Detection, TransactionRulesInspectApplicationBuffers) {
+  core::Config config(cli::config_schema());
+  rules::Classifications classes;
+  rules::RuleParser parser(rules::default_variables(), &classes);
+  parser.parse_text(
+      "alert http any any -> any any (msg:\"uri\"; http.uri; content:\"/etc/passwd\"; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"host\"; http.host; content:\"evil.test\"; "
+      "http.uri; content:\"/x\"; sid:2;)\n",
+      "t.rules");
+  std::vector<rules::Diagnostic> diagnostics;
+  DetectionEngine engine(parser.take().rules, detect_options(config), diagnostics);
+  EXPECT_EQ(engine.stats().by_scope[static_cast<size_t>(Scope::kTransaction)], 2u);
+  struct Sink : AlertSink {
+    std::vector<uint32_t> sids;
+    void on_alert(const AlertEvent& a) override { sids.push_back(a.rule->rule().sid); }
+  } sink;
+  Detector detector(engine, sink);
+  flow::Flow f;
+  f.key.family = 4;
+  f.key.proto = decode::ip_proto::kTcp;
+  InspectBuffers buffers{};
+  const std::string uri = "/cgi/../etc/passwd", host = "www.evil.test";
+  auto set = [&](rules::Buffer b, const std::string& s) {
+    buffers[static_cast<size_t>(b)] = {
+        std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size()), 0, true};
+  };
+  set(rules::Buffer::kHttpUri, uri);
+  set(rules::Buffer::kHttpHost, host);
+  // Not yet identified as HTTP: the `alert http` rule does not apply; the tcp one needs "/x".
+  detector.on_transaction(f, flow::Direction::kToServer, rules::AppProto::kNone, buffers, nullptr);
+  EXPECT_TRUE(sink.sids.empty());
+  detector.on_transaction(f, flow::Direction::kToServer, rules::AppProto::kHttp, buffers, nullptr);
+  EXPECT_EQ(sink.sids, Sids{1});
+  const std::string uri2 = "/x/y";
+  set(rules::Buffer::kHttpUri, uri2);
+  detector.on_transaction(f, flow::Direction::kToClient, rules::AppProto::kHttp, buffers, nullptr);
+  EXPECT_EQ(sink.sids, (Sids{1, 2}));
+}
+
+}  // namespace
+}  // namespace spanguard::detect
