@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds spanguard, generates the bundled sample capture and replays it with
 # the bundled rules, printing alerts (EVE JSON lines on stdout) and the replay summary (stderr).
+# Extra arguments go to `spanguard replay` (e.g. --set flow.records=yes to see flow records too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,4 +11,5 @@ cmake --build --preset default -j2 --target spanguard spanguard-pcapgen
 
 sample=build/default/sample.pcap
 ./build/default/spanguard-pcapgen --profile sample --out "$sample"
-exec ./build/default/spanguard replay --pcap "$sample" "$@"
+exec ./build/default/spanguard replay --pcap "$sample" --rules rules/spanguard-example.rules \
+  --eve - --set flow.records=no "$@"

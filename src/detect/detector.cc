@@ -296,6 +296,15 @@ void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<c
   }
 }
 
+void Detector::release_streams(flow::Flow& flow) {
+  auto* state = static_cast<FlowDetect*>(flow.get(flow::FlowSlot::kDetect));
+  if (state == nullptr) return;
+  for (FlowDetect::DirectionState& d : state->dir) {
+    d.stream.reset();
+    d.tail = {};
+  }
+}
+
 void Detector::on_transaction(flow::Flow& flow, flow::Direction dir, rules::AppProto app,
                               const InspectBuffers& buffers, const decode::PacketView* packet) {
   if (const FlowDetect* state = existing_state(&flow); state != nullptr && state->passed) return;

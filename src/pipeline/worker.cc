@@ -43,6 +43,7 @@ void Worker::on_frame(const capture::Frame& frame) {
     if (view_.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid) {
       reassembler_.on_ack(*pf.flow, pf.dir, view_.ack);
     }
+    if (pf.tcp.closed && detector_) detector_->release_streams(*pf.flow);
   }
   current_ = nullptr;
 }

@@ -199,6 +199,7 @@ class RuleBuilder {
   void option(std::string_view name, std::optional<std::string_view> value, size_t at,
               size_t value_at);
   void finish(size_t end);
+  size_t sid_offset() const { return sid_at_; }  // where the sid option is written
 
  private:
   using Handler = void (RuleBuilder::*)(std::string_view, size_t);
@@ -210,7 +211,7 @@ class RuleBuilder {
   static const Keyword kKeywords[];
 
   Content& last_content(std::string_view keyword, size_t at);
-  int32_t number_arg(std::string_view keyword, std::string_view v, size_t at, int64_t lo,
+  int64_t number_arg(std::string_view keyword, std::string_view v, size_t at, int64_t lo,
                      int64_t hi);
   std::string quoted(std::string_view keyword, std::string_view v, size_t at, bool& negated,
                      bool keep_escapes = false);
@@ -259,6 +260,7 @@ class RuleBuilder {
   std::vector<std::pair<std::string, size_t>>& warnings_;
   Buffer buffer_ = Buffer::kPayload;  // the current sticky buffer
   bool sid_seen_ = false;
+  size_t sid_at_ = 0;
   bool priority_seen_ = false;
 };
 
@@ -302,7 +304,7 @@ Content& RuleBuilder::last_content(std::string_view keyword, size_t at) {
   return rule_.contents.back();
 }
 
-int32_t RuleBuilder::number_arg(std::string_view keyword, std::string_view v, size_t at, int64_t lo,
+int64_t RuleBuilder::number_arg(std::string_view keyword, std::string_view v, size_t at, int64_t lo,
                                 int64_t hi) {
   int64_t n = 0;
   if (!parse_int(v, n)) {
@@ -315,7 +317,7 @@ int32_t RuleBuilder::number_arg(std::string_view keyword, std::string_view v, si
              std::to_string(lo) + ".." + std::to_string(hi),
          "'" + std::string(keyword) + "' out of range");
   }
-  return static_cast<int32_t>(std::clamp<int64_t>(n, INT32_MIN, INT32_MAX));
+  return n;
 }
 
 std::string RuleBuilder::quoted(std::string_view keyword, std::string_view v, size_t at,
@@ -385,13 +387,15 @@ void RuleBuilder::reference(std::string_view v, size_t at) {
       {std::string(trim(v.substr(0, comma))), std::string(trim(v.substr(comma + 1)))});
 }
 
-void RuleBuilder::content(std::string_view v, size_t at) {
+void RuleBuilder::content(std::string_view v, size_t value_at) {
   Content c;
   v = trim(v);
+  const char* origin = v.data();  // the character at value_at
   if (!v.empty() && v.front() == '!') {
     c.negated = true;
     v = trim(v.substr(1));
   }
+  const size_t at = value_at + static_cast<size_t>(v.data() - origin);  // the opening quote
   if (v.size() < 2 || v.front() != '"' || v.back() != '"') {
     fail(at, "'content' expects a quoted string, like content:\"abc|0d 0a|\"",
          "'content' without quotes");
@@ -445,12 +449,12 @@ void RuleBuilder::content(std::string_view v, size_t at) {
 
 void RuleBuilder::offset(std::string_view v, size_t at) {
   Content& c = last_content("offset", at);
-  c.offset = number_arg("offset", v, at, 0, 65535 * 16);
+  c.offset = static_cast<int32_t>(number_arg("offset", v, at, 0, 65535 * 16));
 }
 
 void RuleBuilder::depth(std::string_view v, size_t at) {
   Content& c = last_content("depth", at);
-  c.depth = number_arg("depth", v, at, 1, 65535 * 16);
+  c.depth = static_cast<int32_t>(number_arg("depth", v, at, 1, 65535 * 16));
   if (*c.depth < static_cast<int32_t>(c.bytes.size())) {
     fail(at,
          "'depth' " + std::to_string(*c.depth) + " is shorter than the content (" +
@@ -461,12 +465,12 @@ void RuleBuilder::depth(std::string_view v, size_t at) {
 
 void RuleBuilder::distance(std::string_view v, size_t at) {
   Content& c = last_content("distance", at);
-  c.distance = number_arg("distance", v, at, -65535 * 16, 65535 * 16);
+  c.distance = static_cast<int32_t>(number_arg("distance", v, at, -65535 * 16, 65535 * 16));
 }
 
 void RuleBuilder::within(std::string_view v, size_t at) {
   Content& c = last_content("within", at);
-  c.within = number_arg("within", v, at, 1, 65535 * 16);
+  c.within = static_cast<int32_t>(number_arg("within", v, at, 1, 65535 * 16));
   if (*c.within < static_cast<int32_t>(c.bytes.size())) {
     fail(at,
          "'within' " + std::to_string(*c.within) + " is shorter than the content (" +
@@ -491,7 +495,8 @@ void RuleBuilder::endswith(std::string_view, size_t at) {
 void RuleBuilder::pcre(std::string_view v, size_t at) {
   Pcre p;
   bool negated = false;
-  // Backslashes belong to the regular expression: PCRE reads \; and \" as the characters themselves.
+  // Backslashes belong to the regular expression: PCRE reads \; and \" as the characters
+  // themselves.
   const std::string text = quoted("pcre", v, at, negated, /*keep_escapes=*/true);
   p.negated = negated;
   const auto first = text.find('/'), last = text.rfind('/');
@@ -705,6 +710,11 @@ void RuleBuilder::option(std::string_view name, std::optional<std::string_view> 
   }
   for (const Keyword& k : kKeywords) {
     if (name != k.name) continue;
+    if (!k.takes_value && value && name != "fast_pattern") {  // fast_pattern:only; is common
+      fail(at, "'" + std::string(name) + "' takes no value (write '" + std::string(name) + ";')",
+           "'" + std::string(name) + "' with a value");
+    }
+    if (name == "sid") sid_at_ = at;
     if (k.takes_value && !value) {
       fail(at, "'" + std::string(name) + "' needs a value ('" + std::string(name) + ":...;')",
            "'" + std::string(name) + "' without a value");
@@ -741,9 +751,11 @@ void RuleBuilder::finish(size_t end) {
     }
     if (!has_previous) {
       // First match of its buffer: relative to the buffer's start, as Suricata reads it.
+      // distance:D; within:W covers bytes [D, D + W) of the buffer, clipped at its start.
       Content& c = rule_.contents[m.index];
-      const int32_t from = std::max(c.distance.value_or(0), 0);
-      if (c.within) c.depth = from + *c.within;
+      const int32_t start = c.distance.value_or(0);
+      const int32_t from = std::max(start, 0);
+      if (c.within) c.depth = start + *c.within - from;
       if (from > 0) c.offset = from;
       c.distance.reset();
       c.within.reset();
@@ -984,8 +996,10 @@ void RuleParser::parse_rule(std::string_view text, const std::string& file,
       builder.option(name, value, name_at, value_at);
       ++i;
     }
-    if (!trim(text.substr(i + 1)).empty())
-      fail(i + 1, "unexpected text after the closing ')'", "text after ')'");
+    if (const std::string_view rest = text.substr(i + 1); !trim(rest).empty()) {
+      const size_t junk = i + 1 + rest.find_first_not_of(" \t");
+      fail(junk, "unexpected text after the closing ')'", "text after ')'");
+    }
     builder.finish(i);
     if (stream_implied) {
       if (!rule.flow) rule.flow = implied;
@@ -998,7 +1012,7 @@ void RuleParser::parse_rule(std::string_view text, const std::string& file,
     const auto key = std::make_pair(rule.gid, rule.sid);
     const std::string where = file + ":" + std::to_string(line);
     if (const auto [it, inserted] = seen_.emplace(key, where); !inserted) {
-      const size_t sid_at = text.find("sid");
+      const size_t sid_at = builder.sid_offset();
       fail(sid_at == std::string_view::npos ? 0 : sid_at,
            "duplicate rule gid:" + std::to_string(rule.gid) + " sid:" + std::to_string(rule.sid) +
                " (first defined at " + it->second + ")",

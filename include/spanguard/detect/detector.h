@@ -71,6 +71,11 @@ class Detector {
   void on_transaction(flow::Flow& flow, flow::Direction dir, rules::AppProto app,
                       const InspectBuffers& buffers, const decode::PacketView* packet);
 
+  // The flow's TCP connection closed: its scan state and windows are freed now rather than when
+  // the flow leaves the table (closed flows linger there for their closed-state timeout). What
+  // already alerted is remembered.
+  void release_streams(flow::Flow& flow);
+
   const core::Counters<DetectCounter>& counters() const { return counters_; }
   static const core::CounterGroup& counter_group();
   // Bytes of detection state one flow direction holds once it carries payload.
