@@ -24,6 +24,8 @@
 #include "spanguard/output/eve_writer.h"
 #include "spanguard/pipeline/engine.h"
 #include "spanguard/pipeline/summary.h"
+#include "spanguard/respond/injector.h"
+#include "spanguard/respond/responder.h"
 #include "spanguard/rules/parser.h"
 
 #ifndef SPANGUARD_VERSION
@@ -84,7 +86,6 @@ void refuse_unavailable(const CommonOptions& o) {
                               ": this build has no such output yet (see `spanguard --help`)");
     }
   };
-  refuse("--resets-pcap", o.resets_pcap);
   refuse("--alerts", o.alerts_url);
 }
 
@@ -106,12 +107,82 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
   return 0;
 }
 
-// Opens the outputs the options ask for; `eve` keeps the EVE writer alive for the run.
-pipeline::WorkerOutputs open_outputs(const CommonOptions& o,
-                                     std::unique_ptr<output::EveWriter>& eve,
+// What a run's outputs need kept alive while it lasts.
+struct RunOutputs {
+  std::unique_ptr<output::EveWriter> eve;
+  std::unique_ptr<respond::PcapWriter> resets_pcap;
+  std::unique_ptr<respond::ResponseContext> respond;
+  std::atomic<uint64_t> event_seq{0};
+};
+
+// Opens the outputs the options ask for.
+pipeline::WorkerOutputs open_outputs(const CommonOptions& o, RunOutputs& run,
                                      const detect::DetectionEngine* detection) {
-  if (!o.eve.empty()) eve = std::make_unique<output::EveWriter>(o.eve);
-  return pipeline::WorkerOutputs{.eve = eve.get(), .detection = detection};
+  if (!o.eve.empty()) run.eve = std::make_unique<output::EveWriter>(o.eve);
+  return pipeline::WorkerOutputs{.eve = run.eve.get(),
+                                 .detection = detection,
+                                 .respond = run.respond.get(),
+                                 .event_seq = &run.event_seq};
+}
+
+// Whether any loaded rule asks for a response under these options.
+bool any_rule_responds(const detect::DetectionEngine* detection,
+                       const respond::RespondOptions& options) {
+  if (detection == nullptr) return false;
+  for (const detect::CompiledRule& r : detection->rules()) {
+    if (respond::responds_to(r.rule().action, options)) return true;
+  }
+  return false;
+}
+
+// replay --resets-pcap: responses are planned exactly as live, and written to a capture file.
+void open_offline_responses(const core::Config& config, const CommonOptions& o, RunOutputs& run) {
+  if (o.resets_pcap.empty()) return;
+  respond::RespondOptions options = respond::respond_options(config);
+  run.resets_pcap = std::make_unique<respond::PcapWriter>(o.resets_pcap, options.layer == 2);
+  // The source MAC live injection would use: the named interface's, else a locally administered
+  // placeholder (02:00:00:00:00:00) that marks the frames as the sensor's.
+  std::array<uint8_t, 6> mac{0x02, 0, 0, 0, 0, 0};
+  if (const auto own = respond::interface_mac(options.interface)) mac = *own;
+  respond::PcapWriter* writer = run.resets_pcap.get();
+  options.keep_warm = core::Duration(0);
+  run.respond = std::make_unique<respond::ResponseContext>(
+      options, [writer, mac] { return std::make_unique<respond::PcapInjector>(*writer, mac); });
+}
+
+// run: one injector per worker on the injection interface (--inject-interface, respond.interface,
+// else the first capture interface). Opened before capture starts, so that a missing interface or
+// missing privileges fail the start, not the first reset.
+void open_live_responses(const core::Config& config, const std::string& inject_interface,
+                         const std::string& first_capture, const detect::DetectionEngine* detection,
+                         RunOutputs& run) {
+  respond::RespondOptions options = respond::respond_options(config);
+  if (!inject_interface.empty()) options.interface = inject_interface;
+  if (options.interface.empty()) options.interface = first_capture;
+  if (!any_rule_responds(detection, options)) {
+    if (!inject_interface.empty()) {
+      core::logger("respond")->warn(
+          "--inject-interface {}: no loaded rule asks for a reset (reject*/drop), or "
+          "respond.enabled is off: nothing will be injected",
+          inject_interface);
+    }
+    return;
+  }
+  const std::string interface = options.interface;
+  const int layer = options.layer;
+  // Fail now rather than at the first reset.
+  if (layer == 2) {
+    respond::LinkInjector probe(interface);
+  } else {
+    respond::RawInjector probe(interface);
+  }
+  core::logger("respond")->info("resets go out of {} at layer {} ({} mode)", interface, layer,
+                                respond::to_string(options.mode));
+  run.respond = std::make_unique<respond::ResponseContext>(
+      options, [interface, layer]() -> std::unique_ptr<respond::Injector> {
+        if (layer == 2) return std::make_unique<respond::LinkInjector>(interface);
+        return std::make_unique<respond::RawInjector>(interface);
+      });
 }
 
 // Loads the classification file named by rules.classification_file (or `override_path`).
@@ -183,8 +254,9 @@ int cmd_replay(const std::vector<std::string>& pcaps, const CommonOptions& o) {
   core::Config config = load_config(o);
   refuse_unavailable(o);
   const std::unique_ptr<detect::DetectionEngine> detection = load_detection(config, o);
-  std::unique_ptr<output::EveWriter> eve;
-  const pipeline::WorkerOutputs outputs = open_outputs(o, eve, detection.get());
+  RunOutputs run;
+  open_offline_responses(config, o, run);
+  const pipeline::WorkerOutputs outputs = open_outputs(o, run, detection.get());
   std::vector<std::unique_ptr<capture::PacketSource>> sources;
   auto files = std::make_unique<capture::FileSource>(pcaps);
   const std::string title = "spanguard replay of " + files->name();
@@ -197,9 +269,9 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
             const CommonOptions& o) {
   core::Config config = load_config(o);
   refuse_unavailable(o);
-  if (!inject_interface.empty()) {
-    throw core::ConfigError("--inject-interface " + inject_interface +
-                            ": this build has no reset injection yet");
+  if (!o.resets_pcap.empty()) {
+    throw core::ConfigError("--resets-pcap " + o.resets_pcap +
+                            ": only `replay` writes resets to a file; `run` injects them");
   }
   for (const std::string& name : config.get("capture.interfaces").as_strings()) {
     interfaces.push_back(name);
@@ -209,8 +281,9 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
         "no interface to capture from: give --interface NAME or capture.interfaces");
   }
   const std::unique_ptr<detect::DetectionEngine> detection = load_detection(config, o);
-  std::unique_ptr<output::EveWriter> eve;
-  const pipeline::WorkerOutputs outputs = open_outputs(o, eve, detection.get());
+  RunOutputs run;
+  open_live_responses(config, inject_interface, interfaces.front(), detection.get(), run);
+  const pipeline::WorkerOutputs outputs = open_outputs(o, run, detection.get());
   const capture::LiveOptions live = capture::live_options(config);
   std::vector<std::unique_ptr<capture::PacketSource>> sources;
   for (const std::string& name : interfaces) {

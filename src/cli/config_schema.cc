@@ -7,6 +7,7 @@
 #include "spanguard/detect/engine.h"
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/pipeline/engine.h"
+#include "spanguard/respond/responder.h"
 #include "spanguard/rules/parser.h"
 #include "spanguard/stream/reassembler.h"
 
@@ -33,6 +34,7 @@ std::vector<const core::ParamSection*> config_schema() {
           &stream::stream_params(),
           &rules::rules_params(),
           &detect::detect_params(),
+          &respond::respond_params(),
           &pipeline::pipeline_params(),
           &kLoggingSection};
 }

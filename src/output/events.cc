@@ -110,46 +110,86 @@ const char* eve_action(rules::Action action) {
              : rules::to_string(action);
 }
 
-v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq) {
-  v1::Alert r;
-  const rules::Rule& rule = a.rule->rule();
-  const decode::PacketView* p = a.packet;
-  r.set_timestamp(eve_timestamp(p != nullptr ? p->ts : a.flow->last_seen));
-  if (a.flow != nullptr) r.set_flow_id(static_cast<double>(a.flow->flow_id));
-  r.set_event_type("alert");
-  if (a.flow != nullptr) {
-    const flow::Flow& f = *a.flow;
-    const int client = f.client_is_first ? 0 : 1;
-    const int sender = a.dir == flow::Direction::kToServer ? client : 1 - client;
-    r.set_src_ip(address_text(f.key, sender));
-    r.set_src_port(f.key.port[sender]);
-    r.set_dest_ip(address_text(f.key, 1 - sender));
+namespace {
+
+// src is the sender of the data that matched, as in Suricata; shared by alerts and reset reports.
+template <typename Record>
+void set_endpoints(Record& r, const flow::Flow& f, flow::Direction dir) {
+  r.set_flow_id(static_cast<double>(f.flow_id));
+  const int client = f.client_is_first ? 0 : 1;
+  const int sender = dir == flow::Direction::kToServer ? client : 1 - client;
+  r.set_src_ip(address_text(f.key, sender));
+  r.set_dest_ip(address_text(f.key, 1 - sender));
+  r.set_proto(proto_name(f.key.proto));
+  if (f.key.proto == decode::ip_proto::kTcp || f.key.proto == decode::ip_proto::kUdp) {
+    r.set_src_port(f.key.port[sender]);  // EVE has ports for these only
     r.set_dest_port(f.key.port[1 - sender]);
-    r.set_proto(proto_name(f.key.proto));
-    const flow::EndpointTrace& trace = f.endpoint[flow::index(a.dir)];
-    for (int i = 0; i < trace.vlan_count; ++i) r.add_vlan(trace.vlan_ids[i]);
-  } else if (p != nullptr) {
-    r.set_src_ip(p->src_ip().to_string());
-    r.set_src_port(p->src_port);
-    r.set_dest_ip(p->dst_ip().to_string());
-    r.set_dest_port(p->dst_port);
-    r.set_proto(proto_name(p->ip_proto));
-    for (int i = 0; i < p->vlan_count; ++i) r.add_vlan(p->vlan_ids[i]);
   }
-  if (r.proto() != "TCP" && r.proto() != "UDP") {  // EVE has ports for these only
-    r.clear_src_port();
-    r.clear_dest_port();
-  }
-  v1::AlertInfo* info = r.mutable_alert();
-  info->set_action(eve_action(rule.action));
+  const flow::EndpointTrace& trace = f.endpoint[flow::index(dir)];
+  for (int i = 0; i < trace.vlan_count; ++i) r.add_vlan(trace.vlan_ids[i]);
+}
+
+void set_rule(v1::AlertInfo* info, const rules::Rule& rule, const char* action) {
+  info->set_action(action);
   info->set_gid(rule.gid);
   info->set_signature_id(rule.sid);
   info->set_rev(rule.rev);
   info->set_signature(rule.msg);
   info->set_category(rule.category);
   info->set_severity(rule.priority);
+}
+
+void set_reset(v1::ResetInfo* info, const respond::ResetSummary& s) {
+  info->set_mode(respond::to_string(s.mode));
+  const auto side = [](v1::ResetSide* out, const respond::SideReport& r) {
+    out->set_packets(r.packets);
+    out->set_follow_ups(r.follow_ups);
+    out->set_outcome(respond::to_string(r.outcome));
+  };
+  side(info->mutable_client(), s.client());
+  side(info->mutable_server(), s.server());
+}
+
+}  // namespace
+
+v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq,
+                       const respond::ResetSummary* reset) {
+  v1::Alert r;
+  const rules::Rule& rule = a.rule->rule();
+  const decode::PacketView* p = a.packet;
+  r.set_timestamp(eve_timestamp(p != nullptr ? p->ts : a.flow->last_seen));
+  r.set_event_type("alert");
+  if (a.flow != nullptr) {
+    set_endpoints(r, *a.flow, a.dir);
+  } else if (p != nullptr) {
+    r.set_src_ip(p->src_ip().to_string());
+    r.set_dest_ip(p->dst_ip().to_string());
+    r.set_proto(proto_name(p->ip_proto));
+    if (p->is_tcp() || p->is_udp()) {
+      r.set_src_port(p->src_port);
+      r.set_dest_port(p->dst_port);
+    }
+    for (int i = 0; i < p->vlan_count; ++i) r.add_vlan(p->vlan_ids[i]);
+  }
+  const bool blocked = reset != nullptr && reset->attempted;
+  set_rule(r.mutable_alert(), rule, blocked ? "blocked" : eve_action(rule.action));
+  if (reset != nullptr && reset->tcp) set_reset(r.mutable_reset(), *reset);
   r.set_seq(seq);
   if (!a.excerpt.empty()) r.set_payload(a.excerpt.data(), a.excerpt.size());
+  return r;
+}
+
+v1::ResetReport reset_report(const respond::ResetOutcomeEvent& e, uint64_t seq) {
+  v1::ResetReport r;
+  r.set_timestamp(eve_timestamp(e.ts));
+  r.set_event_type("reset");
+  if (e.flow != nullptr) set_endpoints(r, *e.flow, e.trigger_dir);
+  if (e.rule != nullptr) {
+    set_rule(r.mutable_alert(), e.rule->rule(), e.summary.attempted ? "blocked" : "allowed");
+  }
+  r.set_alert_seq(e.alert_seq);
+  set_reset(r.mutable_reset(), e.summary);
+  r.set_seq(seq);
   return r;
 }
 

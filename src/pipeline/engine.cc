@@ -89,6 +89,7 @@ Engine::Engine(const core::Config& config,
                std::vector<std::unique_ptr<capture::PacketSource>> sources, unsigned workers,
                bool live_capture, WorkerOutputs outputs)
     : sources_(std::move(sources)),
+      outputs_(outputs),
       ring_bytes_(config.get("pipeline.ring_size").as_bytes()),
       hash_seed_(std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}()),
       live_(live_capture) {
@@ -122,7 +123,11 @@ void Engine::run_inline() {
     for (;;) {
       const int n = source.dispatch(256, worker);
       if (n < 0) break;
-      if (n == 0 && live_) worker.on_idle(std::chrono::system_clock::now());
+      if (n > 0) {
+        worker.on_batch_end();
+      } else if (live_) {
+        worker.on_idle(std::chrono::system_clock::now());
+      }
     }
   } catch (...) {
     std::lock_guard lock(error_mutex_);
@@ -151,6 +156,7 @@ void Engine::run_threaded() {
           n += rings_[s * worker_count + w]->drain(handle, 64);
         }
         if (n > 0) {
+          worker.on_batch_end();
           idle_rounds = 0;
           continue;
         }
@@ -206,6 +212,7 @@ core::CounterSnapshot Engine::counters() const {
   capture.set(CaptureCounter::kRingFullWaits, ring_full_waits_.load(std::memory_order_relaxed));
   snapshot.add(capture.values());
   for (const auto& worker : workers_) worker->collect(snapshot);
+  if (outputs_.respond != nullptr) outputs_.respond->collect(snapshot);
   return snapshot;
 }
 

@@ -7,6 +7,7 @@ namespace spanguard::pipeline {
 
 Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outputs)
     : outputs_(outputs),
+      live_(live_capture),
       flow_records_(flow::flow_records_enabled(config, live_capture)),
       decoder_(decode::decoder_options(config, live_capture)),
       defrag_(decode::defrag_options(config)),
@@ -15,6 +16,10 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
                     ? std::make_unique<detect::Detector>(*outputs.detection,
                                                          static_cast<detect::AlertSink&>(*this))
                     : nullptr),
+      responder_(outputs.respond != nullptr
+                     ? std::make_unique<respond::Responder>(
+                           *outputs.respond, static_cast<respond::ResponseSink&>(*this))
+                     : nullptr),
       flows_(flow::flow_options(config), this) {}
 
 Worker::~Worker() { finish(); }
@@ -22,6 +27,7 @@ Worker::~Worker() { finish(); }
 void Worker::on_frame(const capture::Frame& frame) {
   const decode::DecodeStatus status =
       decoder_.decode(frame.link, frame.data, frame.caplen, frame.wirelen, frame.ts, view_);
+  last_ts_ = frame.ts;
   if (status != decode::DecodeStatus::kOk) return;  // counted by reason in the decoder
   if (view_.is_fragment) {
     // Held until its datagram is whole; the rebuilt datagram then takes the packet's place.
@@ -31,46 +37,88 @@ void Worker::on_frame(const capture::Frame& frame) {
       return;
     }
   }
+  // Our own resets coming back on the mirror must neither alert nor close the flow they target.
+  if (responder_ && responder_->is_own(view_)) return;
   const flow::PacketFlow pf = flows_.process(view_);
+  if (responder_) responder_->on_packet(view_, pf.flow, pf.dir);
+  // A flow torn down by a response is not inspected again.
+  const bool inspect = pf.flow == nullptr || !pf.flow->reset;
   current_ = &view_;
-  if (detector_ && view_.is_ip() && !(view_.is_tcp() && pf.tcp.invalid)) {
+  if (detector_ && inspect && view_.is_ip() && !(view_.is_tcp() && pf.tcp.invalid)) {
     detector_->on_packet(view_, pf.flow, pf.dir);
   }
   if (pf.flow != nullptr && view_.is_tcp()) {
-    if (pf.tcp.deliver) {
+    if (pf.tcp.deliver && !pf.flow->reset) {
       reassembler_.on_segment(*pf.flow, pf.dir, pf.tcp.payload_seq, view_.payload());
     }
     if (view_.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid) {
       reassembler_.on_ack(*pf.flow, pf.dir, view_.ack);
     }
-    if (pf.tcp.closed && detector_) detector_->release_streams(*pf.flow);
+    if ((pf.tcp.closed || pf.flow->reset) && detector_) detector_->release_streams(*pf.flow);
   }
   current_ = nullptr;
+  // Offline there is nothing "queued meanwhile": the other end's reset goes out after this packet.
+  if (responder_ && !live_) responder_->flush();
+}
+
+void Worker::on_batch_end() {
+  if (responder_) responder_->flush();
 }
 
 void Worker::on_idle(core::Timestamp now) {
+  if (responder_) responder_->on_idle(now);
   flows_.advance_time(now);
   defrag_.expire(now);
 }
 
-void Worker::finish() { flows_.flush_all(); }
+void Worker::finish() {
+  if (responder_) responder_->finish(last_ts_);
+  flows_.flush_all();
+}
 
 void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
   // Queued stream data is inspected across its holes before the flow goes.
   reassembler_.on_flow_end(const_cast<flow::Flow&>(flow));
+  if (responder_) responder_->on_flow_end(flow);
   if (flow_records_ && outputs_.eve != nullptr)
     outputs_.eve->write(output::flow_record(flow, reason));
 }
 
 void Worker::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
                             uint64_t offset, bool after_gap) {
-  if (detector_) detector_->on_stream_data(flow, dir, data, offset, after_gap, current_);
+  if (detector_ && !flow.reset) {
+    detector_->on_stream_data(flow, dir, data, offset, after_gap, current_);
+  }
+}
+
+uint64_t Worker::next_event_seq() {
+  if (outputs_.event_seq != nullptr) {
+    return outputs_.event_seq->fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+  return ++local_seq_;
 }
 
 void Worker::on_alert(const detect::AlertEvent& alert) {
+  // The reset goes out first: the race against the server's reply does not wait for output.
+  respond::ResetSummary reset;
+  bool responded = false;
+  if (responder_ && alert.rule != nullptr &&
+      respond::responds_to(alert.rule->rule().action, outputs_.respond->options()) &&
+      !(alert.flow != nullptr && alert.flow->reset)) {
+    reset = responder_->respond(alert);
+    responded = true;
+  }
   if (alert.flow != nullptr) const_cast<flow::Flow*>(alert.flow)->alerted = true;
-  ++alert_seq_;
-  if (outputs_.eve != nullptr) outputs_.eve->write(output::alert_record(alert, alert_seq_));
+  const uint64_t seq = next_event_seq();
+  if (responded && alert.flow != nullptr) responder_->set_alert_seq(*alert.flow, seq);
+  if (outputs_.eve != nullptr) {
+    outputs_.eve->write(output::alert_record(alert, seq, responded ? &reset : nullptr));
+  }
+}
+
+void Worker::on_reset_outcome(const respond::ResetOutcomeEvent& event) {
+  const uint64_t seq = next_event_seq();
+  if (outputs_.eve != nullptr) outputs_.eve->write(output::reset_report(event, seq));
 }
 
 void Worker::on_stream_event(flow::Flow&, flow::Direction, stream::StreamEvent) {}
@@ -81,6 +129,7 @@ void Worker::collect(core::CounterSnapshot& out) const {
   out.add(flows_.counters().values());
   out.add(reassembler_.counters().values());
   if (detector_) out.add(detector_->counters().values());
+  if (responder_) out.add(responder_->counters().values());
 }
 
 }  // namespace spanguard::pipeline

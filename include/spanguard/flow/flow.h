@@ -51,6 +51,7 @@ struct Flow {
   bool client_is_first = true;  // the client is key endpoint 0
   bool closed = false;          // TCP close seen: the closed-state timeout applies
   bool alerted = false;         // a rule alerted on it
+  bool reset = false;           // a response tore it down: no more inspection or resets
   uint8_t timeout_class = 0;    // cached index into the timeout table (see FlowTable)
   TcpTracker tcp;               // meaningful for TCP flows only
   EndpointTrace endpoint[2];    // by Direction of the endpoint's packets

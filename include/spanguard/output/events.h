@@ -7,6 +7,7 @@
 #include "spanguard/core/time.h"
 #include "spanguard/detect/detector.h"
 #include "spanguard/flow/flow.h"
+#include "spanguard/respond/responder.h"
 #include "spanguard/v1/spanguard.pb.h"
 
 namespace spanguard::output {
@@ -18,8 +19,12 @@ std::string proto_name(uint8_t ip_proto);
 // The EVE flow record of a flow that just ended.
 v1::FlowRecord flow_record(const flow::Flow& flow, flow::EndReason reason);
 // The EVE alert of a detection: src is the sender of the data that matched (as in Suricata);
-// `seq` numbers the run's alerts from 1.
-v1::Alert alert_record(const detect::AlertEvent& alert, uint64_t seq);
+// `seq` numbers the run's events from 1. `reset`: what a response sent (null: none was due);
+// alert.action is then "blocked" when anything was sent.
+v1::Alert alert_record(const detect::AlertEvent& alert, uint64_t seq,
+                       const respond::ResetSummary* reset = nullptr);
+// The follow-up of a reset whose kill watch ended: event_type "reset", the outcome per end.
+v1::ResetReport reset_report(const respond::ResetOutcomeEvent& event, uint64_t seq);
 // EVE's alert.action before any response: "allowed" for alert rules, else the rule's action
 // (drop, rejectsrc, rejectdst, rejectboth) until the reset outcome is known.
 const char* eve_action(rules::Action action);

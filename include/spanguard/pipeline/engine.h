@@ -43,6 +43,7 @@ class Engine {
   void run_threaded();
 
   std::vector<std::unique_ptr<capture::PacketSource>> sources_;
+  WorkerOutputs outputs_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<FrameRing>> rings_;  // [source * workers + worker]
   size_t ring_bytes_;

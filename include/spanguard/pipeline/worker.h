@@ -3,6 +3,8 @@
 // never shared.
 #pragma once
 
+#include <atomic>
+
 #include "spanguard/capture/source.h"
 #include "spanguard/core/config.h"
 #include "spanguard/core/counters.h"
@@ -11,6 +13,7 @@
 #include "spanguard/detect/detector.h"
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/output/eve_writer.h"
+#include "spanguard/respond/responder.h"
 #include "spanguard/stream/reassembler.h"
 
 namespace spanguard::pipeline {
@@ -19,12 +22,15 @@ namespace spanguard::pipeline {
 struct WorkerOutputs {
   output::EveWriter* eve = nullptr;                    // --eve: EVE JSON lines
   const detect::DetectionEngine* detection = nullptr;  // the compiled rule set (none: no rules)
+  respond::ResponseContext* respond = nullptr;         // resets for reject/drop rules (none: off)
+  std::atomic<uint64_t>* event_seq = nullptr;          // numbers the run's alerts across workers
 };
 
 class Worker final : public capture::FrameSink,
                      private flow::FlowEndHandler,
                      private stream::StreamConsumer,
-                     private detect::AlertSink {
+                     private detect::AlertSink,
+                     private respond::ResponseSink {
  public:
   Worker(const core::Config& config, bool live_capture, WorkerOutputs outputs = {});
   ~Worker() override;
@@ -32,6 +38,9 @@ class Worker final : public capture::FrameSink,
   void on_frame(const capture::Frame& frame) override;
   // No frame for a while (live capture): expire flows on the wall clock.
   void on_idle(core::Timestamp now);
+  // The frames queued so far are processed (live capture): deferred resets go out now, built from
+  // the newest state.
+  void on_batch_end();
   // End of input: whatever is still held (flows, partial streams) is finished.
   void finish();
   // Adds this worker's counters to `out`; safe from another thread while the worker runs.
@@ -43,8 +52,11 @@ class Worker final : public capture::FrameSink,
                       uint64_t offset, bool after_gap) override;
   void on_stream_event(flow::Flow& flow, flow::Direction dir, stream::StreamEvent event) override;
   void on_alert(const detect::AlertEvent& alert) override;
+  void on_reset_outcome(const respond::ResetOutcomeEvent& event) override;
+  uint64_t next_event_seq();
 
   WorkerOutputs outputs_;
+  bool live_;
   bool flow_records_;
   decode::Decoder decoder_;
   decode::Defragmenter defrag_;
@@ -52,7 +64,9 @@ class Worker final : public capture::FrameSink,
   stream::Reassembler reassembler_;  // declared before flows_: the flows' stream state refers to it
   std::unique_ptr<detect::Detector> detector_;
   const decode::PacketView* current_ = nullptr;  // the packet being processed, if any
-  uint64_t alert_seq_ = 0;
+  uint64_t local_seq_ = 0;                       // when no shared sequence was given
+  core::Timestamp last_ts_{};
+  std::unique_ptr<respond::Responder> responder_;  // before flows_: flows ending reach it
   flow::FlowTable flows_;  // last: flows ending at destruction still reach the stages above
 };
 
