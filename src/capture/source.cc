@@ -53,10 +53,12 @@ constexpr core::Param kParams[] = {
      .help = "Which frames of the interface to capture: received (in), sent (out) or both",
      .choices = "in|out|inout"},
     {.name = "busy_poll",
-     .type = core::ParamType::kBool,
-     .default_value = "false",
+     .type = core::ParamType::kEnum,
+     .default_value = "auto",
      .help = "Spin on a non-blocking capture instead of sleeping in poll(): ~2 us instead of "
-             "50-500 us from frame to worker, at the cost of one whole core per interface"},
+             "50-500 us from frame to worker, at the cost of one whole core per interface; auto: "
+             "on when the sensor sends resets (a reset must win a race of tens of microseconds)",
+     .choices = "auto|yes|no"},
 };
 
 constexpr core::ParamSection kSection{"capture", "Frame capture (live interfaces)", kParams};
@@ -117,7 +119,7 @@ bool link_type_from_dlt(int dlt, decode::LinkType& out) {
 
 const core::ParamSection& capture_params() { return kSection; }
 
-LiveOptions live_options(const core::Config& config) {
+LiveOptions live_options(const core::Config& config, bool sends_resets) {
   LiveOptions o;
   o.snaplen = static_cast<int>(config.get("capture.snaplen").as_int());
   o.promiscuous = config.get("capture.promiscuous").as_bool();
@@ -126,7 +128,8 @@ LiveOptions live_options(const core::Config& config) {
   o.timeout = config.get("capture.timeout").as_duration();
   o.bpf_filter = config.get("capture.bpf_filter").as_string();
   o.direction = config.get("capture.direction").as_string();
-  o.busy_poll = config.get("capture.busy_poll").as_bool();
+  const std::string& busy = config.get("capture.busy_poll").as_string();
+  o.busy_poll = busy == "yes" || (busy == "auto" && sends_resets);
   return o;
 }
 

@@ -284,12 +284,16 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
   RunOutputs run;
   open_live_responses(config, inject_interface, interfaces.front(), detection.get(), run);
   const pipeline::WorkerOutputs outputs = open_outputs(o, run, detection.get());
-  const capture::LiveOptions live = capture::live_options(config);
+  const capture::LiveOptions live = capture::live_options(config, run.respond != nullptr);
   std::vector<std::unique_ptr<capture::PacketSource>> sources;
   for (const std::string& name : interfaces) {
     sources.push_back(std::make_unique<capture::LiveSource>(name, live));
   }
-  pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 0), true, outputs);
+  // A busy-polling single interface runs the whole data path on its capture thread: handing frames
+  // to worker threads would add wake-up latency to every reset. --workers overrides.
+  const unsigned default_workers = live.busy_poll && interfaces.size() == 1 ? 1 : 0;
+  pipeline::Engine engine(config, std::move(sources), worker_count(o, config, default_workers),
+                          true, outputs);
   core::logger("cli")->info(
       "running with {} worker(s) on {} interface(s); stop with SIGINT/SIGTERM",
       engine.worker_count(), interfaces.size());

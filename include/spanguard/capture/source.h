@@ -90,9 +90,10 @@ struct LiveOptions {
   bool busy_poll = false;           // non-blocking dispatch spun by the caller
 };
 
-// The "capture" configuration section and the live options it yields.
+// The "capture" configuration section and the live options it yields; `sends_resets` resolves
+// capture.busy_poll: auto.
 const core::ParamSection& capture_params();
-LiveOptions live_options(const core::Config& config);
+LiveOptions live_options(const core::Config& config, bool sends_resets = false);
 
 // A live interface. Immediate mode is on by default: without it TPACKET_V3 hands frames over tens
 // of milliseconds late, and a reset sent that late loses every race against the server's reply.
