@@ -299,6 +299,7 @@ struct Responder::Watch final : flow::FlowData {
   bool unanswered[2] = {false, false};         // it sent after our last segment and got no answer
   bool toward_unanswered[2] = {false, false};  // data reached it after our last segment, no reply
   int64_t last_sent_ns[2] = {0, 0};            // packet time of our last segment toward it
+  uint32_t last_seq[2] = {0, 0};               // and its sequence number
   uint32_t sent_total = 0;
   bool second_pending = false;
   Direction second_dir = Direction::kToServer;
@@ -457,6 +458,9 @@ bool Responder::send_segment(flow::Flow& f, const PlannedSegment& seg, core::Tim
   }
   watch.summary.attempted = true;
   watch.last_sent_ns[side] = core::to_ns(cause);
+  watch.last_seq[side] = seg.seq;
+  // Whatever reached this end is fresher than the deferred plan: the deferred one is moot.
+  if (watch.second_pending && watch.second_dir == seg.dir) watch.second_pending = false;
   watch.unanswered[side] = false;
   watch.toward_unanswered[side] = false;
   return true;
@@ -547,13 +551,21 @@ ResetSummary Responder::respond(const detect::AlertEvent& alert) {
     w.targeted[side] = true;
     w.summary.side[side].outcome = Outcome::kPending;
   }
-  // The trigger's receiver (or the only target) now; the other end after flush().
+  // The trigger's receiver (or the only target) now; the other end after flush(). A FIN close
+  // goes to both ends at once, from the trigger's state: later state would already reflect the
+  // ends' reactions to our first FIN (their own FIN, their ACK of ours).
   if (const auto seg = plan_segment(f.tcp, targets.order[0], options_.mode)) {
     send_segment(f, *seg, cause, w, false);
   } else {
     counters_.inc(RespondCounter::kUnplannable);
   }
-  if (targets.count > 1) {
+  if (targets.count > 1 && options_.mode == Mode::kFin) {
+    if (const auto seg = plan_segment(f.tcp, targets.order[1], options_.mode)) {
+      send_segment(f, *seg, cause, w, false);
+    } else {
+      counters_.inc(RespondCounter::kUnplannable);
+    }
+  } else if (targets.count > 1) {
     w.second_pending = true;
     w.second_dir = targets.order[1];
     pending_.push_back(&w);
@@ -608,15 +620,23 @@ void Responder::on_packet(const decode::PacketView& v, flow::Flow* f, Direction 
   }
   w->toward_unanswered[end] = false;  // it answered what reached it
   if (!w->targeted[end]) return;
+  // Sent before our last segment reached it (or in the same moment): proves nothing yet.
   const bool settled = core::to_ns(v.ts) - w->last_sent_ns[end] > kInFlightGraceNs;
   // In FIN mode the end's ACK of our FIN is the graceful close going as planned.
   const bool answer = options_.follow_ups && (options_.mode == Mode::kRst || data);
   if (answer) {
-    if (const auto seg = plan_follow_up(v, dir); seg && send_segment(*f, *seg, v.ts, *w, true)) {
-      return;
+    if (const auto seg = plan_follow_up(v, dir)) {
+      // Its ack is the seq we have just used: that RST is on its way, and a copy would only eat
+      // respond.max_per_flow (a burst queued behind the trigger repeats the same ack).
+      if (!settled && w->summary.side[end].packets > 0 && seg->seq == w->last_seq[end]) return;
+      if (send_segment(*f, *seg, v.ts, *w, true)) return;
     }
   }
-  if (settled && (options_.mode == Mode::kRst || data)) w->unanswered[end] = true;
+  // An ack beyond the seq of our last RST toward it proves that RST was stale (RCV.NXT never moves
+  // back), however soon after it the packet came.
+  const bool stale = w->summary.side[end].packets > 0 && v.has_flag(tf::kAck) &&
+                     flow::seq_gt(v.ack, w->last_seq[end]);
+  if ((settled || stale) && (options_.mode == Mode::kRst || data)) w->unanswered[end] = true;
 }
 
 void Responder::end_watch(Watch& w, core::Timestamp now) {

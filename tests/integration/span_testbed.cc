@@ -1,15 +1,18 @@
 // Builds the namespace test bed with ip/tc/ethtool/sysctl, following the measured traps of this
-// kernel: no matchall classifier (a u32 match-all instead), offloads off, static neighbours, no
-// IPv6 DAD.
+// kernel: no matchall classifier (a u32 match-all instead), no VLAN device or action (tc-BPF
+// instead), offloads off, static neighbours, no IPv6 DAD.
 #include "span_testbed.h"
+
+#include <unistd.h>
 
 namespace spanguard::testing {
 
 namespace {
 
-constexpr const char* kClientMac = "02:00:00:00:00:01";
-constexpr const char* kServerMac = "02:00:00:00:00:02";
 constexpr const char* kOffloadsOff = "tx off rx off tso off gso off gro off";
+// The tc-BPF object built from bpf/vlan_tag.c, and the VLAN id compiled into it.
+constexpr const char* kBpfObject = SPANGUARD_TEST_BPF_OBJECT;
+constexpr int kTrunkVlan = SPANGUARD_TEST_MIRROR_VLAN;
 
 }  // namespace
 
@@ -18,7 +21,27 @@ bool SpanTestbed::step(const std::string& what, int status) {
   return status == 0;
 }
 
-SpanTestbed::SpanTestbed() {
+bool SpanTestbed::make_trunks() {
+  if (std::string(kBpfObject).empty() || access(kBpfObject, R_OK) != 0) {
+    why_ = std::string("802.1Q trunks need the tc-BPF object '") + kBpfObject +
+           "', which the build did not produce (clang with the bpf target missing?)";
+    return false;
+  }
+  // Pushing at sw-mir's egress tags the copies the mirred action sends there, and only those;
+  // popping at sw-inj's ingress runs after the receive path moved the in-frame tag into skb
+  // metadata.
+  const std::string obj = kBpfObject;
+  return step("load tc-BPF mirror_push on sw-mir",
+              switch_->exec("tc qdisc add dev sw-mir clsact && tc filter add dev sw-mir egress "
+                            "protocol all prio 1 bpf direct-action obj " +
+                            obj + " sec mirror_push")) &&
+         step("load tc-BPF inject_pop on sw-inj",
+              switch_->exec("tc qdisc add dev sw-inj clsact && tc filter add dev sw-inj ingress "
+                            "protocol all prio 1 bpf direct-action obj " +
+                            obj + " sec inject_pop"));
+}
+
+SpanTestbed::SpanTestbed(SpanTestbedOptions options) {
   client_ = std::make_unique<NetNamespace>("sgc");
   server_ = std::make_unique<NetNamespace>("sgs");
   switch_ = std::make_unique<NetNamespace>("sgw");
@@ -113,6 +136,10 @@ SpanTestbed::SpanTestbed() {
                                            "ethtool -K $d " +
                                            std::string(kOffloadsOff) +
                                            " >/dev/null 2>&1; ip link set $d up || exit 1; done"));
+  if (good && options.tagged_mirror) {
+    good = make_trunks();
+    if (good) mirror_vlan_ = kTrunkVlan;
+  }
   ok_ = good;
 }
 

@@ -7,6 +7,10 @@
 //   c0 ───────────── sw-c ┐                 mirred ──►  sw-mir ───── mir0 (capture)
 //   s0 ───────────── sw-s ┤ (both mirrored)
 //   (server ns)      sw-inj ┘ (bridge port) ──────────────────────── inj0 (injection)
+//
+// Optionally the mirror port and the injection port are 802.1Q trunks of one VLAN: the mirrored
+// copies leave sw-mir tagged, and sw-inj accepts only frames tagged with that VLAN and untags them
+// before bridging (tc-BPF programs from bpf/vlan_tag.c; this kernel has no other way to tag).
 #pragma once
 
 #include <memory>
@@ -16,10 +20,15 @@
 
 namespace spanguard::testing {
 
+struct SpanTestbedOptions {
+  // Mirror copies carry an 802.1Q tag and injected frames must carry it too (see mirror_vlan()).
+  bool tagged_mirror = false;
+};
+
 class SpanTestbed {
  public:
   // Builds the bed; ok() says whether every step worked (tests skip otherwise, with why()).
-  SpanTestbed();
+  explicit SpanTestbed(SpanTestbedOptions options = {});
   ~SpanTestbed() = default;
 
   bool ok() const { return ok_; }
@@ -29,6 +38,8 @@ class SpanTestbed {
   const NetNamespace& server() const { return *server_; }
   const NetNamespace& sensor() const { return *sensor_; }
   const NetNamespace& sw() const { return *switch_; }
+  // The VLAN id on the mirror and injection trunks, 0 when the bed is untagged.
+  int mirror_vlan() const { return mirror_vlan_; }
 
   static constexpr const char* kClientV4 = "198.51.100.1";
   static constexpr const char* kServerV4 = "198.51.100.2";
@@ -36,12 +47,16 @@ class SpanTestbed {
   static constexpr const char* kServerV6 = "2001:db8::2";
   static constexpr const char* kCaptureInterface = "mir0";
   static constexpr const char* kInjectInterface = "inj0";
+  static constexpr const char* kClientMac = "02:00:00:00:00:01";
+  static constexpr const char* kServerMac = "02:00:00:00:00:02";
 
  private:
   bool step(const std::string& what, int status);
+  bool make_trunks();
 
   std::unique_ptr<NetNamespace> client_, server_, switch_, sensor_;
   bool ok_ = false;
+  int mirror_vlan_ = 0;
   std::string why_;
 };
 

@@ -60,7 +60,8 @@ struct Records {
 
 class Sensor {
  public:
-  explicit Sensor(const std::string& rules_text, const std::vector<std::string>& sets = {})
+  explicit Sensor(const std::string& rules_text, const std::vector<std::string>& sets = {},
+                  bool live = false)
       : config_(cli::config_schema()) {
     config_.set("flow.records=no");
     for (const std::string& s : sets) config_.set(s);
@@ -81,7 +82,7 @@ class Sensor {
              ".json");
     eve_ = std::make_unique<output::EveWriter>(path_.string());
     worker_ = std::make_unique<pipeline::Worker>(
-        config_, false,
+        config_, live,
         pipeline::WorkerOutputs{
             .eve = eve_.get(), .detection = engine_.get(), .respond = context_.get()});
   }
@@ -216,6 +217,65 @@ TEST(Responder, RejectBothResetsTheReceiverFirstThenTheSender) {
   EXPECT_EQ(second.view.ack, c.client_next());
   EXPECT_EQ(0, std::memcmp(second.frame.data(), testing::kClientMac.data(), 6));
   EXPECT_NE(first.view.ip_id, second.view.ip_id);  // not a constant that fingerprints the sensor
+}
+
+TEST(Responder, LiveTheSendersResetWaitsForTheQueuedFramesAndUsesTheirState) {
+  Sensor s(kRejectBoth, {}, true);
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  s.worker().on_batch_end();
+  // One capture batch: the trigger, the server's ACK and reply burst already queued behind it,
+  // and the client's ACKs of that burst.
+  s.feed(data_only(c.client_sends("GET /EVIL HTTP/1.1\r\n\r\n")));
+  const uint32_t server_ack = c.client_next();
+  s.feed(c.segment(false, tf::kAck, c.server_next(), server_ack, ""));
+  for (int i = 0; i < 4; ++i) {
+    s.feed(c.segment(false, tf::kAck, c.server_next(), server_ack, std::string(1000, 'r')));
+    for (const Bytes& f : c.server_sends(std::string(1000, 'r'))) (void)f;  // advance state
+  }
+  s.feed(c.segment(true, tf::kAck, server_ack, c.server_next(), ""));
+  std::vector<Sent> sent = s.sent();
+  // The server's ACK and burst repeat the ack our RST already used: no copies. The client's ACK
+  // gives its exact RCV.NXT, fresher than anything planned at the trigger: answered at once.
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_TRUE(toward_server(sent[0]));
+  EXPECT_EQ(sent[0].view.seq, server_ack);
+  EXPECT_FALSE(toward_server(sent[1]));
+  EXPECT_EQ(sent[1].view.seq, c.server_next());  // after the whole burst the client has acked
+  s.worker().on_batch_end();
+  EXPECT_TRUE(s.sent().empty());  // the deferred reset of the client is moot
+}
+
+TEST(Responder, LiveDeferredResetUsesTheNewestStateAtBatchEnd) {
+  Sensor s(kRejectBoth, {}, true);
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  s.worker().on_batch_end();
+  s.feed(data_only(c.client_sends("GET /EVIL HTTP/1.1\r\n\r\n")));
+  const uint32_t server_ack = c.client_next();
+  // The server's reply, queued behind the trigger in the same batch.
+  s.feed(c.segment(false, tf::kAck | tf::kPsh, c.server_next(), server_ack, "HTTP/1.1 200"));
+  const uint32_t reply_end = c.server_next() + 12;
+  ASSERT_EQ(s.sent().size(), 1u);
+  s.worker().on_batch_end();
+  const std::vector<Sent> sent = s.sent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_FALSE(toward_server(sent[0]));
+  EXPECT_EQ(sent[0].view.seq, reply_end);  // not the state at the trigger
+}
+
+TEST(Responder, AnAckBeyondOurResetShowsItWasStale) {
+  Sensor s(kRejectBoth, {"respond.follow_ups=false"});
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  s.feed(data_only(c.client_sends("EVIL")));
+  ASSERT_EQ(s.sent().size(), 2u);
+  // Right after our RST, the client acknowledges server bytes beyond its seq: it had received
+  // them first, so the RST landed left of its window and it lives on.
+  s.feed(c.segment(true, tf::kAck, c.client_next(), c.server_next() + 100, ""));
+  const Records r = s.records();
+  ASSERT_EQ(r.resets.size(), 1u);
+  EXPECT_EQ(r.resets[0].reset().client().outcome(), "still_flowing");
 }
 
 TEST(Responder, RejectSrcAndRejectDstChooseTheirEnds) {
@@ -424,7 +484,8 @@ TEST(Responder, AlertSaysBlockedAndTheFollowUpGivesOutcomes) {
   EXPECT_EQ(rr.flow_id(), a.flow_id());
   EXPECT_EQ(rr.reset().client().outcome(), "reset");
   EXPECT_EQ(rr.reset().server().outcome(), "reset");
-  EXPECT_EQ(rr.reset().server().packets(), 2u);  // the trigger's RST + the answer to "late"
+  // "late" repeats the ack our first RST used, moments later: no copy was sent.
+  EXPECT_EQ(rr.reset().server().packets(), 1u);
 }
 
 TEST(Responder, UnansweredTrafficTowardAnEndLeavesItSilent) {
