@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <random>
 
 namespace spanguard::respond {
@@ -303,6 +304,10 @@ struct Responder::Watch final : flow::FlowData {
   uint32_t sent_total = 0;
   bool second_pending = false;
   Direction second_dir = Direction::kToServer;
+  // Kill-watch answers due at the next flush, by end: one per end and batch, with the newest ack.
+  std::optional<PlannedSegment> due[2];
+  core::Timestamp due_cause[2]{};
+  bool queued = false;  // in pending_
   bool running = false;
   Watch* prev = nullptr;
   Watch* next = nullptr;
@@ -568,6 +573,7 @@ ResetSummary Responder::respond(const detect::AlertEvent& alert) {
   } else if (targets.count > 1) {
     w.second_pending = true;
     w.second_dir = targets.order[1];
+    w.queued = true;
     pending_.push_back(&w);
   }
   w.deadline = cause + options_.kill_watch;
@@ -590,15 +596,29 @@ void Responder::set_alert_seq(const flow::Flow& f, uint64_t seq) {
 
 void Responder::flush() {
   for (Watch* w : pending_) {
-    if (!w->second_pending) continue;
-    w->second_pending = false;
-    if (const auto seg = plan_segment(w->flow->tcp, w->second_dir, options_.mode)) {
-      send_segment(*w->flow, *seg, w->trigger_ts, *w, false);
+    if (w->queued) flush_one(*w);
+  }
+  pending_.clear();
+}
+
+void Responder::flush_one(Watch& w) {
+  w.queued = false;
+  int deferred_end = -1;
+  if (w.second_pending) {
+    w.second_pending = false;
+    if (const auto seg = plan_segment(w.flow->tcp, w.second_dir, options_.mode)) {
+      if (send_segment(*w.flow, *seg, w.trigger_ts, w, false)) deferred_end = index(seg->dir);
     } else {
       counters_.inc(RespondCounter::kUnplannable);
     }
   }
-  pending_.clear();
+  for (int end = 0; end < 2; ++end) {
+    if (!w.due[end]) continue;
+    const PlannedSegment seg = *w.due[end];
+    w.due[end].reset();
+    if (end == deferred_end && seg.seq == w.last_seq[end]) continue;  // the same, sent just now
+    if (!send_segment(*w.flow, seg, w.due_cause[end], w, true)) w.unanswered[end] = true;
+  }
 }
 
 void Responder::on_packet(const decode::PacketView& v, flow::Flow* f, Direction dir) {
@@ -629,7 +649,17 @@ void Responder::on_packet(const decode::PacketView& v, flow::Flow* f, Direction 
       // Its ack is the seq we have just used: that RST is on its way, and a copy would only eat
       // respond.max_per_flow (a burst queued behind the trigger repeats the same ack).
       if (!settled && w->summary.side[end].packets > 0 && seg->seq == w->last_seq[end]) return;
-      if (send_segment(*f, *seg, v.ts, *w, true)) return;
+      // Answered at the next flush, once per end and batch, at the newest RCV.NXT it announced:
+      // a sensor that fell behind must not spend its budget on acks already overtaken.
+      if (!w->due[end] || flow::seq_gt(seg->seq, w->due[end]->seq)) {
+        w->due[end] = seg;
+        w->due_cause[end] = v.ts;
+      }
+      if (!w->queued) {
+        w->queued = true;
+        pending_.push_back(w);
+      }
+      return;
     }
   }
   // An ack beyond the seq of our last RST toward it proves that RST was stale (RCV.NXT never moves
@@ -702,11 +732,8 @@ void Responder::on_idle(core::Timestamp now) {
 void Responder::on_flow_end(const flow::Flow& f) {
   auto* w = static_cast<Watch*>(f.get(flow::FlowSlot::kRespond));
   if (w == nullptr) return;
-  if (w->second_pending) {
-    w->second_pending = false;
-    if (const auto seg = plan_segment(w->flow->tcp, w->second_dir, options_.mode)) {
-      send_segment(*w->flow, *seg, w->trigger_ts, *w, false);
-    }
+  if (w->queued) {
+    flush_one(*w);  // what was due goes out now, from the last state this flow will have
     std::erase(pending_, w);
   }
   end_watch(*w, f.last_seen);

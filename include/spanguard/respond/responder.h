@@ -205,6 +205,7 @@ class Responder {
   bool build_link(const flow::Flow& flow, flow::Direction dir, LinkHeader& link) const;
   bool admit(Watch& watch, core::Timestamp now);
   void remember_own(const uint8_t* l3, size_t l3_len, core::Timestamp cause);
+  void flush_one(Watch& watch);
   void end_watch(Watch& watch, core::Timestamp now);
   void expire(core::Timestamp now);
   void record_latency(core::Timestamp cause);
@@ -214,7 +215,7 @@ class Responder {
   const RespondOptions& options_;
   ResponseSink& sink_;
   std::unique_ptr<Injector> injector_;
-  std::vector<Watch*> pending_;  // resets whose second side waits for flush()
+  std::vector<Watch*> pending_;  // watches with a deferred side or kill-watch answers due
   Watch* watch_head_ = nullptr;  // running watches, oldest first (all last equally long)
   Watch* watch_tail_ = nullptr;
   // Signatures of recently sent frames (addresses + first 16 bytes of layer 4).
