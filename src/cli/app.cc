@@ -21,6 +21,7 @@
 #include "spanguard/core/log.h"
 #include "spanguard/decode/decoder.h"
 #include "spanguard/detect/engine.h"
+#include "spanguard/output/alert_stream.h"
 #include "spanguard/output/eve_writer.h"
 #include "spanguard/pipeline/engine.h"
 #include "spanguard/pipeline/summary.h"
@@ -78,17 +79,6 @@ core::Config load_config(const CommonOptions& o) {
   return config;
 }
 
-// Flags whose subsystems this build does not have must not be silently ignored.
-void refuse_unavailable(const CommonOptions& o) {
-  auto refuse = [](const char* flag, const std::string& value) {
-    if (!value.empty()) {
-      throw core::ConfigError(std::string(flag) + " " + value +
-                              ": this build has no such output yet (see `spanguard --help`)");
-    }
-  };
-  refuse("--alerts", o.alerts_url);
-}
-
 unsigned worker_count(const CommonOptions& o, const core::Config& config, unsigned fallback) {
   if (o.workers > 0) return static_cast<unsigned>(o.workers);
   if (config.is_set("pipeline.workers"))
@@ -96,11 +86,15 @@ unsigned worker_count(const CommonOptions& o, const core::Config& config, unsign
   return fallback;
 }
 
-int run_engine(pipeline::Engine& engine, const std::string& title, bool read_errors_fail) {
+// Runs until the input ends or SIGINT/SIGTERM, then drains the alert stream (bounded by
+// output.drain_timeout: a collector outage is not a sensor failure) and prints the summary.
+int run_engine(pipeline::Engine& engine, const std::string& title, bool read_errors_fail,
+               output::AlertStream* alerts) {
   SignalWatcher signals([&engine](int) { engine.stop(); });
   const int64_t start = core::monotonic_ns();
   engine.run();
   const double wall = static_cast<double>(core::monotonic_ns() - start) / 1e9;
+  if (alerts != nullptr) alerts->close();
   const core::CounterSnapshot counters = engine.counters();
   std::fputs(pipeline::format_summary(title, counters, wall).c_str(), stderr);
   if (read_errors_fail && counters.get("capture.read_errors") > 0) return 1;
@@ -109,6 +103,8 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
 
 // What a run's outputs need kept alive while it lasts.
 struct RunOutputs {
+  std::atomic<pipeline::Engine*> engine{nullptr};  // heartbeats read its counters once it exists
+  std::unique_ptr<output::AlertStream> alerts;     // destroyed last of these: it reads `engine`
   std::unique_ptr<output::EveWriter> eve;
   std::unique_ptr<respond::PcapWriter> resets_pcap;
   std::unique_ptr<respond::ResponseContext> respond;
@@ -116,13 +112,22 @@ struct RunOutputs {
 };
 
 // Opens the outputs the options ask for.
-pipeline::WorkerOutputs open_outputs(const CommonOptions& o, RunOutputs& run,
-                                     const detect::DetectionEngine* detection) {
+pipeline::WorkerOutputs open_outputs(const core::Config& config, const CommonOptions& o,
+                                     RunOutputs& run, const detect::DetectionEngine* detection) {
   if (!o.eve.empty()) run.eve = std::make_unique<output::EveWriter>(o.eve);
+  const output::AlertStreamOptions stream = output::alert_stream_options(config, o.alerts_url);
+  if (stream.enabled()) {
+    std::atomic<pipeline::Engine*>* engine = &run.engine;
+    run.alerts = std::make_unique<output::AlertStream>(stream, [engine] {
+      const pipeline::Engine* e = engine->load();
+      return e != nullptr ? e->counters() : core::CounterSnapshot{};
+    });
+  }
   return pipeline::WorkerOutputs{.eve = run.eve.get(),
                                  .detection = detection,
                                  .respond = run.respond.get(),
-                                 .event_seq = &run.event_seq};
+                                 .event_seq = &run.event_seq,
+                                 .alerts = run.alerts.get()};
 }
 
 // Whether any loaded rule asks for a response under these options.
@@ -252,23 +257,24 @@ std::unique_ptr<detect::DetectionEngine> load_detection(const core::Config& conf
 
 int cmd_replay(const std::vector<std::string>& pcaps, const CommonOptions& o) {
   core::Config config = load_config(o);
-  refuse_unavailable(o);
   const std::unique_ptr<detect::DetectionEngine> detection = load_detection(config, o);
   RunOutputs run;
   open_offline_responses(config, o, run);
-  const pipeline::WorkerOutputs outputs = open_outputs(o, run, detection.get());
+  const pipeline::WorkerOutputs outputs = open_outputs(config, o, run, detection.get());
   std::vector<std::unique_ptr<capture::PacketSource>> sources;
   auto files = std::make_unique<capture::FileSource>(pcaps);
   const std::string title = "spanguard replay of " + files->name();
   sources.push_back(std::move(files));
   pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 1), false, outputs);
-  return run_engine(engine, title, true);
+  run.engine = &engine;
+  const int status = run_engine(engine, title, true, run.alerts.get());
+  run.engine = nullptr;
+  return status;
 }
 
 int cmd_run(std::vector<std::string> interfaces, const std::string& inject_interface,
             const CommonOptions& o) {
   core::Config config = load_config(o);
-  refuse_unavailable(o);
   if (!o.resets_pcap.empty()) {
     throw core::ConfigError("--resets-pcap " + o.resets_pcap +
                             ": only `replay` writes resets to a file; `run` injects them");
@@ -283,7 +289,7 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
   const std::unique_ptr<detect::DetectionEngine> detection = load_detection(config, o);
   RunOutputs run;
   open_live_responses(config, inject_interface, interfaces.front(), detection.get(), run);
-  const pipeline::WorkerOutputs outputs = open_outputs(o, run, detection.get());
+  const pipeline::WorkerOutputs outputs = open_outputs(config, o, run, detection.get());
   const capture::LiveOptions live = capture::live_options(config, run.respond != nullptr);
   std::vector<std::unique_ptr<capture::PacketSource>> sources;
   for (const std::string& name : interfaces) {
@@ -297,7 +303,10 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
   core::logger("cli")->info(
       "running with {} worker(s) on {} interface(s); stop with SIGINT/SIGTERM",
       engine.worker_count(), interfaces.size());
-  return run_engine(engine, "spanguard run", false);
+  run.engine = &engine;
+  const int status = run_engine(engine, "spanguard run", false, run.alerts.get());
+  run.engine = nullptr;
+  return status;
 }
 
 int cmd_check_rules(const std::vector<std::string>& files, const std::string& config_file,

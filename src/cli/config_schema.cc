@@ -6,6 +6,7 @@
 #include "spanguard/decode/defrag.h"
 #include "spanguard/detect/engine.h"
 #include "spanguard/flow/flow_table.h"
+#include "spanguard/output/alert_stream.h"
 #include "spanguard/pipeline/engine.h"
 #include "spanguard/respond/responder.h"
 #include "spanguard/rules/parser.h"
@@ -35,6 +36,7 @@ std::vector<const core::ParamSection*> config_schema() {
           &rules::rules_params(),
           &detect::detect_params(),
           &respond::respond_params(),
+          &output::alert_stream_params(),
           &pipeline::pipeline_params(),
           &kLoggingSection};
 }

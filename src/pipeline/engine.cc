@@ -213,6 +213,7 @@ core::CounterSnapshot Engine::counters() const {
   snapshot.add(capture.values());
   for (const auto& worker : workers_) worker->collect(snapshot);
   if (outputs_.respond != nullptr) outputs_.respond->collect(snapshot);
+  if (outputs_.alerts != nullptr) outputs_.alerts->collect(snapshot);
   return snapshot;
 }
 

@@ -80,8 +80,11 @@ void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
   // Queued stream data is inspected across its holes before the flow goes.
   reassembler_.on_flow_end(const_cast<flow::Flow&>(flow));
   if (responder_) responder_->on_flow_end(flow);
-  if (flow_records_ && outputs_.eve != nullptr)
-    outputs_.eve->write(output::flow_record(flow, reason));
+  if (flow_records_ && (outputs_.eve != nullptr || outputs_.alerts != nullptr)) {
+    v1::Envelope event;
+    *event.mutable_flow() = output::flow_record(flow, reason);
+    emit(event, [](const v1::Envelope& e) -> const google::protobuf::Message& { return e.flow(); });
+  }
 }
 
 void Worker::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
@@ -89,6 +92,21 @@ void Worker::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<con
   if (detector_ && !flow.reset) {
     detector_->on_stream_data(flow, dir, data, offset, after_gap, current_);
   }
+}
+
+uint64_t Worker::emit(v1::Envelope& event,
+                      const google::protobuf::Message& (*body)(const v1::Envelope&)) {
+  uint64_t seq;
+  if (outputs_.alerts != nullptr) {
+    seq = outputs_.alerts->publish(event);  // never waits for the network
+  } else {
+    seq = next_event_seq();
+    if (event.has_alert()) event.mutable_alert()->set_seq(seq);
+    if (event.has_reset_report()) event.mutable_reset_report()->set_seq(seq);
+    if (event.has_flow()) event.mutable_flow()->set_seq(seq);
+  }
+  if (outputs_.eve != nullptr) outputs_.eve->write(body(event));
+  return seq;
 }
 
 uint64_t Worker::next_event_seq() {
@@ -109,16 +127,24 @@ void Worker::on_alert(const detect::AlertEvent& alert) {
     responded = true;
   }
   if (alert.flow != nullptr) const_cast<flow::Flow*>(alert.flow)->alerted = true;
-  const uint64_t seq = next_event_seq();
-  if (responded && alert.flow != nullptr) responder_->set_alert_seq(*alert.flow, seq);
-  if (outputs_.eve != nullptr) {
-    outputs_.eve->write(output::alert_record(alert, seq, responded ? &reset : nullptr));
+  if (outputs_.eve == nullptr && outputs_.alerts == nullptr) {
+    if (responded && alert.flow != nullptr)
+      responder_->set_alert_seq(*alert.flow, next_event_seq());
+    return;
   }
+  v1::Envelope event;
+  *event.mutable_alert() = output::alert_record(alert, 0, responded ? &reset : nullptr);
+  const uint64_t seq = emit(
+      event, [](const v1::Envelope& e) -> const google::protobuf::Message& { return e.alert(); });
+  if (responded && alert.flow != nullptr) responder_->set_alert_seq(*alert.flow, seq);
 }
 
 void Worker::on_reset_outcome(const respond::ResetOutcomeEvent& event) {
-  const uint64_t seq = next_event_seq();
-  if (outputs_.eve != nullptr) outputs_.eve->write(output::reset_report(event, seq));
+  if (outputs_.eve == nullptr && outputs_.alerts == nullptr) return;
+  v1::Envelope envelope;
+  *envelope.mutable_reset_report() = output::reset_report(event, 0);
+  emit(envelope,
+       [](const v1::Envelope& e) -> const google::protobuf::Message& { return e.reset_report(); });
 }
 
 void Worker::on_stream_event(flow::Flow&, flow::Direction, stream::StreamEvent) {}

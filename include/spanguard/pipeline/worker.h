@@ -12,6 +12,7 @@
 #include "spanguard/decode/defrag.h"
 #include "spanguard/detect/detector.h"
 #include "spanguard/flow/flow_table.h"
+#include "spanguard/output/alert_stream.h"
 #include "spanguard/output/eve_writer.h"
 #include "spanguard/respond/responder.h"
 #include "spanguard/stream/reassembler.h"
@@ -23,7 +24,8 @@ struct WorkerOutputs {
   output::EveWriter* eve = nullptr;                    // --eve: EVE JSON lines
   const detect::DetectionEngine* detection = nullptr;  // the compiled rule set (none: no rules)
   respond::ResponseContext* respond = nullptr;         // resets for reject/drop rules (none: off)
-  std::atomic<uint64_t>* event_seq = nullptr;          // numbers the run's alerts across workers
+  std::atomic<uint64_t>* event_seq = nullptr;          // numbers the run's events across workers
+  output::AlertStream* alerts = nullptr;  // --alerts: the SIEM stream, which then numbers events
 };
 
 class Worker final : public capture::FrameSink,
@@ -54,6 +56,9 @@ class Worker final : public capture::FrameSink,
   void on_alert(const detect::AlertEvent& alert) override;
   void on_reset_outcome(const respond::ResetOutcomeEvent& event) override;
   uint64_t next_event_seq();
+  // Numbers `event` (through the alert stream when there is one), sends it there and writes its
+  // body to the EVE file; returns its seq.
+  uint64_t emit(v1::Envelope& event, const google::protobuf::Message& (*body)(const v1::Envelope&));
 
   WorkerOutputs outputs_;
   bool live_;

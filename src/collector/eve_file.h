@@ -1,0 +1,37 @@
+// The collector's EVE output: one JSON object per line from protobuf's JSON printer (field names
+// as declared, which are EVE's), flushed per line so that a shipper tailing the file sees each
+// event at once, and reopened on SIGHUP for log rotation.
+#pragma once
+
+#include <google/protobuf/message.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdio>
+#include <string>
+
+namespace spanguard::collector {
+
+class EveFile {
+ public:
+  // "-" is stdout. Throws core::RuntimeError naming the path when it cannot be opened.
+  explicit EveFile(std::string path);
+  ~EveFile();
+  EveFile(const EveFile&) = delete;
+  EveFile& operator=(const EveFile&) = delete;
+
+  // Prints, writes and flushes one line; false (logged) when any of that failed, in which case
+  // the event must not be acknowledged.
+  bool write(const google::protobuf::Message& event);
+  // Closes and opens the path again (a rotated file is left to the rotation tool); false
+  // (logged, old file kept) when the path cannot be opened.
+  bool reopen();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  FILE* file_ = nullptr;
+  std::string line_;
+  google::protobuf::util::JsonPrintOptions options_;
+};
+
+}  // namespace spanguard::collector

@@ -1,0 +1,293 @@
+// The "output" configuration section, the stream's counters, and AlertStream's life cycle: load
+// the spool, start the output thread, drain and spool at close.
+#include "spanguard/output/alert_stream.h"
+
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "outbox.h"
+#include "spanguard/core/error.h"
+#include "spanguard/core/log.h"
+#include "spanguard/output/events.h"
+#include "spanguard/output/stream_url.h"
+#include "spool.h"
+#include "stream_connection.h"
+
+#ifndef SPANGUARD_VERSION
+#define SPANGUARD_VERSION "0.0.0"
+#endif
+
+namespace spanguard::output {
+
+namespace {
+
+using C = AlertStreamCounter;
+
+constexpr core::Param kParams[] = {
+    {.name = "socket.connect",
+     .type = core::ParamType::kString,
+     .default_value = "\"\"",
+     .help = "Collector to stream alerts to: tcp://HOST:PORT ([v6] in brackets) or "
+             "unix:///PATH (run --alerts URL sets it); empty: no alert stream unless listening"},
+    {.name = "socket.listen",
+     .type = core::ParamType::kString,
+     .default_value = "\"\"",
+     .help = "Or let a subscriber connect to the sensor at this tcp:// or unix:// address; one "
+             "subscriber at a time, a new one replaces the old (exclusive with socket.connect)"},
+    {.name = "spool.dir",
+     .type = core::ParamType::kString,
+     .default_value = "\"\"",
+     .help = "Directory for events the collector has not acknowledged when the queue is full or "
+             "the sensor stops; sent first on the next start (e.g. /var/lib/spanguard/spool). "
+             "Empty: no spool, such events are dropped and counted"},
+    {.name = "spool.max_bytes",
+     .type = core::ParamType::kBytes,
+     .default_value = "1GiB",
+     .help = "Spool size cap; events beyond it are dropped, counted in output.dropped and "
+             "reported in the next Heartbeat",
+     .min = 65536,
+     .max = 1099511627776.0},
+    {.name = "spool.fsync",
+     .type = core::ParamType::kEnum,
+     .default_value = "batch",
+     .help = "When spooled events reach the disk: always (every event, survives power loss, "
+             "slow), batch (written and synced once a second) or never (left to the kernel)",
+     .choices = "always|batch|never"},
+    {.name = "queue_size",
+     .type = core::ParamType::kInt,
+     .default_value = "65536",
+     .help = "Unacknowledged events kept in memory; beyond it events go to the spool",
+     .min = 1,
+     .max = 16777216},
+    {.name = "drain_timeout",
+     .type = core::ParamType::kDuration,
+     .default_value = "5s",
+     .help = "At the end of a replay or on SIGTERM, how long to wait for acknowledgements before "
+             "spooling what is left and exiting",
+     .min = 0,
+     .max = 3600},
+    {.name = "heartbeat_interval",
+     .type = core::ParamType::kDuration,
+     .default_value = "10s",
+     .help = "A Heartbeat (counters, drops) this often even when idle, so that firewalls keep the "
+             "connection and the collector knows the sensor is alive",
+     .min = 0.01,
+     .max = 3600},
+    {.name = "max_frame",
+     .type = core::ParamType::kBytes,
+     .default_value = "1MiB",
+     .help = "Largest frame sent or accepted; a peer sending a larger one is disconnected",
+     .min = 1024,
+     .max = 67108864},
+    {.name = "reconnect.min",
+     .type = core::ParamType::kDuration,
+     .default_value = "200ms",
+     .help = "First delay before reconnecting to the collector; doubles per failure, with jitter",
+     .min = 0.001,
+     .max = 3600},
+    {.name = "reconnect.max",
+     .type = core::ParamType::kDuration,
+     .default_value = "30s",
+     .help = "Longest delay between reconnection attempts",
+     .min = 0.001,
+     .max = 86400},
+    {.name = "sensor_id",
+     .type = core::ParamType::kString,
+     .default_value = "\"\"",
+     .help = "This sensor's name in Hello messages and the collector's EVE \"host\" field; empty: "
+             "the host name"},
+};
+
+constexpr core::ParamSection kSection{"output", "Alert stream to the SIEM collector", kParams};
+
+constexpr core::CounterDef kCounterDefs[] = {
+    {"published", "events handed to the alert stream"},
+    {"sent", "event frames written to a connection, resends included"},
+    {"resent", "event frames sent again after a reconnect"},
+    {"acked", "events the collector acknowledged"},
+    {"spooled", "events written to the disk spool"},
+    {"spool_loaded", "events an earlier run left in the spool, loaded at start"},
+    {"dropped", "events lost: queue and spool full, no spool, or larger than max_frame"},
+    {"heartbeats", "heartbeats sent"},
+    {"connections", "connections established (connect or accept)"},
+    {"reconnects", "connections established after an earlier one ended"},
+    {"connect_failures", "failed attempts to reach the collector"},
+    {"connections_closed_bad_frame",
+     "connections closed for a malformed, oversized or unexpected "
+     "frame from the peer"},
+    {"queued", "unacknowledged events in memory (gauge)"},
+    {"spool_bytes", "bytes in the spool (gauge)"},
+};
+static_assert(std::size(kCounterDefs) == static_cast<size_t>(C::kCount));
+constexpr core::CounterGroup kCounterGroup{"output", kCounterDefs};
+
+std::string random_run_id() {
+  uint8_t bytes[16];
+  size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw core::RuntimeError(std::string("getrandom: ") + std::strerror(errno));
+    got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const uint8_t b : bytes) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "spanguard";
+  return name;
+}
+
+SpoolFsync fsync_policy(const std::string& text) {
+  if (text == "always") return SpoolFsync::kAlways;
+  if (text == "never") return SpoolFsync::kNever;
+  return SpoolFsync::kBatch;
+}
+
+}  // namespace
+
+const core::ParamSection& alert_stream_params() { return kSection; }
+const core::CounterGroup& AlertStream::counter_group() { return kCounterGroup; }
+
+AlertStreamOptions alert_stream_options(const core::Config& config, std::string connect_override) {
+  AlertStreamOptions o;
+  o.connect = config.get("output.socket.connect").as_string();
+  o.listen = config.get("output.socket.listen").as_string();
+  const char* connect_key = "output.socket.connect";
+  if (!connect_override.empty()) {
+    o.connect = std::move(connect_override);
+    connect_key = "--alerts";
+  }
+  if (!o.connect.empty() && !o.listen.empty()) {
+    throw core::ConfigError(std::string(connect_key) +
+                            " and output.socket.listen: set only one (the sensor either connects "
+                            "to a collector or lets a subscriber connect to it)");
+  }
+  if (!o.connect.empty()) parse_stream_url(o.connect, connect_key, UrlUse::kConnect);
+  if (!o.listen.empty()) parse_stream_url(o.listen, "output.socket.listen", UrlUse::kListen);
+  o.spool_dir = config.get("output.spool.dir").as_string();
+  o.spool_max_bytes = config.get("output.spool.max_bytes").as_bytes();
+  o.spool_fsync = fsync_policy(config.get("output.spool.fsync").as_string());
+  o.queue_size = static_cast<size_t>(config.get("output.queue_size").as_int());
+  o.drain_timeout = config.get("output.drain_timeout").as_duration();
+  o.heartbeat_interval = config.get("output.heartbeat_interval").as_duration();
+  o.max_frame = config.get("output.max_frame").as_bytes();
+  o.reconnect_min = config.get("output.reconnect.min").as_duration();
+  o.reconnect_max = config.get("output.reconnect.max").as_duration();
+  if (o.reconnect_min > o.reconnect_max) {
+    throw core::ConfigError("output.reconnect.min: longer than output.reconnect.max");
+  }
+  o.sensor_id = config.get("output.sensor_id").as_string();
+  return o;
+}
+
+AlertStream::AlertStream(AlertStreamOptions options, CounterSource counters)
+    : options_(std::move(options)), run_id_(random_run_id()), counters_(kCounterGroup) {
+  if (!options_.connect.empty() && !options_.listen.empty()) {
+    throw core::ConfigError("alert stream: set only one of connect and listen");
+  }
+  if (options_.sensor_id.empty()) options_.sensor_id = host_name();
+  if (options_.version.empty()) options_.version = SPANGUARD_VERSION;
+  if (options_.reconnect_min <= core::Duration::zero()) {
+    options_.reconnect_min = std::chrono::milliseconds(1);
+  }
+  options_.reconnect_max = std::max(options_.reconnect_max, options_.reconnect_min);
+
+  v1::Hello hello;
+  hello.set_sensor_id(options_.sensor_id);
+  hello.set_version(options_.version);
+  hello.set_start_time(eve_timestamp(
+      std::chrono::time_point_cast<core::Duration>(std::chrono::system_clock::now())));
+  hello.set_run_id(run_id_);
+
+  if (!options_.spool_dir.empty()) {
+    spool_ = std::make_unique<Spool>(options_.spool_dir, options_.spool_max_bytes,
+                                     options_.spool_fsync, options_.max_frame);
+  }
+  outbox_ = std::make_unique<Outbox>(hello, options_.queue_size, options_.max_frame, spool_.get(),
+                                     counters_);
+  if (spool_ != nullptr) {
+    std::vector<SpooledRun> earlier = spool_->load();
+    if (!earlier.empty()) {
+      uint64_t events = 0;
+      for (const auto& run : earlier) {
+        for (const auto& s : run.segments) events += s.events;
+      }
+      core::logger("output")->info(
+          "alert stream: {} event(s) of {} earlier run(s) in the spool {} go out first", events,
+          earlier.size(), options_.spool_dir);
+    }
+    outbox_->adopt(std::move(earlier));
+  }
+  connection_ =
+      std::make_unique<StreamConnection>(options_, *outbox_, counters_, std::move(counters));
+  core::logger("output")->info("alert stream: run {} of sensor {}", run_id_, options_.sensor_id);
+  thread_ = std::thread([this] { connection_->run(); });
+}
+
+AlertStream::~AlertStream() { close(); }
+
+uint64_t AlertStream::publish(v1::Envelope& event) {
+  const uint64_t seq = outbox_->publish(event);
+  connection_->notify();
+  return seq;
+}
+
+bool AlertStream::wait_acked(core::Duration timeout) {
+  return outbox_->wait_all_acked(
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
+}
+
+void AlertStream::close() {
+  std::lock_guard lock(close_mutex_);
+  if (closed_) return;
+  closed_ = true;
+  if (!outbox_->all_acked()) {
+    connection_->hurry();
+    const bool drained = wait_acked(options_.drain_timeout);
+    if (!drained) {
+      core::logger("output")->warn(
+          "alert stream: not every event was acknowledged within output.drain_timeout ({} ms)",
+          std::chrono::duration_cast<std::chrono::milliseconds>(options_.drain_timeout).count());
+    }
+  }
+  connection_->stop();
+  if (thread_.joinable()) thread_.join();
+  outbox_->persist();
+}
+
+std::string AlertStream::listen_url() const { return connection_->listen_url(); }
+
+void AlertStream::collect(core::CounterSnapshot& out) const { out.add(counters_.values()); }
+
+AlertStream::Stats AlertStream::stats() const {
+  Stats s;
+  s.published = counters_.get(C::kPublished);
+  s.sent = counters_.get(C::kSent);
+  s.resent = counters_.get(C::kResent);
+  s.acked = counters_.get(C::kAcked);
+  s.spooled = counters_.get(C::kSpooled);
+  s.spool_loaded = counters_.get(C::kSpoolLoaded);
+  s.dropped = counters_.get(C::kDropped);
+  s.heartbeats = counters_.get(C::kHeartbeats);
+  s.connections = counters_.get(C::kConnections);
+  s.reconnects = counters_.get(C::kReconnects);
+  s.connect_failures = counters_.get(C::kConnectFailures);
+  s.closed_bad_frame = counters_.get(C::kClosedBadFrame);
+  s.queued = counters_.get(C::kQueued);
+  s.spool_bytes = counters_.get(C::kSpoolBytes);
+  return s;
+}
+
+}  // namespace spanguard::output

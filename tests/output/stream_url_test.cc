@@ -1,0 +1,66 @@
+// Stream URLs: the accepted forms, and errors that name the key and say what to write instead.
+#include "spanguard/output/stream_url.h"
+
+#include <gtest/gtest.h>
+
+#include "spanguard/core/error.h"
+
+namespace spanguard::output {
+namespace {
+
+std::string error_of(std::string_view url, UrlUse use = UrlUse::kConnect) {
+  try {
+    parse_stream_url(url, "output.socket.connect", use);
+  } catch (const core::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(StreamUrl, ParsesTcpWithIpv4Ipv6AndHostNames) {
+  auto u = parse_stream_url("tcp://192.0.2.1:9000", "k", UrlUse::kConnect);
+  EXPECT_EQ(u.scheme, StreamUrl::Scheme::kTcp);
+  EXPECT_EQ(u.host, "192.0.2.1");
+  EXPECT_EQ(u.port, 9000);
+  u = parse_stream_url("tcp://[2001:db8::1]:443", "k", UrlUse::kConnect);
+  EXPECT_EQ(u.host, "2001:db8::1");
+  EXPECT_EQ(u.port, 443);
+  EXPECT_EQ(u.text(), "tcp://[2001:db8::1]:443");
+  u = parse_stream_url("tcp://siem-collector.example.net:6514", "k", UrlUse::kConnect);
+  EXPECT_EQ(u.host, "siem-collector.example.net");
+  EXPECT_EQ(u.text(), "tcp://siem-collector.example.net:6514");
+}
+
+TEST(StreamUrl, ParsesUnixPaths) {
+  const auto u = parse_stream_url("unix:///run/spanguard/alerts.sock", "k", UrlUse::kListen);
+  EXPECT_EQ(u.scheme, StreamUrl::Scheme::kUnix);
+  EXPECT_EQ(u.path, "/run/spanguard/alerts.sock");
+  EXPECT_EQ(u.text(), "unix:///run/spanguard/alerts.sock");
+}
+
+TEST(StreamUrl, PortZeroOnlyForListening) {
+  EXPECT_EQ(parse_stream_url("tcp://127.0.0.1:0", "k", UrlUse::kListen).port, 0);
+  EXPECT_NE(error_of("tcp://127.0.0.1:0").find("port 0"), std::string::npos);
+}
+
+TEST(StreamUrl, ErrorsNameTheKeyTheUrlAndTheReason) {
+  const std::string e = error_of("http://x:1");
+  EXPECT_NE(e.find("output.socket.connect"), std::string::npos) << e;
+  EXPECT_NE(e.find("'http://x:1'"), std::string::npos) << e;
+  EXPECT_NE(e.find("tcp://HOST:PORT or unix:///PATH"), std::string::npos) << e;
+  EXPECT_NE(error_of("tcp://host").find("missing ':PORT'"), std::string::npos);
+  EXPECT_NE(error_of("tcp://host:http").find("port must be a number"), std::string::npos);
+  EXPECT_NE(error_of("tcp://host:70000").find("port must be a number"), std::string::npos);
+  EXPECT_NE(error_of("tcp://::1:9000").find("brackets"), std::string::npos);
+  EXPECT_NE(error_of("tcp://[::1:9000").find("']'"), std::string::npos);
+  EXPECT_NE(error_of("tcp://[nothex]:1").find("not an IPv6 address"), std::string::npos);
+  EXPECT_NE(error_of("tcp://:9000").find("missing host"), std::string::npos);
+  EXPECT_NE(error_of("tcp://ho st:1").find("not a host name"), std::string::npos);
+  EXPECT_NE(error_of("unix://relative.sock").find("absolute path"), std::string::npos);
+  EXPECT_NE(error_of("unix:///" + std::string(200, 'a')).find("limited to 107 bytes"),
+            std::string::npos);
+  EXPECT_NE(error_of("").find("expected"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace spanguard::output
