@@ -139,6 +139,8 @@ void set_rule(v1::AlertInfo* info, const rules::Rule& rule, const char* action) 
   info->set_severity(rule.priority);
 }
 
+}  // namespace
+
 void set_reset(v1::ResetInfo* info, const respond::ResetSummary& s) {
   info->set_mode(respond::to_string(s.mode));
   const auto side = [](v1::ResetSide* out, const respond::SideReport& r) {
@@ -149,8 +151,6 @@ void set_reset(v1::ResetInfo* info, const respond::ResetSummary& s) {
   side(info->mutable_client(), s.client());
   side(info->mutable_server(), s.server());
 }
-
-}  // namespace
 
 v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq,
                        const respond::ResetSummary* reset) {

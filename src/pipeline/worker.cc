@@ -58,20 +58,24 @@ void Worker::on_frame(const capture::Frame& frame) {
   }
   current_ = nullptr;
   // Offline there is nothing "queued meanwhile": the other end's reset goes out after this packet.
-  if (responder_ && !live_) responder_->flush();
+  if (!live_) on_batch_end();
 }
 
 void Worker::on_batch_end() {
   if (responder_) responder_->flush();
+  emit_pending_alerts();
 }
 
 void Worker::on_idle(core::Timestamp now) {
   if (responder_) responder_->on_idle(now);
+  emit_pending_alerts();
   flows_.advance_time(now);
   defrag_.expire(now);
 }
 
 void Worker::finish() {
+  if (responder_) responder_->flush();
+  emit_pending_alerts();
   if (responder_) responder_->finish(last_ts_);
   flows_.flush_all();
 }
@@ -79,6 +83,7 @@ void Worker::finish() {
 void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
   // Queued stream data is inspected across its holes before the flow goes.
   reassembler_.on_flow_end(const_cast<flow::Flow&>(flow));
+  emit_pending_alerts();  // before the flow (and its reset state) goes
   if (responder_) responder_->on_flow_end(flow);
   if (flow_records_ && (outputs_.eve != nullptr || outputs_.alerts != nullptr)) {
     v1::Envelope event;
@@ -132,11 +137,27 @@ void Worker::on_alert(const detect::AlertEvent& alert) {
       responder_->set_alert_seq(*alert.flow, next_event_seq());
     return;
   }
-  v1::Envelope event;
-  *event.mutable_alert() = output::alert_record(alert, 0, responded ? &reset : nullptr);
-  const uint64_t seq = emit(
-      event, [](const v1::Envelope& e) -> const google::protobuf::Message& { return e.alert(); });
-  if (responded && alert.flow != nullptr) responder_->set_alert_seq(*alert.flow, seq);
+  // Built now, while the packet and the matched bytes exist; sent at the end of the batch.
+  PendingAlert& p = pending_alerts_.emplace_back();
+  *p.event.mutable_alert() = output::alert_record(alert, 0, responded ? &reset : nullptr);
+  p.flow = alert.flow;
+  p.responded = responded;
+}
+
+void Worker::emit_pending_alerts() {
+  for (PendingAlert& p : pending_alerts_) {
+    if (p.responded && p.flow != nullptr) {
+      // The alert tells what has gone out by now, the deferred end's reset included.
+      if (const auto summary = responder_->summary(*p.flow)) {
+        output::set_reset(p.event.mutable_alert()->mutable_reset(), *summary);
+        if (summary->attempted) p.event.mutable_alert()->mutable_alert()->set_action("blocked");
+      }
+    }
+    const uint64_t seq = emit(
+        p.event, [](const v1::Envelope& e) -> const google::protobuf::Message& { return e.alert(); });
+    if (p.responded && p.flow != nullptr) responder_->set_alert_seq(*p.flow, seq);
+  }
+  pending_alerts_.clear();
 }
 
 void Worker::on_reset_outcome(const respond::ResetOutcomeEvent& event) {

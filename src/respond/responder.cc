@@ -594,6 +594,12 @@ void Responder::set_alert_seq(const flow::Flow& f, uint64_t seq) {
   }
 }
 
+std::optional<ResetSummary> Responder::summary(const flow::Flow& f) const {
+  const auto* w = static_cast<const Watch*>(f.get(flow::FlowSlot::kRespond));
+  if (w == nullptr) return std::nullopt;
+  return w->summary;
+}
+
 void Responder::flush() {
   for (Watch* w : pending_) {
     if (w->queued) flush_one(*w);

@@ -478,6 +478,8 @@ TEST(Responder, AlertSaysBlockedAndTheFollowUpGivesOutcomes) {
   EXPECT_EQ(a.reset().mode(), "rst");
   EXPECT_EQ(a.reset().server().packets(), 1u);
   EXPECT_EQ(a.reset().server().outcome(), "pending");
+  // The alert leaves after the batch's deferred reset: it counts the client's too.
+  EXPECT_EQ(a.reset().client().packets(), 1u);
   ASSERT_EQ(r.resets.size(), 1u);
   const v1::ResetReport& rr = r.resets[0];
   EXPECT_EQ(rr.event_type(), "reset");

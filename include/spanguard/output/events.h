@@ -23,6 +23,8 @@ v1::FlowRecord flow_record(const flow::Flow& flow, flow::EndReason reason);
 // alert.action is then "blocked" when anything was sent.
 v1::Alert alert_record(const detect::AlertEvent& alert, uint64_t seq,
                        const respond::ResetSummary* reset = nullptr);
+// The `reset` object of an alert or reset report: mode, packets and outcome per end.
+void set_reset(v1::ResetInfo* info, const respond::ResetSummary& summary);
 // The follow-up of a reset whose kill watch ended: event_type "reset", the outcome per end.
 v1::ResetReport reset_report(const respond::ResetOutcomeEvent& event, uint64_t seq);
 // EVE's alert.action before any response: "allowed" for alert rules, else the rule's action

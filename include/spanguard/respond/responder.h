@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "spanguard/core/config.h"
@@ -180,6 +181,8 @@ class Responder {
   ResetSummary respond(const detect::AlertEvent& alert);
   // The alert the reset belongs to has sequence number `seq` (its follow-up report refers to it).
   void set_alert_seq(const flow::Flow& flow, uint64_t seq);
+  // What has been sent for the flow's reset so far (nullopt: the flow was not reset).
+  std::optional<ResetSummary> summary(const flow::Flow& flow) const;
 
   // Every tracked packet, after flow tracking: kill-watch answers and evidence for the outcome,
   // and the end of watches whose time is up (packet time).
