@@ -15,19 +15,6 @@ namespace {
 
 using C = AlertStreamCounter;
 
-uint64_t seq_of(const v1::Envelope& e) {
-  switch (e.body_case()) {
-    case v1::Envelope::kAlert:
-      return e.alert().seq();
-    case v1::Envelope::kResetReport:
-      return e.reset_report().seq();
-    case v1::Envelope::kFlow:
-      return e.flow().seq();
-    default:
-      return 0;
-  }
-}
-
 bool set_seq(v1::Envelope& e, uint64_t seq) {
   switch (e.body_case()) {
     case v1::Envelope::kAlert:
@@ -238,7 +225,7 @@ bool Outbox::read_disk(Run& run, Segment& segment, std::string& out, size_t limi
     std::string_view raw;
     const auto result = read_frames_.next(scratch_, &raw);
     if (result == FrameReader::Result::kFrame) {
-      const uint64_t seq = seq_of(scratch_);
+      const uint64_t seq = event_seq(scratch_);
       if (seq >= send_seq_) {
         emit(run, seq, raw, out, appended);
         if (out.size() >= limit) return true;

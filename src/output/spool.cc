@@ -29,6 +29,8 @@ constexpr size_t kWriteBuffer = 64 * 1024;
 
 std::string errno_text() { return std::strerror(errno); }
 
+}  // namespace
+
 uint64_t event_seq(const v1::Envelope& e) {
   switch (e.body_case()) {
     case v1::Envelope::kAlert:
@@ -41,8 +43,6 @@ uint64_t event_seq(const v1::Envelope& e) {
       return 0;
   }
 }
-
-}  // namespace
 
 SpoolFile::SpoolFile(Spool& spool, std::string path, UniqueFd fd, uint64_t size)
     : spool_(spool), path_(std::move(path)), fd_(std::move(fd)), committed_(size) {
