@@ -17,6 +17,7 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"backtrack_limit", "verifications stopped by detect.backtrack_limit or PCRE2's limits"},
     {"scan_errors", "Hyperscan scan failures (the data was not inspected)"},
     {"streams", "Hyperscan streams opened (flow directions with payload)"},
+    {"streams_released", "Hyperscan streams freed when their TCP connection closed or was reset"},
 };
 constexpr core::CounterGroup kCounterGroup{"detect", kCounterDefs};
 
@@ -300,6 +301,7 @@ void Detector::release_streams(flow::Flow& flow) {
   auto* state = static_cast<FlowDetect*>(flow.get(flow::FlowSlot::kDetect));
   if (state == nullptr) return;
   for (FlowDetect::DirectionState& d : state->dir) {
+    if (d.stream) counters_.inc(DetectCounter::kStreamsReleased);
     d.stream.reset();
     d.tail = {};
   }

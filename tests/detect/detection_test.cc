@@ -89,6 +89,11 @@ class Sensor {
     return out;
   }
   const DetectionEngine& engine() const { return *engine_; }
+  uint64_t counter(const std::string& name) const {
+    core::CounterSnapshot snap;
+    worker_->collect(snap);
+    return snap.get(name);
+  }
 
  private:
   static inline int serial_ = 0;
@@ -449,6 +454,25 @@ TEST(Detection, TransactionRulesInspectApplicationBuffers) {
   set(rules::Buffer::kHttpUri, uri2);
   detector.on_transaction(f, flow::Direction::kToClient, rules::AppProto::kHttp, buffers, nullptr);
   EXPECT_EQ(sink.sids, (Sids{1, 2}));
+}
+
+}  // namespace
+}  // namespace spanguard::detect
+
+namespace spanguard::detect {
+namespace {
+
+TEST(Detection, ScanStateIsFreedWhenTheConnectionClosesNotWhenTheFlowExpires) {
+  Sensor s("alert tcp any any -> any 80 (msg:\"m\"; content:\"never-there\"; sid:1;)");
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  s.feed(c.client_sends("GET / HTTP/1.1\r\n\r\n"));
+  s.feed(c.server_sends("HTTP/1.1 200 OK\r\n\r\n"));
+  EXPECT_EQ(s.counter("detect.streams"), 2u);
+  EXPECT_EQ(s.counter("detect.streams_released"), 0u);
+  s.feed(c.close());  // the flow lingers for the closed-state timeout; its streams do not
+  EXPECT_EQ(s.counter("detect.streams_released"), 2u);
+  EXPECT_EQ(s.counter("flow.active"), 1u);
 }
 
 }  // namespace

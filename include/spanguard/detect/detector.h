@@ -51,6 +51,7 @@ enum class DetectCounter : uint16_t {
   kBacktrackLimit,
   kScanErrors,
   kStreamsOpened,
+  kStreamsReleased,
   kCount
 };
 
