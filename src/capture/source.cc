@@ -270,8 +270,26 @@ LiveSource::LiveSource(std::string interface, const LiveOptions& options)
 }
 
 int LiveSource::dispatch(int max_frames, FrameSink& sink) {
-  if (stopped_.load(std::memory_order_relaxed)) return -1;
   DispatchContext ctx{&sink, link_, ns_per_tick_};
+  if (stopped_.load(std::memory_order_relaxed)) {
+    // Stopping: what the kernel already captured is still inspected (an operator's SIGTERM must
+    // not lose the frames that arrived before it), then the source ends.
+    if (drained_) return -1;
+    drained_ = true;
+    char err[PCAP_ERRBUF_SIZE];
+    pcap_setnonblock(handle_.get(), 1, err);
+    int total = 0;
+    int breaks = 0;
+    for (int calls = 0; calls < 4096; ++calls) {  // bounded: a busy link never runs dry
+      const int n =
+          pcap_dispatch(handle_.get(), max_frames, on_packet, reinterpret_cast<u_char*>(&ctx));
+      if (n == PCAP_ERROR_BREAK && breaks++ == 0) continue;  // stop()'s own pcap_breakloop
+      if (n <= 0) break;
+      total += n;
+      delivered_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    }
+    return total > 0 ? total : -1;
+  }
   const int n =
       pcap_dispatch(handle_.get(), max_frames, on_packet, reinterpret_cast<u_char*>(&ctx));
   if (n >= 0) {

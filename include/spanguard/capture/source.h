@@ -114,6 +114,7 @@ class LiveSource final : public PacketSource {
   int64_t ns_per_tick_ = 1;  // 1 with nanosecond timestamps, 1000 where only microseconds exist
   std::atomic<uint64_t> delivered_{0};
   std::atomic<bool> stopped_{false};
+  bool drained_ = false;  // after stop(): the kernel buffer has been read once more
 };
 
 }  // namespace spanguard::capture
