@@ -145,8 +145,8 @@ void open_offline_responses(const core::Config& config, const CommonOptions& o, 
   if (o.resets_pcap.empty()) return;
   respond::RespondOptions options = respond::respond_options(config);
   run.resets_pcap = std::make_unique<respond::PcapWriter>(o.resets_pcap, options.layer == 2);
-  // The source MAC live injection would use: the named interface's, else a locally administered
-  // placeholder (02:00:00:00:00:00) that marks the frames as the sensor's.
+  // The source MAC live injection would use: the named interface's, else the locally administered
+  // address 02:00:00:00:00:00, which marks the frames as the sensor's.
   std::array<uint8_t, 6> mac{0x02, 0, 0, 0, 0, 0};
   if (const auto own = respond::interface_mac(options.interface)) mac = *own;
   respond::PcapWriter* writer = run.resets_pcap.get();

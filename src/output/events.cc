@@ -193,4 +193,46 @@ v1::ResetReport reset_report(const respond::ResetOutcomeEvent& e, uint64_t seq) 
   return r;
 }
 
+uint64_t event_seq(const v1::Envelope& e) {
+  switch (e.body_case()) {
+    case v1::Envelope::kAlert:
+      return e.alert().seq();
+    case v1::Envelope::kResetReport:
+      return e.reset_report().seq();
+    case v1::Envelope::kFlow:
+      return e.flow().seq();
+    default:
+      return 0;
+  }
+}
+
+bool set_event_seq(v1::Envelope& e, uint64_t seq) {
+  switch (e.body_case()) {
+    case v1::Envelope::kAlert:
+      e.mutable_alert()->set_seq(seq);
+      return true;
+    case v1::Envelope::kResetReport:
+      e.mutable_reset_report()->set_seq(seq);
+      return true;
+    case v1::Envelope::kFlow:
+      e.mutable_flow()->set_seq(seq);
+      return true;
+    default:
+      return false;
+  }
+}
+
+const google::protobuf::Message* event_body(const v1::Envelope& e) {
+  switch (e.body_case()) {
+    case v1::Envelope::kAlert:
+      return &e.alert();
+    case v1::Envelope::kResetReport:
+      return &e.reset_report();
+    case v1::Envelope::kFlow:
+      return &e.flow();
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace spanguard::output

@@ -8,28 +8,13 @@
 
 #include "spanguard/core/log.h"
 #include "spanguard/core/time.h"
+#include "spanguard/output/events.h"
 
 namespace spanguard::output {
 
 namespace {
 
 using C = AlertStreamCounter;
-
-bool set_seq(v1::Envelope& e, uint64_t seq) {
-  switch (e.body_case()) {
-    case v1::Envelope::kAlert:
-      e.mutable_alert()->set_seq(seq);
-      return true;
-    case v1::Envelope::kResetReport:
-      e.mutable_reset_report()->set_seq(seq);
-      return true;
-    case v1::Envelope::kFlow:
-      e.mutable_flow()->set_seq(seq);
-      return true;
-    default:
-      return false;
-  }
-}
 
 constexpr int64_t kDropLogIntervalNs = 10'000'000'000;
 
@@ -108,7 +93,7 @@ uint64_t Outbox::publish(v1::Envelope& event) {
   }
   std::lock_guard lock(mutex_);
   const uint64_t seq = next_seq_++;
-  set_seq(event, seq);
+  set_event_seq(event, seq);
   counters_.inc(C::kPublished);
   Run& run = current();
   run.last = seq;

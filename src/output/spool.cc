@@ -17,6 +17,7 @@
 
 #include "spanguard/core/error.h"
 #include "spanguard/core/log.h"
+#include "spanguard/output/events.h"
 #include "spanguard/output/framing.h"
 
 namespace spanguard::output {
@@ -30,19 +31,6 @@ constexpr size_t kWriteBuffer = 64 * 1024;
 std::string errno_text() { return std::strerror(errno); }
 
 }  // namespace
-
-uint64_t event_seq(const v1::Envelope& e) {
-  switch (e.body_case()) {
-    case v1::Envelope::kAlert:
-      return e.alert().seq();
-    case v1::Envelope::kResetReport:
-      return e.reset_report().seq();
-    case v1::Envelope::kFlow:
-      return e.flow().seq();
-    default:
-      return 0;
-  }
-}
 
 SpoolFile::SpoolFile(Spool& spool, std::string path, UniqueFd fd, uint64_t size)
     : spool_(spool), path_(std::move(path)), fd_(std::move(fd)), committed_(size) {

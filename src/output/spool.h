@@ -15,9 +15,6 @@
 
 namespace spanguard::output {
 
-// The seq an event was numbered with (0 for envelopes that carry none).
-uint64_t event_seq(const v1::Envelope& e);
-
 class Spool;
 
 // One segment file. Records are appended whole; after a crash the file ends at most in one torn

@@ -88,7 +88,7 @@ void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
   if (flow_records_ && (outputs_.eve != nullptr || outputs_.alerts != nullptr)) {
     v1::Envelope event;
     *event.mutable_flow() = output::flow_record(flow, reason);
-    emit(event, [](const v1::Envelope& e) -> const google::protobuf::Message& { return e.flow(); });
+    emit(event);
   }
 }
 
@@ -99,18 +99,15 @@ void Worker::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<con
   }
 }
 
-uint64_t Worker::emit(v1::Envelope& event,
-                      const google::protobuf::Message& (*body)(const v1::Envelope&)) {
+uint64_t Worker::emit(v1::Envelope& event) {
   uint64_t seq;
   if (outputs_.alerts != nullptr) {
     seq = outputs_.alerts->publish(event);  // never waits for the network
   } else {
     seq = next_event_seq();
-    if (event.has_alert()) event.mutable_alert()->set_seq(seq);
-    if (event.has_reset_report()) event.mutable_reset_report()->set_seq(seq);
-    if (event.has_flow()) event.mutable_flow()->set_seq(seq);
+    output::set_event_seq(event, seq);
   }
-  if (outputs_.eve != nullptr) outputs_.eve->write(body(event));
+  if (outputs_.eve != nullptr) outputs_.eve->write(*output::event_body(event));
   return seq;
 }
 
@@ -123,14 +120,9 @@ uint64_t Worker::next_event_seq() {
 
 void Worker::on_alert(const detect::AlertEvent& alert) {
   // The reset goes out first: the race against the server's reply does not wait for output.
-  respond::ResetSummary reset;
-  bool responded = false;
-  if (responder_ && alert.rule != nullptr &&
-      respond::responds_to(alert.rule->rule().action, outputs_.respond->options()) &&
-      !(alert.flow != nullptr && alert.flow->reset)) {
-    reset = responder_->respond(alert);
-    responded = true;
-  }
+  const std::optional<respond::ResetSummary> reset =
+      responder_ ? responder_->respond(alert) : std::nullopt;
+  const bool responded = reset.has_value();
   if (alert.flow != nullptr) const_cast<flow::Flow*>(alert.flow)->alerted = true;
   if (outputs_.eve == nullptr && outputs_.alerts == nullptr) {
     if (responded && alert.flow != nullptr)
@@ -139,7 +131,7 @@ void Worker::on_alert(const detect::AlertEvent& alert) {
   }
   // Built now, while the packet and the matched bytes exist; sent at the end of the batch.
   PendingAlert& p = pending_alerts_.emplace_back();
-  *p.event.mutable_alert() = output::alert_record(alert, 0, responded ? &reset : nullptr);
+  *p.event.mutable_alert() = output::alert_record(alert, 0, responded ? &*reset : nullptr);
   p.flow = alert.flow;
   p.responded = responded;
 }
@@ -153,8 +145,7 @@ void Worker::emit_pending_alerts() {
         if (summary->attempted) p.event.mutable_alert()->mutable_alert()->set_action("blocked");
       }
     }
-    const uint64_t seq = emit(
-        p.event, [](const v1::Envelope& e) -> const google::protobuf::Message& { return e.alert(); });
+    const uint64_t seq = emit(p.event);
     if (p.responded && p.flow != nullptr) responder_->set_alert_seq(*p.flow, seq);
   }
   pending_alerts_.clear();
@@ -164,8 +155,7 @@ void Worker::on_reset_outcome(const respond::ResetOutcomeEvent& event) {
   if (outputs_.eve == nullptr && outputs_.alerts == nullptr) return;
   v1::Envelope envelope;
   *envelope.mutable_reset_report() = output::reset_report(event, 0);
-  emit(envelope,
-       [](const v1::Envelope& e) -> const google::protobuf::Message& { return e.reset_report(); });
+  emit(envelope);
 }
 
 void Worker::on_stream_event(flow::Flow&, flow::Direction, stream::StreamEvent) {}

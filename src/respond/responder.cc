@@ -519,11 +519,14 @@ bool Responder::send_icmp(const detect::AlertEvent& alert) {
   return true;
 }
 
-ResetSummary Responder::respond(const detect::AlertEvent& alert) {
+std::optional<ResetSummary> Responder::respond(const detect::AlertEvent& alert) {
+  if (alert.rule == nullptr || !responds_to(alert.rule->rule().action, options_)) {
+    return std::nullopt;
+  }
+  if (alert.flow != nullptr && alert.flow->reset) return std::nullopt;  // one reset per flow
+  const rules::Action action = alert.rule->rule().action;
   ResetSummary none;
   none.mode = options_.mode;
-  if (alert.rule == nullptr || !responds_to(alert.rule->rule().action, options_)) return none;
-  const rules::Action action = alert.rule->rule().action;
 
   if (alert.flow == nullptr || !alert.flow->is_tcp()) {
     none.tcp = false;
@@ -537,7 +540,6 @@ ResetSummary Responder::respond(const detect::AlertEvent& alert) {
   }
 
   auto& f = const_cast<flow::Flow&>(*alert.flow);
-  if (f.reset) return none;  // one reset per flow: its watch is running or over
   const core::Timestamp cause = alert.packet != nullptr ? alert.packet->ts : f.last_seen;
   auto owned = std::make_unique<Watch>();
   Watch& w = *owned;

@@ -62,7 +62,7 @@ struct Flow {
   Flow* wheel_prev = nullptr;
   Flow* wheel_next = nullptr;
   int64_t wheel_tick = 0;  // the expiry tick it is filed under
-  bool young = false;  // in the half-open list (evicted first under pressure)
+  bool young = false;      // in the half-open list (evicted first under pressure)
   Flow* young_prev = nullptr;
   Flow* young_next = nullptr;
 

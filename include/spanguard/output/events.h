@@ -23,6 +23,13 @@ v1::FlowRecord flow_record(const flow::Flow& flow, flow::EndReason reason);
 // alert.action is then "blocked" when anything was sent.
 v1::Alert alert_record(const detect::AlertEvent& alert, uint64_t seq,
                        const respond::ResetSummary* reset = nullptr);
+// The events an envelope can carry that are numbered per run (alert, reset report, flow record):
+// their seq (0 for any other body), setting it (false for any other body), and the event itself
+// (null for any other body), as the EVE file writes it.
+uint64_t event_seq(const v1::Envelope& e);
+bool set_event_seq(v1::Envelope& e, uint64_t seq);
+const google::protobuf::Message* event_body(const v1::Envelope& e);
+
 // The `reset` object of an alert or reset report: mode, packets and outcome per end.
 void set_reset(v1::ResetInfo* info, const respond::ResetSummary& summary);
 // The follow-up of a reset whose kill watch ended: event_type "reset", the outcome per end.

@@ -59,9 +59,9 @@ class Worker final : public capture::FrameSink,
   // Alerts of the current batch go out after its deferred resets (flush): formatting an alert
   // must not delay the reset of the trigger's sender.
   void emit_pending_alerts();
-  // Numbers `event` (through the alert stream when there is one), sends it there and writes its
-  // body to the EVE file; returns its seq.
-  uint64_t emit(v1::Envelope& event, const google::protobuf::Message& (*body)(const v1::Envelope&));
+  // Numbers `event` (through the alert stream when there is one), sends it there and writes it to
+  // the EVE file; returns its seq.
+  uint64_t emit(v1::Envelope& event);
 
   WorkerOutputs outputs_;
   bool live_;
@@ -72,7 +72,7 @@ class Worker final : public capture::FrameSink,
   stream::Reassembler reassembler_;  // declared before flows_: the flows' stream state refers to it
   std::unique_ptr<detect::Detector> detector_;
   const decode::PacketView* current_ = nullptr;  // the packet being processed, if any
-  uint64_t local_seq_ = 0;  // when no shared sequence was given
+  uint64_t local_seq_ = 0;                       // when no shared sequence was given
   struct PendingAlert {
     v1::Envelope event;
     const flow::Flow* flow;  // valid until emitted: a flow's end emits its alerts first

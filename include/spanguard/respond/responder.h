@@ -176,9 +176,10 @@ class Responder {
   // neither alert nor move the flow's state). Cheap for everything else.
   bool is_own(const decode::PacketView& v);
 
-  // A rule with a reject/drop action matched. Sends what can be sent now and starts the kill
-  // watch; returns what was sent (for the alert record). A flow already reset gets nothing more.
-  ResetSummary respond(const detect::AlertEvent& alert);
+  // A rule matched. When its action asks for a response (and the flow was not reset already),
+  // sends what can be sent now, starts the kill watch and returns what was sent (for the alert
+  // record); otherwise nullopt.
+  std::optional<ResetSummary> respond(const detect::AlertEvent& alert);
   // The alert the reset belongs to has sequence number `seq` (its follow-up report refers to it).
   void set_alert_seq(const flow::Flow& flow, uint64_t seq);
   // What has been sent for the flow's reset so far (nullopt: the flow was not reset).
