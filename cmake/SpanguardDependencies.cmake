@@ -8,6 +8,7 @@ pkg_check_modules(YAMLCPP REQUIRED IMPORTED_TARGET yaml-cpp)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(Threads REQUIRED)
+find_package(ZLIB REQUIRED)
 find_program(PROTOC_EXECUTABLE protoc REQUIRED)
 
 # libnet ships no pkg-config file on Debian 12: ask libnet-config for its defines, find the library.
