@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "spanguard/applayer/registry.h"
 #include "spanguard/cli/config_schema.h"
 #include "spanguard/detect/detector.h"
 #include "spanguard/pipeline/worker.h"
@@ -34,7 +35,9 @@ double seconds_since(Clock::time_point t) {
 
 // N rules: 60% one content, 20% two contents with distance/within, 20% content + pcre; 40% of the
 // contents nocase. A few rules hit the generated HTTP traffic so that verification is exercised.
-std::string generate_rules(size_t n, uint64_t seed) {
+// `http`: the same rules as `alert http` on http.uri, http.header and file.data (a third each),
+// as an analyst's HTTP rules are written, instead of the raw stream.
+std::string generate_rules(size_t n, uint64_t seed, bool http = false) {
   std::mt19937_64 rng(seed);
   auto word = [&](size_t min_len) {
     static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789_-/.=";
@@ -59,17 +62,28 @@ std::string generate_rules(size_t n, uint64_t seed) {
     } else if (kind >= 8) {
       opts += " pcre:\"/" + word(3) + "[0-9]{2,8}" + word(2) + "/" + (nocase ? "i" : "") + "\";";
     }
-    out += "alert tcp any any -> any $HTTP_PORTS (msg:\"bench " + std::to_string(i) +
-           "\"; flow:established,to_server; " + opts + " sid:" + std::to_string(i) + ";)\n";
+    if (!http) {
+      out += "alert tcp any any -> any $HTTP_PORTS (msg:\"bench " + std::to_string(i) +
+             "\"; flow:established,to_server; " + opts + " sid:" + std::to_string(i) + ";)\n";
+      continue;
+    }
+    // The traffic's own strings go where they are: URIs in http.uri, the rest in the headers.
+    const size_t which = i <= 5 ? (i == 2 || i == 4 ? 0 : 1) : i % 3;
+    static const char* const kBuffers[] = {"http.uri;", "http.header;", "file.data;"};
+    const char* direction = which == 2 ? "to_client" : "to_server";
+    out += std::string("alert http any any -> any any (msg:\"bench ") + std::to_string(i) +
+           "\"; flow:established," + direction + "; " + kBuffers[which] + " " + opts +
+           " sid:" + std::to_string(i) + ";)\n";
   }
   return out;
 }
 
 std::unique_ptr<detect::DetectionEngine> build_engine(size_t n, uint64_t seed,
-                                                      const core::Config& config) {
+                                                      const core::Config& config,
+                                                      bool http = false) {
   rules::Classifications none;
-  rules::RuleParser parser(rules::default_variables(), &none);
-  parser.parse_text(generate_rules(n, seed), "generated.rules");
+  rules::RuleParser parser(rules::default_variables(), &none, applayer::rule_registry());
+  parser.parse_text(generate_rules(n, seed, http), "generated.rules");
   rules::RuleSet set = parser.take();
   if (set.failed != 0) {
     std::fprintf(stderr, "generated rules failed to parse: %s\n",
@@ -77,8 +91,8 @@ std::unique_ptr<detect::DetectionEngine> build_engine(size_t n, uint64_t seed,
     std::exit(1);
   }
   std::vector<rules::Diagnostic> diagnostics;
-  return std::make_unique<detect::DetectionEngine>(std::move(set.rules),
-                                                   detect::detect_options(config), diagnostics);
+  return std::make_unique<detect::DetectionEngine>(
+      std::move(set.rules), detect::detect_options(config), diagnostics, applayer::rule_registry());
 }
 
 struct Capture {
@@ -209,6 +223,11 @@ int main(int argc, char** argv) {
   app.add_option("--pcap", pcap, "Capture to replay (spanguard-pcapgen --profile http)");
   app.add_option("--rules", rule_count, "Generated rules for the throughput run");
   app.add_option("--seed", seed, "Rule generator seed");
+  std::string buffers = "stream";
+  app.add_option("--buffers", buffers,
+                 "Where the generated rules look: stream (raw TCP stream) or http (http.uri, "
+                 "http.header, file.data)")
+      ->check(CLI::IsMember({"stream", "http"}));
   CLI11_PARSE(app, argc, argv);
 
   core::Config config(cli::config_schema());
@@ -225,9 +244,11 @@ int main(int argc, char** argv) {
   if (pcap.empty()) return 0;
 
   const Capture capture = load(pcap);
-  const auto engine = build_engine(rule_count, seed, config);
-  std::printf("replay %s: %zu frames, %.1f MB, %zu rules, one worker\n", pcap.c_str(),
-              capture.frames.size(), static_cast<double>(capture.wire_bytes) / 1e6, rule_count);
+  const bool http = buffers == "http";
+  const auto engine = build_engine(rule_count, seed, config, http);
+  std::printf("replay %s: %zu frames, %.1f MB, %zu %s rules, one worker\n", pcap.c_str(),
+              capture.frames.size(), static_cast<double>(capture.wire_bytes) / 1e6, rule_count,
+              buffers.c_str());
   const double mbits = static_cast<double>(capture.wire_bytes) * 8 / 1e6;
   core::CounterSnapshot plain_counters, detect_counters;
   const double plain = replay(capture, config, nullptr, plain_counters);
@@ -239,6 +260,12 @@ int main(int argc, char** argv) {
       static_cast<unsigned long>(detect_counters.get("detect.candidates")),
       static_cast<unsigned long>(detect_counters.get("detect.verified")));
 
+  if (http) {
+    std::printf("  HTTP transactions %lu, flows identified as HTTP %lu\n",
+                static_cast<unsigned long>(detect_counters.get("http.transactions")),
+                static_cast<unsigned long>(detect_counters.get("applayer.flows.http")));
+    return 0;  // the floor below is for stream rules
+  }
   const StreamRecorder rec = record_streams(capture, config);
   uint64_t matches = 0;
   const double floor = hyperscan_floor(rec, engine->database(detect::Scope::kStream), matches);

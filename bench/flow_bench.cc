@@ -1,6 +1,8 @@
 // Session-table and reassembly figures: memory per flow, RSS with a million concurrent flows, flow
 // insert+expire rate, and reassembly throughput in order and heavily out of order.
 // Usage: flow_bench [flows=1000000]
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +13,8 @@
 #include <string>
 
 #include "frame_builder.h"
+#include "spanguard/applayer/app_layer.h"
+#include "spanguard/applayer/registry.h"
 #include "spanguard/core/log.h"
 #include "spanguard/decode/decoder.h"
 #include "spanguard/flow/flow_table.h"
@@ -65,57 +69,91 @@ struct Template {
   }
 };
 
-Template make_template(const std::string& payload) {
+// `from_server`: the frame goes from 198.51.100.2:80 to the patched client (set() then patches the
+// destination address and port).
+Template make_template(const std::string& payload, bool from_server = false) {
   Template t;
   t.frame = testing::FrameBuilder()
                 .ethernet()
-                .ipv4("198.51.100.1", "198.51.100.2")
-                .tcp(1024, 80, {.seq = 1, .ack = 1})
+                .ipv4(from_server ? "198.51.100.2" : "198.51.100.1",
+                      from_server ? "198.51.100.1" : "198.51.100.2")
+                .tcp(from_server ? 80 : 1024, from_server ? 1024 : 80, {.seq = 1, .ack = 1})
                 .payload(payload)
                 .build();
-  t.src_at = 14 + 12;
-  t.sport_at = 34;
+  t.src_at = from_server ? 14 + 16 : 14 + 12;
+  t.sport_at = from_server ? 36 : 34;
   t.seq_at = 38;
   t.ack_at = 42;
   t.flags_at = 47;
   return t;
 }
 
-void million_flows(uint32_t n) {
+// Transactions go nowhere: the application layer's state is what is measured.
+struct NullTransactions : applayer::TransactionSink {
+  void on_transaction(const applayer::TxInspection&) override { ++count; }
+  uint64_t count = 0;
+};
+
+enum class AppState {
+  kNone,      // no application layer
+  kPending,   // identified and parsed as HTTP, the request seen, its response not yet
+  kAnswered,  // request and response seen: an idle keep-alive connection between transactions
+};
+
+void million_flows(uint32_t n, AppState app_state) {
+  const bool http = app_state != AppState::kNone;
   decode::Decoder decoder;  // checksums are not validated: the template is patched in place
   NullConsumer sink;
+  NullTransactions transactions;
+  applayer::AppLayer app(applayer::AppLayerOptions{}, applayer::rule_registry(), transactions);
   flow::FlowOptions o;
   o.max_flows = n + n / 8;
   o.memcap = 4ull << 30;
+  malloc_trim(0);  // what an earlier run freed is given back, so that RSS measures this one
   const long before = rss_kib();
   flow::FlowTable table(o, &sink);
-  stream::Reassembler reassembler(stream::StreamOptions{}, sink);
+  std::vector<stream::StreamConsumer*> consumers{&sink};
+  if (http) consumers.push_back(&app);
+  stream::Reassembler reassembler(stream::StreamOptions{}, consumers);
   sink.reassembler = &reassembler;
   Template t = make_template("GET / HTTP/1.1\r\n\r\n");
+  Template r = make_template("HTTP/1.1 204 No Content\r\n\r\n", true);
   decode::PacketView v;
   const auto start = std::chrono::steady_clock::now();
-  for (uint32_t i = 0; i < n; ++i) {
-    // A mid-stream request (the flow's first packet carries 18 bytes of data), then the server's
-    // ACK.
-    const uint32_t host = 1 + i / 60000;
-    const auto port = static_cast<uint16_t>(1024 + i % 60000);
-    t.set(host, port, 1000, 5000, tf::kAck | tf::kPsh);
-    decoder.decode(decode::LinkType::kEthernet, t.frame.data(),
-                   static_cast<uint32_t>(t.frame.size()), static_cast<uint32_t>(t.frame.size()),
-                   core::timestamp_from_ns(1'000'000'000 + i), v);
-    v.src_port = port;
+  // One segment of `tpl`, patched for the flow of (host, port), through decode, flow and stream.
+  auto feed = [&](Template& tpl, uint32_t host, uint16_t port, uint32_t seq, uint32_t ack,
+                  int64_t ns) {
+    tpl.set(host, port, seq, ack, tf::kAck | tf::kPsh);
+    decoder.decode(decode::LinkType::kEthernet, tpl.frame.data(),
+                   static_cast<uint32_t>(tpl.frame.size()), static_cast<uint32_t>(tpl.frame.size()),
+                   core::timestamp_from_ns(ns), v);
     const flow::PacketFlow pf = table.process(v);
     if (pf.flow != nullptr && pf.tcp.deliver) {
       reassembler.on_segment(*pf.flow, pf.dir, pf.tcp.payload_seq, v.payload());
     }
+  };
+  for (uint32_t i = 0; i < n; ++i) {
+    // A mid-stream request (the flow's first packet carries 18 bytes of data), then, answered,
+    // the server's response.
+    const uint32_t host = 1 + i / 60000;
+    const auto port = static_cast<uint16_t>(1024 + i % 60000);
+    feed(t, host, port, 1000, 5000, 1'000'000'000 + i);
+    if (app_state == AppState::kAnswered) feed(r, host, port, 5000, 1018, 1'000'000'000 + i);
   }
   const double took = seconds_since(start);
   const long after = rss_kib();
   std::printf(
-      "flows: %u concurrent (each with 18 stream bytes): RSS +%.1f MiB = %.0f bytes/flow; "
+      "flows: %u concurrent (each with 18 stream bytes%s): RSS +%.1f MiB = %.0f bytes/flow; "
       "sizeof(Flow) %zu; created at %.2f M flows/s\n",
-      static_cast<unsigned>(table.active()), (after - before) / 1024.0,
-      (after - before) * 1024.0 / n, sizeof(flow::Flow), n / took / 1e6);
+      static_cast<unsigned>(table.active()),
+      app_state == AppState::kPending    ? ", HTTP parsed, request awaiting its response"
+      : app_state == AppState::kAnswered ? " + 27 back, HTTP parsed, idle between transactions"
+                                         : "",
+      (after - before) / 1024.0, (after - before) * 1024.0 / n, sizeof(flow::Flow), n / took / 1e6);
+  if (http) {
+    std::printf("  HTTP transactions inspected: %lu\n",
+                static_cast<unsigned long>(transactions.count));
+  }
   table.flush_all();
 }
 
@@ -207,6 +245,7 @@ void reassembly(bool shuffled) {
       shuffled ? "out of order:" : "in order:", sink.bytes / took / 1e6,
       static_cast<unsigned long long>(sink.bytes),
       static_cast<unsigned long long>(reassembler.counters().get(stream::StreamCounter::kQueued)));
+  table.flush_all();  // while the reassembler the flows' end reaches still exists
 }
 
 }  // namespace
@@ -216,7 +255,9 @@ int main(int argc, char** argv) {
       argc > 1 ? static_cast<uint32_t>(std::strtoul(argv[1], nullptr, 10)) : 1000000;
   spanguard::core::set_log_level("warn");
   idle_flows(flows);
-  million_flows(flows);
+  million_flows(flows, AppState::kNone);
+  million_flows(flows, AppState::kPending);
+  million_flows(flows, AppState::kAnswered);
   insert_expire(2'000'000);
   reassembly(false);
   reassembly(true);

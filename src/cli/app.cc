@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "spanguard/applayer/registry.h"
 #include "spanguard/capture/source.h"
 #include "spanguard/cli/config_schema.h"
 #include "spanguard/cli/signals.h"
@@ -213,7 +214,7 @@ rules::Classifications load_classifications(const core::Config& config,
 rules::RuleSet load_rules(const core::Config& config, std::vector<std::string> files,
                           const rules::Classifications& classes) {
   for (const std::string& f : config.get("rules.files").as_strings()) files.push_back(f);
-  rules::RuleParser parser(rules::rule_variables(config), &classes);
+  rules::RuleParser parser(rules::rule_variables(config), &classes, applayer::rule_registry());
   for (const std::string& f : files) parser.parse_file(f);
   return parser.take();
 }
@@ -233,7 +234,7 @@ std::unique_ptr<detect::DetectionEngine> load_detection(const core::Config& conf
     if (d.line == 0) throw core::ConfigError(d.file + ": " + d.message);  // unreadable file
   }
   auto engine = std::make_unique<detect::DetectionEngine>(
-      std::move(set.rules), detect::detect_options(config), diagnostics);
+      std::move(set.rules), detect::detect_options(config), diagnostics, applayer::rule_registry());
   size_t errors = 0;
   for (const rules::Diagnostic& d : diagnostics) {
     if (d.severity == rules::Diagnostic::Severity::kError) {
@@ -249,9 +250,10 @@ std::unique_ptr<detect::DetectionEngine> load_detection(const core::Config& conf
   }
   const detect::EngineStats& st = engine->stats();
   log->info(
-      "{} rules loaded, {} skipped; compiled in {:.3f} s, {} patterns, {:.1f} KiB of databases",
-      st.rules, errors, st.compile_time.count(), st.patterns,
-      static_cast<double>(st.database_bytes) / 1024);
+      "{} rules loaded ({} live, {} waiting for a protocol parser), {} skipped; compiled in "
+      "{:.3f} s, {} patterns, {:.1f} KiB of databases",
+      st.rules, st.rules - st.waiting_for_app, st.waiting_for_app, errors, st.compile_time.count(),
+      st.patterns, static_cast<double>(st.database_bytes) / 1024);
   return engine;
 }
 
@@ -314,7 +316,7 @@ int cmd_check_rules(const std::vector<std::string>& files, const std::string& co
   core::Config config(config_schema());
   if (!config_file.empty()) config.load_file(config_file);
   const rules::Classifications classes = load_classifications(config, classification);
-  rules::RuleParser parser(rules::rule_variables(config), &classes);
+  rules::RuleParser parser(rules::rule_variables(config), &classes, applayer::rule_registry());
   const int64_t start = core::monotonic_ns();
   for (const std::string& f : files) parser.parse_file(f);
   const double took = static_cast<double>(core::monotonic_ns() - start) / 1e9;
@@ -323,7 +325,7 @@ int cmd_check_rules(const std::vector<std::string>& files, const std::string& co
   std::vector<rules::Diagnostic> compile_diagnostics;
   const size_t parsed = set.rules.size();
   const detect::DetectionEngine engine(std::move(set.rules), detect::detect_options(config),
-                                       compile_diagnostics);
+                                       compile_diagnostics, applayer::rule_registry());
   for (rules::Diagnostic& d : compile_diagnostics) {
     if (d.severity == rules::Diagnostic::Severity::kError)
       ++set.failed;
@@ -349,10 +351,12 @@ int cmd_check_rules(const std::vector<std::string>& files, const std::string& co
       static_cast<double>(st.database_bytes) / 1024, st.stream_state_bytes);
   std::printf(
       "  scopes: %zu stream, %zu packet, %zu transaction, %zu header-only; %zu prefiltered by "
-      "pcre, "
-      "%zu unprefiltered; %zu wait for application-layer parsing\n",
+      "pcre, %zu unprefiltered\n"
+      "  live: %zu of %zu (%zu on application-layer protocols and buffers); %zu wait for a "
+      "protocol parser that does not exist yet\n",
       st.by_scope[0], st.by_scope[1], st.by_scope[2], st.by_scope[3], st.pcre_prefilters,
-      st.unprefiltered, st.waiting_for_app);
+      st.unprefiltered, st.rules - st.waiting_for_app, st.rules, st.application,
+      st.waiting_for_app);
   return set.failed > 0 ? 1 : 0;
 }
 

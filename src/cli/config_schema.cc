@@ -1,6 +1,7 @@
 // Collects the modules' configuration tables; `cli` is the one module that knows them all.
 #include "spanguard/cli/config_schema.h"
 
+#include "spanguard/applayer/app_layer.h"
 #include "spanguard/capture/source.h"
 #include "spanguard/decode/decoder.h"
 #include "spanguard/decode/defrag.h"
@@ -28,17 +29,11 @@ constexpr core::ParamSection kLoggingSection{"logging", "Diagnostics on stderr",
 }  // namespace
 
 std::vector<const core::ParamSection*> config_schema() {
-  return {&capture::capture_params(),
-          &decode::decode_params(),
-          &decode::defrag_params(),
-          &flow::flow_params(),
-          &stream::stream_params(),
-          &rules::rules_params(),
-          &detect::detect_params(),
-          &respond::respond_params(),
-          &output::alert_stream_params(),
-          &pipeline::pipeline_params(),
-          &kLoggingSection};
+  return {
+      &capture::capture_params(),     &decode::decode_params(),     &decode::defrag_params(),
+      &flow::flow_params(),           &stream::stream_params(),     &applayer::applayer_params(),
+      &rules::rules_params(),         &detect::detect_params(),     &respond::respond_params(),
+      &output::alert_stream_params(), &pipeline::pipeline_params(), &kLoggingSection};
 }
 
 }  // namespace spanguard::cli

@@ -251,6 +251,11 @@ bool Collector::Impl::handle_frames(Connection& c) {
         if (!handle_event(c, *e, e->seq(), e->mutable_host(), e->mutable_run_id())) return false;
         break;
       }
+      case v1::Envelope::kHttp: {
+        auto* e = message_.mutable_http();
+        if (!handle_event(c, *e, e->seq(), e->mutable_host(), e->mutable_run_id())) return false;
+        break;
+      }
       case v1::Envelope::kHeartbeat: {
         const uint64_t dropped = message_.heartbeat().alerts_dropped();
         if (dropped > 0) {

@@ -21,7 +21,7 @@ constexpr core::CounterDef kCounterDefs[] = {
 };
 constexpr core::CounterGroup kCounterGroup{"detect", kCounterDefs};
 
-// Detection state of one flow, in its FlowSlot::kDetect.
+// Detection state of one flow, in its "detect" slot.
 class FlowDetect final : public flow::FlowData {
  public:
   struct DirectionState {
@@ -30,21 +30,20 @@ class FlowDetect final : public flow::FlowData {
     std::vector<uint32_t> fired;  // rules that alerted in this direction
   };
   DirectionState dir[2];
+  // Transaction rules that alerted, by (transaction, rule), until the transaction is done.
+  std::vector<std::pair<uint64_t, uint32_t>> tx_fired;
   bool passed = false;
 };
 
-FlowDetect& flow_state(flow::Flow& f) {
-  auto* d = static_cast<FlowDetect*>(f.get(flow::FlowSlot::kDetect));
-  if (d == nullptr) {
-    auto fresh = std::make_unique<FlowDetect>();
-    d = fresh.get();
-    f.set(flow::FlowSlot::kDetect, std::move(fresh));
-  }
-  return *d;
+const flow::SlotKey<FlowDetect>& detect_slot() {
+  static const flow::SlotKey<FlowDetect> key("detect");
+  return key;
 }
 
+FlowDetect& flow_state(flow::Flow& f) { return detect_slot().get_or_create(f); }
+
 FlowDetect* existing_state(const flow::Flow* f) {
-  return f == nullptr ? nullptr : static_cast<FlowDetect*>(f->get(flow::FlowSlot::kDetect));
+  return f == nullptr ? nullptr : detect_slot().get(*f);
 }
 
 core::IpAddress endpoint_address(const flow::FlowKey& key, int endpoint) {
@@ -88,6 +87,7 @@ struct Detector::Header {
       h.sport = f->key.port[sender];
       h.dport = f->key.port[1 - sender];
       h.ip_proto = f->key.proto;
+      h.app = f->app_proto;
       if (f->is_tcp()) {
         const flow::TcpState s = f->tcp.state();
         h.established = s == flow::TcpState::kEstablished || s == flow::TcpState::kClosing;
@@ -112,12 +112,14 @@ Detector::Detector(const DetectionEngine& engine, AlertSink& sink)
       sink_(sink),
       verifier_(engine.options().backtrack_limit, engine.options().pcre_match_limit),
       seen_(engine.rules().size(), 0),
+      payload_only_(engine.registry().buffer_count()),
       counters_(kCounterGroup) {
+  detect_slot();  // registered while stages are built
   for (size_t s = 0; s < static_cast<size_t>(Scope::kCount); ++s) {
     if (const hs_database_t* db = engine.database(static_cast<Scope>(s)))
       hyperscan::grow_scratch(scratch_, db);
   }
-  for (size_t b = 0; b < static_cast<size_t>(rules::Buffer::kCount); ++b) {
+  for (size_t b = 0; b < engine.registry().buffer_count(); ++b) {
     if (const hs_database_t* db = engine.buffer_database(static_cast<rules::Buffer>(b)))
       hyperscan::grow_scratch(scratch_, db);
   }
@@ -155,6 +157,7 @@ bool Detector::header_holds(const CompiledRule& cr, const Header& h,
   const rules::Rule& r = cr.rule();
   if (!transport_holds(r.transport, h.ip_proto)) return false;
   if (r.app_proto != rules::AppProto::kNone && r.app_proto != h.app) return false;
+  if (r.app_layer && (r.app_layer->proto == h.app) == r.app_layer->negated) return false;
   if (r.flow) {
     const rules::FlowCondition& f = *r.flow;
     if (f.to_server && h.dir != flow::Direction::kToServer) return false;
@@ -175,9 +178,9 @@ bool Detector::header_holds(const CompiledRule& cr, const Header& h,
          r.dst.contains(h.src) && r.dst_ports.contains(h.sport);
 }
 
-void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir,
-                     const InspectBuffers& buffers, const decode::PacketView* packet,
-                     std::span<const uint8_t> excerpt) {
+void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, InspectBuffers buffers,
+                     const decode::PacketView* packet, std::span<const uint8_t> excerpt,
+                     const TransactionView* tx) {
   counters_.inc(DetectCounter::kCandidates, candidates_.size());
   // pass rules first (Suricata's default action order): a flow they pass raises nothing more.
   std::stable_partition(candidates_.begin(), candidates_.end(), [&](uint32_t r) {
@@ -187,7 +190,18 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir,
   const uint64_t limit_hits = verifier_.limit_hits();
   for (const uint32_t index : candidates_) {
     const CompiledRule& cr = engine_.rule(index);
-    if (state != nullptr) {
+    if (tx != nullptr) {
+      // The message this rule runs on, and its body when it needs one; what ran on the headers
+      // of this message does not run again.
+      if (cr.scope != Scope::kTransaction || cr.waiting) continue;
+      if (!(cr.tx_sides & (tx->response ? kTxResponse : kTxRequest))) continue;
+      if (cr.needs_body ? !tx->complete : tx->headers_inspected) continue;
+      if (state != nullptr) {
+        const auto& fired = state->tx_fired;
+        if (std::find(fired.begin(), fired.end(), std::make_pair(tx->tx_id, index)) != fired.end())
+          continue;
+      }
+    } else if (state != nullptr) {
       const auto& fired = state->dir[flow::index(dir)].fired;
       if (std::find(fired.begin(), fired.end(), index) != fired.end()) continue;
     }
@@ -203,7 +217,12 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir,
       counters_.inc(DetectCounter::kPassed);
       break;
     }
-    if (state != nullptr) state->dir[flow::index(dir)].fired.push_back(index);
+    if (state != nullptr) {
+      if (tx != nullptr)
+        state->tx_fired.emplace_back(tx->tx_id, index);
+      else
+        state->dir[flow::index(dir)].fired.push_back(index);
+    }
     counters_.inc(DetectCounter::kAlerts);
     AlertEvent alert;
     alert.rule = &cr;
@@ -212,6 +231,10 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir,
     alert.packet = packet;
     alert.excerpt =
         excerpt.first(std::min<size_t>(excerpt.size(), engine_.options().payload_excerpt));
+    if (tx != nullptr) {
+      alert.in_transaction = true;
+      alert.tx_id = tx->tx_id;
+    }
     sink_.on_alert(alert);
   }
   counters_.inc(DetectCounter::kBacktrackLimit, verifier_.limit_hits() - limit_hits);
@@ -234,9 +257,8 @@ void Detector::on_packet(const decode::PacketView& v, flow::Flow* flow, flow::Di
     nominate(engine_.unprefiltered(Scope::kPacket));
   }
   if (candidates_.empty()) return;
-  InspectBuffers buffers{};
-  buffers[static_cast<size_t>(rules::Buffer::kPayload)] = {payload, 0, true};
-  judge(Header::of(flow, dir, &v), flow, dir, buffers, &v, payload);
+  payload_only_[rules::kPayloadBuffer] = {payload, 0, true};
+  judge(Header::of(flow, dir, &v), flow, dir, payload_only_, &v, payload);
 }
 
 void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
@@ -280,9 +302,8 @@ void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<c
       window = window_;
       base = offset - ds.tail.size();
     }
-    InspectBuffers buffers{};
-    buffers[static_cast<size_t>(rules::Buffer::kPayload)] = {window, base, true};
-    judge(Header::of(&flow, dir, packet), &flow, dir, buffers, packet, data);
+    payload_only_[rules::kPayloadBuffer] = {window, base, true};
+    judge(Header::of(&flow, dir, packet), &flow, dir, payload_only_, packet, data);
     if (state.passed) return;
   }
 
@@ -298,7 +319,7 @@ void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<c
 }
 
 void Detector::release_streams(flow::Flow& flow) {
-  auto* state = static_cast<FlowDetect*>(flow.get(flow::FlowSlot::kDetect));
+  FlowDetect* state = detect_slot().get(flow);
   if (state == nullptr) return;
   for (FlowDetect::DirectionState& d : state->dir) {
     if (d.stream) counters_.inc(DetectCounter::kStreamsReleased);
@@ -307,12 +328,13 @@ void Detector::release_streams(flow::Flow& flow) {
   }
 }
 
-void Detector::on_transaction(flow::Flow& flow, flow::Direction dir, rules::AppProto app,
-                              const InspectBuffers& buffers, const decode::PacketView* packet) {
-  if (const FlowDetect* state = existing_state(&flow); state != nullptr && state->passed) return;
+void Detector::on_transaction(flow::Flow& flow, flow::Direction dir, const TransactionView& tx,
+                              const decode::PacketView* packet) {
+  FlowDetect* state = existing_state(&flow);
+  if (state != nullptr && state->passed) return;
   begin_nomination();
-  for (size_t b = 0; b < buffers.size(); ++b) {
-    const InspectBuffer& buffer = buffers[b];
+  for (size_t b = 0; b < tx.buffers.size(); ++b) {
+    const InspectBuffer& buffer = tx.buffers[b];
     const hs_database_t* db = engine_.buffer_database(static_cast<rules::Buffer>(b));
     if (!buffer.present || db == nullptr || buffer.data.empty()) continue;
     const hs_error_t rc = hs_scan(db, reinterpret_cast<const char*>(buffer.data.data()),
@@ -321,11 +343,18 @@ void Detector::on_transaction(flow::Flow& flow, flow::Direction dir, rules::AppP
     if (rc != HS_SUCCESS) counters_.inc(DetectCounter::kScanErrors);
   }
   nominate(engine_.unprefiltered(Scope::kTransaction));
-  if (candidates_.empty()) return;
-  Header header = Header::of(&flow, dir, packet);
-  header.app = app;
-  judge(header, &flow, dir, buffers, packet,
-        buffers[static_cast<size_t>(rules::Buffer::kPayload)].data);
+  if (!candidates_.empty()) {
+    Header header = Header::of(&flow, dir, packet);
+    header.app = tx.app;
+    const std::span<const uint8_t> excerpt = tx.buffers.size() > rules::kPayloadBuffer
+                                                 ? tx.buffers[rules::kPayloadBuffer].data
+                                                 : std::span<const uint8_t>();
+    judge(header, &flow, dir, tx.buffers, packet, excerpt, &tx);
+    state = existing_state(&flow);
+  }
+  if (tx.tx_done && state != nullptr) {
+    std::erase_if(state->tx_fired, [&](const auto& e) { return e.first == tx.tx_id; });
+  }
 }
 
 }  // namespace spanguard::detect

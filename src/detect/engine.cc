@@ -75,8 +75,9 @@ Scope scope_of(const rules::Rule& r) {
   for (const rules::Match& m : r.matches) {
     const rules::Buffer b = m.kind == rules::Match::Kind::kContent ? r.contents[m.index].buffer
                                                                    : r.pcres[m.index].buffer;
-    if (b != rules::Buffer::kPayload) return Scope::kTransaction;
+    if (b != rules::kPayloadBuffer) return Scope::kTransaction;
   }
+  if (!r.buffer_sizes.empty()) return Scope::kTransaction;
   if (r.matches.empty()) return Scope::kHeader;
   const bool packet_keyword =
       r.dsize.has_value() || r.flags.has_value() || (r.flow && r.flow->no_stream);
@@ -84,19 +85,62 @@ Scope scope_of(const rules::Rule& r) {
   return Scope::kPacket;
 }
 
+}  // namespace
+
+// Which protocol parsers and messages a rule depends on: a buffer or protocol no parser fills makes
+// it wait; a transaction rule runs on the message its buffers come from (the request, the
+// response, or — for buffers both messages have, such as http.header — the one its flow
+// direction names, else both).
+void DetectionEngine::classify_application(const rules::Rule& r, CompiledRule& cr) {
+  if (r.app_proto != rules::AppProto::kNone && !registry_.has_parser(r.app_proto))
+    cr.waiting = true;
+  if (r.app_layer && !r.app_layer->negated && r.app_layer->proto != rules::AppProto::kFailed &&
+      !registry_.has_parser(r.app_layer->proto))
+    cr.waiting = true;
+  if (cr.scope != Scope::kTransaction) return;
+  bool request = false, response = false, payload = false;
+  for (const rules::Buffer b : cr.program.buffers) {
+    if (b == rules::kPayloadBuffer) {
+      payload = true;
+      continue;
+    }
+    const rules::BufferDef& def = registry_.buffer(b);
+    if (!def.filled || !registry_.has_parser(def.proto)) cr.waiting = true;
+    request = request || def.side == rules::BufferSide::kRequest;
+    response = response || def.side == rules::BufferSide::kResponse;
+    cr.needs_body = cr.needs_body || def.body;
+  }
+  if (payload) {
+    cr.needs_body = true;  // the payload of a transaction is its whole message
+    transaction_payload_ = true;
+  }
+  const bool to_server = r.flow && r.flow->to_server;
+  const bool to_client = r.flow && r.flow->to_client;
+  if (response || (request && to_client)) {
+    cr.tx_sides = kTxResponse;
+  } else if (request || to_server) {
+    cr.tx_sides = kTxRequest;
+  } else {
+    cr.tx_sides = to_client ? kTxResponse : kTxRequest | kTxResponse;
+  }
+  if (cr.needs_body && !cr.waiting) body_sides_ |= cr.tx_sides;
+}
+
+namespace {
+
 // The content that nominates the rule: marked fast_pattern, else the longest non-negated one
 // (preferring a non-payload buffer for transaction rules, whose buffers are short and specific).
 const rules::Content* fast_pattern(const rules::Rule& r, Scope scope) {
   const rules::Content* best = nullptr;
   for (const rules::Content& c : r.contents) {
     if (c.negated) continue;
-    if (scope != Scope::kTransaction && c.buffer != rules::Buffer::kPayload) continue;
+    if (scope != Scope::kTransaction && c.buffer != rules::kPayloadBuffer) continue;
     if (c.fast_pattern) return &c;
     const bool better =
         best == nullptr ||
-        (scope == Scope::kTransaction && best->buffer == rules::Buffer::kPayload &&
-         c.buffer != rules::Buffer::kPayload) ||
-        ((c.buffer != rules::Buffer::kPayload) == (best->buffer != rules::Buffer::kPayload) &&
+        (scope == Scope::kTransaction && best->buffer == rules::kPayloadBuffer &&
+         c.buffer != rules::kPayloadBuffer) ||
+        ((c.buffer != rules::kPayloadBuffer) == (best->buffer != rules::kPayloadBuffer) &&
          c.bytes.size() > best->bytes.size());
     if (better) best = &c;
   }
@@ -144,19 +188,27 @@ const char* to_string(Scope s) {
 }
 
 DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const DetectOptions& options,
-                                 std::vector<rules::Diagnostic>& diagnostics)
-    : options_(options), rules_(std::move(rule_list)) {
+                                 std::vector<rules::Diagnostic>& diagnostics,
+                                 const rules::Registry& registry)
+    : options_(options), registry_(registry), rules_(std::move(rule_list)) {
   const auto started = std::chrono::steady_clock::now();
-  constexpr size_t kBuffers = static_cast<size_t>(rules::Buffer::kCount);
+  const size_t buffer_count = registry.buffer_count();
   // Database slots: one per scope, then one per transaction buffer.
-  constexpr size_t kSlots = static_cast<size_t>(Scope::kCount) + kBuffers;
-  std::vector<hyperscan::Pattern> patterns[kSlots];
+  const size_t slots = static_cast<size_t>(Scope::kCount) + buffer_count;
+  std::vector<std::vector<hyperscan::Pattern>> patterns(slots);
+  buffer_databases_.resize(buffer_count);
   std::map<std::tuple<size_t, std::string, unsigned, unsigned long long>, unsigned> ids;
 
   compiled_.reserve(rules_.size());
   for (const rules::Rule& r : rules_) {
     CompiledRule cr;
     cr.program.rule = &r;
+    try {
+      cr.program.index_buffers();
+    } catch (const std::invalid_argument& e) {
+      diagnostics.push_back(rule_error(r, e.what(), "too many buffers"));
+      continue;
+    }
     try {
       for (const rules::Pcre& p : r.pcres) cr.program.pcres.push_back(compile_pcre(p));
     } catch (const std::invalid_argument& e) {
@@ -174,8 +226,11 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
     }
     cr.scope = scope_of(r);
     const auto index = static_cast<uint32_t>(compiled_.size());
-    if (r.app_proto != rules::AppProto::kNone || cr.scope == Scope::kTransaction) {
+    classify_application(r, cr);
+    if (cr.waiting) {
       ++stats_.waiting_for_app;
+    } else if (r.app_proto != rules::AppProto::kNone || cr.scope == Scope::kTransaction) {
+      ++stats_.application;
     }
     ++stats_.by_scope[static_cast<size_t>(cr.scope)];
 
@@ -198,7 +253,7 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
       // No content to nominate it: the first non-negated pcre in prefilter mode, if Hyperscan
       // takes it.
       for (const rules::Pcre& p : r.pcres) {
-        if (p.negated || (cr.scope != Scope::kTransaction && p.buffer != rules::Buffer::kPayload))
+        if (p.negated || (cr.scope != Scope::kTransaction && p.buffer != rules::kPayloadBuffer))
           continue;
         hyperscan::Pattern candidate;
         candidate.expression =
@@ -239,7 +294,7 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
     compiled_.push_back(std::move(cr));
   }
 
-  for (size_t slot = 0; slot < kSlots; ++slot) {
+  for (size_t slot = 0; slot < slots; ++slot) {
     if (patterns[slot].empty()) continue;
     const unsigned mode =
         slot == static_cast<size_t>(Scope::kStream) ? HS_MODE_STREAM : HS_MODE_BLOCK;

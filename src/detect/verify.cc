@@ -10,6 +10,7 @@ namespace spanguard::detect {
 namespace {
 
 constexpr uint64_t kNone = UINT64_MAX;
+const InspectBuffer kAbsent{};
 
 struct LowerTable {
   uint8_t map[256];
@@ -69,6 +70,28 @@ Pcre2Code compile_pcre(const rules::Pcre& p) {
   return code;
 }
 
+void VerifyProgram::index_buffers() {
+  buffers.clear();
+  match_slot.clear();
+  auto slot_of = [&](rules::Buffer b) {
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      if (buffers[i] == b) return static_cast<uint8_t>(i);
+    }
+    if (buffers.size() == kMaxRuleBuffers) {
+      throw std::invalid_argument("more than " + std::to_string(kMaxRuleBuffers) +
+                                  " distinct buffers in one rule");
+    }
+    buffers.push_back(b);
+    return static_cast<uint8_t>(buffers.size() - 1);
+  };
+  for (const rules::Match& m : rule->matches) {
+    match_slot.push_back(slot_of(m.kind == rules::Match::Kind::kContent
+                                     ? rule->contents[m.index].buffer
+                                     : rule->pcres[m.index].buffer));
+  }
+  for (const rules::BufferSize& s : rule->buffer_sizes) slot_of(s.buffer);
+}
+
 Verifier::Verifier(uint32_t backtrack_limit, uint32_t pcre_match_limit)
     : backtrack_limit_(backtrack_limit),
       match_data_(pcre2_match_data_create(1, nullptr)),
@@ -79,9 +102,19 @@ Verifier::Verifier(uint32_t backtrack_limit, uint32_t pcre_match_limit)
 }
 
 bool Verifier::verify(const VerifyProgram& program, const InspectBuffers& buffers) {
+  // bsize / urilen: the buffer must be there, whole, with the size asked for.
+  for (const rules::BufferSize& s : program.rule->buffer_sizes) {
+    if (s.buffer >= buffers.size() || !buffers[s.buffer].present) return false;
+    if (!s.size.matches(
+            static_cast<uint32_t>(std::min<size_t>(buffers[s.buffer].data.size(), UINT32_MAX))))
+      return false;
+  }
   budget_ = backtrack_limit_;
-  Ends ends;
-  for (size_t b = 0; b < ends.size(); ++b) ends[b] = buffers[b].base;
+  Ends ends{};
+  for (size_t i = 0; i < program.buffers.size(); ++i) {
+    const rules::Buffer b = program.buffers[i];
+    ends[i] = b < buffers.size() ? buffers[b].base : 0;
+  }
   const bool ok = step(program, buffers, 0, ends);
   if (!ok && budget_ == 0) ++limit_hits_;
   return ok;
@@ -119,8 +152,8 @@ bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers,
   if (m.kind == rules::Match::Kind::kContent) {
     const rules::Content& c = rule.contents[m.index];
     const std::string& folded = program.folded[m.index];
-    const auto bi = static_cast<size_t>(c.buffer);
-    const InspectBuffer& b = buffers[bi];
+    const size_t bi = program.match_slot[i];
+    const InspectBuffer& b = c.buffer < buffers.size() ? buffers[c.buffer] : kAbsent;
     if (!b.present) return c.negated && step(program, buffers, i + 1, ends);
     const uint64_t data_begin = b.base, data_end = b.base + b.data.size();
     const uint64_t len = folded.size();
@@ -160,8 +193,8 @@ bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers,
   }
 
   const rules::Pcre& p = rule.pcres[m.index];
-  const auto bi = static_cast<size_t>(p.buffer);
-  const InspectBuffer& b = buffers[bi];
+  const size_t bi = program.match_slot[i];
+  const InspectBuffer& b = p.buffer < buffers.size() ? buffers[p.buffer] : kAbsent;
   if (!b.present) return p.negated && step(program, buffers, i + 1, ends);
   const pcre2_code* code = program.pcres[m.index].get();
   // A relative pcre sees the buffer from the previous match's end on, as its own subject: ^

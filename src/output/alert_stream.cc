@@ -99,6 +99,11 @@ constexpr core::Param kParams[] = {
      .default_value = "\"\"",
      .help = "This sensor's name in Hello messages and the collector's EVE \"host\" field; empty: "
              "the host name"},
+    {.name = "eve.http",
+     .type = core::ParamType::kBool,
+     .default_value = "false",
+     .help = "Also emit one event_type \"http\" record per HTTP transaction (EVE file and alert "
+             "stream), like Suricata's http log"},
 };
 
 constexpr core::ParamSection kSection{"output", "Alert stream to the SIEM collector", kParams};

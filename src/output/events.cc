@@ -1,6 +1,7 @@
 // Event construction.
 #include "spanguard/output/events.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -99,6 +100,8 @@ v1::FlowRecord flow_record(const flow::Flow& f, flow::EndReason reason) {
   info->set_state(eve_state(f));
   info->set_reason(eve_reason(reason));
   info->set_alerted(f.alerted);
+  if (f.app_proto != core::AppProto::kNone)
+    r.set_app_proto(std::string(core::to_string(f.app_proto)));
   if (f.is_tcp()) r.mutable_tcp()->set_state(flow::to_string(f.tcp.state()));
   r.set_end_reason(flow::to_string(reason));
   return r;
@@ -152,8 +155,63 @@ void set_reset(v1::ResetInfo* info, const respond::ResetSummary& s) {
   side(info->mutable_server(), s.server());
 }
 
+void set_http(v1::HttpInfo* info, const applayer::http::Transaction& tx) {
+  const applayer::http::Message& rq = tx.request;
+  const applayer::http::Message& rs = tx.response;
+  if (tx.has_request) {
+    info->set_hostname(tx.host);
+    if (const auto* h = rq.find("Host")) {
+      // "host:port": the port EVE reports as http_port.
+      const std::string_view v = h->value;
+      const auto colon = v.rfind(':');
+      if (colon != std::string_view::npos && v.find(']', colon) == std::string_view::npos) {
+        uint32_t port = 0;
+        bool digits = colon + 1 < v.size();
+        for (size_t i = colon + 1; i < v.size() && digits; ++i) {
+          digits = v[i] >= '0' && v[i] <= '9' && port < 65536;
+          port = port * 10 + static_cast<uint32_t>(v[i] - '0');
+        }
+        if (digits && port > 0 && port < 65536) info->set_http_port(port);
+      }
+    }
+    info->set_url(rq.uri_raw);
+    if (const auto* h = rq.find("User-Agent")) info->set_http_user_agent(h->value);
+    if (const auto* h = rq.find("Referer")) info->set_http_refer(h->value);
+    info->set_http_method(rq.method);
+    info->set_protocol(rq.protocol);
+  }
+  if (tx.has_response && rs.headers_done) {
+    if (!tx.has_request) info->set_protocol(rs.protocol);
+    if (const auto* h = rs.find("Content-Type")) info->set_http_content_type(h->value);
+    if (const auto* h = rs.find("Location")) info->set_redirect(h->value);
+    uint32_t status = 0;
+    for (const char c : rs.status_code) {
+      if (c < '0' || c > '9' || status > 100000) {
+        status = 0;
+        break;
+      }
+      status = status * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (status > 0) info->set_status(status);
+    info->set_length(static_cast<uint32_t>(std::min<uint64_t>(rs.body_bytes, UINT32_MAX)));
+  }
+}
+
+v1::HttpRecord http_record(const flow::Flow& f, const applayer::http::Transaction& tx,
+                           core::Timestamp ts, uint64_t seq) {
+  v1::HttpRecord r;
+  r.set_timestamp(eve_timestamp(ts));
+  r.set_event_type("http");
+  set_endpoints(r, f, flow::Direction::kToServer);
+  r.set_tx_id(static_cast<uint32_t>(tx.id));
+  set_http(r.mutable_http(), tx);
+  r.set_seq(seq);
+  return r;
+}
+
 v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq,
-                       const respond::ResetSummary* reset) {
+                       const respond::ResetSummary* reset,
+                       const applayer::http::Transaction* http) {
   v1::Alert r;
   const rules::Rule& rule = a.rule->rule();
   const decode::PacketView* p = a.packet;
@@ -176,6 +234,10 @@ v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq,
   if (reset != nullptr && reset->tcp) set_reset(r.mutable_reset(), *reset);
   r.set_seq(seq);
   if (!a.excerpt.empty()) r.set_payload(a.excerpt.data(), a.excerpt.size());
+  if (a.flow != nullptr && a.flow->app_proto != core::AppProto::kNone)
+    r.set_app_proto(std::string(core::to_string(a.flow->app_proto)));
+  if (a.in_transaction) r.set_tx_id(static_cast<uint32_t>(a.tx_id));
+  if (http != nullptr) set_http(r.mutable_http(), *http);
   return r;
 }
 
@@ -201,6 +263,8 @@ uint64_t event_seq(const v1::Envelope& e) {
       return e.reset_report().seq();
     case v1::Envelope::kFlow:
       return e.flow().seq();
+    case v1::Envelope::kHttp:
+      return e.http().seq();
     default:
       return 0;
   }
@@ -217,6 +281,9 @@ bool set_event_seq(v1::Envelope& e, uint64_t seq) {
     case v1::Envelope::kFlow:
       e.mutable_flow()->set_seq(seq);
       return true;
+    case v1::Envelope::kHttp:
+      e.mutable_http()->set_seq(seq);
+      return true;
     default:
       return false;
   }
@@ -230,6 +297,8 @@ const google::protobuf::Message* event_body(const v1::Envelope& e) {
       return &e.reset_report();
     case v1::Envelope::kFlow:
       return &e.flow();
+    case v1::Envelope::kHttp:
+      return &e.http();
     default:
       return nullptr;
   }

@@ -1,21 +1,47 @@
 // The per-worker data path.
 #include "spanguard/pipeline/worker.h"
 
+#include "spanguard/applayer/registry.h"
 #include "spanguard/output/events.h"
 
 namespace spanguard::pipeline {
+
+namespace {
+
+// The application layer does only what its consumers need: identification alone when no rule
+// inspects transactions and no transaction record is written; bodies only for body rules.
+applayer::AppLayerOptions app_layer_options(const core::Config& config,
+                                            const detect::DetectionEngine* engine, bool records) {
+  applayer::AppLayerOptions o = applayer::applayer_options(config);
+  const bool rules = engine != nullptr && engine->has_transaction_rules();
+  o.parse = rules || records;
+  o.request_bodies = rules && (engine->body_sides() & detect::kTxRequest);
+  o.response_bodies = rules && (engine->body_sides() & detect::kTxResponse);
+  o.payload = rules && engine->transaction_payload();
+  return o;
+}
+
+}  // namespace
 
 Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outputs)
     : outputs_(outputs),
       live_(live_capture),
       flow_records_(flow::flow_records_enabled(config, live_capture)),
+      http_records_(config.get("output.eve.http").as_bool()),
       decoder_(decode::decoder_options(config, live_capture)),
       defrag_(decode::defrag_options(config)),
-      reassembler_(stream::stream_options(config), *this),
       detector_(outputs.detection != nullptr
                     ? std::make_unique<detect::Detector>(*outputs.detection,
                                                          static_cast<detect::AlertSink&>(*this))
                     : nullptr),
+      app_layer_(
+          app_layer_options(config, outputs.detection, http_records_),
+          outputs.detection != nullptr ? outputs.detection->registry() : applayer::rule_registry(),
+          static_cast<applayer::TransactionSink&>(*this)),
+      // Stream rules first: a trigger in the raw stream is reset before the segment is parsed.
+      reassembler_(stream::stream_options(config),
+                   {static_cast<stream::StreamConsumer*>(this), &app_layer_}),
+      tx_buffers_(outputs.detection != nullptr ? outputs.detection->registry().buffer_count() : 0),
       responder_(outputs.respond != nullptr
                      ? std::make_unique<respond::Responder>(
                            *outputs.respond, static_cast<respond::ResponseSink&>(*this))
@@ -46,6 +72,9 @@ void Worker::on_frame(const capture::Frame& frame) {
   current_ = &view_;
   if (detector_ && inspect && view_.is_ip() && !(view_.is_tcp() && pf.tcp.invalid)) {
     detector_->on_packet(view_, pf.flow, pf.dir);
+  }
+  if (pf.flow != nullptr && inspect && view_.is_udp()) {
+    app_layer_.on_packet(view_, pf.flow, pf.dir);
   }
   if (pf.flow != nullptr && view_.is_tcp()) {
     if (pf.tcp.deliver && !pf.flow->reset) {
@@ -81,8 +110,10 @@ void Worker::finish() {
 }
 
 void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
-  // Queued stream data is inspected across its holes before the flow goes.
+  // Queued stream data is inspected across its holes before the flow goes, and what the
+  // application layer still holds open (a body delimited by the close) is completed.
   reassembler_.on_flow_end(const_cast<flow::Flow&>(flow));
+  if (!flow.reset) app_layer_.on_flow_end(const_cast<flow::Flow&>(flow));
   emit_pending_alerts();  // before the flow (and its reset state) goes
   if (responder_) responder_->on_flow_end(flow);
   if (flow_records_ && (outputs_.eve != nullptr || outputs_.alerts != nullptr)) {
@@ -129,9 +160,12 @@ void Worker::on_alert(const detect::AlertEvent& alert) {
       responder_->set_alert_seq(*alert.flow, next_event_seq());
     return;
   }
-  // Built now, while the packet and the matched bytes exist; sent at the end of the batch.
+  // Built now, while the packet, the matched bytes and the transaction exist; sent at the end of
+  // the batch.
   PendingAlert& p = pending_alerts_.emplace_back();
-  *p.event.mutable_alert() = output::alert_record(alert, 0, responded ? &*reset : nullptr);
+  *p.event.mutable_alert() = output::alert_record(
+      alert, 0, responded ? &*reset : nullptr,
+      alert.in_transaction && current_tx_ != nullptr ? current_tx_->http : nullptr);
   p.flow = alert.flow;
   p.responded = responded;
 }
@@ -158,13 +192,48 @@ void Worker::on_reset_outcome(const respond::ResetOutcomeEvent& event) {
   emit(envelope);
 }
 
-void Worker::on_stream_event(flow::Flow&, flow::Direction, stream::StreamEvent) {}
+void Worker::on_stream_event(flow::Flow&, flow::Direction, stream::StreamEvent) {
+  // Stream detection needs no event: a gap is marked on the next delivery (after_gap).
+}
+
+void Worker::on_transaction(const applayer::TxInspection& tx) {
+  if (tx.flow->reset) return;
+  if (detector_) {
+    for (size_t id = 0; id < tx_buffers_.size(); ++id) {
+      const std::optional<std::string_view>& b =
+          id < tx.buffers.size() ? tx.buffers[id] : std::nullopt;
+      tx_buffers_[id] =
+          b ? detect::InspectBuffer{std::span(reinterpret_cast<const uint8_t*>(b->data()),
+                                              b->size()),
+                                    0, true}
+            : detect::InspectBuffer{};
+    }
+    detect::TransactionView view;
+    view.app = tx.proto;
+    view.tx_id = tx.tx_id;
+    view.response = tx.dir != tx.request_dir;
+    view.complete = tx.complete;
+    view.headers_inspected = tx.headers_inspected;
+    view.tx_done = tx.tx_done;
+    view.buffers = tx_buffers_;
+    current_tx_ = &tx;
+    detector_->on_transaction(*tx.flow, tx.dir, view, current_);
+    current_tx_ = nullptr;
+  }
+  if (http_records_ && tx.tx_done && tx.http != nullptr &&
+      (outputs_.eve != nullptr || outputs_.alerts != nullptr)) {
+    v1::Envelope event;
+    *event.mutable_http() = output::http_record(*tx.flow, *tx.http, last_ts_, 0);
+    emit(event);
+  }
+}
 
 void Worker::collect(core::CounterSnapshot& out) const {
   out.add(decoder_.counters().values());
   out.add(defrag_.counters().values());
   out.add(flows_.counters().values());
   out.add(reassembler_.counters().values());
+  app_layer_.collect(out);
   if (detector_) out.add(detector_->counters().values());
   if (responder_) out.add(responder_->counters().values());
 }

@@ -313,6 +313,11 @@ struct Responder::Watch final : flow::FlowData {
   Watch* next = nullptr;
 };
 
+const flow::SlotKey<Responder::Watch>& Responder::watch_slot() {
+  static const flow::SlotKey<Watch> key("respond");
+  return key;
+}
+
 Responder::Responder(ResponseContext& context, ResponseSink& sink)
     : context_(context),
       options_(context.options()),
@@ -322,7 +327,9 @@ Responder::Responder(ResponseContext& context, ResponseSink& sink)
       id_state_(injector_->live()
                     ? (uint64_t{std::random_device{}()} << 32 | std::random_device{}()) | 1
                     : 0x9e3779b97f4a7c15ULL),
-      counters_(kCounterGroup) {}
+      counters_(kCounterGroup) {
+  watch_slot();  // registered while stages are built
+}
 
 Responder::~Responder() = default;
 
@@ -541,9 +548,8 @@ std::optional<ResetSummary> Responder::respond(const detect::AlertEvent& alert) 
 
   auto& f = const_cast<flow::Flow&>(*alert.flow);
   const core::Timestamp cause = alert.packet != nullptr ? alert.packet->ts : f.last_seen;
-  auto owned = std::make_unique<Watch>();
-  Watch& w = *owned;
-  f.set(flow::FlowSlot::kRespond, std::move(owned));
+  f.data[watch_slot().id()] = std::make_unique<Watch>();
+  Watch& w = *watch_slot().get(f);
   f.reset = true;
   counters_.inc(RespondCounter::kWatches);
   w.flow = &f;
@@ -591,13 +597,13 @@ std::optional<ResetSummary> Responder::respond(const detect::AlertEvent& alert) 
 }
 
 void Responder::set_alert_seq(const flow::Flow& f, uint64_t seq) {
-  if (auto* w = static_cast<Watch*>(f.get(flow::FlowSlot::kRespond)); w != nullptr) {
+  if (auto* w = watch_slot().get(f); w != nullptr) {
     if (w->alert_seq == 0) w->alert_seq = seq;
   }
 }
 
 std::optional<ResetSummary> Responder::summary(const flow::Flow& f) const {
-  const auto* w = static_cast<const Watch*>(f.get(flow::FlowSlot::kRespond));
+  const auto* w = watch_slot().get(f);
   if (w == nullptr) return std::nullopt;
   return w->summary;
 }
@@ -632,7 +638,7 @@ void Responder::flush_one(Watch& w) {
 void Responder::on_packet(const decode::PacketView& v, flow::Flow* f, Direction dir) {
   if (watch_head_ != nullptr && watch_head_->deadline <= v.ts) expire(v.ts);
   if (f == nullptr || !f->reset || !v.is_tcp()) return;
-  auto* w = static_cast<Watch*>(f->get(flow::FlowSlot::kRespond));
+  auto* w = watch_slot().get(*f);
   if (w == nullptr || !w->running) return;
   // The packet comes from the end that segments in opposite(dir) travel toward.
   const int end = index(opposite(dir));
@@ -738,7 +744,7 @@ void Responder::on_idle(core::Timestamp now) {
 }
 
 void Responder::on_flow_end(const flow::Flow& f) {
-  auto* w = static_cast<Watch*>(f.get(flow::FlowSlot::kRespond));
+  auto* w = watch_slot().get(f);
   if (w == nullptr) return;
   if (w->queued) {
     flush_one(*w);  // what was due goes out now, from the last state this flow will have

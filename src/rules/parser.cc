@@ -32,45 +32,6 @@ const char* to_string(Action a) {
   return "alert";
 }
 
-namespace {
-
-struct BufferName {
-  std::string_view sticky;  // Suricata 5+ sticky buffer keyword
-  std::string_view legacy;  // Snort/Suricata content modifier applying to the previous content
-  Buffer buffer;
-};
-
-constexpr BufferName kBuffers[] = {
-    {"http.uri", "http_uri", Buffer::kHttpUri},
-    {"http.uri.raw", "http_raw_uri", Buffer::kHttpUriRaw},
-    {"http.method", "http_method", Buffer::kHttpMethod},
-    {"http.host", "http_host", Buffer::kHttpHost},
-    {"http.user_agent", "http_user_agent", Buffer::kHttpUserAgent},
-    {"http.header", "http_header", Buffer::kHttpHeader},
-    {"http.header.raw", "http_raw_header", Buffer::kHttpHeaderRaw},
-    {"http.cookie", "http_cookie", Buffer::kHttpCookie},
-    {"http.request_body", "http_client_body", Buffer::kHttpRequestBody},
-    {"http.stat_code", "http_stat_code", Buffer::kHttpStatCode},
-    {"http.response_body", "http_server_body", Buffer::kHttpResponseBody},
-    {"file.data", "file_data", Buffer::kHttpResponseBody},
-    {"http.content_type", "", Buffer::kHttpContentType},
-    {"http.request_line", "", Buffer::kHttpRequestLine},
-    {"http.referer", "", Buffer::kHttpReferer},
-    {"http.header_names", "", Buffer::kHttpHeaderNames},
-    {"tls.sni", "tls_sni", Buffer::kTlsSni},
-    {"dns.query", "dns_query", Buffer::kDnsQuery},
-};
-
-}  // namespace
-
-const char* to_string(Buffer b) {
-  if (b == Buffer::kPayload) return "payload";
-  for (const BufferName& n : kBuffers) {
-    if (n.buffer == b) return n.sticky.data();
-  }
-  return "payload";
-}
-
 bool FlagsCondition::matches(uint8_t packet) const {
   const uint8_t p = packet & static_cast<uint8_t>(~ignored);
   switch (mode) {
@@ -90,10 +51,16 @@ bool SizeCondition::matches(uint32_t size) const {
   switch (op) {
     case Op::kEqual:
       return size == a;
+    case Op::kNotEqual:
+      return size != a;
     case Op::kLess:
       return size < a;
+    case Op::kLessEqual:
+      return size <= a;
     case Op::kGreater:
       return size > a;
+    case Op::kGreaterEqual:
+      return size >= a;
     case Op::kRange:
       return size > a && size < b;
   }
@@ -192,9 +159,9 @@ bool parse_int(std::string_view text, int64_t& out) {
 // One rule's state while its options are read.
 class RuleBuilder {
  public:
-  RuleBuilder(Rule& rule, const Classifications* classifications,
+  RuleBuilder(Rule& rule, const Classifications* classifications, const Registry& registry,
               std::vector<std::pair<std::string, size_t>>& warnings)
-      : rule_(rule), classifications_(classifications), warnings_(warnings) {}
+      : rule_(rule), classifications_(classifications), registry_(registry), warnings_(warnings) {}
 
   void option(std::string_view name, std::optional<std::string_view> value, size_t at,
               size_t value_at);
@@ -252,13 +219,17 @@ class RuleBuilder {
   void flow(std::string_view v, size_t at);
   void flags(std::string_view v, size_t at);
   void dsize(std::string_view v, size_t at);
-  void pkt_data(std::string_view, size_t) { buffer_ = Buffer::kPayload; }
+  void bsize(std::string_view v, size_t at);
+  void urilen(std::string_view v, size_t at);
+  void app_layer_protocol(std::string_view v, size_t at);
+  SizeCondition size_condition(std::string_view keyword, std::string_view v, size_t at) const;
   void ignored(std::string_view, size_t) {}
 
   Rule& rule_;
   const Classifications* classifications_;
+  const Registry& registry_;
   std::vector<std::pair<std::string, size_t>>& warnings_;
-  Buffer buffer_ = Buffer::kPayload;  // the current sticky buffer
+  Buffer buffer_ = kPayloadBuffer;  // the current sticky buffer
   bool sid_seen_ = false;
   size_t sid_at_ = 0;
   bool priority_seen_ = false;
@@ -288,7 +259,9 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
     {"flow", &RuleBuilder::flow, true},
     {"flags", &RuleBuilder::flags, true},
     {"dsize", &RuleBuilder::dsize, true},
-    {"pkt_data", &RuleBuilder::pkt_data, false},
+    {"bsize", &RuleBuilder::bsize, true},
+    {"urilen", &RuleBuilder::urilen, true},
+    {"app-layer-protocol", &RuleBuilder::app_layer_protocol, true},
 };
 
 // Keywords that change neither what matches nor what is reported as matching; loaded with a
@@ -522,40 +495,11 @@ void RuleBuilder::pcre(std::string_view v, size_t at) {
       case 'B':
       case 'O':
         break;  // rawbytes; match-limit override
-      case 'U':
-        p.buffer = Buffer::kHttpUri;
-        break;
-      case 'I':
-        p.buffer = Buffer::kHttpUriRaw;
-        break;
-      case 'H':
-        p.buffer = Buffer::kHttpHeader;
-        break;
-      case 'D':
-        p.buffer = Buffer::kHttpHeaderRaw;
-        break;
-      case 'M':
-        p.buffer = Buffer::kHttpMethod;
-        break;
-      case 'C':
-        p.buffer = Buffer::kHttpCookie;
-        break;
-      case 'P':
-        p.buffer = Buffer::kHttpRequestBody;
-        break;
-      case 'S':
-        p.buffer = Buffer::kHttpStatCode;
-        break;
-      case 'V':
-        p.buffer = Buffer::kHttpUserAgent;
-        break;
-      case 'W':
-        p.buffer = Buffer::kHttpHost;
-        break;
-      case 'Q':
-        p.buffer = Buffer::kHttpResponseBody;
-        break;
       default:
+        if (const Buffer b = registry_.find_pcre_flag(f); b != Registry::kNoBuffer) {
+          p.buffer = b;  // U, I, H, P, ...: the buffer the application layer names by the flag
+          break;
+        }
         fail(at, std::string("'pcre': unknown modifier '") + f + "'",
              "'pcre' with an unknown modifier");
     }
@@ -669,44 +613,100 @@ void RuleBuilder::flags(std::string_view v, size_t at) {
   rule_.flags = f;
 }
 
-void RuleBuilder::dsize(std::string_view v, size_t at) {
+SizeCondition RuleBuilder::size_condition(std::string_view keyword, std::string_view v,
+                                          size_t at) const {
   SizeCondition d;
   v = trim(v);
   int64_t a = 0, b = 0;
   const auto range = v.find("<>");
   bool ok;
+  auto prefixed = [&](std::string_view prefix, SizeCondition::Op op) {
+    if (v.substr(0, prefix.size()) != prefix) return false;
+    d.op = op;
+    ok = parse_int(v.substr(prefix.size()), a);
+    return true;
+  };
   if (range != std::string_view::npos) {
     d.op = SizeCondition::Op::kRange;
     ok = parse_int(v.substr(0, range), a) && parse_int(v.substr(range + 2), b) && a < b;
-  } else if (!v.empty() && (v.front() == '<' || v.front() == '>')) {
-    d.op = v.front() == '<' ? SizeCondition::Op::kLess : SizeCondition::Op::kGreater;
-    ok = parse_int(v.substr(1), a);
-  } else {
+  } else if (!prefixed("<=", SizeCondition::Op::kLessEqual) &&
+             !prefixed(">=", SizeCondition::Op::kGreaterEqual) &&
+             !prefixed("<", SizeCondition::Op::kLess) &&
+             !prefixed(">", SizeCondition::Op::kGreater) &&
+             !prefixed("!", SizeCondition::Op::kNotEqual) &&
+             !prefixed("=", SizeCondition::Op::kEqual)) {
     ok = parse_int(v, a);
   }
-  if (!ok || a < 0 || a > 65535 || b < 0 || b > 65535) {
-    fail(at, "'dsize' expects N, <N, >N or N<>M (0..65535), got '" + std::string(v) + "'",
-         "'dsize' with a bad value");
+  const int64_t max = keyword == "dsize" ? 65535 : UINT32_MAX;
+  if (!ok || a < 0 || a > max || b < 0 || b > max) {
+    fail(at,
+         "'" + std::string(keyword) + "' expects N, !N, <N, <=N, >N, >=N or N<>M (0.." +
+             std::to_string(max) + "), got '" + std::string(v) + "'",
+         "'" + std::string(keyword) + "' with a bad value");
   }
   d.a = static_cast<uint32_t>(a);
   d.b = static_cast<uint32_t>(b);
-  rule_.dsize = d;
+  return d;
+}
+
+void RuleBuilder::dsize(std::string_view v, size_t at) {
+  rule_.dsize = size_condition("dsize", v, at);
+}
+
+// bsize: the size of the current sticky buffer (Suricata: only after a sticky buffer).
+void RuleBuilder::bsize(std::string_view v, size_t at) {
+  if (buffer_ == kPayloadBuffer) {
+    fail(at, "'bsize' needs a sticky buffer before it (e.g. http.uri; bsize:>64;)",
+         "'bsize' without a sticky buffer");
+  }
+  rule_.buffer_sizes.push_back({buffer_, size_condition("bsize", v, at)});
+}
+
+// urilen:[op]N[,norm|raw] — the length of the normalised (default) or raw request URI.
+void RuleBuilder::urilen(std::string_view v, size_t at) {
+  const auto comma = v.find(',');
+  const std::string_view form =
+      comma == std::string_view::npos ? "norm" : trim(v.substr(comma + 1));
+  if (form != "norm" && form != "raw") {
+    fail(at, "'urilen': expected 'norm' or 'raw' after the comma, got '" + std::string(form) + "'",
+         "'urilen' with a bad form");
+  }
+  const Buffer b = registry_.find_sticky(form == "raw" ? "http.uri.raw" : "http.uri");
+  if (b == Registry::kNoBuffer) fail(at, "'urilen' needs HTTP parsing", "'urilen' without HTTP");
+  rule_.buffer_sizes.push_back({b, size_condition("urilen", v.substr(0, comma), at)});
+}
+
+// app-layer-protocol:[!]NAME[,MODE] — Suricata's modes (to_server, to_client, direction, final,
+// original, either) all compare with the one protocol a flow is identified as here.
+void RuleBuilder::app_layer_protocol(std::string_view v, size_t at) {
+  AppLayerCondition c;
+  v = trim(v.substr(0, v.find(',')));
+  if (!v.empty() && v.front() == '!') {
+    c.negated = true;
+    v = trim(v.substr(1));
+  }
+  const auto proto = core::app_proto_from_name(v);
+  if (!proto) {
+    fail(at, "'app-layer-protocol': unknown protocol '" + std::string(v) + "'",
+         "'app-layer-protocol:" + std::string(v) + "'");
+  }
+  c.proto = *proto;
+  rule_.app_layer = c;
 }
 
 void RuleBuilder::option(std::string_view name, std::optional<std::string_view> value, size_t at,
                          size_t value_at) {
-  for (const BufferName& b : kBuffers) {
-    if (name == b.sticky || (b.legacy == "file_data" && name == "file_data") ||
-        (name == "tls_sni" && b.buffer == Buffer::kTlsSni) ||
-        (name == "dns_query" && b.buffer == Buffer::kDnsQuery)) {
-      buffer_ = b.buffer;  // sticky: applies to the contents and pcres that follow
-      return;
+  if (const Buffer b = registry_.find_sticky(name); b != Registry::kNoBuffer) {
+    if (value) {
+      fail(at, "sticky buffer '" + std::string(name) + "' takes no value",
+           "sticky buffer with a value");
     }
-    if (!b.legacy.empty() && name == b.legacy) {
-      Content& c = last_content(name, at);
-      c.buffer = b.buffer;  // legacy modifier: applies to the content before it
-      return;
-    }
+    buffer_ = b;  // sticky: applies to the contents and pcres that follow
+    return;
+  }
+  if (const Buffer b = registry_.find_legacy(name); b != Registry::kNoBuffer) {
+    last_content(name, at).buffer = b;  // legacy modifier: applies to the content before it
+    return;
   }
   for (const Keyword& k : kKeywords) {
     if (name != k.name) continue;
@@ -720,7 +720,11 @@ void RuleBuilder::option(std::string_view name, std::optional<std::string_view> 
            "'" + std::string(name) + "' without a value");
     }
     (this->*k.handler)(value.value_or(""), value ? value_at : at);
-    if (name == "uricontent") rule_.contents.back().buffer = Buffer::kHttpUri;
+    if (name == "uricontent") {
+      const Buffer uri = registry_.find_sticky("http.uri");
+      if (uri == Registry::kNoBuffer) fail(at, "'uricontent' needs HTTP parsing", "uricontent");
+      rule_.contents.back().buffer = uri;
+    }
     return;
   }
   for (const std::string_view w : kIgnoredWithWarning) {
@@ -773,8 +777,9 @@ void RuleBuilder::finish(size_t end) {
 
 // ---- files and rules -------------------------------------------------------------------------
 
-RuleParser::RuleParser(Variables vars, const Classifications* classifications)
-    : vars_(std::move(vars)), classifications_(classifications) {}
+RuleParser::RuleParser(Variables vars, const Classifications* classifications,
+                       const Registry& registry)
+    : vars_(std::move(vars)), classifications_(classifications), registry_(registry) {}
 
 void RuleParser::parse_file(const std::string& path) {
   std::ifstream in(path);
@@ -907,18 +912,10 @@ void RuleParser::parse_rule(std::string_view text, const std::string& file,
       rule.transport = Transport::kUdp;
     else if (proto == "icmp")
       rule.transport = Transport::kIcmp;
-    else if (proto == "http") {
-      rule.transport = Transport::kTcp;
-      rule.app_proto = AppProto::kHttp;
-    } else if (proto == "tls") {
-      rule.transport = Transport::kTcp;
-      rule.app_proto = AppProto::kTls;
-    } else if (proto == "dns") {
-      rule.transport = Transport::kAny;
-      rule.app_proto = AppProto::kDns;
-    } else if (proto == "ftp") {
-      rule.transport = Transport::kTcp;
-      rule.app_proto = AppProto::kFtp;
+    else if (const auto app = core::app_proto_from_name(proto); app && *app != AppProto::kFailed) {
+      // An application protocol implies its transport: DNS runs over UDP and TCP.
+      rule.transport = *app == AppProto::kDns ? Transport::kAny : Transport::kTcp;
+      rule.app_proto = *app;
     } else if (proto == "tcp-pkt") {
       rule.transport = Transport::kTcp;
       implied.no_stream = true;
@@ -930,7 +927,8 @@ void RuleParser::parse_rule(std::string_view text, const std::string& file,
     } else
       fail(tokens[1].second,
            "unsupported protocol '" + std::string(proto) +
-               "' (supported: ip, tcp, udp, icmp, http, tls, dns, ftp, tcp-pkt, tcp-stream)",
+               "' (supported: ip, tcp, udp, icmp, tcp-pkt, tcp-stream, http, http1, tls, dns, "
+               "ftp, ftp-data, ssh, smtp)",
            "unsupported protocol '" + std::string(proto) + "'");
     // Addresses, ports, direction
     auto address = [&](const std::pair<std::string_view, size_t>& t, AddressSet& out) {
@@ -961,7 +959,7 @@ void RuleParser::parse_rule(std::string_view text, const std::string& file,
     ports(tokens[6], rule.dst_ports);
 
     // Options
-    RuleBuilder builder(rule, classifications_, warnings);
+    RuleBuilder builder(rule, classifications_, registry_, warnings);
     size_t i = open + 1;
     for (;;) {
       while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;

@@ -116,8 +116,24 @@ StreamOptions stream_options(const core::Config& c) {
   return o;
 }
 
+namespace {
+const flow::SlotKey<StreamState>& stream_slot() {
+  static const flow::SlotKey<StreamState> key("stream");
+  return key;
+}
+}  // namespace
+
+Reassembler::Reassembler(const StreamOptions& options, std::vector<StreamConsumer*> consumers)
+    : options_(options), consumers_(std::move(consumers)), counters_(kCounterGroup) {
+  stream_slot();  // registered while stages are built, not on the first packet
+}
+
 Reassembler::Reassembler(const StreamOptions& options, StreamConsumer& consumer)
-    : options_(options), consumer_(consumer), counters_(kCounterGroup) {}
+    : Reassembler(options, std::vector<StreamConsumer*>{&consumer}) {}
+
+void Reassembler::event(flow::Flow& f, flow::Direction d, StreamEvent e) {
+  for (StreamConsumer* c : consumers_) c->on_stream_event(f, d, e);
+}
 
 bool Reassembler::charge(uint64_t bytes) {
   if (memory_ + bytes > options_.memcap) return false;
@@ -133,12 +149,7 @@ void Reassembler::refund(uint64_t bytes) {
 
 Reassembler::DirectionState& Reassembler::state_of(flow::Flow& f, flow::Direction d,
                                                    uint32_t first_seq) {
-  auto* state = static_cast<StreamState*>(f.get(flow::FlowSlot::kStream));
-  if (state == nullptr) {
-    auto created = std::make_unique<StreamState>(*this);
-    state = created.get();
-    f.set(flow::FlowSlot::kStream, std::move(created));
-  }
+  StreamState* state = &stream_slot().get_or_create(f, *this);
   DirectionState& s = state->dir[flow::index(d)];
   if (!s.initialized) {
     s.initialized = true;
@@ -159,7 +170,9 @@ void Reassembler::deliver(flow::Flow& f, flow::Direction d, DirectionState& s,
     s.depth_reached = true;
   }
   if (!bytes.empty()) {
-    consumer_.on_stream_data(f, d, bytes, s.next, after_gap || s.after_gap);
+    for (StreamConsumer* c : consumers_) {
+      c->on_stream_data(f, d, bytes, s.next, after_gap || s.after_gap);
+    }
     s.after_gap = false;
   }
   s.next += bytes.size();
@@ -178,7 +191,7 @@ void Reassembler::deliver(flow::Flow& f, flow::Direction d, DirectionState& s,
   }
   if (s.depth_reached) {
     counters_.inc(StreamCounter::kDepthReached);
-    consumer_.on_stream_event(f, d, StreamEvent::kDepthReached);
+    event(f, d, StreamEvent::kDepthReached);
     refund(s.held());
     s.queue.clear();
     s.retained = {};
@@ -196,7 +209,7 @@ void Reassembler::drain(flow::Flow& f, flow::Direction d, DirectionState& s) {
 void Reassembler::skip_to(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t offset) {
   if (offset <= s.next) return;
   counters_.inc(StreamCounter::kGaps);
-  consumer_.on_stream_event(f, d, StreamEvent::kGap);
+  event(f, d, StreamEvent::kGap);
   s.next = offset;
   s.after_gap = true;
   refund(s.retained.size());
@@ -227,7 +240,7 @@ void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
         std::memcmp(payload.data() + (lo - start), s.retained.data() + (lo - retained_from),
                     static_cast<size_t>(hi - lo)) != 0) {
       counters_.inc(StreamCounter::kOverlapMismatch);
-      consumer_.on_stream_event(f, d, StreamEvent::kOverlapMismatch);
+      event(f, d, StreamEvent::kOverlapMismatch);
     }
     if (end <= next) {
       counters_.inc(StreamCounter::kRetransmissions);
@@ -251,7 +264,7 @@ void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
   if (r.refused > 0) counters_.inc(StreamCounter::kMemcapDrops);
   if (r.mismatch) {
     counters_.inc(StreamCounter::kOverlapMismatch);
-    consumer_.on_stream_event(f, d, StreamEvent::kOverlapMismatch);
+    event(f, d, StreamEvent::kOverlapMismatch);
   }
   drain(f, d, s);
   // Too much waiting behind a hole: the capture lost it; resume at the first queued byte.
@@ -261,7 +274,7 @@ void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
 }
 
 void Reassembler::on_ack(flow::Flow& f, flow::Direction acker, uint32_t ack) {
-  auto* state = static_cast<StreamState*>(f.get(flow::FlowSlot::kStream));
+  StreamState* state = stream_slot().get(f);
   if (state == nullptr) return;
   const flow::Direction d = flow::opposite(acker);
   DirectionState& s = state->dir[flow::index(d)];
@@ -290,11 +303,12 @@ void Reassembler::on_ack(flow::Flow& f, flow::Direction acker, uint32_t ack) {
 }
 
 void Reassembler::on_flow_end(flow::Flow& f) {
-  auto* state = static_cast<StreamState*>(f.get(flow::FlowSlot::kStream));
+  StreamState* state = stream_slot().get(f);
   if (state == nullptr) return;
   for (flow::Direction d : {flow::Direction::kToServer, flow::Direction::kToClient}) {
     DirectionState& s = state->dir[flow::index(d)];
     while (!s.queue.empty() && !s.depth_reached) skip_to(f, d, s, s.queue.front().start);
+    if (s.initialized) event(f, d, StreamEvent::kEnd);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "frame_builder.h"
+#include "spanguard/applayer/registry.h"
 #include "spanguard/cli/config_schema.h"
 #include "spanguard/detect/detector.h"
 #include "spanguard/output/eve_writer.h"
@@ -38,7 +39,7 @@ class Sensor {
     config_.set("flow.records=no");
     for (const std::string& s : sets) config_.set(s);
     classes_.load_text(kClassifications, "classification.config");
-    rules::RuleParser parser(rules::default_variables(), &classes_);
+    rules::RuleParser parser(rules::default_variables(), &classes_, applayer::rule_registry());
     parser.parse_text(rules_text, "t.rules");
     rules::RuleSet set = parser.take();
     for (const rules::Diagnostic& d : set.diagnostics) {
@@ -46,7 +47,7 @@ class Sensor {
     }
     std::vector<rules::Diagnostic> diagnostics;
     engine_ = std::make_unique<DetectionEngine>(std::move(set.rules), detect_options(config_),
-                                                diagnostics);
+                                                diagnostics, applayer::rule_registry());
     for (const rules::Diagnostic& d : diagnostics) {
       if (d.severity == rules::Diagnostic::Severity::kError) ADD_FAILURE() << d.to_string();
     }
@@ -420,14 +421,15 @@ TEST(Detection, TenThousandGeneratedRulesLoadAndMatchExactly) {
 TEST(Detection, TransactionRulesInspectApplicationBuffers) {
   core::Config config(cli::config_schema());
   rules::Classifications classes;
-  rules::RuleParser parser(rules::default_variables(), &classes);
+  const rules::Registry& registry = applayer::rule_registry();
+  rules::RuleParser parser(rules::default_variables(), &classes, registry);
   parser.parse_text(
       "alert http any any -> any any (msg:\"uri\"; http.uri; content:\"/etc/passwd\"; sid:1;)\n"
       "alert tcp any any -> any any (msg:\"host\"; http.host; content:\"evil.test\"; "
       "http.uri; content:\"/x\"; sid:2;)\n",
       "t.rules");
   std::vector<rules::Diagnostic> diagnostics;
-  DetectionEngine engine(parser.take().rules, detect_options(config), diagnostics);
+  DetectionEngine engine(parser.take().rules, detect_options(config), diagnostics, registry);
   EXPECT_EQ(engine.stats().by_scope[static_cast<size_t>(Scope::kTransaction)], 2u);
   struct Sink : AlertSink {
     std::vector<uint32_t> sids;
@@ -437,22 +439,30 @@ TEST(Detection, TransactionRulesInspectApplicationBuffers) {
   flow::Flow f;
   f.key.family = 4;
   f.key.proto = decode::ip_proto::kTcp;
-  InspectBuffers buffers{};
+  std::vector<InspectBuffer> buffers(registry.buffer_count());
   const std::string uri = "/cgi/../etc/passwd", host = "www.evil.test";
-  auto set = [&](rules::Buffer b, const std::string& s) {
-    buffers[static_cast<size_t>(b)] = {
+  auto set = [&](const char* name, const std::string& s) {
+    buffers[registry.find_sticky(name)] = {
         std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size()), 0, true};
   };
-  set(rules::Buffer::kHttpUri, uri);
-  set(rules::Buffer::kHttpHost, host);
+  set("http.uri", uri);
+  set("http.host", host);
+  TransactionView tx;
+  tx.buffers = buffers;
+  tx.complete = true;
   // Not yet identified as HTTP: the `alert http` rule does not apply; the tcp one needs "/x".
-  detector.on_transaction(f, flow::Direction::kToServer, rules::AppProto::kNone, buffers, nullptr);
+  detector.on_transaction(f, flow::Direction::kToServer, tx, nullptr);
   EXPECT_TRUE(sink.sids.empty());
-  detector.on_transaction(f, flow::Direction::kToServer, rules::AppProto::kHttp, buffers, nullptr);
+  tx.app = rules::AppProto::kHttp;
+  detector.on_transaction(f, flow::Direction::kToServer, tx, nullptr);
+  EXPECT_EQ(sink.sids, Sids{1});
+  // The same transaction again: each rule fires once per transaction.
+  detector.on_transaction(f, flow::Direction::kToServer, tx, nullptr);
   EXPECT_EQ(sink.sids, Sids{1});
   const std::string uri2 = "/x/y";
-  set(rules::Buffer::kHttpUri, uri2);
-  detector.on_transaction(f, flow::Direction::kToClient, rules::AppProto::kHttp, buffers, nullptr);
+  set("http.uri", uri2);
+  tx.tx_id = 1;
+  detector.on_transaction(f, flow::Direction::kToServer, tx, nullptr);
   EXPECT_EQ(sink.sids, (Sids{1, 2}));
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "spanguard/applayer/registry.h"
 #include "spanguard/detect/engine.h"
 #include "spanguard/detect/verify.h"
 #include "spanguard/rules/parser.h"
@@ -16,16 +17,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     c->load_text("config classification: misc-activity,Misc activity,3\n", "fuzz.config");
     return c;
   }();
-  rules::RuleParser parser(rules::default_variables(), classes);
+  const rules::Registry& registry = spanguard::applayer::rule_registry();
+  rules::RuleParser parser(rules::default_variables(), classes, registry);
   parser.parse_text(text, "fuzz.rules");
   rules::RuleSet set = parser.take();
   for (const rules::Diagnostic& d : set.diagnostics) (void)d.to_string();
   if (set.rules.empty()) return 0;
   std::vector<rules::Diagnostic> diagnostics;
-  const detect::DetectionEngine engine(std::move(set.rules), detect::DetectOptions{}, diagnostics);
+  const detect::DetectionEngine engine(std::move(set.rules), detect::DetectOptions{}, diagnostics,
+                                       registry);
   detect::Verifier verifier(1000, 1000);
-  detect::InspectBuffers buffers{};
-  for (auto& b : buffers) b = {std::span(data, size), 0, true};
+  std::vector<detect::InspectBuffer> buffers(registry.buffer_count(),
+                                             detect::InspectBuffer{std::span(data, size), 0, true});
   for (const detect::CompiledRule& r : engine.rules()) (void)verifier.verify(r.program, buffers);
   return 0;
 }

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "spanguard/applayer/registry.h"
+
 namespace spanguard::rules {
 namespace {
 
@@ -31,8 +33,11 @@ const Classifications& test_classes() {
   return classes;
 }
 
+// A buffer's id in the application layer's registry, by sticky name.
+Buffer B(const char* name) { return applayer::rule_registry().find_sticky(name); }
+
 RuleSet parse(std::string_view text) {
-  RuleParser parser(default_variables(), &test_classes());
+  RuleParser parser(default_variables(), &test_classes(), applayer::rule_registry());
   parser.parse_text(text, "t.rules");
   return parser.take();
 }
@@ -97,10 +102,18 @@ TEST(RuleParser, MapsEveryProtocolToTransportAndAppProto) {
     AppProto app;
   };
   const Case cases[] = {
-      {"ip", Transport::kAny, AppProto::kNone},   {"tcp", Transport::kTcp, AppProto::kNone},
-      {"udp", Transport::kUdp, AppProto::kNone},  {"icmp", Transport::kIcmp, AppProto::kNone},
-      {"http", Transport::kTcp, AppProto::kHttp}, {"tls", Transport::kTcp, AppProto::kTls},
-      {"dns", Transport::kAny, AppProto::kDns},   {"ftp", Transport::kTcp, AppProto::kFtp},
+      {"ip", Transport::kAny, AppProto::kNone},
+      {"tcp", Transport::kTcp, AppProto::kNone},
+      {"udp", Transport::kUdp, AppProto::kNone},
+      {"icmp", Transport::kIcmp, AppProto::kNone},
+      {"http", Transport::kTcp, AppProto::kHttp},
+      {"tls", Transport::kTcp, AppProto::kTls},
+      {"dns", Transport::kAny, AppProto::kDns},
+      {"ftp", Transport::kTcp, AppProto::kFtp},
+      {"http1", Transport::kTcp, AppProto::kHttp},
+      {"ftp-data", Transport::kTcp, AppProto::kFtpData},
+      {"ssh", Transport::kTcp, AppProto::kSsh},
+      {"smtp", Transport::kTcp, AppProto::kSmtp},
   };
   for (const Case& c : cases) {
     const auto rule =
@@ -110,6 +123,74 @@ TEST(RuleParser, MapsEveryProtocolToTransportAndAppProto) {
     EXPECT_EQ(rule->app_proto, c.app) << c.name;
     EXPECT_FALSE(rule->flow.has_value()) << c.name;
   }
+}
+
+TEST(RuleParser, SizeConditionsTakeEverySuricataIntegerForm) {
+  struct Case {
+    const char* text;
+    SizeCondition::Op op;
+    uint32_t a, b;
+  };
+  const Case cases[] = {
+      {"10", SizeCondition::Op::kEqual, 10, 0},
+      {"!10", SizeCondition::Op::kNotEqual, 10, 0},
+      {"<10", SizeCondition::Op::kLess, 10, 0},
+      {"<=10", SizeCondition::Op::kLessEqual, 10, 0},
+      {">10", SizeCondition::Op::kGreater, 10, 0},
+      {">=10", SizeCondition::Op::kGreaterEqual, 10, 0},
+      {"5<>10", SizeCondition::Op::kRange, 5, 10},
+  };
+  for (const Case& c : cases) {
+    const auto rule = with_options(std::string("dsize:") + c.text + ";");
+    ASSERT_TRUE(rule) << c.text;
+    EXPECT_EQ(rule->dsize->op, c.op) << c.text;
+    EXPECT_EQ(rule->dsize->a, c.a) << c.text;
+    EXPECT_EQ(rule->dsize->b, c.b) << c.text;
+  }
+  SizeCondition range{SizeCondition::Op::kRange, 5, 10};
+  EXPECT_FALSE(range.matches(5));  // exclusive, as Suricata's integer ranges
+  EXPECT_TRUE(range.matches(6));
+  EXPECT_FALSE(range.matches(10));
+  EXPECT_TRUE((SizeCondition{SizeCondition::Op::kLessEqual, 3, 0}.matches(3)));
+  EXPECT_FALSE((SizeCondition{SizeCondition::Op::kNotEqual, 3, 0}.matches(3)));
+}
+
+TEST(RuleParser, BsizeAppliesToTheCurrentStickyBuffer) {
+  const auto rule = with_options("http.host; content:\"a\"; bsize:>=9; http.uri; bsize:<4;");
+  ASSERT_TRUE(rule);
+  ASSERT_EQ(rule->buffer_sizes.size(), 2u);
+  EXPECT_EQ(rule->buffer_sizes[0].buffer, B("http.host"));
+  EXPECT_EQ(rule->buffer_sizes[0].size.op, SizeCondition::Op::kGreaterEqual);
+  EXPECT_EQ(rule->buffer_sizes[1].buffer, B("http.uri"));
+  EXPECT_EQ(rule->buffer_sizes[1].size.a, 4u);
+  const RuleSet bare = parse("alert tcp any any -> any any (msg:\"m\"; bsize:10; sid:1;)");
+  EXPECT_EQ(bare.failed, 1u);  // no sticky buffer to measure
+}
+
+TEST(RuleParser, UrilenMeasuresTheNormalisedOrRawUri) {
+  const auto norm = with_options("urilen:>100;");
+  const auto raw = with_options("urilen:10<>20,raw;");
+  ASSERT_TRUE(norm && raw);
+  EXPECT_EQ(norm->buffer_sizes[0].buffer, B("http.uri"));
+  EXPECT_EQ(norm->buffer_sizes[0].size.op, SizeCondition::Op::kGreater);
+  EXPECT_EQ(raw->buffer_sizes[0].buffer, B("http.uri.raw"));
+  EXPECT_EQ(raw->buffer_sizes[0].size.op, SizeCondition::Op::kRange);
+  EXPECT_EQ(parse("alert tcp any any -> any any (msg:\"m\"; urilen:5,both; sid:1;)").failed, 1u);
+}
+
+TEST(RuleParser, AppLayerProtocolNamesAProtocolOrItsNegation) {
+  const auto http = with_options("app-layer-protocol:http;");
+  const auto not_tls = with_options("app-layer-protocol:!tls,final;");
+  const auto failed = with_options("app-layer-protocol:failed;");
+  ASSERT_TRUE(http && not_tls && failed);
+  EXPECT_EQ(http->app_layer->proto, AppProto::kHttp);
+  EXPECT_FALSE(http->app_layer->negated);
+  EXPECT_EQ(not_tls->app_layer->proto, AppProto::kTls);
+  EXPECT_TRUE(not_tls->app_layer->negated);
+  EXPECT_EQ(failed->app_layer->proto, AppProto::kFailed);
+  EXPECT_EQ(
+      parse("alert tcp any any -> any any (msg:\"m\"; app-layer-protocol:gopher; sid:1;)").failed,
+      1u);
 }
 
 TEST(RuleParser, TcpPktAndTcpStreamImplyTheirStreamFlowOption) {
@@ -285,7 +366,7 @@ TEST(RuleParser, ContentModifiersApplyToThePrecedingContent) {
   EXPECT_FALSE(abc.fast_pattern);
   EXPECT_FALSE(abc.startswith);
   EXPECT_FALSE(abc.endswith);
-  EXPECT_EQ(abc.buffer, Buffer::kPayload);
+  EXPECT_EQ(abc.buffer, kPayloadBuffer);
 
   const Content& def = rule->contents[1];
   EXPECT_EQ(def.bytes, "def");
@@ -402,45 +483,45 @@ TEST(RuleParser, FirstInBufferWithinBecomesADepthCountedFromTheOffset) {
 
 struct BufferCase {
   const char* keyword;
-  Buffer buffer;
+  const char* buffer;  // sticky name
 };
 
 constexpr BufferCase kStickyBuffers[] = {
-    {"http.uri", Buffer::kHttpUri},
-    {"http.uri.raw", Buffer::kHttpUriRaw},
-    {"http.method", Buffer::kHttpMethod},
-    {"http.host", Buffer::kHttpHost},
-    {"http.user_agent", Buffer::kHttpUserAgent},
-    {"http.header", Buffer::kHttpHeader},
-    {"http.header.raw", Buffer::kHttpHeaderRaw},
-    {"http.cookie", Buffer::kHttpCookie},
-    {"http.request_body", Buffer::kHttpRequestBody},
-    {"http.stat_code", Buffer::kHttpStatCode},
-    {"http.response_body", Buffer::kHttpResponseBody},
-    {"file.data", Buffer::kHttpResponseBody},
-    {"file_data", Buffer::kHttpResponseBody},
-    {"http.content_type", Buffer::kHttpContentType},
-    {"http.request_line", Buffer::kHttpRequestLine},
-    {"http.referer", Buffer::kHttpReferer},
-    {"http.header_names", Buffer::kHttpHeaderNames},
-    {"tls.sni", Buffer::kTlsSni},
-    {"tls_sni", Buffer::kTlsSni},
-    {"dns.query", Buffer::kDnsQuery},
-    {"dns_query", Buffer::kDnsQuery},
+    {"http.uri", "http.uri"},
+    {"http.uri.raw", "http.uri.raw"},
+    {"http.method", "http.method"},
+    {"http.host", "http.host"},
+    {"http.user_agent", "http.user_agent"},
+    {"http.header", "http.header"},
+    {"http.header.raw", "http.header.raw"},
+    {"http.cookie", "http.cookie"},
+    {"http.request_body", "http.request_body"},
+    {"http.stat_code", "http.stat_code"},
+    {"http.response_body", "http.response_body"},
+    {"file.data", "file.data"},
+    {"file_data", "file.data"},
+    {"http.content_type", "http.content_type"},
+    {"http.request_line", "http.request_line"},
+    {"http.referer", "http.referer"},
+    {"http.header_names", "http.header_names"},
+    {"tls.sni", "tls.sni"},
+    {"tls_sni", "tls.sni"},
+    {"dns.query", "dns.query"},
+    {"dns_query", "dns.query"},
 };
 
 constexpr BufferCase kLegacyModifiers[] = {
-    {"http_uri", Buffer::kHttpUri},
-    {"http_raw_uri", Buffer::kHttpUriRaw},
-    {"http_method", Buffer::kHttpMethod},
-    {"http_host", Buffer::kHttpHost},
-    {"http_user_agent", Buffer::kHttpUserAgent},
-    {"http_header", Buffer::kHttpHeader},
-    {"http_raw_header", Buffer::kHttpHeaderRaw},
-    {"http_cookie", Buffer::kHttpCookie},
-    {"http_client_body", Buffer::kHttpRequestBody},
-    {"http_stat_code", Buffer::kHttpStatCode},
-    {"http_server_body", Buffer::kHttpResponseBody},
+    {"http_uri", "http.uri"},
+    {"http_raw_uri", "http.uri.raw"},
+    {"http_method", "http.method"},
+    {"http_host", "http.host"},
+    {"http_user_agent", "http.user_agent"},
+    {"http_header", "http.header"},
+    {"http_raw_header", "http.header.raw"},
+    {"http_cookie", "http.cookie"},
+    {"http_client_body", "http.request_body"},
+    {"http_stat_code", "http.stat_code"},
+    {"http_server_body", "http.response_body"},
 };
 
 TEST(RuleParser, StickyBufferAppliesToFollowingContentsAndPcresUntilPktData) {
@@ -451,10 +532,10 @@ TEST(RuleParser, StickyBufferAppliesToFollowingContentsAndPcresUntilPktData) {
     ASSERT_TRUE(rule) << b.keyword;
     ASSERT_EQ(rule->contents.size(), 3u) << b.keyword;
     ASSERT_EQ(rule->pcres.size(), 1u) << b.keyword;
-    EXPECT_EQ(rule->contents[0].buffer, b.buffer) << b.keyword;
-    EXPECT_EQ(rule->contents[1].buffer, b.buffer) << b.keyword;
-    EXPECT_EQ(rule->pcres[0].buffer, b.buffer) << b.keyword;
-    EXPECT_EQ(rule->contents[2].buffer, Buffer::kPayload) << b.keyword;
+    EXPECT_EQ(rule->contents[0].buffer, B(b.buffer)) << b.keyword;
+    EXPECT_EQ(rule->contents[1].buffer, B(b.buffer)) << b.keyword;
+    EXPECT_EQ(rule->pcres[0].buffer, B(b.buffer)) << b.keyword;
+    EXPECT_EQ(rule->contents[2].buffer, kPayloadBuffer) << b.keyword;
   }
 }
 
@@ -464,9 +545,9 @@ TEST(RuleParser, LegacyModifierAppliesOnlyToThePrecedingContent) {
         with_options("content:\"x\"; " + std::string(b.keyword) + "; content:\"y\"; pcre:\"/z/\";");
     ASSERT_TRUE(rule) << b.keyword;
     ASSERT_EQ(rule->contents.size(), 2u) << b.keyword;
-    EXPECT_EQ(rule->contents[0].buffer, b.buffer) << b.keyword;
-    EXPECT_EQ(rule->contents[1].buffer, Buffer::kPayload) << b.keyword;
-    EXPECT_EQ(rule->pcres[0].buffer, Buffer::kPayload) << b.keyword;
+    EXPECT_EQ(rule->contents[0].buffer, B(b.buffer)) << b.keyword;
+    EXPECT_EQ(rule->contents[1].buffer, kPayloadBuffer) << b.keyword;
+    EXPECT_EQ(rule->pcres[0].buffer, kPayloadBuffer) << b.keyword;
   }
 }
 
@@ -478,21 +559,24 @@ TEST(RuleParser, StickyAndLegacyFormsGiveTheSameBuffer) {
   for (const Rule* r : {&*sticky, &*legacy, &*uricontent}) {
     ASSERT_EQ(r->contents.size(), 1u);
     EXPECT_EQ(r->contents[0].bytes, "/admin");
-    EXPECT_EQ(r->contents[0].buffer, Buffer::kHttpUri);
+    EXPECT_EQ(r->contents[0].buffer, B("http.uri"));
     EXPECT_TRUE(r->contents[0].nocase);
   }
   // uricontent does not make the following contents uri contents.
   const auto next = with_options("uricontent:\"/a\"; content:\"b\";");
   ASSERT_TRUE(next);
-  EXPECT_EQ(next->contents[1].buffer, Buffer::kPayload);
+  EXPECT_EQ(next->contents[1].buffer, kPayloadBuffer);
 }
 
 TEST(RuleParser, BufferNamesUseTheStickyKeyword) {
-  EXPECT_STREQ(to_string(Buffer::kPayload), "payload");
-  EXPECT_STREQ(to_string(Buffer::kHttpUri), "http.uri");
-  EXPECT_STREQ(to_string(Buffer::kHttpResponseBody), "http.response_body");
-  EXPECT_STREQ(to_string(Buffer::kTlsSni), "tls.sni");
-  EXPECT_STREQ(to_string(Buffer::kDnsQuery), "dns.query");
+  const Registry& r = applayer::rule_registry();
+  EXPECT_EQ(r.buffer(kPayloadBuffer).name, "pkt_data");
+  EXPECT_EQ(r.buffer(B("http.uri")).name, "http.uri");
+  EXPECT_EQ(r.buffer(r.find_sticky("file_data")).name, "file.data");
+  EXPECT_EQ(r.buffer(r.find_legacy("http_server_body")).name, "http.response_body");
+  EXPECT_EQ(r.buffer(r.find_pcre_flag('U')).name, "http.uri");
+  EXPECT_EQ(r.buffer(B("tls.sni")).name, "tls.sni");
+  EXPECT_EQ(r.buffer(B("dns.query")).name, "dns.query");
 }
 
 // ---- pcre --------------------------------------------------------------------------------------
@@ -507,7 +591,7 @@ TEST(RuleParser, PcreKeepsPatternFlagsNegationAndRelative) {
   EXPECT_EQ(rule->pcres[0].pcre_flags, "ismx");
   EXPECT_FALSE(rule->pcres[0].negated);
   EXPECT_FALSE(rule->pcres[0].relative);
-  EXPECT_EQ(rule->pcres[0].buffer, Buffer::kPayload);
+  EXPECT_EQ(rule->pcres[0].buffer, kPayloadBuffer);
   EXPECT_EQ(rule->pcres[1].pattern, "e[0-9]{2}");
   EXPECT_TRUE(rule->pcres[1].negated);
   EXPECT_TRUE(rule->pcres[1].relative);
@@ -537,25 +621,23 @@ TEST(RuleParser, PcreSlashesInsideThePatternSplitAtTheLastOne) {
 }
 
 TEST(RuleParser, PcreBufferLettersSelectTheBuffer) {
-  const std::pair<char, Buffer> cases[] = {
-      {'U', Buffer::kHttpUri},          {'I', Buffer::kHttpUriRaw},
-      {'H', Buffer::kHttpHeader},       {'D', Buffer::kHttpHeaderRaw},
-      {'M', Buffer::kHttpMethod},       {'C', Buffer::kHttpCookie},
-      {'P', Buffer::kHttpRequestBody},  {'S', Buffer::kHttpStatCode},
-      {'V', Buffer::kHttpUserAgent},    {'W', Buffer::kHttpHost},
-      {'Q', Buffer::kHttpResponseBody},
+  const std::pair<char, const char*> cases[] = {
+      {'U', "http.uri"},          {'I', "http.uri.raw"},   {'H', "http.header"},
+      {'D', "http.header.raw"},   {'M', "http.method"},    {'C', "http.cookie"},
+      {'P', "http.request_body"}, {'S', "http.stat_code"}, {'V', "http.user_agent"},
+      {'W', "http.host"},         {'Q', "file.data"},
   };
   for (const auto& [letter, buffer] : cases) {
     const auto rule = with_options(std::string("pcre:\"/x/i") + letter + "\";");
     ASSERT_TRUE(rule) << letter;
-    EXPECT_EQ(rule->pcres[0].buffer, buffer) << letter;
+    EXPECT_EQ(rule->pcres[0].buffer, B(buffer)) << letter;
     EXPECT_EQ(rule->pcres[0].pcre_flags, "i") << letter;
   }
   // The letter wins over the sticky buffer; without one the sticky buffer applies.
   const auto rule = with_options("http.host; pcre:\"/h/\"; pcre:\"/u/U\";");
   ASSERT_TRUE(rule);
-  EXPECT_EQ(rule->pcres[0].buffer, Buffer::kHttpHost);
-  EXPECT_EQ(rule->pcres[1].buffer, Buffer::kHttpUri);
+  EXPECT_EQ(rule->pcres[0].buffer, B("http.host"));
+  EXPECT_EQ(rule->pcres[1].buffer, B("http.uri"));
   // R finds the previous match in the pcre's own buffer.
   const auto relative = with_options("content:\"/a\"; http_uri; pcre:\"/b/UR\";");
   ASSERT_TRUE(relative);
@@ -765,14 +847,14 @@ TEST(RuleParser, AcceptsEveryKeywordAndBufferInOneRule) {
   EXPECT_EQ(rule->contents.size(), 6u);
   EXPECT_EQ(rule->pcres.size(), 1u);
   EXPECT_EQ(rule->matches.size(), 7u);
-  EXPECT_EQ(rule->contents[0].buffer, Buffer::kHttpMethod);
-  EXPECT_EQ(rule->contents[1].buffer, Buffer::kHttpUri);
-  EXPECT_EQ(rule->contents[2].buffer, Buffer::kHttpHeader);
+  EXPECT_EQ(rule->contents[0].buffer, B("http.method"));
+  EXPECT_EQ(rule->contents[1].buffer, B("http.uri"));
+  EXPECT_EQ(rule->contents[2].buffer, B("http.header"));
   EXPECT_TRUE(rule->contents[3].relative());
-  EXPECT_EQ(rule->pcres[0].buffer, Buffer::kHttpHeader);
+  EXPECT_EQ(rule->pcres[0].buffer, B("http.header"));
   EXPECT_TRUE(rule->pcres[0].relative);
-  EXPECT_EQ(rule->contents[4].buffer, Buffer::kHttpUserAgent);
-  EXPECT_EQ(rule->contents[5].buffer, Buffer::kPayload);
+  EXPECT_EQ(rule->contents[4].buffer, B("http.user_agent"));
+  EXPECT_EQ(rule->contents[5].buffer, kPayloadBuffer);
   EXPECT_EQ(rule->category, "Web Application Attack");
   EXPECT_EQ(rule->priority, 2u);
   EXPECT_EQ(rule->sid, 99u);
@@ -798,8 +880,8 @@ constexpr ErrorCase kErrorCases[] = {
      "unknown action 'alarm' (expected alert, pass, drop, reject, rejectsrc, rejectdst, "
      "rejectboth)",
      "unknown action"},
-    {"UnsupportedProtocol", "alert `smtp any any -> any any (msg:\"x\"; sid:100;)",
-     "unsupported protocol 'smtp'", "unsupported protocol 'smtp'"},
+    {"UnsupportedProtocol", "alert `http2 any any -> any any (msg:\"x\"; sid:100;)",
+     "unsupported protocol 'http2'", "unsupported protocol 'http2'"},
     {"BadDirection", "alert tcp any any `=> any any (msg:\"x\"; sid:100;)",
      "expected direction '->' or '<>', got '=>'", "bad direction"},
     {"BadSourceAddress", "alert tcp `198.51.100.300 any -> any any (msg:\"x\"; sid:100;)",
@@ -923,8 +1005,8 @@ constexpr ErrorCase kErrorCases[] = {
      "'pcre' expects \"/pattern/flags\"", "'pcre' without /delimiters/"},
     {"PcreWithoutQuotes", "alert tcp any any -> any any (msg:\"x\"; pcre:`/abc/; sid:100;)",
      "'pcre' expects a quoted string", "'pcre' without quotes"},
-    {"PcreUnknownModifier", "alert tcp any any -> any any (msg:\"x\"; pcre:`\"/a/iZ\"; sid:100;)",
-     "'pcre': unknown modifier 'Z'", "'pcre' with an unknown modifier"},
+    {"PcreUnknownModifier", "alert tcp any any -> any any (msg:\"x\"; pcre:`\"/a/iX\"; sid:100;)",
+     "'pcre': unknown modifier 'X'", "'pcre' with an unknown modifier"},
     {"RelativePcreFirst", "alert tcp any any -> any any (msg:\"x\"; pcre:`\"/a/R\"; sid:100;)",
      "'pcre' with R (relative) needs a preceding content or pcre in the same buffer",
      "relative pcre without a preceding match"},
@@ -970,7 +1052,8 @@ constexpr ErrorCase kErrorCases[] = {
     {"FlagsOnlyModifier", "alert tcp any any -> any any (msg:\"x\"; flags:`+; sid:100;)",
      "'flags' needs at least one flag", "'flags' without flags"},
     {"DsizeReversedRange", "alert tcp any any -> any any (msg:\"x\"; dsize:`400<>300; sid:100;)",
-     "'dsize' expects N, <N, >N or N<>M (0..65535), got '400<>300'", "'dsize' with a bad value"},
+     "'dsize' expects N, !N, <N, <=N, >N, >=N or N<>M (0..65535), got '400<>300'",
+     "'dsize' with a bad value"},
     {"DsizeTooLarge", "alert tcp any any -> any any (msg:\"x\"; dsize:`70000; sid:100;)",
      "got '70000'", "'dsize' with a bad value"},
     {"DsizeNegative", "alert tcp any any -> any any (msg:\"x\"; dsize:`<-1; sid:100;)", "got '<-1'",
@@ -1039,7 +1122,7 @@ TEST(RuleParser, DuplicateGidSidNamesTheFirstDefinition) {
 }
 
 TEST(RuleParser, DuplicateAcrossFilesNamesTheFirstFileAndLine) {
-  RuleParser parser(default_variables(), &test_classes());
+  RuleParser parser(default_variables(), &test_classes(), applayer::rule_registry());
   parser.parse_text("# a\nalert tcp any any -> any any (msg:\"a\"; gid:3; sid:9;)\n", "a.rules");
   parser.parse_text("alert tcp any any -> any any (msg:\"b\"; gid:3; sid:9;)\n", "b.rules");
   const RuleSet set = parser.take();
@@ -1272,7 +1355,7 @@ TEST(RuleParser, ParseFileReadsAFileAndReportsAnUnreadableOne) {
     out << "alert tcp any any -> any any (msg:\"from file\"; sid:1;)\n"
            "alert tcp any any -> any any (msg:\"bad\"; sid:x;)\n";
   }
-  RuleParser parser(default_variables(), &test_classes());
+  RuleParser parser(default_variables(), &test_classes(), applayer::rule_registry());
   parser.parse_file(path);
   const std::string missing = ::testing::TempDir() + "/no-such-dir/missing.rules";
   parser.parse_file(missing);
@@ -1292,7 +1375,7 @@ TEST(RuleParser, ParseFileReadsAFileAndReportsAnUnreadableOne) {
 }
 
 TEST(RuleParser, WithoutClassificationsEveryClasstypeIsUnknown) {
-  RuleParser parser(default_variables(), nullptr);
+  RuleParser parser(default_variables(), nullptr, applayer::rule_registry());
   parser.parse_text(
       "alert tcp any any -> any any (msg:\"x\"; classtype:trojan-activity; sid:1;)\n"
       "alert tcp any any -> any any (msg:\"y\"; sid:2;)\n",

@@ -279,3 +279,45 @@ TEST(Reassembler, SequenceNumbersWrapAround) {
 
 }  // namespace
 }  // namespace spanguard::stream
+
+namespace spanguard::stream {
+namespace {
+
+// A second consumer beside the harness: records what it is handed.
+struct Recorder : StreamConsumer {
+  void on_stream_data(flow::Flow&, Direction d, std::span<const uint8_t> data, uint64_t,
+                      bool after_gap) override {
+    if (after_gap) stream[flow::index(d)] += "|";
+    stream[flow::index(d)].append(data.begin(), data.end());
+  }
+  void on_stream_event(flow::Flow&, Direction d, StreamEvent e) override {
+    events.push_back({d, e});
+  }
+  std::string stream[2];
+  std::vector<std::pair<Direction, StreamEvent>> events;
+};
+
+TEST(Reassembler, EveryConsumerGetsTheSameBytesAndEventsInOrderIncludingTheEnd) {
+  Recorder first, second;
+  Reassembler r(StreamOptions{}, {&first, &second});
+  flow::Flow f;
+  f.key.family = 4;
+  f.key.proto = decode::ip_proto::kUdp;  // no TCP state: offsets count from the first segment
+  auto bytes = [](std::string_view s) {
+    return std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  };
+  r.on_segment(f, Direction::kToServer, 100, bytes("abc"));
+  r.on_segment(f, Direction::kToServer, 110, bytes("xyz"));  // a hole of 7 bytes before it
+  r.on_flow_end(f);  // the hole is skipped, the rest delivered, then the end
+  for (const Recorder* c : {&first, &second}) {
+    EXPECT_EQ(c->stream[0], "abc|xyz");
+    ASSERT_EQ(c->events.size(), 2u);
+    EXPECT_EQ(c->events[0].second, StreamEvent::kGap);
+    EXPECT_EQ(c->events[1].second, StreamEvent::kEnd);
+    EXPECT_EQ(c->events[1].first, Direction::kToServer);
+  }
+  for (auto& d : f.data) d.reset();
+}
+
+}  // namespace
+}  // namespace spanguard::stream

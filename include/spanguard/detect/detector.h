@@ -33,6 +33,19 @@ struct AlertEvent {
   const decode::PacketView* packet = nullptr;  // the packet that completed the match (may be null
                                                // when a flow's end flushed the stream)
   std::span<const uint8_t> excerpt;            // the data inspected, up to payload_excerpt bytes
+  bool in_transaction = false;                 // raised by a transaction's inspection
+  uint64_t tx_id = 0;
+};
+
+// One inspection of an application-layer transaction (see applayer::TxInspection).
+struct TransactionView {
+  rules::AppProto app = rules::AppProto::kNone;
+  uint64_t tx_id = 0;
+  bool response = false;           // the response is inspected (else the request)
+  bool complete = false;           // the message's body is complete: body rules may run
+  bool headers_inspected = false;  // an earlier inspection of this message ran the other rules
+  bool tx_done = false;            // the last inspection of this transaction
+  InspectBuffers buffers;          // by rules::BufferId
 };
 
 class AlertSink {
@@ -67,10 +80,10 @@ class Detector {
   // arrival delivered them, if any.
   void on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
                       uint64_t offset, bool after_gap, const decode::PacketView* packet);
-  // The buffers of one application-layer transaction (request or response) of a flow the
-  // application layer identified as `app`: transaction rules.
-  void on_transaction(flow::Flow& flow, flow::Direction dir, rules::AppProto app,
-                      const InspectBuffers& buffers, const decode::PacketView* packet);
+  // The buffers of one application-layer transaction (request or response): transaction rules,
+  // each at most once per transaction.
+  void on_transaction(flow::Flow& flow, flow::Direction dir, const TransactionView& tx,
+                      const decode::PacketView* packet);
 
   // The flow's TCP connection closed: its scan state and windows are freed now rather than when
   // the flow leaves the table (closed flows linger there for their closed-state timeout). What
@@ -88,9 +101,9 @@ class Detector {
                       void* context);
   void begin_nomination();
   void nominate(std::span<const uint32_t> rules);
-  void judge(const Header& header, flow::Flow* flow, flow::Direction dir,
-             const InspectBuffers& buffers, const decode::PacketView* packet,
-             std::span<const uint8_t> excerpt);
+  void judge(const Header& header, flow::Flow* flow, flow::Direction dir, InspectBuffers buffers,
+             const decode::PacketView* packet, std::span<const uint8_t> excerpt,
+             const TransactionView* tx = nullptr);
   bool header_holds(const CompiledRule& r, const Header& h, const decode::PacketView* packet) const;
 
   const DetectionEngine& engine_;
@@ -100,7 +113,8 @@ class Detector {
   std::vector<uint32_t> candidates_;
   std::vector<uint32_t> seen_;  // per rule: the generation it was last nominated in
   uint32_t generation_ = 0;
-  std::vector<uint8_t> window_;  // a direction's retained bytes + the new segment
+  std::vector<uint8_t> window_;              // a direction's retained bytes + the new segment
+  std::vector<InspectBuffer> payload_only_;  // by buffer id: only the payload present
   core::Counters<DetectCounter> counters_;
 };
 

@@ -55,10 +55,17 @@ DetectOptions detect_options(const core::Config& config);
 enum class Scope : uint8_t { kStream, kPacket, kTransaction, kHeader, kCount };
 const char* to_string(Scope s);
 
+// Transaction rules run on the message (request, response) their buffers come from.
+inline constexpr uint8_t kTxRequest = 1;
+inline constexpr uint8_t kTxResponse = 2;
+
 struct CompiledRule {
   VerifyProgram program;
   Scope scope = Scope::kStream;
   bool prefiltered = false;  // nominated by a Hyperscan pattern (else verified every time)
+  uint8_t tx_sides = 0;      // transaction rules: kTxRequest and/or kTxResponse
+  bool needs_body = false;   // transaction rules: waits for the message's body
+  bool waiting = false;      // needs a parser that does not exist: cannot fire
   const rules::Rule& rule() const { return *program.rule; }
 };
 
@@ -67,7 +74,8 @@ struct EngineStats {
   size_t by_scope[static_cast<size_t>(Scope::kCount)] = {};
   size_t unprefiltered = 0;       // rules verified on every inspection of their scope
   size_t pcre_prefilters = 0;     // rules nominated by a pcre in prefilter mode
-  size_t waiting_for_app = 0;     // rules restricted to an app-layer protocol or buffer
+  size_t waiting_for_app = 0;     // rules needing a protocol parser or buffer nobody fills
+  size_t application = 0;         // rules restricted to an app-layer protocol or buffer, live
   size_t patterns = 0;            // distinct Hyperscan patterns
   size_t database_bytes = 0;      // all databases
   size_t stream_state_bytes = 0;  // Hyperscan state per open stream (per flow direction)
@@ -78,8 +86,10 @@ class DetectionEngine {
  public:
   // Compiles `rules`. A rule the engine cannot compile (a pcre PCRE2 rejects, a pattern Hyperscan
   // rejects) is left out and reported in `diagnostics` as a file:line error.
+  // `registry` is the one the rules were parsed with.
   DetectionEngine(std::vector<rules::Rule> rules, const DetectOptions& options,
-                  std::vector<rules::Diagnostic>& diagnostics);
+                  std::vector<rules::Diagnostic>& diagnostics,
+                  const rules::Registry& registry = rules::Registry::payload_only());
   DetectionEngine(const DetectionEngine&) = delete;
   DetectionEngine& operator=(const DetectionEngine&) = delete;
 
@@ -91,8 +101,18 @@ class DetectionEngine {
   // The database of a scope (null when no rule of it has a pattern); for transactions, of a buffer.
   const hs_database_t* database(Scope s) const { return databases_[static_cast<size_t>(s)].get(); }
   const hs_database_t* buffer_database(rules::Buffer b) const {
-    return buffer_databases_[static_cast<size_t>(b)].get();
+    return b < buffer_databases_.size() ? buffer_databases_[b].get() : nullptr;
   }
+  const rules::Registry& registry() const { return registry_; }
+  // Some transaction rule has contents without a sticky buffer (the whole message is then
+  // inspected as the payload of a transaction).
+  bool transaction_payload() const { return transaction_payload_; }
+  // Some rule inspects transactions at all; the messages (kTxRequest, kTxResponse) whose bodies
+  // some rule inspects.
+  bool has_transaction_rules() const {
+    return stats_.by_scope[static_cast<size_t>(Scope::kTransaction)] > 0;
+  }
+  uint8_t body_sides() const { return body_sides_; }
   // Rules nominated by a pattern id (ids are global across databases).
   std::span<const uint32_t> rules_of_pattern(unsigned id) const { return pattern_rules_[id]; }
   // Rules of a scope verified on every inspection (no pattern).
@@ -103,14 +123,19 @@ class DetectionEngine {
   std::span<const uint32_t> header_rules() const { return header_rules_; }
 
  private:
+  void classify_application(const rules::Rule& r, CompiledRule& cr);
+
   DetectOptions options_;
+  const rules::Registry& registry_;
+  bool transaction_payload_ = false;
+  uint8_t body_sides_ = 0;
   std::vector<rules::Rule> rules_;  // owned; CompiledRule points into it
   std::vector<CompiledRule> compiled_;
   std::vector<std::vector<uint32_t>> pattern_rules_;
   std::vector<uint32_t> unprefiltered_[static_cast<size_t>(Scope::kCount)];
   std::vector<uint32_t> header_rules_;
   hyperscan::Database databases_[static_cast<size_t>(Scope::kCount)];
-  hyperscan::Database buffer_databases_[static_cast<size_t>(rules::Buffer::kCount)];
+  std::vector<hyperscan::Database> buffer_databases_;  // by buffer id
   EngineStats stats_;
 };
 

@@ -46,13 +46,23 @@ struct InspectBuffer {
   uint64_t base = 0;
   bool present = false;
 };
-using InspectBuffers = std::array<InspectBuffer, static_cast<size_t>(rules::Buffer::kCount)>;
+// Every buffer of one inspection, by rules::BufferId (a buffer absent here is absent).
+using InspectBuffers = std::span<const InspectBuffer>;
+
+// Distinct buffers one rule may use (contents, pcres and bsize together).
+inline constexpr size_t kMaxRuleBuffers = 8;
 
 // A rule as the verifier needs it: the parsed rule and its compiled pcres (same indexes).
 struct VerifyProgram {
   const rules::Rule* rule = nullptr;
   std::vector<Pcre2Code> pcres;
   std::vector<std::string> folded;  // contents lowercased (nocase), else as written
+  // The rule's buffers, and for each match (rule order) the index of its buffer in that list:
+  // relative positions are tracked per buffer, in a fixed array.
+  std::vector<rules::Buffer> buffers;
+  std::vector<uint8_t> match_slot;
+  // Builds `buffers` and `match_slot`; throws std::invalid_argument past kMaxRuleBuffers.
+  void index_buffers();
 };
 
 // Per-thread verification resources.
@@ -66,7 +76,7 @@ class Verifier {
   uint64_t limit_hits() const { return limit_hits_; }
 
  private:
-  using Ends = std::array<uint64_t, static_cast<size_t>(rules::Buffer::kCount)>;
+  using Ends = std::array<uint64_t, kMaxRuleBuffers>;
   bool step(const VerifyProgram& program, const InspectBuffers& buffers, size_t i, Ends ends);
   // The next occurrence of content `c` starting at or after `from` and ending by `to` (absolute
   // positions), or UINT64_MAX.

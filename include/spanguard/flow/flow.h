@@ -5,21 +5,46 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
+#include "spanguard/core/app_proto.h"
 #include "spanguard/core/time.h"
 #include "spanguard/flow/flow_key.h"
 #include "spanguard/flow/tcp_tracker.h"
 
 namespace spanguard::flow {
 
-// Per-flow state of a later stage (stream reassembly, detection, response), allocated by that stage
-// only once the flow needs it and destroyed with the flow.
+// Per-flow state of a later stage (stream reassembly, application layer, detection, response),
+// allocated by that stage only once the flow needs it and destroyed with the flow.
 class FlowData {
  public:
   virtual ~FlowData() = default;
 };
 
-enum class FlowSlot : uint8_t { kStream, kDetect, kApp, kRespond, kCount };
+// Slots for FlowData are handed out by name at start-up, like Snort 3's FlowData ids: a stage asks
+// for its slot when it is built, the same name always gets the same id, and a flow carries one
+// pointer per slot. The number of slots is fixed so that a flow stays one allocation.
+inline constexpr size_t kMaxFlowSlots = 6;
+// The slot id of `name`, registering it on first use (thread-safe; set-up time only). Throws
+// std::length_error when more than kMaxFlowSlots names are registered.
+uint8_t flow_slot_id(std::string_view name);
+
+struct Flow;
+
+// A typed handle on one slot: `SlotKey<StreamState> key("stream")` then `key.get(flow)`.
+template <typename T>
+class SlotKey {
+ public:
+  explicit SlotKey(std::string_view name) : id_(flow_slot_id(name)) {}
+  uint8_t id() const { return id_; }
+  T* get(const Flow& f) const;
+  // The flow's T, constructed from `args` if the slot is still empty.
+  template <typename... Args>
+  T& get_or_create(Flow& f, Args&&... args) const;
+
+ private:
+  uint8_t id_;
+};
 
 enum class EndReason : uint8_t {
   kClosed,    // FIN exchange or accepted RST, then the closed-state timeout
@@ -52,10 +77,11 @@ struct Flow {
   bool closed = false;          // TCP close seen: the closed-state timeout applies
   bool alerted = false;         // a rule alerted on it
   bool reset = false;           // a response tore it down: no more inspection or resets
-  uint8_t timeout_class = 0;    // cached index into the timeout table (see FlowTable)
-  TcpTracker tcp;               // meaningful for TCP flows only
-  EndpointTrace endpoint[2];    // by Direction of the endpoint's packets
-  std::array<std::unique_ptr<FlowData>, static_cast<size_t>(FlowSlot::kCount)> data;
+  core::AppProto app_proto = core::AppProto::kNone;  // what the application layer identified
+  uint8_t timeout_class = 0;  // cached index into the timeout table (see FlowTable)
+  TcpTracker tcp;             // meaningful for TCP flows only
+  EndpointTrace endpoint[2];  // by Direction of the endpoint's packets
+  std::array<std::unique_ptr<FlowData>, kMaxFlowSlots> data;
 
   // Intrusive links: the hash chain and the expiry wheel.
   Flow* hash_next = nullptr;
@@ -66,9 +92,22 @@ struct Flow {
   Flow* young_prev = nullptr;
   Flow* young_next = nullptr;
 
-  FlowData* get(FlowSlot s) const { return data[static_cast<size_t>(s)].get(); }
-  void set(FlowSlot s, std::unique_ptr<FlowData> d) { data[static_cast<size_t>(s)] = std::move(d); }
   bool is_tcp() const { return key.proto == decode::ip_proto::kTcp; }
 };
+
+template <typename T>
+T* SlotKey<T>::get(const Flow& f) const {
+  return static_cast<T*>(f.data[id_].get());
+}
+
+template <typename T>
+template <typename... Args>
+T& SlotKey<T>::get_or_create(Flow& f, Args&&... args) const {
+  if (FlowData* d = f.data[id_].get()) return *static_cast<T*>(d);
+  auto fresh = std::make_unique<T>(std::forward<Args>(args)...);
+  T& ref = *fresh;
+  f.data[id_] = std::move(fresh);
+  return ref;
+}
 
 }  // namespace spanguard::flow

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "spanguard/applayer/http.h"
 #include "spanguard/core/time.h"
 #include "spanguard/detect/detector.h"
 #include "spanguard/flow/flow.h"
@@ -21,8 +22,15 @@ v1::FlowRecord flow_record(const flow::Flow& flow, flow::EndReason reason);
 // The EVE alert of a detection: src is the sender of the data that matched (as in Suricata);
 // `seq` numbers the run's events from 1. `reset`: what a response sent (null: none was due);
 // alert.action is then "blocked" when anything was sent.
+// `http`: the transaction an HTTP alert was raised on (its EVE `http` object).
 v1::Alert alert_record(const detect::AlertEvent& alert, uint64_t seq,
-                       const respond::ResetSummary* reset = nullptr);
+                       const respond::ResetSummary* reset = nullptr,
+                       const applayer::http::Transaction* http = nullptr);
+// EVE's `http` object of a transaction.
+void set_http(v1::HttpInfo* info, const applayer::http::Transaction& tx);
+// An HTTP transaction record (event_type "http"), client as src.
+v1::HttpRecord http_record(const flow::Flow& flow, const applayer::http::Transaction& tx,
+                           core::Timestamp ts, uint64_t seq);
 // The events an envelope can carry that are numbered per run (alert, reset report, flow record):
 // their seq (0 for any other body), setting it (false for any other body), and the event itself
 // (null for any other body), as the EVE file writes it.

@@ -1,10 +1,13 @@
-// A worker runs the whole data path for the flows it owns: decode → flow → stream → detect →
-// respond. It is fed frames in capture order, by its ring or directly by the capture loop, and is
-// never shared.
+// A worker runs the whole data path for the flows it owns: decode → flow → stream → applayer →
+// detect → respond. It is fed frames in capture order, by its ring or directly by the capture
+// loop, and is never shared. The reassembler hands each flow direction's bytes and events to its
+// consumers (stream detection, then the application layer); the application layer hands each
+// transaction to detection; per-flow state of every stage lives in the flow's named slots.
 #pragma once
 
 #include <atomic>
 
+#include "spanguard/applayer/app_layer.h"
 #include "spanguard/capture/source.h"
 #include "spanguard/core/config.h"
 #include "spanguard/core/counters.h"
@@ -32,6 +35,7 @@ class Worker final : public capture::FrameSink,
                      private flow::FlowEndHandler,
                      private stream::StreamConsumer,
                      private detect::AlertSink,
+                     private applayer::TransactionSink,
                      private respond::ResponseSink {
  public:
   Worker(const core::Config& config, bool live_capture, WorkerOutputs outputs = {});
@@ -54,6 +58,7 @@ class Worker final : public capture::FrameSink,
                       uint64_t offset, bool after_gap) override;
   void on_stream_event(flow::Flow& flow, flow::Direction dir, stream::StreamEvent event) override;
   void on_alert(const detect::AlertEvent& alert) override;
+  void on_transaction(const applayer::TxInspection& tx) override;
   void on_reset_outcome(const respond::ResetOutcomeEvent& event) override;
   uint64_t next_event_seq();
   // Alerts of the current batch go out after its deferred resets (flush): formatting an alert
@@ -66,13 +71,17 @@ class Worker final : public capture::FrameSink,
   WorkerOutputs outputs_;
   bool live_;
   bool flow_records_;
+  bool http_records_;
   decode::Decoder decoder_;
   decode::Defragmenter defrag_;
   decode::PacketView view_;
-  stream::Reassembler reassembler_;  // declared before flows_: the flows' stream state refers to it
   std::unique_ptr<detect::Detector> detector_;
-  const decode::PacketView* current_ = nullptr;  // the packet being processed, if any
-  uint64_t local_seq_ = 0;                       // when no shared sequence was given
+  applayer::AppLayer app_layer_;
+  stream::Reassembler reassembler_;  // declared before flows_: the flows' stream state refers to it
+  const decode::PacketView* current_ = nullptr;         // the packet being processed, if any
+  const applayer::TxInspection* current_tx_ = nullptr;  // the transaction being inspected, if any
+  std::vector<detect::InspectBuffer> tx_buffers_;       // by buffer id, reused per inspection
+  uint64_t local_seq_ = 0;                              // when no shared sequence was given
   struct PendingAlert {
     v1::Envelope event;
     const flow::Flow* flow;  // valid until emitted: a flow's end emits its alerts first

@@ -203,6 +203,7 @@ class Responder {
 
  private:
   struct Watch;
+  static const flow::SlotKey<Watch>& watch_slot();
   bool send_segment(flow::Flow& flow, const PlannedSegment& seg, core::Timestamp cause,
                     Watch& watch, bool follow_up);
   bool send_icmp(const detect::AlertEvent& alert);

@@ -41,7 +41,10 @@ Variables rule_variables(const core::Config& config);
 
 class RuleParser {
  public:
-  RuleParser(Variables vars, const Classifications* classifications);
+  // `registry` names the sticky buffers and application protocols rules may use (the application
+  // layer's: applayer::rule_registry()); it must outlive the parser.
+  RuleParser(Variables vars, const Classifications* classifications,
+             const Registry& registry = Registry::payload_only());
 
   // Reads one file; an unreadable file is one error diagnostic.
   void parse_file(const std::string& path);
@@ -55,6 +58,7 @@ class RuleParser {
 
   Variables vars_;
   const Classifications* classifications_;
+  const Registry& registry_;
   RuleSet set_;
   std::map<std::pair<uint32_t, uint32_t>, std::string> seen_;  // gid:sid -> file:line
 };

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "spanguard/rules/address.h"
+#include "spanguard/rules/registry.h"
 
 namespace spanguard::rules {
 
@@ -17,32 +18,10 @@ const char* to_string(Action a);
 // The transport a rule inspects, and the application protocol it is restricted to (app-layer
 // protocol names in the header imply both).
 enum class Transport : uint8_t { kAny, kTcp, kUdp, kIcmp };
-enum class AppProto : uint8_t { kNone, kHttp, kTls, kDns, kFtp };
 
-// The data a content or pcre inspects: the reassembled stream or packet payload, or a buffer an
-// application-layer parser fills.
-enum class Buffer : uint8_t {
-  kPayload,
-  kHttpUri,
-  kHttpUriRaw,
-  kHttpMethod,
-  kHttpHost,
-  kHttpUserAgent,
-  kHttpHeader,
-  kHttpHeaderRaw,
-  kHttpCookie,
-  kHttpRequestBody,
-  kHttpStatCode,
-  kHttpResponseBody,  // also file_data / file.data on HTTP
-  kHttpContentType,
-  kHttpRequestLine,
-  kHttpReferer,
-  kHttpHeaderNames,
-  kTlsSni,
-  kDnsQuery,
-  kCount
-};
-const char* to_string(Buffer b);
+// The data a content or pcre inspects: the reassembled stream or packet payload (kPayloadBuffer),
+// or a buffer an application-layer parser fills, by its id in the rules::Registry.
+using Buffer = BufferId;
 
 struct Content {
   std::string bytes;  // escapes and |hex| resolved
@@ -52,7 +31,7 @@ struct Content {
   bool startswith = false;
   bool endswith = false;
   std::optional<int32_t> offset, depth, distance, within;
-  Buffer buffer = Buffer::kPayload;
+  Buffer buffer = kPayloadBuffer;
   bool relative() const { return distance.has_value() || within.has_value(); }
 };
 
@@ -61,7 +40,7 @@ struct Pcre {
   std::string pcre_flags;  // the PCRE modifiers among i, s, m, x
   bool negated = false;
   bool relative = false;  // R: starts after the previous match
-  Buffer buffer = Buffer::kPayload;
+  Buffer buffer = kPayloadBuffer;
 };
 
 // A content or pcre, in rule order (relative modifiers refer to the one before).
@@ -89,11 +68,32 @@ struct FlagsCondition {
   bool matches(uint8_t packet_flags) const;
 };
 
-// dsize: N, <N, >N, N<>M (payload size of the packet).
+// An unsigned comparison as Suricata's integer keywords write it: N, !N, <N, <=N, >N, >=N, N<>M
+// (exclusive range). dsize (payload size), bsize (buffer size), urilen.
 struct SizeCondition {
-  enum class Op : uint8_t { kEqual, kLess, kGreater, kRange } op = Op::kEqual;
+  enum class Op : uint8_t {
+    kEqual,
+    kNotEqual,
+    kLess,
+    kLessEqual,
+    kGreater,
+    kGreaterEqual,
+    kRange
+  } op = Op::kEqual;
   uint32_t a = 0, b = 0;
   bool matches(uint32_t size) const;
+};
+
+// bsize / urilen: the size of one buffer.
+struct BufferSize {
+  Buffer buffer = kPayloadBuffer;
+  SizeCondition size;
+};
+
+// app-layer-protocol:[!]NAME — the protocol the application layer identified for the flow.
+struct AppLayerCondition {
+  AppProto proto = AppProto::kNone;
+  bool negated = false;
 };
 
 struct Reference {
@@ -128,6 +128,8 @@ struct Rule {
   std::optional<FlowCondition> flow;
   std::optional<FlagsCondition> flags;
   std::optional<SizeCondition> dsize;
+  std::vector<BufferSize> buffer_sizes;
+  std::optional<AppLayerCondition> app_layer;
 
   // Where it came from
   std::string file;

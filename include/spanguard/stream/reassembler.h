@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "spanguard/core/config.h"
 #include "spanguard/core/counters.h"
@@ -36,6 +37,7 @@ enum class StreamEvent : uint8_t {
   kOverlapMismatch,  // a segment carried different bytes for sequence space already seen
   kGap,              // bytes were lost to the capture; the stream resumes after the hole
   kDepthReached,     // stream.depth bytes delivered; the rest of this direction is not inspected
+  kEnd,              // the flow ends: everything of this direction has been delivered
 };
 
 class StreamConsumer {
@@ -65,6 +67,9 @@ enum class StreamCounter : uint16_t {
 
 class Reassembler {
  public:
+  // Every consumer receives every byte and event, in the order given (the application layer
+  // before detection, so that a transaction is parsed when the stream rules see its bytes).
+  Reassembler(const StreamOptions& options, std::vector<StreamConsumer*> consumers);
   Reassembler(const StreamOptions& options, StreamConsumer& consumer);
 
   // A segment the TCP tracker accepted; `seq` is the sequence number of its first payload byte.
@@ -87,11 +92,12 @@ class Reassembler {
   void drain(flow::Flow& f, flow::Direction d, DirectionState& s);
   void skip_to(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t offset);
   DirectionState& state_of(flow::Flow& f, flow::Direction d, uint32_t first_seq);
+  void event(flow::Flow& f, flow::Direction d, StreamEvent e);
   bool charge(uint64_t bytes);
   void refund(uint64_t bytes);
 
   StreamOptions options_;
-  StreamConsumer& consumer_;
+  std::vector<StreamConsumer*> consumers_;
   uint64_t memory_ = 0;
   core::Counters<StreamCounter> counters_;
 };

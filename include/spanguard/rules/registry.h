@@ -1,0 +1,63 @@
+// The names rules may use that the application layer defines: sticky buffers (with their legacy
+// content modifiers and pcre flags) and which application protocols have a parser. `rules` owns the
+// type; `applayer` fills it at start-up (applayer::rule_registry()); the rule parser and the
+// detection engine only ever look names up here, so adding a protocol adds no case to either.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spanguard/core/app_proto.h"
+
+namespace spanguard::rules {
+
+using core::AppProto;
+
+// Dense buffer ids; 0 is the packet payload or reassembled stream (no sticky buffer).
+using BufferId = uint16_t;
+inline constexpr BufferId kPayloadBuffer = 0;
+
+// Which message of a transaction fills a buffer: the request (to_server), the response
+// (to_client), or whichever one the inspection is for (http.header, http.cookie, ...).
+enum class BufferSide : uint8_t { kEither, kRequest, kResponse };
+
+struct BufferDef {
+  std::string name;    // sticky keyword, e.g. "http.uri"
+  std::string alias;   // an older sticky spelling ("file_data", "http_accept"), or empty
+  std::string legacy;  // content modifier that moves the previous content here ("http_uri")
+  char pcre_flag = 0;  // pcre modifier selecting it ('U'), or 0
+  AppProto proto = AppProto::kNone;
+  BufferSide side = BufferSide::kEither;
+  bool body = false;    // complete only when the message body is (request/response bodies)
+  bool filled = false;  // a parser fills it; rules using an unfilled buffer load and wait
+};
+
+class Registry {
+ public:
+  Registry();  // knows the payload buffer only
+  // A registry with the payload buffer only (rules without application-layer buffers).
+  static const Registry& payload_only();
+
+  // Adds a buffer; names, aliases, legacy modifiers and pcre flags must be unique (throws
+  // std::invalid_argument naming the clash).
+  BufferId add_buffer(BufferDef def);
+  // Marks `proto` as having a parser: rules restricted to it can fire.
+  void add_parser(AppProto proto);
+
+  size_t buffer_count() const { return buffers_.size(); }
+  const BufferDef& buffer(BufferId id) const { return buffers_[id]; }
+  // Lookups return kNoBuffer when the name is not known.
+  static constexpr BufferId kNoBuffer = UINT16_MAX;
+  BufferId find_sticky(std::string_view keyword) const;
+  BufferId find_legacy(std::string_view modifier) const;
+  BufferId find_pcre_flag(char flag) const;
+  bool has_parser(AppProto proto) const;
+
+ private:
+  std::vector<BufferDef> buffers_;
+  std::vector<AppProto> parsers_;
+};
+
+}  // namespace spanguard::rules
