@@ -73,6 +73,7 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"flows.http", "flows identified as HTTP"},
     {"flows.failed", "flows with payload whose protocol could not be identified"},
     {"probe_retries", "mid-stream directions probed again at a later segment"},
+    {"parsers_released", "parsers dropped between transactions (idle keep-alive connections)"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(AppCounter::kCount));
 constexpr core::CounterGroup kCounterGroup{"applayer", kCounterDefs};
@@ -120,8 +121,11 @@ class AppLayer::FlowState final : public flow::FlowData, public http::Observer {
   flow::Flow& flow_;
   Probe probe[2];
   flow::Direction request_dir = flow::Direction::kToServer;
-  std::unique_ptr<http::Parser> http;
+  std::unique_ptr<http::Parser> http;      // null between transactions (see release_if_idle)
+  uint64_t next_tx_id = 0;                 // where numbering resumes when the parser is rebuilt
+  bool parsing = false;                    // HTTP, and not (yet) a tunnel
   uint64_t headers_inspected[2] = {0, 0};  // by side: 1 + id of the last message inspected early
+  uint64_t body_inspected[2] = {0, 0};     // by side: 1 + id of the last body final at its limit
 
   http::Side side_of(flow::Direction d) const {
     return d == request_dir ? http::Side::kRequest : http::Side::kResponse;
@@ -174,7 +178,31 @@ void AppLayer::on_stream_data(flow::Flow& f, flow::Direction dir, std::span<cons
     detect_protocol(f, state, dir, data);
     return;
   }
-  if (state.http && !state.http->tunnel()) state.http->parse(state.side_of(dir), data);
+  if (!state.parsing) return;  // a tunnel: nothing more to parse
+  parser(state).parse(state.side_of(dir), data);
+  release_if_idle(state);
+}
+
+// Between transactions a keep-alive connection holds nothing the parser would need again: the
+// parser is dropped and rebuilt, numbering transactions on, when the next message starts.
+http::Parser& AppLayer::parser(FlowState& state) {
+  if (!state.http) {
+    state.http = std::make_unique<http::Parser>(options_.http, state, http_counters_);
+    state.http->set_next_tx_id(state.next_tx_id);
+  }
+  return *state.http;
+}
+
+void AppLayer::release_if_idle(FlowState& state) {
+  if (!state.http) return;
+  if (state.http->tunnel()) {
+    state.parsing = false;
+    state.http.reset();
+  } else if (state.http->idle()) {
+    state.next_tx_id = state.http->next_tx_id();
+    state.http.reset();
+    counters_.inc(AppCounter::kParsersReleased);
+  }
 }
 
 void AppLayer::detect_protocol(flow::Flow& f, FlowState& state, flow::Direction dir,
@@ -202,7 +230,8 @@ void AppLayer::detect_protocol(flow::Flow& f, FlowState& state, flow::Direction 
       return;
     }
     state.request_dir = request == http::Probe::kYes ? dir : flow::opposite(dir);
-    state.http = std::make_unique<http::Parser>(options_.http, state, http_counters_);
+    state.parsing = true;
+    parser(state);
     // The bytes of this delivery from where the probe started: what came before in this
     // direction was retained only as far as the probe needed.
     const std::string first = std::move(p.first);
@@ -219,6 +248,7 @@ void AppLayer::detect_protocol(flow::Flow& f, FlowState& state, flow::Direction 
           std::span(reinterpret_cast<const uint8_t*>(other.first.data()), other.first.size()));
     }
     for (FlowState::Probe& q : state.probe) q.first = {};
+    release_if_idle(state);
     return;
   }
   if (request == http::Probe::kNeedMore || response == http::Probe::kNeedMore) {
@@ -237,8 +267,9 @@ void AppLayer::detect_protocol(flow::Flow& f, FlowState& state, flow::Direction 
 
 void AppLayer::on_stream_event(flow::Flow& f, flow::Direction dir, stream::StreamEvent event) {
   FlowState* state = app_slot().get(f);
-  if (state == nullptr || !state->http) return;
-  if (event == stream::StreamEvent::kGap) state->http->on_gap(state->side_of(dir));
+  if (state == nullptr || !state->parsing || event != stream::StreamEvent::kGap) return;
+  parser(*state).on_gap(state->side_of(dir));
+  release_if_idle(*state);
 }
 
 void AppLayer::on_packet(const decode::PacketView&, flow::Flow*, flow::Direction) {
@@ -248,6 +279,7 @@ void AppLayer::on_packet(const decode::PacketView&, flow::Flow*, flow::Direction
 void AppLayer::on_flow_end(flow::Flow& f) {
   FlowState* state = app_slot().get(f);
   if (state != nullptr && state->http) state->http->on_end();
+  if (state != nullptr) state->http.reset();
 }
 
 namespace {
@@ -272,14 +304,19 @@ bool expects_body(const http::Transaction& tx, http::Side side) {
 
 void AppLayer::inspect(FlowState& state, http::Transaction& tx, http::Side side,
                        http::Event event) {
-  const bool complete = event == http::Event::kComplete;
+  // At the body limit what detection sees of the message is final: it is inspected whole then,
+  // and its end only closes the transaction.
+  const bool complete = event != http::Event::kHeaders;
   const http::Message& message = side == http::Side::kRequest ? tx.request : tx.response;
-  uint64_t& early = state.headers_inspected[side == http::Side::kRequest ? 0 : 1];
+  const int s = side == http::Side::kRequest ? 0 : 1;
+  uint64_t& early = state.headers_inspected[s];
   if (!complete) {
     // Without a body to wait for, the complete message follows at once: inspect it once, then.
     if (message.complete || !expects_body(tx, side)) return;
     early = tx.id + 1;
   }
+  const bool body_seen = event == http::Event::kComplete && state.body_inspected[s] == tx.id + 1;
+  if (event == http::Event::kBodyLimit) state.body_inspected[s] = tx.id + 1;
   http::Buffers b;
   http::fill_buffers(tx, side, b);
   std::fill(buffers_.begin(), buffers_.end(), std::nullopt);
@@ -306,8 +343,9 @@ void AppLayer::inspect(FlowState& state, http::Transaction& tx, http::Side side,
   inspection.request_dir = state.request_dir;
   inspection.complete = complete;
   inspection.headers_inspected = complete && early == tx.id + 1;
-  inspection.tx_done =
-      complete && side == http::Side::kResponse && (!tx.has_request || tx.request.complete);
+  inspection.body_inspected = body_seen;
+  inspection.tx_done = event == http::Event::kComplete && side == http::Side::kResponse &&
+                       (!tx.has_request || tx.request.complete);
   inspection.buffers = buffers_;
   inspection.http = &tx;
   sink_.on_transaction(inspection);

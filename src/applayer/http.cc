@@ -202,6 +202,16 @@ Parser::Parser(const Limits& limits, Observer& observer, core::Counters<HttpCoun
 
 Parser::~Parser() = default;
 
+bool Parser::idle() const {
+  if (!txs_.empty() || orphaned_ != 0 || connect_tx_ != nullptr || tunnel_ || ended_) return false;
+  for (const Stream* s : {&req_, &res_}) {
+    if (s->state != State::kStart || !s->line.empty() || s->line_dropped != 0 || !s->held.empty() ||
+        s->detached || s->decoder || s->tx != nullptr)
+      return false;
+  }
+  return true;
+}
+
 void Parser::flag(Transaction* tx, Anomaly a) {
   if (tx != nullptr) {
     if (tx->anomalies & bit(a)) return;  // counted once per transaction
@@ -728,6 +738,8 @@ void Parser::deliver_body(Side side, Stream& s, const uint8_t* data, size_t n) {
     }
   }
   counters_.inc(HC::kBodyBytes, m.body.size() - before);
+  // What is kept of the body is final: inspection need not wait for the rest of the message.
+  if (s.body_done && !m.complete) notify(*s.tx, side, Event::kBodyLimit);
 }
 
 // After the decoder ran: counts its output, flags what it met, stops it when it is done.

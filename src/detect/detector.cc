@@ -332,6 +332,11 @@ void Detector::on_transaction(flow::Flow& flow, flow::Direction dir, const Trans
                               const decode::PacketView* packet) {
   FlowDetect* state = existing_state(&flow);
   if (state != nullptr && state->passed) return;
+  if (tx.nothing_new) {
+    if (tx.tx_done && state != nullptr)
+      std::erase_if(state->tx_fired, [&](const auto& e) { return e.first == tx.tx_id; });
+    return;
+  }
   begin_nomination();
   for (size_t b = 0; b < tx.buffers.size(); ++b) {
     const InspectBuffer& buffer = tx.buffers[b];

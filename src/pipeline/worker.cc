@@ -214,6 +214,7 @@ void Worker::on_transaction(const applayer::TxInspection& tx) {
     view.response = tx.dir != tx.request_dir;
     view.complete = tx.complete;
     view.headers_inspected = tx.headers_inspected;
+    view.nothing_new = tx.body_inspected;
     view.tx_done = tx.tx_done;
     view.buffers = tx_buffers_;
     current_tx_ = &tx;

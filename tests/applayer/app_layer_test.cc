@@ -17,7 +17,7 @@ using flow::Direction;
 struct Seen {
   Direction dir;
   uint64_t tx_id;
-  bool complete, headers_inspected, tx_done;
+  bool complete, headers_inspected, tx_done, body_inspected;
   std::string uri, stat_code, body, payload;
 };
 
@@ -30,7 +30,7 @@ class Collect : public TransactionSink {
       return b ? std::string(*b) : std::string("<absent>");
     };
     seen.push_back({tx.dir, tx.tx_id, tx.complete, tx.headers_inspected, tx.tx_done,
-                    get("http.uri"), get("http.stat_code"), get("file.data"),
+                    tx.body_inspected, get("http.uri"), get("http.stat_code"), get("file.data"),
                     tx.buffers[rules::kPayloadBuffer] ? std::string(*tx.buffers[0]) : ""});
   }
   std::vector<Seen> seen;
@@ -38,7 +38,7 @@ class Collect : public TransactionSink {
 
 class AppLayerTest : public ::testing::Test {
  protected:
-  AppLayerTest() : app_(AppLayerOptions{}, rule_registry(), sink_) {
+  explicit AppLayerTest(AppLayerOptions options = {}) : app_(options, rule_registry(), sink_) {
     flow_.key.family = 4;
     flow_.key.proto = decode::ip_proto::kTcp;
     flow_.key.port[0] = 40000;
@@ -122,6 +122,18 @@ TEST_F(AppLayerTest, PipelinedRequestsAreSeparateTransactions) {
   EXPECT_EQ(sink_.seen[1].uri, "/2");
 }
 
+TEST_F(AppLayerTest, AnIdleKeepAliveConnectionHoldsNoParserAndNumberingGoesOn) {
+  send(Direction::kToServer, "GET /1 HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(app_.counters().get(AppCounter::kParsersReleased), 0u);  // awaiting the response
+  send(Direction::kToClient, "HTTP/1.1 204 No Content\r\n\r\n");
+  EXPECT_EQ(app_.counters().get(AppCounter::kParsersReleased), 1u);
+  send(Direction::kToServer, "GET /2 HT");  // a message begins: a parser again
+  send(Direction::kToServer, "TP/1.1\r\n\r\n");
+  ASSERT_FALSE(sink_.seen.empty());
+  EXPECT_EQ(sink_.seen.back().uri, "/2");
+  EXPECT_EQ(sink_.seen.back().tx_id, 1u);
+}
+
 TEST_F(AppLayerTest, ABodyDelimitedByTheCloseIsCompletedWhenTheFlowEnds) {
   send(Direction::kToServer, "GET / HTTP/1.0\r\n\r\n");
   send(Direction::kToClient, "HTTP/1.0 200 OK\r\n\r\npart");
@@ -130,6 +142,30 @@ TEST_F(AppLayerTest, ABodyDelimitedByTheCloseIsCompletedWhenTheFlowEnds) {
   ASSERT_EQ(sink_.seen.size(), before + 1);
   EXPECT_TRUE(sink_.seen.back().complete);
   EXPECT_EQ(sink_.seen.back().body, "part");
+}
+
+AppLayerOptions small_bodies() {
+  AppLayerOptions o;
+  o.http.response_body_limit = 4;
+  return o;
+}
+
+class SmallBodies : public AppLayerTest {
+ protected:
+  SmallBodies() : AppLayerTest(small_bodies()) {}
+};
+
+TEST_F(SmallBodies, ABodyAtItsLimitIsInspectedAtOnceNotWhenTheMessageEnds) {
+  send(Direction::kToServer, "GET /big HTTP/1.1\r\n\r\n");
+  send(Direction::kToClient, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
+  ASSERT_EQ(sink_.seen.size(), 3u);  // request; response headers; response body at its limit
+  EXPECT_TRUE(sink_.seen[2].complete);
+  EXPECT_EQ(sink_.seen[2].body, "0123");
+  EXPECT_FALSE(sink_.seen[2].tx_done);
+  send(Direction::kToClient, std::string(990, 'x'));
+  ASSERT_EQ(sink_.seen.size(), 4u);  // the end only closes the transaction
+  EXPECT_TRUE(sink_.seen[3].body_inspected);
+  EXPECT_TRUE(sink_.seen[3].tx_done);
 }
 
 }  // namespace

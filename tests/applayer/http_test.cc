@@ -50,15 +50,19 @@ struct Record {
 std::string describe(const Transaction& tx, Side side, Event event) {
   std::ostringstream o;
   o << "tx " << tx.id << (side == Side::kRequest ? " request " : " response ")
-    << (event == Event::kHeaders ? "headers" : "complete") << " anomalies=" << tx.anomalies
-    << " req=" << tx.has_request << " res=" << tx.has_response << " 09=" << tx.http09 << " uri=["
-    << tx.uri << "] host=[" << tx.host << "]\n";
+    << (event == Event::kHeaders     ? "headers"
+        : event == Event::kBodyLimit ? "body_limit"
+                                     : "complete")
+    << " anomalies=" << tx.anomalies << " req=" << tx.has_request << " res=" << tx.has_response
+    << " 09=" << tx.http09 << " uri=[" << tx.uri << "] host=[" << tx.host << "]\n";
   for (const Message* m : {&tx.request, &tx.response}) {
     o << "  line=[" << m->line << "] method=[" << m->method << "] target=[" << m->uri_raw
       << "] proto=[" << m->protocol << "] code=[" << m->status_code << "] msg=[" << m->status_msg
-      << "] done=" << m->headers_done << m->complete << m->truncated << m->body_truncated
-      << " body_bytes=" << m->body_bytes << "\n  raw=[" << m->headers_raw << "] body=[" << m->body
-      << "]\n";
+      << "] done=" << m->headers_done << m->complete << m->truncated << m->body_truncated;
+    // At the body limit body_bytes counts what has arrived so far, which depends on how the
+    // bytes were cut; only what is kept of the body is final there.
+    if (event != Event::kBodyLimit) o << " body_bytes=" << m->body_bytes;
+    o << "\n  raw=[" << m->headers_raw << "] body=[" << m->body << "]\n";
     for (const Header& h : m->headers) o << "  [" << h.name << "]=[" << h.value << "]\n";
   }
   Buffers b;
@@ -926,6 +930,44 @@ TEST(HttpParser, BodyLimitKeepsThePrefixAndCountsAll) {
   EXPECT_EQ(tx.request.body_bytes, 10u);
   EXPECT_TRUE(tx.request.body_truncated);
   EXPECT_EQ(h.counter(HttpCounter::kBodyBytes), 4u);
+}
+
+TEST(HttpParser, IdleOnlyBetweenMessagesAndARebuiltParserNumbersOn) {
+  Harness h;
+  EXPECT_TRUE(h.parser.idle());
+  h.req("GET /a HTTP/1.1\r\nHost: a\r\n");
+  EXPECT_FALSE(h.parser.idle());  // inside the header block
+  h.req("\r\n");
+  EXPECT_FALSE(h.parser.idle());  // the transaction awaits its response
+  h.res("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\no");
+  EXPECT_FALSE(h.parser.idle());  // inside the body
+  h.res("k");
+  EXPECT_TRUE(h.parser.idle());
+  EXPECT_EQ(h.parser.next_tx_id(), 1u);
+  Recorder rec;
+  core::Counters<HttpCounter> counters{http_counter_group()};
+  Parser next(Limits{}, rec, counters);
+  next.set_next_tx_id(h.parser.next_tx_id());
+  next.parse(Side::kRequest, bytes("GET /b HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_NE(rec.find(1, Side::kRequest, Event::kComplete), nullptr);
+}
+
+TEST(HttpParser, ReachingTheBodyLimitIsAnnouncedOnceBeforeTheMessageEnds) {
+  Limits l;
+  l.response_body_limit = 4;
+  Harness h(l);
+  h.req("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  h.res("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n01");
+  EXPECT_EQ(h.rec.count(Side::kResponse, Event::kBodyLimit), 0u);
+  h.res("2345");
+  ASSERT_EQ(h.rec.count(Side::kResponse, Event::kBodyLimit), 1u);
+  EXPECT_EQ(h.rec.count(Side::kResponse, Event::kComplete), 0u);  // 94 bytes still to come
+  const Record* at_limit = h.rec.find(0, Side::kResponse, Event::kBodyLimit);
+  ASSERT_NE(at_limit, nullptr);
+  EXPECT_EQ(at_limit->tx.response.body, "0123");
+  h.res(std::string(94, 'x'));
+  EXPECT_EQ(h.rec.count(Side::kResponse, Event::kBodyLimit), 1u);
+  EXPECT_EQ(h.rec.count(Side::kResponse, Event::kComplete), 1u);
 }
 
 // ---- buffers ---------------------------------------------------------------------------------

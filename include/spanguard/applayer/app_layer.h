@@ -45,6 +45,7 @@ struct TxInspection {
   uint64_t tx_id = 0;
   bool complete = false;           // the message is complete, body included: body buffers are final
   bool headers_inspected = false;  // an earlier inspection saw this message's line and headers
+  bool body_inspected = false;     // ... and its body, final at the body limit: nothing is new
   bool tx_done = false;            // nothing of this transaction will be inspected again
   // Buffer contents by rules::BufferId; nullopt where the transaction has no such buffer. The
   // payload buffer (id 0) is the message: its line, headers and (once complete) body.
@@ -58,7 +59,13 @@ class TransactionSink {
   virtual void on_transaction(const TxInspection& tx) = 0;
 };
 
-enum class AppCounter : uint16_t { kFlowsHttp, kFlowsFailed, kProbeRetries, kCount };
+enum class AppCounter : uint16_t {
+  kFlowsHttp,
+  kFlowsFailed,
+  kProbeRetries,
+  kParsersReleased,
+  kCount
+};
 
 class AppLayer final : public stream::StreamConsumer {
  public:
@@ -76,6 +83,7 @@ class AppLayer final : public stream::StreamConsumer {
   void on_flow_end(flow::Flow& flow);
 
   void collect(core::CounterSnapshot& out) const;
+  const core::Counters<AppCounter>& counters() const { return counters_; }
   static const core::CounterGroup& counter_group();
 
   class FlowState;  // per flow, in the flow's "applayer" slot
@@ -85,6 +93,8 @@ class AppLayer final : public stream::StreamConsumer {
   void detect_protocol(flow::Flow& flow, FlowState& state, flow::Direction dir,
                        std::span<const uint8_t> data);
   void inspect(FlowState& state, http::Transaction& tx, http::Side side, http::Event event);
+  http::Parser& parser(FlowState& state);
+  void release_if_idle(FlowState& state);
 
   AppLayerOptions options_;
   const rules::Registry& registry_;

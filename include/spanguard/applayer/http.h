@@ -35,7 +35,10 @@ struct Limits {
   uint32_t decompress_ratio = 2048;     // max decompressed/compressed ratio before giving up
 };
 
-enum class Event : uint8_t { kHeaders, kComplete };  // line+headers complete; message complete
+// kBodyLimit: the body kept for inspection reached its limit (or decoding stopped) before the
+// message ended: what detection sees of the body is final from here; kComplete still follows.
+// (Message::body_bytes then counts what has arrived so far.)
+enum class Event : uint8_t { kHeaders, kBodyLimit, kComplete };
 
 // Protocol anomalies, one bit each in Transaction::anomalies and one counter each
 // ("http.anomaly.<name>"). Anomalies seen before any transaction exists are only counted.
@@ -250,7 +253,13 @@ class Parser {  // one per flow; both directions
   // Flow end: a body delimited by the close ends here, other open messages end truncated; every
   // transaction is released.
   void on_end();
-  bool tunnel() const { return tunnel_; }  // CONNECT accepted (or 101): parsing stopped
+  bool tunnel() const { return tunnel_; }
+  // Nothing is held between messages: no transaction, no partial line, both directions waiting
+  // for a start line. An idle parser can be dropped and rebuilt later (with set_next_tx_id) to the
+  // same effect: an idle keep-alive connection then costs no parser memory.
+  bool idle() const;
+  uint64_t next_tx_id() const { return next_id_; }
+  void set_next_tx_id(uint64_t id) { next_id_ = id; }  // CONNECT accepted (or 101): parsing stopped
   size_t memory_bytes() const;
   size_t transactions_held() const { return txs_.size(); }
 

@@ -44,6 +44,7 @@ struct TransactionView {
   bool response = false;           // the response is inspected (else the request)
   bool complete = false;           // the message's body is complete: body rules may run
   bool headers_inspected = false;  // an earlier inspection of this message ran the other rules
+  bool nothing_new = false;        // every rule has run on this message already (end signal only)
   bool tx_done = false;            // the last inspection of this transaction
   InspectBuffers buffers;          // by rules::BufferId
 };
