@@ -145,7 +145,6 @@ const flow::SlotKey<AppLayer::FlowState>& app_slot() {
 AppLayer::AppLayer(const AppLayerOptions& options, const rules::Registry& registry,
                    TransactionSink& sink)
     : options_(options),
-      registry_(registry),
       sink_(sink),
       buffers_(registry.buffer_count()),
       counters_(kCounterGroup),

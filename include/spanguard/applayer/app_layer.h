@@ -97,7 +97,6 @@ class AppLayer final : public stream::StreamConsumer {
   void release_if_idle(FlowState& state);
 
   AppLayerOptions options_;
-  const rules::Registry& registry_;
   TransactionSink& sink_;
   std::vector<std::optional<std::string_view>> buffers_;  // by BufferId, reused per inspection
   std::vector<std::pair<rules::BufferId, http::BufferField>> http_map_;
