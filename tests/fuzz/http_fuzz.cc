@@ -21,7 +21,8 @@ class Digest : public Observer {
     mix(tx.uri);
     mix(tx.host);
     const Message& m = side == Side::kRequest ? tx.request : tx.response;
-    mix(m.body_bytes);
+    // At the body limit body_bytes counts what has arrived so far, which depends on the cuts.
+    if (event != Event::kBodyLimit) mix(m.body_bytes);
     mix(uint64_t{m.truncated} << 2 | uint64_t{m.body_truncated} << 1 | m.complete);
     mix(m.headers.size());
     Buffers b;
