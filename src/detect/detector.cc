@@ -13,6 +13,7 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"candidates", "rules nominated by a fast pattern (or unprefiltered)"},
     {"verified", "candidates whose header held and that were verified"},
     {"alerts", "alerts raised"},
+    {"noalert", "matches of noalert rules (flowbits set, no alert raised)"},
     {"passed", "flows whose inspection a pass rule ended"},
     {"backtrack_limit", "verifications stopped by detect.backtrack_limit or PCRE2's limits"},
     {"scan_errors", "Hyperscan scan failures (the data was not inspected)"},
@@ -32,6 +33,7 @@ class FlowDetect final : public flow::FlowData {
   DirectionState dir[2];
   // Transaction rules that alerted, by (transaction, rule), until the transaction is done.
   std::vector<std::pair<uint64_t, uint32_t>> tx_fired;
+  std::vector<uint16_t> flowbits;  // the flowbits set on this flow, by id, unordered
   bool passed = false;
 };
 
@@ -49,6 +51,45 @@ FlowDetect* existing_state(const flow::Flow* f) {
 core::IpAddress endpoint_address(const flow::FlowKey& key, int endpoint) {
   const uint8_t* raw = key.addr[endpoint].data();
   return key.family == 4 ? core::IpAddress::v4(raw) : core::IpAddress::v6(raw);
+}
+
+bool bit_set(const FlowDetect* state, uint16_t bit) {
+  return state != nullptr &&
+         std::find(state->flowbits.begin(), state->flowbits.end(), bit) != state->flowbits.end();
+}
+
+// isset / isnotset: every name (or, with '|', any of them) set / not set. A packet outside any
+// flow has no flowbits.
+bool flowbits_hold(const CompiledRule& cr, const FlowDetect* state) {
+  for (const CompiledFlowbit& fb : cr.flowbits) {
+    if (fb.cmd != rules::FlowbitOp::Cmd::kIsSet && fb.cmd != rules::FlowbitOp::Cmd::kIsNotSet)
+      continue;
+    const bool want = fb.cmd == rules::FlowbitOp::Cmd::kIsSet;
+    bool any = false, all = true;
+    for (const uint16_t bit : fb.bits) {
+      const bool holds = bit_set(state, bit) == want;
+      any = any || holds;
+      all = all && holds;
+    }
+    if (!(fb.any ? any : all)) return false;
+  }
+  return true;
+}
+
+// set / unset / toggle, in rule order, once the rule matched.
+void apply_flowbits(const CompiledRule& cr, FlowDetect& state) {
+  for (const CompiledFlowbit& fb : cr.flowbits) {
+    for (const uint16_t bit : fb.bits) {
+      const auto it = std::find(state.flowbits.begin(), state.flowbits.end(), bit);
+      const bool is_set = it != state.flowbits.end();
+      const bool set = fb.cmd == rules::FlowbitOp::Cmd::kSet ||
+                       (fb.cmd == rules::FlowbitOp::Cmd::kToggle && !is_set);
+      const bool unset = fb.cmd == rules::FlowbitOp::Cmd::kUnset ||
+                         (fb.cmd == rules::FlowbitOp::Cmd::kToggle && is_set);
+      if (set && !is_set) state.flowbits.push_back(bit);
+      if (unset && is_set) state.flowbits.erase(it);
+    }
+  }
 }
 
 bool transport_holds(rules::Transport t, uint8_t ip_proto) {
@@ -183,9 +224,13 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
                      const TransactionView* tx) {
   counters_.inc(DetectCounter::kCandidates, candidates_.size());
   // pass rules first (Suricata's default action order): a flow they pass raises nothing more.
-  std::stable_partition(candidates_.begin(), candidates_.end(), [&](uint32_t r) {
-    return engine_.rule(r).rule().action == rules::Action::kPass;
-  });
+  // Then the rules that set, unset or toggle flowbits, so that a rule checking a bit sees what
+  // the same data set (Suricata orders rules by flowbit dependency the same way).
+  const auto pass_end = std::stable_partition(
+      candidates_.begin(), candidates_.end(),
+      [&](uint32_t r) { return engine_.rule(r).rule().action == rules::Action::kPass; });
+  std::stable_partition(pass_end, candidates_.end(),
+                        [&](uint32_t r) { return engine_.rule(r).sets_flowbits; });
   FlowDetect* state = existing_state(flow);
   const uint64_t limit_hits = verifier_.limit_hits();
   for (const uint32_t index : candidates_) {
@@ -206,9 +251,11 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
       if (std::find(fired.begin(), fired.end(), index) != fired.end()) continue;
     }
     if (!header_holds(cr, h, packet)) continue;
+    if (!cr.flowbits.empty() && !flowbits_hold(cr, state)) continue;
     counters_.inc(DetectCounter::kVerified);
     if (!verifier_.verify(cr.program, buffers)) continue;
     if (flow != nullptr && state == nullptr) state = &flow_state(*flow);
+    if (cr.sets_flowbits && state != nullptr) apply_flowbits(cr, *state);
     if (cr.rule().action == rules::Action::kPass) {
       if (state != nullptr) {
         state->passed = true;
@@ -222,6 +269,10 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
         state->tx_fired.emplace_back(tx->tx_id, index);
       else
         state->dir[flow::index(dir)].fired.push_back(index);
+    }
+    if (cr.rule().noalert) {
+      counters_.inc(DetectCounter::kNoAlert);
+      continue;
     }
     counters_.inc(DetectCounter::kAlerts);
     AlertEvent alert;

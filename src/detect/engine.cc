@@ -3,6 +3,8 @@
 #include "spanguard/detect/engine.h"
 
 #include <map>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 
 namespace spanguard::detect {
@@ -198,6 +200,7 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
   std::vector<std::vector<hyperscan::Pattern>> patterns(slots);
   buffer_databases_.resize(buffer_count);
   std::map<std::tuple<size_t, std::string, unsigned, unsigned long long>, unsigned> ids;
+  std::map<std::string, uint16_t, std::less<>> flowbit_ids;
 
   compiled_.reserve(rules_.size());
   for (const rules::Rule& r : rules_) {
@@ -223,6 +226,21 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
           ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       }
       cr.program.folded.push_back(std::move(folded));
+    }
+    for (const rules::FlowbitOp& op : r.flowbits) {
+      CompiledFlowbit fb{op.cmd, {}, op.any};
+      for (const std::string& name : op.names) {
+        auto [it, inserted] =
+            flowbit_ids.emplace(name, static_cast<uint16_t>(flowbit_names_.size()));
+        if (inserted) {
+          if (flowbit_names_.size() == UINT16_MAX)
+            throw std::runtime_error("more than 65535 flowbit names in one rule set");
+          flowbit_names_.push_back(name);
+        }
+        fb.bits.push_back(it->second);
+      }
+      cr.sets_flowbits = cr.sets_flowbits || !op.is_condition();
+      cr.flowbits.push_back(std::move(fb));
     }
     cr.scope = scope_of(r);
     const auto index = static_cast<uint32_t>(compiled_.size());
@@ -315,6 +333,7 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
   }
   stats_.rules = compiled_.size();
   stats_.patterns = pattern_rules_.size();
+  stats_.flowbits = flowbit_names_.size();
   stats_.compile_time = std::chrono::steady_clock::now() - started;
 }
 

@@ -222,6 +222,8 @@ class RuleBuilder {
   void bsize(std::string_view v, size_t at);
   void urilen(std::string_view v, size_t at);
   void app_layer_protocol(std::string_view v, size_t at);
+  void flowbits(std::string_view v, size_t at);
+  void noalert(std::string_view, size_t) { rule_.noalert = true; }
   SizeCondition size_condition(std::string_view keyword, std::string_view v, size_t at) const;
   void ignored(std::string_view, size_t) {}
 
@@ -262,6 +264,8 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
     {"bsize", &RuleBuilder::bsize, true},
     {"urilen", &RuleBuilder::urilen, true},
     {"app-layer-protocol", &RuleBuilder::app_layer_protocol, true},
+    {"flowbits", &RuleBuilder::flowbits, true},
+    {"noalert", &RuleBuilder::noalert, false},
 };
 
 // Keywords that change neither what matches nor what is reported as matching; loaded with a
@@ -692,6 +696,67 @@ void RuleBuilder::app_layer_protocol(std::string_view v, size_t at) {
   }
   c.proto = *proto;
   rule_.app_layer = c;
+}
+
+// flowbits:set|unset|toggle|isset|isnotset,NAME[|NAME...|&NAME...]; flowbits:noalert.
+void RuleBuilder::flowbits(std::string_view v, size_t at) {
+  v = trim(v);
+  const auto comma = v.find(',');
+  const std::string_view cmd = trim(v.substr(0, comma));
+  if (cmd == "noalert") {
+    if (comma != std::string_view::npos)
+      fail(at, "'flowbits:noalert' takes no name", "'flowbits:noalert' with a name");
+    rule_.noalert = true;
+    return;
+  }
+  static const std::pair<std::string_view, FlowbitOp::Cmd> kCmds[] = {
+      {"set", FlowbitOp::Cmd::kSet},
+      {"unset", FlowbitOp::Cmd::kUnset},
+      {"toggle", FlowbitOp::Cmd::kToggle},
+      {"isset", FlowbitOp::Cmd::kIsSet},
+      {"isnotset", FlowbitOp::Cmd::kIsNotSet}};
+  FlowbitOp op;
+  bool known = false;
+  for (const auto& [name, c] : kCmds) {
+    if (cmd == name) {
+      op.cmd = c;
+      known = true;
+    }
+  }
+  if (!known) {
+    fail(at,
+         "'flowbits': unknown command '" + std::string(cmd) +
+             "' (expected set, unset, toggle, isset, isnotset or noalert)",
+         "'flowbits' with an unknown command");
+  }
+  const std::string_view names = comma == std::string_view::npos ? "" : trim(v.substr(comma + 1));
+  if (names.empty()) {
+    fail(at, "'flowbits:" + std::string(cmd) + "' needs a flowbit name",
+         "'flowbits' without a name");
+  }
+  const bool has_or = names.find('|') != std::string_view::npos;
+  if (has_or && names.find('&') != std::string_view::npos) {
+    fail(at, "'flowbits': '|' and '&' cannot be mixed", "'flowbits' mixing | and &");
+  }
+  if (has_or && !op.is_condition()) {
+    fail(at, "'flowbits': '|' (any of) is only for isset and isnotset",
+         "'flowbits' with | outside isset/isnotset");
+  }
+  op.any = has_or;
+  const char sep = has_or ? '|' : '&';
+  std::string_view rest = names;
+  while (true) {
+    const auto at_sep = rest.find(sep);
+    const std::string_view name = trim(rest.substr(0, at_sep));
+    if (name.empty() || name.find_first_of(" \t,") != std::string_view::npos) {
+      fail(at, "'flowbits': bad flowbit name '" + std::string(name) + "'",
+           "'flowbits' with a bad name");
+    }
+    op.names.emplace_back(name);
+    if (at_sep == std::string_view::npos) break;
+    rest = rest.substr(at_sep + 1);
+  }
+  rule_.flowbits.push_back(std::move(op));
 }
 
 void RuleBuilder::option(std::string_view name, std::optional<std::string_view> value, size_t at,

@@ -193,6 +193,46 @@ TEST(RuleParser, AppLayerProtocolNamesAProtocolOrItsNegation) {
       1u);
 }
 
+TEST(RuleParser, FlowbitsCommandsNamesAndGroups) {
+  const auto rule = with_options(
+      "flowbits:set,a; flowbits:isset,b|c; flowbits:isnotset,d&e; flowbits:toggle,f; "
+      "flowbits:unset,g&h; flowbits:noalert;");
+  ASSERT_TRUE(rule);
+  ASSERT_EQ(rule->flowbits.size(), 5u);
+  EXPECT_EQ(rule->flowbits[0].cmd, FlowbitOp::Cmd::kSet);
+  EXPECT_EQ(rule->flowbits[0].names, std::vector<std::string>{"a"});
+  EXPECT_EQ(rule->flowbits[1].cmd, FlowbitOp::Cmd::kIsSet);
+  EXPECT_TRUE(rule->flowbits[1].any);
+  EXPECT_EQ(rule->flowbits[1].names, (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(rule->flowbits[2].cmd, FlowbitOp::Cmd::kIsNotSet);
+  EXPECT_FALSE(rule->flowbits[2].any);
+  EXPECT_EQ(rule->flowbits[2].names, (std::vector<std::string>{"d", "e"}));
+  EXPECT_EQ(rule->flowbits[3].cmd, FlowbitOp::Cmd::kToggle);
+  EXPECT_EQ(rule->flowbits[4].cmd, FlowbitOp::Cmd::kUnset);
+  EXPECT_TRUE(rule->noalert);
+  const auto plain = with_options("noalert;");
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(plain->noalert);
+}
+
+TEST(RuleParser, FlowbitsErrorsSayWhatIsWrong) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"flowbits:check,a;", "unknown command 'check'"},
+      {"flowbits:set;", "needs a flowbit name"},
+      {"flowbits:set,a|b;", "only for isset and isnotset"},
+      {"flowbits:isset,a|b&c;", "cannot be mixed"},
+      {"flowbits:isset,a||b;", "bad flowbit name"},
+      {"flowbits:noalert,x;", "takes no name"},
+  };
+  for (const auto& [options, message] : cases) {
+    const RuleSet set =
+        parse(std::string("alert tcp any any -> any any (msg:\"m\"; ") + options + " sid:1;)");
+    ASSERT_EQ(set.failed, 1u) << options;
+    EXPECT_NE(set.diagnostics.front().message.find(message), std::string::npos)
+        << options << ": " << set.diagnostics.front().message;
+  }
+}
+
 TEST(RuleParser, TcpPktAndTcpStreamImplyTheirStreamFlowOption) {
   const auto pkt = one("alert tcp-pkt any any -> any any (msg:\"m\"; sid:1;)");
   ASSERT_TRUE(pkt);

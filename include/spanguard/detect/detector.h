@@ -61,6 +61,7 @@ enum class DetectCounter : uint16_t {
   kCandidates,
   kVerified,
   kAlerts,
+  kNoAlert,
   kPassed,
   kBacktrackLimit,
   kScanErrors,

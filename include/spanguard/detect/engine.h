@@ -59,8 +59,17 @@ const char* to_string(Scope s);
 inline constexpr uint8_t kTxRequest = 1;
 inline constexpr uint8_t kTxResponse = 2;
 
+// A flowbits operation with the bit names resolved to the engine's dense ids.
+struct CompiledFlowbit {
+  rules::FlowbitOp::Cmd cmd;
+  std::vector<uint16_t> bits;
+  bool any = false;
+};
+
 struct CompiledRule {
   VerifyProgram program;
+  std::vector<CompiledFlowbit> flowbits;
+  bool sets_flowbits = false;  // has set, unset or toggle: runs before the rules that check
   Scope scope = Scope::kStream;
   bool prefiltered = false;  // nominated by a Hyperscan pattern (else verified every time)
   uint8_t tx_sides = 0;      // transaction rules: kTxRequest and/or kTxResponse
@@ -77,6 +86,7 @@ struct EngineStats {
   size_t waiting_for_app = 0;     // rules needing a protocol parser or buffer nobody fills
   size_t application = 0;         // rules restricted to an app-layer protocol or buffer, live
   size_t patterns = 0;            // distinct Hyperscan patterns
+  size_t flowbits = 0;            // distinct flowbit names
   size_t database_bytes = 0;      // all databases
   size_t stream_state_bytes = 0;  // Hyperscan state per open stream (per flow direction)
   std::chrono::duration<double> compile_time{};
@@ -115,6 +125,9 @@ class DetectionEngine {
   uint8_t body_sides() const { return body_sides_; }
   // Rules nominated by a pattern id (ids are global across databases).
   std::span<const uint32_t> rules_of_pattern(unsigned id) const { return pattern_rules_[id]; }
+  // Number of distinct flowbit names (ids 0..n-1).
+  size_t flowbit_count() const { return flowbit_names_.size(); }
+  const std::string& flowbit_name(uint16_t id) const { return flowbit_names_[id]; }
   // Rules of a scope verified on every inspection (no pattern).
   std::span<const uint32_t> unprefiltered(Scope s) const {
     return unprefiltered_[static_cast<size_t>(s)];
@@ -130,6 +143,7 @@ class DetectionEngine {
   bool transaction_payload_ = false;
   uint8_t body_sides_ = 0;
   std::vector<rules::Rule> rules_;  // owned; CompiledRule points into it
+  std::vector<std::string> flowbit_names_;
   std::vector<CompiledRule> compiled_;
   std::vector<std::vector<uint32_t>> pattern_rules_;
   std::vector<uint32_t> unprefiltered_[static_cast<size_t>(Scope::kCount)];

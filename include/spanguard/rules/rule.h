@@ -84,6 +84,16 @@ struct SizeCondition {
   bool matches(uint32_t size) const;
 };
 
+// flowbits:CMD,NAMES — per-flow named bits shared by the rules of a rule set. NAMES joined by '|'
+// (any of them, for isset/isnotset) or by '&' (all of them).
+struct FlowbitOp {
+  enum class Cmd : uint8_t { kSet, kUnset, kToggle, kIsSet, kIsNotSet };
+  Cmd cmd = Cmd::kSet;
+  std::vector<std::string> names;
+  bool any = false;  // '|'
+  bool is_condition() const { return cmd == Cmd::kIsSet || cmd == Cmd::kIsNotSet; }
+};
+
 // bsize / urilen: the size of one buffer.
 struct BufferSize {
   Buffer buffer = kPayloadBuffer;
@@ -130,6 +140,8 @@ struct Rule {
   std::optional<SizeCondition> dsize;
   std::vector<BufferSize> buffer_sizes;
   std::optional<AppLayerCondition> app_layer;
+  std::vector<FlowbitOp> flowbits;
+  bool noalert = false;  // noalert / flowbits:noalert: matches act (flowbits) but raise no alert
 
   // Where it came from
   std::string file;
