@@ -75,9 +75,7 @@ unsigned pcre_hs_flags(const std::string& flags) {
 
 Scope scope_of(const rules::Rule& r) {
   for (const rules::Match& m : r.matches) {
-    const rules::Buffer b = m.kind == rules::Match::Kind::kContent ? r.contents[m.index].buffer
-                                                                   : r.pcres[m.index].buffer;
-    if (b != rules::kPayloadBuffer) return Scope::kTransaction;
+    if (r.buffer_of(m) != rules::kPayloadBuffer) return Scope::kTransaction;
   }
   if (!r.buffer_sizes.empty()) return Scope::kTransaction;
   if (r.matches.empty()) return Scope::kHeader;

@@ -2,6 +2,7 @@
 // bounded by a step budget so that a hostile payload cannot make one packet cost seconds.
 #include "spanguard/detect/verify.h"
 
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 
@@ -85,11 +86,133 @@ void VerifyProgram::index_buffers() {
     return static_cast<uint8_t>(buffers.size() - 1);
   };
   for (const rules::Match& m : rule->matches) {
-    match_slot.push_back(slot_of(m.kind == rules::Match::Kind::kContent
-                                     ? rule->contents[m.index].buffer
-                                     : rule->pcres[m.index].buffer));
+    match_slot.push_back(slot_of(rule->buffer_of(m)));
   }
   for (const rules::BufferSize& s : rule->buffer_sizes) slot_of(s.buffer);
+}
+
+namespace {
+
+// The number byte_test / byte_jump read at `p` (n bytes): binary in either byte order, or ASCII
+// digits in a base (Suricata: as many leading digits as there are, at least one). False when the
+// bytes are not a number.
+bool read_number(const uint8_t* p, uint8_t n, rules::NumberBase base, bool little, uint64_t& out) {
+  out = 0;
+  if (base == rules::NumberBase::kBinary) {
+    for (uint8_t k = 0; k < n; ++k) {
+      const uint64_t byte = p[little ? n - 1 - k : k];
+      out = out << 8 | byte;
+    }
+    return true;
+  }
+  const unsigned radix = base == rules::NumberBase::kHex   ? 16
+                         : base == rules::NumberBase::kOct ? 8
+                                                           : 10;
+  uint8_t digits = 0;
+  for (uint8_t k = 0; k < n; ++k) {
+    const uint8_t c = p[k];
+    unsigned d;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      break;
+    if (d >= radix) break;
+    if (out > (UINT64_MAX - d) / radix) return false;  // overflow: not a number we can use
+    out = out * radix + d;
+    ++digits;
+  }
+  return digits > 0;
+}
+
+// bitmask: the masked value, shifted right by the mask's trailing zeros (Suricata).
+uint64_t masked(uint64_t v, uint64_t mask) {
+  if (mask == 0) return v;
+  return (v & mask) >> std::countr_zero(mask);
+}
+
+}  // namespace
+
+// isdataat, byte_test and byte_jump: positions count from the buffer's first byte (for a stream,
+// the direction's first byte, as content offsets do); bytes outside those at hand do not match.
+bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& buffers, size_t i,
+                          Ends ends) {
+  const rules::Rule& rule = *program.rule;
+  const rules::Match& m = rule.matches[i];
+  const size_t bi = program.match_slot[i];
+  const rules::Buffer buffer = rule.buffer_of(m);
+  const InspectBuffer& b = buffer < buffers.size() ? buffers[buffer] : kAbsent;
+  const int64_t begin = static_cast<int64_t>(b.base);
+  const int64_t end = begin + static_cast<int64_t>(b.data.size());
+  const int64_t cursor = static_cast<int64_t>(ends[bi]);
+  switch (m.kind) {
+    case rules::Match::Kind::kDataAt: {
+      // Suricata: absolute, a byte at N exists; relative, N more bytes after the cursor.
+      const rules::DataAt& d = rule.data_at[m.index];
+      const bool there = b.present && (d.relative ? cursor + d.n <= end : int64_t{d.n} < end);
+      return there != d.negated && step(program, buffers, i + 1, ends);
+    }
+    case rules::Match::Kind::kByteTest: {
+      const rules::ByteTest& t = rule.byte_tests[m.index];
+      const int64_t at = (t.relative ? cursor : 0) + t.offset;
+      uint64_t v = 0;
+      if (!b.present || at < begin || at + t.bytes > end ||
+          !read_number(b.data.data() + (at - begin), t.bytes, t.base, t.little, v))
+        return false;
+      v = masked(v, t.bitmask);
+      bool holds = false;
+      switch (t.op) {
+        case rules::ByteTest::Op::kLess:
+          holds = v < t.value;
+          break;
+        case rules::ByteTest::Op::kGreater:
+          holds = v > t.value;
+          break;
+        case rules::ByteTest::Op::kEqual:
+          holds = v == t.value;
+          break;
+        case rules::ByteTest::Op::kLessEqual:
+          holds = v <= t.value;
+          break;
+        case rules::ByteTest::Op::kGreaterEqual:
+          holds = v >= t.value;
+          break;
+        case rules::ByteTest::Op::kAnd:
+          holds = (v & t.value) != 0;
+          break;
+        case rules::ByteTest::Op::kXor:
+          holds = (v ^ t.value) != 0;
+          break;
+      }
+      return holds != t.negated && step(program, buffers, i + 1, ends);
+    }
+    case rules::Match::Kind::kByteJump: {
+      const rules::ByteJump& j = rule.byte_jumps[m.index];
+      const int64_t at = (j.relative ? cursor : 0) + j.offset;
+      uint64_t v = 0;
+      if (!b.present || at < begin || at + j.bytes > end ||
+          !read_number(b.data.data() + (at - begin), j.bytes, j.base, j.little, v))
+        return false;
+      v = masked(v, j.bitmask);
+      if (v > (uint64_t{1} << 32)) return false;  // beyond any buffer
+      int64_t jump = static_cast<int64_t>(v) * j.multiplier;
+      if (j.align && jump % 4 != 0) jump += 4 - jump % 4;
+      // From the end of the bytes read (Snort and Suricata), or from either end of the buffer.
+      const int64_t origin = j.from_beginning ? 0 : j.from_end ? end : at + j.bytes;
+      const int64_t to = origin + jump + j.post_offset;
+      if (to < begin || to > end) return false;
+      Ends next = ends;
+      next[bi] = static_cast<uint64_t>(to);
+      return step(program, buffers, i + 1, next);
+    }
+    case rules::Match::Kind::kContent:
+    case rules::Match::Kind::kPcre:
+      break;
+  }
+  return false;
 }
 
 Verifier::Verifier(uint32_t backtrack_limit, uint32_t pcre_match_limit)
@@ -148,6 +271,16 @@ bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers,
   if (budget_ == 0) return false;
   --budget_;
   const rules::Match& m = rule.matches[i];
+
+  switch (m.kind) {
+    case rules::Match::Kind::kDataAt:
+    case rules::Match::Kind::kByteTest:
+    case rules::Match::Kind::kByteJump:
+      return positional(program, buffers, i, ends);
+    case rules::Match::Kind::kContent:
+    case rules::Match::Kind::kPcre:
+      break;
+  }
 
   if (m.kind == rules::Match::Kind::kContent) {
     const rules::Content& c = rule.contents[m.index];

@@ -223,6 +223,9 @@ class RuleBuilder {
   void urilen(std::string_view v, size_t at);
   void app_layer_protocol(std::string_view v, size_t at);
   void flowbits(std::string_view v, size_t at);
+  void isdataat(std::string_view v, size_t at);
+  void byte_test(std::string_view v, size_t at);
+  void byte_jump(std::string_view v, size_t at);
   void noalert(std::string_view, size_t) { rule_.noalert = true; }
   SizeCondition size_condition(std::string_view keyword, std::string_view v, size_t at) const;
   void ignored(std::string_view, size_t) {}
@@ -265,6 +268,9 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
     {"urilen", &RuleBuilder::urilen, true},
     {"app-layer-protocol", &RuleBuilder::app_layer_protocol, true},
     {"flowbits", &RuleBuilder::flowbits, true},
+    {"isdataat", &RuleBuilder::isdataat, true},
+    {"byte_test", &RuleBuilder::byte_test, true},
+    {"byte_jump", &RuleBuilder::byte_jump, true},
     {"noalert", &RuleBuilder::noalert, false},
 };
 
@@ -272,9 +278,17 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
 // warning.
 constexpr std::string_view kIgnoredWithWarning[] = {"threshold", "target", "tag"};
 
+// Content modifiers apply to the last content; isdataat and byte_* written between the content
+// and its modifiers do not change which (Suricata looks up the last content the same way), a pcre
+// does.
 Content& RuleBuilder::last_content(std::string_view keyword, size_t at) {
-  if (rule_.contents.empty() || rule_.matches.empty() ||
-      rule_.matches.back().kind != Match::Kind::kContent) {
+  auto last = rule_.matches.rbegin();
+  while (last != rule_.matches.rend() &&
+         (last->kind == Match::Kind::kDataAt || last->kind == Match::Kind::kByteTest ||
+          last->kind == Match::Kind::kByteJump))
+    ++last;
+  if (rule_.contents.empty() || last == rule_.matches.rend() ||
+      last->kind != Match::Kind::kContent) {
     fail(at, "'" + std::string(keyword) + "' needs a preceding content",
          "'" + std::string(keyword) + "' without a preceding content");
   }
@@ -321,9 +335,7 @@ std::string RuleBuilder::quoted(std::string_view keyword, std::string_view v, si
 
 const Match* RuleBuilder::previous_in_buffer(Buffer b) const {
   for (auto it = rule_.matches.rbegin(); it != rule_.matches.rend(); ++it) {
-    const Buffer mb = it->kind == Match::Kind::kContent ? rule_.contents[it->index].buffer
-                                                        : rule_.pcres[it->index].buffer;
-    if (mb == b) return &*it;
+    if (rule_.buffer_of(*it) == b) return &*it;
   }
   return nullptr;
 }
@@ -698,6 +710,240 @@ void RuleBuilder::app_layer_protocol(std::string_view v, size_t at) {
   rule_.app_layer = c;
 }
 
+namespace {
+
+std::vector<std::string_view> split_args(std::string_view v) {
+  std::vector<std::string_view> out;
+  while (true) {
+    const auto comma = v.find(',');
+    out.push_back(trim(v.substr(0, comma)));
+    if (comma == std::string_view::npos) break;
+    v = v.substr(comma + 1);
+  }
+  return out;
+}
+
+// A number as byte_test/byte_jump write them: decimal (optionally negative) or 0x hex.
+bool parse_number(std::string_view t, int64_t& out) {
+  t = trim(t);
+  if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
+    uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(t.data() + 2, t.data() + t.size(), v, 16);
+    if (ec != std::errc() || end != t.data() + t.size() || v > INT64_MAX) return false;
+    out = static_cast<int64_t>(v);
+    return true;
+  }
+  return parse_int(t, out);
+}
+
+}  // namespace
+
+// isdataat:[!]N[,relative][,rawbytes]
+void RuleBuilder::isdataat(std::string_view v, size_t at) {
+  DataAt d;
+  auto args = split_args(v);
+  std::string_view n = args[0];
+  if (!n.empty() && n.front() == '!') {
+    d.negated = true;
+    n = trim(n.substr(1));
+  }
+  int64_t value = 0;
+  if (!parse_number(n, value) || value < 0 || value > 65535 * 16) {
+    fail(at, "'isdataat' expects [!]N with N from 0 to 1048560, got '" + std::string(n) + "'",
+         "'isdataat' with a bad value");
+  }
+  d.n = static_cast<uint32_t>(value);
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "relative")
+      d.relative = true;
+    else if (args[i] != "rawbytes")
+      fail(at, "'isdataat': unknown option '" + std::string(args[i]) + "'",
+           "'isdataat' with an unknown option");
+  }
+  d.buffer = buffer_;
+  rule_.data_at.push_back(d);
+  rule_.matches.push_back({Match::Kind::kDataAt, rule_.data_at.size() - 1});
+}
+
+namespace {
+
+// The options byte_test and byte_jump share; true when `arg` was one of them.
+template <typename T>
+bool number_option(std::string_view arg, std::string_view next, bool& used_next, T& t) {
+  used_next = false;
+  if (arg == "relative") {
+    t.relative = true;
+  } else if (arg == "big") {
+    t.little = false;
+  } else if (arg == "little") {
+    t.little = true;
+  } else if (arg == "string") {
+    t.base = NumberBase::kDec;  // the base follows, or decimal
+    if (next == "hex" || next == "dec" || next == "oct") {
+      t.base = next == "hex"   ? NumberBase::kHex
+               : next == "oct" ? NumberBase::kOct
+                               : NumberBase::kDec;
+      used_next = true;
+    }
+  } else if (arg == "hex" || arg == "dec" || arg == "oct") {
+    t.base = arg == "hex" ? NumberBase::kHex : arg == "oct" ? NumberBase::kOct : NumberBase::kDec;
+  } else if (arg.substr(0, 7) == "bitmask") {
+    int64_t m = 0;
+    if (!parse_number(arg.substr(7), m) || m <= 0) return false;
+    t.bitmask = static_cast<uint64_t>(m);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// byte_test:N,[!]OP,VALUE,OFFSET[,options]
+void RuleBuilder::byte_test(std::string_view v, size_t at) {
+  ByteTest t;
+  const auto args = split_args(v);
+  if (args.size() < 4) {
+    fail(at, "'byte_test' expects BYTES,OPERATOR,VALUE,OFFSET[,options]",
+         "'byte_test' with too few arguments");
+  }
+  int64_t n = 0, value = 0, offset = 0;
+  std::string_view op = args[1];
+  if (!op.empty() && op.front() == '!') {
+    t.negated = true;
+    op = trim(op.substr(1));
+  }
+  static const std::pair<std::string_view, ByteTest::Op> kOps[] = {
+      {"<", ByteTest::Op::kLess},
+      {">", ByteTest::Op::kGreater},
+      {"=", ByteTest::Op::kEqual},
+      {"<=", ByteTest::Op::kLessEqual},
+      {">=", ByteTest::Op::kGreaterEqual},
+      {"&", ByteTest::Op::kAnd},
+      {"^", ByteTest::Op::kXor}};
+  bool known = false;
+  for (const auto& [name, o] : kOps) {
+    if (op == name) {
+      t.op = o;
+      known = true;
+    }
+  }
+  if (!known) {
+    fail(at,
+         "'byte_test': unknown operator '" + std::string(args[1]) +
+             "' (expected <, >, =, <=, >=, &, ^, optionally preceded by !)",
+         "'byte_test' with an unknown operator");
+  }
+  if (!parse_number(args[2], value) || value < 0) {
+    if (!args[2].empty() && std::isalpha(static_cast<unsigned char>(args[2].front())))
+      fail(at,
+           "'byte_test': byte_extract variables are not supported yet ('" + std::string(args[2]) +
+               "')",
+           "'byte_test' with a variable");
+    fail(at, "'byte_test': bad value '" + std::string(args[2]) + "'",
+         "'byte_test' with a bad value");
+  }
+  if (!parse_number(args[3], offset) || offset < -65535 || offset > 65535) {
+    if (!args[3].empty() && std::isalpha(static_cast<unsigned char>(args[3].front())))
+      fail(at,
+           "'byte_test': byte_extract variables are not supported yet ('" + std::string(args[3]) +
+               "')",
+           "'byte_test' with a variable");
+    fail(at, "'byte_test': bad offset '" + std::string(args[3]) + "'",
+         "'byte_test' with a bad offset");
+  }
+  t.value = static_cast<uint64_t>(value);
+  t.offset = static_cast<int32_t>(offset);
+  for (size_t i = 4; i < args.size(); ++i) {
+    bool used_next = false;
+    const std::string_view next = i + 1 < args.size() ? args[i + 1] : std::string_view();
+    if (args[i] == "dce")
+      fail(at, "'byte_test': dce needs DCE/RPC parsing, which does not exist yet",
+           "'byte_test' with dce");
+    if (!number_option(args[i], next, used_next, t)) {
+      fail(at, "'byte_test': unknown option '" + std::string(args[i]) + "'",
+           "'byte_test' with an unknown option");
+    }
+    if (used_next) ++i;
+  }
+  const int64_t max = t.base == NumberBase::kBinary ? 8 : 20;
+  if (!parse_int(args[0], n) || n < 1 || n > max) {
+    fail(at,
+         "'byte_test': BYTES must be 1.." + std::to_string(max) + ", got '" + std::string(args[0]) +
+             "'",
+         "'byte_test' with a bad byte count");
+  }
+  t.bytes = static_cast<uint8_t>(n);
+  t.buffer = buffer_;
+  rule_.byte_tests.push_back(t);
+  rule_.matches.push_back({Match::Kind::kByteTest, rule_.byte_tests.size() - 1});
+}
+
+// byte_jump:N,OFFSET[,options]
+void RuleBuilder::byte_jump(std::string_view v, size_t at) {
+  ByteJump j;
+  const auto args = split_args(v);
+  if (args.size() < 2) {
+    fail(at, "'byte_jump' expects BYTES,OFFSET[,options]", "'byte_jump' with too few arguments");
+  }
+  int64_t n = 0, offset = 0;
+  if (!parse_number(args[1], offset) || offset < -65535 || offset > 65535) {
+    if (!args[1].empty() && std::isalpha(static_cast<unsigned char>(args[1].front())))
+      fail(at,
+           "'byte_jump': byte_extract variables are not supported yet ('" + std::string(args[1]) +
+               "')",
+           "'byte_jump' with a variable");
+    fail(at, "'byte_jump': bad offset '" + std::string(args[1]) + "'",
+         "'byte_jump' with a bad offset");
+  }
+  j.offset = static_cast<int32_t>(offset);
+  for (size_t i = 2; i < args.size(); ++i) {
+    bool used_next = false;
+    const std::string_view a = args[i];
+    const std::string_view next = i + 1 < args.size() ? args[i + 1] : std::string_view();
+    int64_t value = 0;
+    if (a == "align") {
+      j.align = true;
+    } else if (a == "from_beginning") {
+      j.from_beginning = true;
+    } else if (a == "from_end") {
+      j.from_end = true;
+    } else if (a.substr(0, 10) == "multiplier") {
+      if (!parse_number(a.substr(10), value) || value < 1 || value > 65535)
+        fail(at, "'byte_jump': bad multiplier in '" + std::string(a) + "'",
+             "'byte_jump' with a bad multiplier");
+      j.multiplier = static_cast<uint32_t>(value);
+    } else if (a.substr(0, 11) == "post_offset") {
+      if (!parse_number(a.substr(11), value) || value < -65535 || value > 65535)
+        fail(at, "'byte_jump': bad post_offset in '" + std::string(a) + "'",
+             "'byte_jump' with a bad post_offset");
+      j.post_offset = static_cast<int32_t>(value);
+    } else if (a == "dce") {
+      fail(at, "'byte_jump': dce needs DCE/RPC parsing, which does not exist yet",
+           "'byte_jump' with dce");
+    } else if (!number_option(a, next, used_next, j)) {
+      fail(at, "'byte_jump': unknown option '" + std::string(a) + "'",
+           "'byte_jump' with an unknown option");
+    }
+    if (used_next) ++i;
+  }
+  if (j.from_beginning && j.from_end) {
+    fail(at, "'byte_jump': from_beginning and from_end exclude each other",
+         "'byte_jump' with both origins");
+  }
+  const int64_t max = j.base == NumberBase::kBinary ? 8 : 20;
+  if (!parse_int(args[0], n) || n < 1 || n > max) {
+    fail(at,
+         "'byte_jump': BYTES must be 1.." + std::to_string(max) + ", got '" + std::string(args[0]) +
+             "'",
+         "'byte_jump' with a bad byte count");
+  }
+  j.bytes = static_cast<uint8_t>(n);
+  j.buffer = buffer_;
+  rule_.byte_jumps.push_back(j);
+  rule_.matches.push_back({Match::Kind::kByteJump, rule_.byte_jumps.size() - 1});
+}
+
 // flowbits:set|unset|toggle|isset|isnotset,NAME[|NAME...|&NAME...]; flowbits:noalert.
 void RuleBuilder::flowbits(std::string_view v, size_t at) {
   v = trim(v);
@@ -814,9 +1060,7 @@ void RuleBuilder::finish(size_t end) {
     bool has_previous = false;
     for (size_t j = 0; j < i; ++j) {
       const Match& p = rule_.matches[j];
-      const Buffer pb = p.kind == Match::Kind::kContent ? rule_.contents[p.index].buffer
-                                                        : rule_.pcres[p.index].buffer;
-      has_previous = has_previous || pb == b;
+      has_previous = has_previous || rule_.buffer_of(p) == b;
     }
     if (!has_previous) {
       // First match of its buffer: relative to the buffer's start, as Suricata reads it.

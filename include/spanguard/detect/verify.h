@@ -78,6 +78,7 @@ class Verifier {
  private:
   using Ends = std::array<uint64_t, kMaxRuleBuffers>;
   bool step(const VerifyProgram& program, const InspectBuffers& buffers, size_t i, Ends ends);
+  bool positional(const VerifyProgram& program, const InspectBuffers& buffers, size_t i, Ends ends);
   // The next occurrence of content `c` starting at or after `from` and ending by `to` (absolute
   // positions), or UINT64_MAX.
   static uint64_t find(const rules::Content& c, const std::string& folded, const InspectBuffer& b,

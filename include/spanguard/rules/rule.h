@@ -43,10 +43,56 @@ struct Pcre {
   Buffer buffer = kPayloadBuffer;
 };
 
-// A content or pcre, in rule order (relative modifiers refer to the one before).
+// isdataat:[!]N[,relative][,rawbytes]: a byte exists at N (from the buffer's start, or from
+// the previous match's end when relative).
+struct DataAt {
+  uint32_t n = 0;
+  bool negated = false;
+  bool relative = false;
+  Buffer buffer = kPayloadBuffer;
+};
+
+// How byte_test / byte_jump read their number: raw bytes (endianness) or ASCII digits.
+enum class NumberBase : uint8_t { kBinary, kHex, kDec, kOct };
+
+// byte_test:N,[!]OP,VALUE,OFFSET[,relative][,big|little][,string,hex|dec|oct][,bitmask M].
+struct ByteTest {
+  enum class Op : uint8_t { kLess, kGreater, kEqual, kLessEqual, kGreaterEqual, kAnd, kXor };
+  uint8_t bytes = 1;
+  Op op = Op::kEqual;
+  bool negated = false;
+  uint64_t value = 0;
+  int32_t offset = 0;
+  bool relative = false;
+  bool little = false;
+  NumberBase base = NumberBase::kBinary;
+  uint64_t bitmask = 0;  // 0: none
+  Buffer buffer = kPayloadBuffer;
+};
+
+// byte_jump:N,OFFSET[,relative][,multiplier M][,big|little][,string,hex|dec|oct][,align]
+// [,from_beginning|from_end][,post_offset P][,bitmask M]: moves the position relative matches
+// count from.
+struct ByteJump {
+  uint8_t bytes = 1;
+  int32_t offset = 0;
+  bool relative = false;
+  uint32_t multiplier = 1;
+  bool little = false;
+  NumberBase base = NumberBase::kBinary;
+  bool align = false;
+  bool from_beginning = false;
+  bool from_end = false;
+  int32_t post_offset = 0;
+  uint64_t bitmask = 0;
+  Buffer buffer = kPayloadBuffer;
+};
+
+// A content, pcre or positional test, in rule order (relative ones refer to the one before in
+// the same buffer).
 struct Match {
-  enum class Kind : uint8_t { kContent, kPcre } kind;
-  size_t index;  // into Rule::contents or Rule::pcres
+  enum class Kind : uint8_t { kContent, kPcre, kDataAt, kByteTest, kByteJump } kind;
+  size_t index;  // into Rule::contents, pcres, data_at, byte_tests or byte_jumps
 };
 
 struct FlowCondition {
@@ -134,7 +180,25 @@ struct Rule {
   // What must hold
   std::vector<Content> contents;
   std::vector<Pcre> pcres;
-  std::vector<Match> matches;  // contents and pcres in rule order
+  std::vector<DataAt> data_at;
+  std::vector<ByteTest> byte_tests;
+  std::vector<ByteJump> byte_jumps;
+  std::vector<Match> matches;  // all of the above in rule order
+  Buffer buffer_of(const Match& m) const {
+    switch (m.kind) {
+      case Match::Kind::kContent:
+        return contents[m.index].buffer;
+      case Match::Kind::kPcre:
+        return pcres[m.index].buffer;
+      case Match::Kind::kDataAt:
+        return data_at[m.index].buffer;
+      case Match::Kind::kByteTest:
+        return byte_tests[m.index].buffer;
+      case Match::Kind::kByteJump:
+        return byte_jumps[m.index].buffer;
+    }
+    return kPayloadBuffer;
+  }
   std::optional<FlowCondition> flow;
   std::optional<FlagsCondition> flags;
   std::optional<SizeCondition> dsize;

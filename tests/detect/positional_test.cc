@@ -1,0 +1,131 @@
+// isdataat, byte_test and byte_jump in the verifier: absolute and relative positions, negation,
+// byte order, ASCII numbers, bitmask, and byte_jump moving the position later relative matches
+// count from; each with a matching payload and a near miss.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "spanguard/detect/engine.h"
+#include "spanguard/rules/parser.h"
+
+namespace spanguard::detect {
+namespace {
+
+// Whether the rule with `options` holds on `payload` (as a packet's payload).
+bool holds(const std::string& options, const std::string& payload) {
+  rules::RuleParser parser(rules::default_variables(), nullptr);
+  parser.parse_text("alert udp any any -> any any (msg:\"m\"; " + options + " sid:1;)", "t.rules");
+  rules::RuleSet set = parser.take();
+  if (set.rules.size() != 1) {
+    ADD_FAILURE() << options << ": " << set.diagnostics.front().to_string();
+    return false;
+  }
+  std::vector<rules::Diagnostic> diagnostics;
+  DetectionEngine engine(std::move(set.rules), DetectOptions{}, diagnostics);
+  Verifier verifier(1000, 1000);
+  const InspectBuffer buffer{
+      std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()), 0, true};
+  return verifier.verify(engine.rule(0).program, std::span(&buffer, 1));
+}
+
+TEST(Isdataat, AbsoluteAsksForAByteAtN) {
+  EXPECT_TRUE(holds("isdataat:4;", "12345"));
+  EXPECT_FALSE(holds("isdataat:5;", "12345"));
+  EXPECT_TRUE(holds("isdataat:!5;", "12345"));
+}
+
+TEST(Isdataat, RelativeCountsFromThePreviousMatch) {
+  EXPECT_TRUE(holds("content:\"AB\"; isdataat:3,relative;", "xABcde"));
+  EXPECT_FALSE(holds("content:\"AB\"; isdataat:4,relative;", "xABcde"));
+  // ET's idiom: the content ends the payload.
+  EXPECT_TRUE(holds("content:\"END\"; isdataat:!1,relative;", "xxEND"));
+  EXPECT_FALSE(holds("content:\"END\"; isdataat:!1,relative;", "xxEND!"));
+}
+
+TEST(ByteTest, ComparesBinaryNumbersInEitherByteOrder) {
+  const std::string p("\x00\x01\x02\x03", 4);
+  EXPECT_TRUE(holds("byte_test:2,=,258,1;", p));         // 0x0102 big endian
+  EXPECT_TRUE(holds("byte_test:2,=,513,1,little;", p));  // 0x0201
+  EXPECT_TRUE(holds("byte_test:4,>,0x10000,0;", p));     // 0x00010203
+  EXPECT_FALSE(holds("byte_test:4,<,0x10000,0;", p));
+  EXPECT_TRUE(holds("byte_test:1,!=,7,3;", p));
+  EXPECT_FALSE(holds("byte_test:2,=,258,3;", p));  // reads past the end: no match
+}
+
+TEST(ByteTest, BitwiseOperatorsAndBitmask) {
+  const std::string p("\x81", 1);
+  EXPECT_TRUE(holds("byte_test:1,&,128,0;", p));
+  EXPECT_FALSE(holds("byte_test:1,!&,128,0;", p));
+  EXPECT_TRUE(holds("byte_test:1,^,0x81,0;", std::string("\x80", 1)));
+  // bitmask 0xf0 keeps the high nibble, shifted down: 0x8.
+  EXPECT_TRUE(holds("byte_test:1,=,8,0,bitmask 0xf0;", p));
+}
+
+TEST(ByteTest, RelativeAndAsciiNumbers) {
+  EXPECT_TRUE(holds("content:\"len=\"; byte_test:3,>,100,0,relative,string,dec;", "len=250;"));
+  EXPECT_FALSE(holds("content:\"len=\"; byte_test:3,>,100,0,relative,string,dec;", "len=050;"));
+  EXPECT_TRUE(holds("content:\"x=\"; byte_test:2,=,255,0,relative,string,hex;", "x=ff"));
+  EXPECT_FALSE(holds("content:\"x=\"; byte_test:2,=,1,0,relative,string,dec;", "x=zz"));
+}
+
+TEST(ByteJump, MovesThePositionRelativeMatchesCountFrom) {
+  // A length byte (3) then 3 bytes skipped, then the marker right after them.
+  const std::string p(
+      "\x03"
+      "abcMARK",
+      8);
+  EXPECT_TRUE(holds("byte_jump:1,0; content:\"MARK\"; within:4;", p));
+  EXPECT_FALSE(holds("byte_jump:1,0; content:\"abc\"; within:3;", p));
+  // multiplier 2 jumps 6: past the marker's start.
+  EXPECT_FALSE(holds("byte_jump:1,0,multiplier 2; content:\"MARK\"; within:4;", p));
+  // post_offset -1 lands on the 'c'.
+  EXPECT_TRUE(holds("byte_jump:1,0,post_offset -1; content:\"cMARK\"; within:5;", p));
+}
+
+TEST(ByteJump, AlignFromBeginningAndOutOfBounds) {
+  const std::string p(
+      "\x02"
+      "xyzWXYZ",
+      8);
+  // The value 2 aligned up to 4, from the end of the length byte (position 1): position 5.
+  EXPECT_TRUE(holds("byte_jump:1,0,align; content:\"XYZ\"; within:3;", p));
+  // From the beginning: position 2.
+  EXPECT_TRUE(holds("byte_jump:1,0,from_beginning; content:\"yz\"; within:2;", p));
+  EXPECT_FALSE(holds("byte_jump:1,0,multiplier 100;", p));  // lands beyond the end
+}
+
+TEST(PositionalKeywords, ContentModifiersAfterThemStillApplyToTheContent) {
+  rules::RuleParser parser(rules::default_variables(), nullptr);
+  parser.parse_text(
+      "alert tcp any any -> any any (msg:\"m\"; content:\"abc\"; isdataat:2,relative; nocase; "
+      "fast_pattern; sid:1;)",
+      "t.rules");
+  const rules::RuleSet set = parser.take();
+  ASSERT_EQ(set.rules.size(), 1u);
+  EXPECT_TRUE(set.rules[0].contents[0].nocase);
+  EXPECT_TRUE(set.rules[0].contents[0].fast_pattern);
+}
+
+TEST(PositionalKeywords, ErrorsNameTheProblem) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"byte_test:4,~,1,0;", "unknown operator"},
+      {"byte_test:9,=,1,0;", "BYTES must be 1..8"},
+      {"byte_test:2,=,var,0;", "byte_extract variables"},
+      {"byte_test:2,=,1,0,dce;", "DCE/RPC"},
+      {"byte_jump:4;", "expects BYTES,OFFSET"},
+      {"byte_jump:4,0,from_beginning,from_end;", "exclude each other"},
+      {"isdataat:x;", "expects [!]N"},
+  };
+  for (const auto& [options, message] : cases) {
+    rules::RuleParser parser(rules::default_variables(), nullptr);
+    parser.parse_text(
+        std::string("alert tcp any any -> any any (msg:\"m\"; ") + options + " sid:1;)", "t.rules");
+    const rules::RuleSet set = parser.take();
+    ASSERT_EQ(set.failed, 1u) << options;
+    EXPECT_NE(set.diagnostics.front().message.find(message), std::string::npos)
+        << options << ": " << set.diagnostics.front().message;
+  }
+}
+
+}  // namespace
+}  // namespace spanguard::detect
