@@ -736,6 +736,36 @@ bool parse_number(std::string_view t, int64_t& out) {
   return parse_int(t, out);
 }
 
+// A number argument of byte_test / byte_jump (`what`: "value", "offset") in [lo, hi]; a
+// byte_extract variable's name is refused as such.
+int64_t number_or_variable(std::string_view keyword, std::string_view what, std::string_view text,
+                           size_t at, int64_t lo, int64_t hi) {
+  int64_t v = 0;
+  if (parse_number(text, v) && v >= lo && v <= hi) return v;
+  const std::string k(keyword);
+  if (!text.empty() && std::isalpha(static_cast<unsigned char>(text.front()))) {
+    fail(at,
+         "'" + k + "': byte_extract variables are not supported yet ('" + std::string(text) + "')",
+         "'" + k + "' with a variable");
+  }
+  fail(at, "'" + k + "': bad " + std::string(what) + " '" + std::string(text) + "'",
+       "'" + k + "' with a bad " + std::string(what));
+}
+
+// BYTES of byte_test / byte_jump: 1..8 raw bytes, 1..20 ASCII digits.
+uint8_t byte_count(std::string_view keyword, std::string_view text, NumberBase base, size_t at) {
+  const int64_t max = base == NumberBase::kBinary ? 8 : 20;
+  int64_t n = 0;
+  if (!parse_int(text, n) || n < 1 || n > max) {
+    const std::string k(keyword);
+    fail(at,
+         "'" + k + "': BYTES must be 1.." + std::to_string(max) + ", got '" + std::string(text) +
+             "'",
+         "'" + k + "' with a bad byte count");
+  }
+  return static_cast<uint8_t>(n);
+}
+
 }  // namespace
 
 // isdataat:[!]N[,relative][,rawbytes]
@@ -807,7 +837,6 @@ void RuleBuilder::byte_test(std::string_view v, size_t at) {
     fail(at, "'byte_test' expects BYTES,OPERATOR,VALUE,OFFSET[,options]",
          "'byte_test' with too few arguments");
   }
-  int64_t n = 0, value = 0, offset = 0;
   std::string_view op = args[1];
   if (!op.empty() && op.front() == '!') {
     t.negated = true;
@@ -834,24 +863,8 @@ void RuleBuilder::byte_test(std::string_view v, size_t at) {
              "' (expected <, >, =, <=, >=, &, ^, optionally preceded by !)",
          "'byte_test' with an unknown operator");
   }
-  if (!parse_number(args[2], value) || value < 0) {
-    if (!args[2].empty() && std::isalpha(static_cast<unsigned char>(args[2].front())))
-      fail(at,
-           "'byte_test': byte_extract variables are not supported yet ('" + std::string(args[2]) +
-               "')",
-           "'byte_test' with a variable");
-    fail(at, "'byte_test': bad value '" + std::string(args[2]) + "'",
-         "'byte_test' with a bad value");
-  }
-  if (!parse_number(args[3], offset) || offset < -65535 || offset > 65535) {
-    if (!args[3].empty() && std::isalpha(static_cast<unsigned char>(args[3].front())))
-      fail(at,
-           "'byte_test': byte_extract variables are not supported yet ('" + std::string(args[3]) +
-               "')",
-           "'byte_test' with a variable");
-    fail(at, "'byte_test': bad offset '" + std::string(args[3]) + "'",
-         "'byte_test' with a bad offset");
-  }
+  const int64_t value = number_or_variable("byte_test", "value", args[2], at, 0, INT64_MAX);
+  const int64_t offset = number_or_variable("byte_test", "offset", args[3], at, -65535, 65535);
   t.value = static_cast<uint64_t>(value);
   t.offset = static_cast<int32_t>(offset);
   for (size_t i = 4; i < args.size(); ++i) {
@@ -866,14 +879,7 @@ void RuleBuilder::byte_test(std::string_view v, size_t at) {
     }
     if (used_next) ++i;
   }
-  const int64_t max = t.base == NumberBase::kBinary ? 8 : 20;
-  if (!parse_int(args[0], n) || n < 1 || n > max) {
-    fail(at,
-         "'byte_test': BYTES must be 1.." + std::to_string(max) + ", got '" + std::string(args[0]) +
-             "'",
-         "'byte_test' with a bad byte count");
-  }
-  t.bytes = static_cast<uint8_t>(n);
+  t.bytes = byte_count("byte_test", args[0], t.base, at);
   t.buffer = buffer_;
   rule_.byte_tests.push_back(t);
   rule_.matches.push_back({Match::Kind::kByteTest, rule_.byte_tests.size() - 1});
@@ -886,16 +892,7 @@ void RuleBuilder::byte_jump(std::string_view v, size_t at) {
   if (args.size() < 2) {
     fail(at, "'byte_jump' expects BYTES,OFFSET[,options]", "'byte_jump' with too few arguments");
   }
-  int64_t n = 0, offset = 0;
-  if (!parse_number(args[1], offset) || offset < -65535 || offset > 65535) {
-    if (!args[1].empty() && std::isalpha(static_cast<unsigned char>(args[1].front())))
-      fail(at,
-           "'byte_jump': byte_extract variables are not supported yet ('" + std::string(args[1]) +
-               "')",
-           "'byte_jump' with a variable");
-    fail(at, "'byte_jump': bad offset '" + std::string(args[1]) + "'",
-         "'byte_jump' with a bad offset");
-  }
+  const int64_t offset = number_or_variable("byte_jump", "offset", args[1], at, -65535, 65535);
   j.offset = static_cast<int32_t>(offset);
   for (size_t i = 2; i < args.size(); ++i) {
     bool used_next = false;
@@ -931,14 +928,7 @@ void RuleBuilder::byte_jump(std::string_view v, size_t at) {
     fail(at, "'byte_jump': from_beginning and from_end exclude each other",
          "'byte_jump' with both origins");
   }
-  const int64_t max = j.base == NumberBase::kBinary ? 8 : 20;
-  if (!parse_int(args[0], n) || n < 1 || n > max) {
-    fail(at,
-         "'byte_jump': BYTES must be 1.." + std::to_string(max) + ", got '" + std::string(args[0]) +
-             "'",
-         "'byte_jump' with a bad byte count");
-  }
-  j.bytes = static_cast<uint8_t>(n);
+  j.bytes = byte_count("byte_jump", args[0], j.base, at);
   j.buffer = buffer_;
   rule_.byte_jumps.push_back(j);
   rule_.matches.push_back({Match::Kind::kByteJump, rule_.byte_jumps.size() - 1});
