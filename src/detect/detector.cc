@@ -14,6 +14,7 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"verified", "candidates whose header held and that were verified"},
     {"alerts", "alerts raised"},
     {"noalert", "matches of noalert rules (flowbits set, no alert raised)"},
+    {"thresholded", "matches whose alert threshold or detection_filter held back"},
     {"passed", "flows whose inspection a pass rule ended"},
     {"backtrack_limit", "verifications stopped by detect.backtrack_limit or PCRE2's limits"},
     {"scan_errors", "Hyperscan scan failures (the data was not inspected)"},
@@ -90,6 +91,15 @@ void apply_flowbits(const CompiledRule& cr, FlowDetect& state) {
       if (unset && is_set) state.flowbits.erase(it);
     }
   }
+}
+
+// The rule raised (or, noalert, would have raised) its alert: not again for this transaction, or
+// for this flow direction.
+void mark_fired(FlowDetect& state, const TransactionView* tx, flow::Direction dir, uint32_t rule) {
+  if (tx != nullptr)
+    state.tx_fired.emplace_back(tx->tx_id, rule);
+  else
+    state.dir[flow::index(dir)].fired.push_back(rule);
 }
 
 bool transport_holds(rules::Transport t, uint8_t ip_proto) {
@@ -264,16 +274,21 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
       counters_.inc(DetectCounter::kPassed);
       break;
     }
-    if (state != nullptr) {
-      if (tx != nullptr)
-        state->tx_fired.emplace_back(tx->tx_id, index);
-      else
-        state->dir[flow::index(dir)].fired.push_back(index);
-    }
     if (cr.rule().noalert) {
       counters_.inc(DetectCounter::kNoAlert);
+      if (state != nullptr) mark_fired(*state, tx, dir, index);
       continue;
     }
+    // threshold / detection_filter: a match that raises no alert is not remembered as fired, so
+    // that later matches on the same flow still count.
+    if (cr.rule().rate && !rates_.admit(index, *cr.rule().rate, h.src, h.dst,
+                                        packet != nullptr ? packet->ts
+                                        : flow != nullptr ? flow->last_seen
+                                                          : core::Timestamp{})) {
+      counters_.inc(DetectCounter::kThresholded);
+      continue;
+    }
+    if (state != nullptr) mark_fired(*state, tx, dir, index);
     counters_.inc(DetectCounter::kAlerts);
     AlertEvent alert;
     alert.rule = &cr;

@@ -224,6 +224,9 @@ class RuleBuilder {
   void app_layer_protocol(std::string_view v, size_t at);
   void flowbits(std::string_view v, size_t at);
   void isdataat(std::string_view v, size_t at);
+  void threshold(std::string_view v, size_t at) { alert_rate("threshold", v, at); }
+  void detection_filter(std::string_view v, size_t at) { alert_rate("detection_filter", v, at); }
+  void alert_rate(std::string_view keyword, std::string_view v, size_t at);
   void byte_test(std::string_view v, size_t at);
   void byte_jump(std::string_view v, size_t at);
   void noalert(std::string_view, size_t) { rule_.noalert = true; }
@@ -269,6 +272,8 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
     {"app-layer-protocol", &RuleBuilder::app_layer_protocol, true},
     {"flowbits", &RuleBuilder::flowbits, true},
     {"isdataat", &RuleBuilder::isdataat, true},
+    {"threshold", &RuleBuilder::threshold, true},
+    {"detection_filter", &RuleBuilder::detection_filter, true},
     {"byte_test", &RuleBuilder::byte_test, true},
     {"byte_jump", &RuleBuilder::byte_jump, true},
     {"noalert", &RuleBuilder::noalert, false},
@@ -276,7 +281,7 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
 
 // Keywords that change neither what matches nor what is reported as matching; loaded with a
 // warning.
-constexpr std::string_view kIgnoredWithWarning[] = {"threshold", "target", "tag"};
+constexpr std::string_view kIgnoredWithWarning[] = {"target", "tag"};
 
 // Content modifiers apply to the last content; isdataat and byte_* written between the content
 // and its modifiers do not change which (Suricata looks up the last content the same way), a pcre
@@ -767,6 +772,71 @@ uint8_t byte_count(std::string_view keyword, std::string_view text, NumberBase b
 }
 
 }  // namespace
+
+// threshold:type limit|threshold|both, track by_src|by_dst|by_rule|by_both, count N, seconds T;
+// detection_filter:track ..., count N, seconds T. The parts may come in any order.
+void RuleBuilder::alert_rate(std::string_view keyword, std::string_view v, size_t at) {
+  const std::string k(keyword);
+  if (rule_.rate) {
+    fail(at, "'" + k + "': a rule takes one threshold or detection_filter",
+         "more than one threshold/detection_filter");
+  }
+  AlertRate r;
+  const bool filter = keyword == "detection_filter";
+  if (filter) r.kind = AlertRate::Kind::kDetectionFilter;
+  bool type = filter, track = false, count = false, seconds = false;
+  for (const std::string_view part : split_args(v)) {
+    const auto space = part.find_first_of(" \t");
+    const std::string_view name = part.substr(0, space);
+    const std::string_view value =
+        space == std::string_view::npos ? std::string_view() : trim(part.substr(space));
+    int64_t n = 0;
+    if (name == "type" && !filter) {
+      if (value == "limit")
+        r.kind = AlertRate::Kind::kLimit;
+      else if (value == "threshold")
+        r.kind = AlertRate::Kind::kThreshold;
+      else if (value == "both")
+        r.kind = AlertRate::Kind::kBoth;
+      else
+        fail(at,
+             "'" + k + "': type must be limit, threshold or both, got '" + std::string(value) + "'",
+             "'" + k + "' with a bad type");
+      type = true;
+    } else if (name == "track") {
+      if (value == "by_src")
+        r.track = AlertRate::Track::kBySrc;
+      else if (value == "by_dst")
+        r.track = AlertRate::Track::kByDst;
+      else if (value == "by_rule")
+        r.track = AlertRate::Track::kByRule;
+      else if (value == "by_both")
+        r.track = AlertRate::Track::kByBoth;
+      else
+        fail(at,
+             "'" + k + "': track must be by_src, by_dst, by_rule or by_both, got '" +
+                 std::string(value) + "'",
+             "'" + k + "' with a bad track");
+      track = true;
+    } else if ((name == "count" || name == "seconds") && parse_int(value, n) && n >= 1 &&
+               n <= UINT32_MAX) {
+      (name == "count" ? r.count : r.seconds) = static_cast<uint32_t>(n);
+      (name == "count" ? count : seconds) = true;
+    } else {
+      fail(at, "'" + k + "': unexpected '" + std::string(part) + "'",
+           "'" + k + "' with a bad part");
+    }
+  }
+  if (!type || !track || !count || !seconds) {
+    fail(at,
+         "'" + k + "' needs " + (filter ? "" : "type, ") + "track, count and seconds (e.g. " +
+             (filter ? "track by_src, count 5, seconds 60"
+                     : "type limit, track by_src, count 1, seconds 60") +
+             ")",
+         "'" + k + "' incomplete");
+  }
+  rule_.rate = r;
+}
 
 // isdataat:[!]N[,relative][,rawbytes]
 void RuleBuilder::isdataat(std::string_view v, size_t at) {

@@ -233,6 +233,39 @@ TEST(RuleParser, FlowbitsErrorsSayWhatIsWrong) {
   }
 }
 
+TEST(RuleParser, ThresholdAndDetectionFilterInAnyOrder) {
+  const auto limit = with_options("threshold: type limit, track by_src, seconds 60, count 1;");
+  const auto both = with_options("threshold:count 5,type both,seconds 10,track by_both;");
+  const auto filter = with_options("detection_filter:track by_dst, count 4, seconds 20;");
+  ASSERT_TRUE(limit && both && filter);
+  EXPECT_EQ(limit->rate->kind, AlertRate::Kind::kLimit);
+  EXPECT_EQ(limit->rate->track, AlertRate::Track::kBySrc);
+  EXPECT_EQ(limit->rate->count, 1u);
+  EXPECT_EQ(limit->rate->seconds, 60u);
+  EXPECT_EQ(both->rate->kind, AlertRate::Kind::kBoth);
+  EXPECT_EQ(both->rate->track, AlertRate::Track::kByBoth);
+  EXPECT_EQ(both->rate->count, 5u);
+  EXPECT_EQ(filter->rate->kind, AlertRate::Kind::kDetectionFilter);
+  EXPECT_EQ(filter->rate->track, AlertRate::Track::kByDst);
+  const std::pair<const char*, const char*> errors[] = {
+      {"threshold: type limit, track by_src, count 1;", "needs type, track, count and seconds"},
+      {"threshold: type often, track by_src, count 1, seconds 1;", "type must be"},
+      {"threshold: type limit, track by_host, count 1, seconds 1;", "track must be"},
+      {"threshold: type limit, track by_src, count 0, seconds 1;", "unexpected 'count 0'"},
+      {"detection_filter: type limit, track by_src, count 1, seconds 1;", "unexpected 'type"},
+      {"threshold: type limit, track by_src, count 1, seconds 1; "
+       "detection_filter: track by_src, count 1, seconds 1;",
+       "one threshold or detection_filter"},
+  };
+  for (const auto& [options, message] : errors) {
+    const RuleSet set =
+        parse(std::string("alert tcp any any -> any any (msg:\"m\"; ") + options + " sid:1;)");
+    ASSERT_EQ(set.failed, 1u) << options;
+    EXPECT_NE(set.diagnostics.front().message.find(message), std::string::npos)
+        << options << ": " << set.diagnostics.front().message;
+  }
+}
+
 TEST(RuleParser, TcpPktAndTcpStreamImplyTheirStreamFlowOption) {
   const auto pkt = one("alert tcp-pkt any any -> any any (msg:\"m\"; sid:1;)");
   ASSERT_TRUE(pkt);
@@ -1314,31 +1347,26 @@ TEST(RuleParser, CrlfLineEndingsAreAccepted) {
 
 TEST(RuleParser, IgnoredKeywordsAndMissingMsgWarnButTheRuleLoads) {
   const RuleSet set = parse(
-      "alert tcp any any -> any any (msg:\"t\"; threshold: type limit, track by_src, count 1, "
-      "seconds 60; sid:1;)\n"
       "alert tcp any any -> any any (msg:\"t\"; target:dest_ip; tag:session,10,packets; sid:2;)\n"
       "alert tcp any any -> any any (content:\"a\"; sid:3;)\n");
   EXPECT_EQ(set.failed, 0u);
-  EXPECT_EQ(set.warnings, 4u);
-  ASSERT_EQ(set.rules.size(), 3u);
-  ASSERT_EQ(set.diagnostics.size(), 4u) << describe(set);
+  EXPECT_EQ(set.warnings, 3u);
+  ASSERT_EQ(set.rules.size(), 2u);
+  ASSERT_EQ(set.diagnostics.size(), 3u) << describe(set);
   for (const Diagnostic& d : set.diagnostics) {
     EXPECT_EQ(d.severity, Diagnostic::Severity::kWarning) << d.to_string();
   }
   EXPECT_EQ(set.diagnostics[0].line, 1);
   EXPECT_EQ(set.diagnostics[0].column, 40);
-  EXPECT_EQ(set.diagnostics[0].message, "'threshold' is ignored (it does not change what matches)");
+  EXPECT_EQ(set.diagnostics[0].message, "'target' is ignored (it does not change what matches)");
   EXPECT_EQ(set.diagnostics[0].reason, set.diagnostics[0].message);
-  EXPECT_EQ(set.diagnostics[1].line, 2);
-  EXPECT_EQ(set.diagnostics[1].column, 40);
-  EXPECT_EQ(set.diagnostics[1].message, "'target' is ignored (it does not change what matches)");
+  EXPECT_EQ(set.diagnostics[1].line, 1);
+  EXPECT_EQ(set.diagnostics[1].column, 56);
+  EXPECT_EQ(set.diagnostics[1].message, "'tag' is ignored (it does not change what matches)");
   EXPECT_EQ(set.diagnostics[2].line, 2);
-  EXPECT_EQ(set.diagnostics[2].column, 56);
-  EXPECT_EQ(set.diagnostics[2].message, "'tag' is ignored (it does not change what matches)");
-  EXPECT_EQ(set.diagnostics[3].line, 3);
-  EXPECT_EQ(set.diagnostics[3].column, 50);  // at ')'
-  EXPECT_EQ(set.diagnostics[3].message, "rule has no msg");
-  EXPECT_TRUE(set.rules[2].msg.empty());
+  EXPECT_EQ(set.diagnostics[2].column, 50);  // at ')'
+  EXPECT_EQ(set.diagnostics[2].message, "rule has no msg");
+  EXPECT_TRUE(set.rules[1].msg.empty());
   EXPECT_TRUE(set.failures_by_reason().empty());
 }
 
@@ -1373,7 +1401,7 @@ TEST(RuleSet, FailuresByReasonGroupsErrorsMostFrequentFirst) {
       "alert tcp any any -> any any (msg:\"e\"; content:\"\"; sid:5;)\n"
       "alarm tcp any any -> any any (msg:\"f\"; sid:6;)\n"
       "alert tcp any any -> any any (msg:\"g\"; stream_size:both,>,1; sid:7;)\n"
-      "alert tcp any any -> any any (threshold:type limit; sid:8;)\n"
+      "alert tcp any any -> any any (tag:session,10,packets; sid:8;)\n"
       "alert tcp any any -> any any (msg:\"ok\"; sid:9;)\n");
   EXPECT_EQ(set.failed, 7u);
   EXPECT_EQ(set.warnings, 2u);

@@ -21,6 +21,7 @@
 
 #include "spanguard/core/counters.h"
 #include "spanguard/decode/packet_view.h"
+#include "spanguard/detect/alert_rate.h"
 #include "spanguard/detect/engine.h"
 #include "spanguard/flow/flow.h"
 
@@ -62,6 +63,7 @@ enum class DetectCounter : uint16_t {
   kVerified,
   kAlerts,
   kNoAlert,
+  kThresholded,
   kPassed,
   kBacktrackLimit,
   kScanErrors,
@@ -112,6 +114,7 @@ class Detector {
   AlertSink& sink_;
   hyperscan::Scratch scratch_;
   Verifier verifier_;
+  AlertRateTracker rates_;
   std::vector<uint32_t> candidates_;
   std::vector<uint32_t> seen_;  // per rule: the generation it was last nominated in
   uint32_t generation_ = 0;

@@ -140,6 +140,22 @@ struct FlowbitOp {
   bool is_condition() const { return cmd == Cmd::kIsSet || cmd == Cmd::kIsNotSet; }
 };
 
+// threshold / detection_filter: how often a matching rule alerts, counted per tracked address
+// over a window of `seconds`, as Suricata's thresholding does.
+struct AlertRate {
+  enum class Kind : uint8_t {
+    kLimit,            // at most `count` alerts per window
+    kThreshold,        // an alert at every `count`th match
+    kBoth,             // one alert per window, once `count` matches are reached
+    kDetectionFilter,  // alerts only after `count` matches, then on each
+  };
+  enum class Track : uint8_t { kBySrc, kByDst, kByRule, kByBoth };
+  Kind kind = Kind::kLimit;
+  Track track = Track::kBySrc;
+  uint32_t count = 1;
+  uint32_t seconds = 60;
+};
+
 // bsize / urilen: the size of one buffer.
 struct BufferSize {
   Buffer buffer = kPayloadBuffer;
@@ -206,6 +222,7 @@ struct Rule {
   std::optional<AppLayerCondition> app_layer;
   std::vector<FlowbitOp> flowbits;
   bool noalert = false;  // noalert / flowbits:noalert: matches act (flowbits) but raise no alert
+  std::optional<AlertRate> rate;  // threshold or detection_filter
 
   // Where it came from
   std::string file;
