@@ -222,6 +222,9 @@ bool Detector::header_holds(const CompiledRule& cr, const Header& h,
     if (!r.flags->matches(packet->tcp_flags)) return false;
   }
   if (r.dsize && (packet == nullptr || !r.dsize->matches(packet->payload_len))) return false;
+  if ((r.itype || r.icode) && (packet == nullptr || !packet->is_icmp())) return false;
+  if (r.itype && !r.itype->matches(packet->icmp_type)) return false;
+  if (r.icode && !r.icode->matches(packet->icmp_code)) return false;
   const bool forward = r.src.contains(h.src) && r.src_ports.contains(h.sport) &&
                        r.dst.contains(h.dst) && r.dst_ports.contains(h.dport);
   if (forward) return true;

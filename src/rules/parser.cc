@@ -220,6 +220,16 @@ class RuleBuilder {
   void flags(std::string_view v, size_t at);
   void dsize(std::string_view v, size_t at);
   void bsize(std::string_view v, size_t at);
+  void itype(std::string_view v, size_t at) { once("itype", rule_.itype, v, at); }
+  void icode(std::string_view v, size_t at) { once("icode", rule_.icode, v, at); }
+  void once(std::string_view keyword, std::optional<SizeCondition>& out, std::string_view v,
+            size_t at) {
+    if (out) {
+      fail(at, "'" + std::string(keyword) + "' given twice (write a range, e.g. 1<>20)",
+           "'" + std::string(keyword) + "' given twice");
+    }
+    out = size_condition(keyword, v, at);
+  }
   void urilen(std::string_view v, size_t at);
   void app_layer_protocol(std::string_view v, size_t at);
   void flowbits(std::string_view v, size_t at);
@@ -268,6 +278,8 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
     {"flags", &RuleBuilder::flags, true},
     {"dsize", &RuleBuilder::dsize, true},
     {"bsize", &RuleBuilder::bsize, true},
+    {"itype", &RuleBuilder::itype, true},
+    {"icode", &RuleBuilder::icode, true},
     {"urilen", &RuleBuilder::urilen, true},
     {"app-layer-protocol", &RuleBuilder::app_layer_protocol, true},
     {"flowbits", &RuleBuilder::flowbits, true},
@@ -658,7 +670,9 @@ SizeCondition RuleBuilder::size_condition(std::string_view keyword, std::string_
              !prefixed("=", SizeCondition::Op::kEqual)) {
     ok = parse_int(v, a);
   }
-  const int64_t max = keyword == "dsize" ? 65535 : UINT32_MAX;
+  const int64_t max = keyword == "dsize"                         ? 65535
+                      : keyword == "itype" || keyword == "icode" ? 255
+                                                                 : UINT32_MAX;
   if (!ok || a < 0 || a > max || b < 0 || b > max) {
     fail(at,
          "'" + std::string(keyword) + "' expects N, !N, <N, <=N, >N, >=N or N<>M (0.." +

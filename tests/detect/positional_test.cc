@@ -1,10 +1,12 @@
 // isdataat, byte_test and byte_jump in the verifier: absolute and relative positions, negation,
 // byte order, ASCII numbers, bitmask, and byte_jump moving the position later relative matches
-// count from; each with a matching payload and a near miss.
+// count from; each with a matching payload and a near miss. Also itype/icode on ICMP packets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
+#include "sensor.h"
 #include "spanguard/detect/engine.h"
 #include "spanguard/rules/parser.h"
 
@@ -115,6 +117,8 @@ TEST(PositionalKeywords, ErrorsNameTheProblem) {
       {"byte_jump:4;", "expects BYTES,OFFSET"},
       {"byte_jump:4,0,from_beginning,from_end;", "exclude each other"},
       {"isdataat:x;", "expects [!]N"},
+      {"itype:!0; itype:<20;", "given twice"},
+      {"icode:300;", "(0..255)"},
   };
   for (const auto& [options, message] : cases) {
     rules::RuleParser parser(rules::default_variables(), nullptr);
@@ -125,6 +129,36 @@ TEST(PositionalKeywords, ErrorsNameTheProblem) {
     EXPECT_NE(set.diagnostics.front().message.find(message), std::string::npos)
         << options << ": " << set.diagnostics.front().message;
   }
+}
+
+}  // namespace
+}  // namespace spanguard::detect
+
+// ---- ICMP type and code, end to end ---------------------------------------------------------
+
+namespace spanguard::detect {
+namespace {
+
+TEST(IcmpKeywords, ItypeAndIcodeTestTheHeader) {
+  Sensor s(
+      "alert icmp any any -> any any (msg:\"echo\"; itype:8; icode:0; sid:1;)\n"
+      "alert icmp any any -> any any (msg:\"unreachable\"; itype:3; icode:>0; sid:2;)\n"
+      "alert icmp any any -> any any (msg:\"not echo reply\"; itype:!0; sid:3;)\n");
+  auto icmp = [](const char* src, uint8_t type, uint8_t code) {
+    return testing::FrameBuilder()
+        .ethernet()
+        .ipv4(src, "198.51.100.20")
+        .icmp(type, code)
+        .payload("abcd")
+        .build();
+  };
+  s.feed(icmp("198.51.100.1", 8, 0));  // echo: 1 and 3
+  s.feed(icmp("198.51.100.2", 3, 3));  // port unreachable: 2 and 3
+  s.feed(icmp("198.51.100.3", 3, 0));  // net unreachable (code 0): 3 only
+  s.feed(icmp("198.51.100.4", 0, 0));  // echo reply: none
+  std::vector<uint32_t> sids = s.sids();
+  std::sort(sids.begin(), sids.end());
+  EXPECT_EQ(sids, (std::vector<uint32_t>{1, 2, 3, 3, 3}));
 }
 
 }  // namespace

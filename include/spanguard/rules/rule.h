@@ -218,6 +218,7 @@ struct Rule {
   std::optional<FlowCondition> flow;
   std::optional<FlagsCondition> flags;
   std::optional<SizeCondition> dsize;
+  std::optional<SizeCondition> itype, icode;  // ICMP type and code (ICMPv4 and ICMPv6)
   std::vector<BufferSize> buffer_sizes;
   std::optional<AppLayerCondition> app_layer;
   std::vector<FlowbitOp> flowbits;
