@@ -20,15 +20,6 @@ std::string collector_binary() {
   return std::string(SPANGUARD_BINARY_DIR) + "/spanguard-collector";
 }
 
-std::vector<std::string> lines_of(const std::string& path) {
-  std::vector<std::string> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) out.push_back(line);
-  }
-  return out;
-}
-
 std::string field(const std::string& line, const std::string& name) {
   std::smatch m;
   if (!std::regex_search(line, m, std::regex("\"" + name + "\":\"?([^\",}]*)"))) return "";

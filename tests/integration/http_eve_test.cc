@@ -17,15 +17,6 @@
 namespace spanguard::testing {
 namespace {
 
-std::vector<std::string> lines_of(const std::string& path) {
-  std::vector<std::string> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) out.push_back(line);
-  }
-  return out;
-}
-
 std::vector<std::string> of_type(const std::vector<std::string>& lines, const std::string& type) {
   std::vector<std::string> out;
   for (const std::string& l : lines) {

@@ -147,4 +147,13 @@ std::string temp_path(const std::string& file_name) {
   return dir.path + "/" + file_name;
 }
 
+std::vector<std::string> lines_of(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
 }  // namespace spanguard::testing

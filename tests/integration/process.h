@@ -68,5 +68,7 @@ class NetNamespace {
 std::string spanguard_binary();
 // A path in a fresh temporary directory that lives until the process exits.
 std::string temp_path(const std::string& file_name);
+// The non-empty lines of a text file (an EVE file, say); none when it cannot be read.
+std::vector<std::string> lines_of(const std::string& path);
 
 }  // namespace spanguard::testing
