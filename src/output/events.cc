@@ -140,6 +140,12 @@ void set_rule(v1::AlertInfo* info, const rules::Rule& rule, const char* action) 
   info->set_signature(rule.msg);
   info->set_category(rule.category);
   info->set_severity(rule.priority);
+  if (!rule.metadata.empty()) {
+    auto& fields = *info->mutable_metadata()->mutable_fields();
+    for (const auto& [key, value] : rule.metadata) {
+      fields[key].mutable_list_value()->add_values()->set_string_value(value);
+    }
+  }
 }
 
 }  // namespace

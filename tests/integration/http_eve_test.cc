@@ -1,7 +1,8 @@
-// What a SIEM receives about HTTP: alerts on an HTTP transaction carry app_proto, tx_id and EVE's
-// http object (hostname, url, user agent, method, protocol, status, length, content type, referer,
-// redirect); flow records carry app_proto; output.eve.http adds one event_type "http" record per
-// transaction; the alert stream carries the same records to the collector.
+// What a SIEM receives about HTTP: alerts on an HTTP transaction carry app_proto, tx_id, the
+// rule's metadata and EVE's http object (hostname, url, user agent, method, protocol, status,
+// length, content type, referer, redirect); flow records carry app_proto; output.eve.http adds one
+// event_type "http" record per transaction; the alert stream carries the same records to the
+// collector.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -56,7 +57,8 @@ std::string rules(const std::string& name) {
   const std::string path = temp_path(name);
   std::ofstream(path)
       << "alert http any any -> any any (msg:\"item\"; flow:to_server; http.uri; "
-         "content:\"/shop/item\"; sid:10;)\n"
+         "content:\"/shop/item\"; metadata:attack_target Web_Server, attack_target Client, "
+         "signature_severity Major; sid:10;)\n"
          "alert http any any -> any any (msg:\"moved\"; flow:to_client; http.stat_code; "
          "content:\"301\"; sid:11;)\n";
   return path;
@@ -81,6 +83,10 @@ TEST(HttpEve, AlertsCarryTheTransactionsHttpObjectAndFlowsTheirAppProto) {
   EXPECT_TRUE(has(item, "\"http_refer\":\"http://start.example/\"")) << item;
   EXPECT_TRUE(has(item, "\"http_method\":\"GET\"")) << item;
   EXPECT_TRUE(has(item, "\"protocol\":\"HTTP/1.1\"")) << item;
+  // The rule's metadata as EVE's alert.metadata: each key with all of its values.
+  EXPECT_TRUE(has(item, "\"attack_target\":[\"Web_Server\",\"Client\"]")) << item;
+  EXPECT_TRUE(has(item, "\"signature_severity\":[\"Major\"]")) << item;
+  EXPECT_FALSE(has(moved, "\"metadata\"")) << moved;
   EXPECT_TRUE(has(moved, "\"tx_id\":1")) << moved;
   EXPECT_TRUE(has(moved, "\"status\":301")) << moved;
   EXPECT_TRUE(has(moved, "\"redirect\":\"/new\"")) << moved;
