@@ -102,6 +102,28 @@ void mark_fired(FlowDetect& state, const TransactionView* tx, flow::Direction di
     state.dir[flow::index(dir)].fired.push_back(rule);
 }
 
+// stream_size: sequence space each endpoint has sent (a TCP flow only).
+bool stream_size_holds(const rules::StreamSize& s, const flow::Flow* f) {
+  if (f == nullptr || !f->is_tcp()) return false;
+  auto sent = [&](flow::Direction d) {
+    const flow::TcpPeer& p = f->tcp.peer(d);
+    return p.seen ? p.next_seq - p.isn : 0u;
+  };
+  const bool server = s.size.matches(sent(flow::Direction::kToClient));
+  const bool client = s.size.matches(sent(flow::Direction::kToServer));
+  switch (s.side) {
+    case rules::StreamSize::Side::kServer:
+      return server;
+    case rules::StreamSize::Side::kClient:
+      return client;
+    case rules::StreamSize::Side::kBoth:
+      return server && client;
+    case rules::StreamSize::Side::kEither:
+      return server || client;
+  }
+  return false;
+}
+
 bool transport_holds(rules::Transport t, uint8_t ip_proto) {
   switch (t) {
     case rules::Transport::kAny:
@@ -204,7 +226,7 @@ void Detector::nominate(std::span<const uint32_t> rules) {
 }
 
 bool Detector::header_holds(const CompiledRule& cr, const Header& h,
-                            const decode::PacketView* packet) const {
+                            const decode::PacketView* packet, const flow::Flow* flow) const {
   const rules::Rule& r = cr.rule();
   if (!transport_holds(r.transport, h.ip_proto)) return false;
   if (r.app_proto != rules::AppProto::kNone && r.app_proto != h.app) return false;
@@ -222,6 +244,7 @@ bool Detector::header_holds(const CompiledRule& cr, const Header& h,
     if (!r.flags->matches(packet->tcp_flags)) return false;
   }
   if (r.dsize && (packet == nullptr || !r.dsize->matches(packet->payload_len))) return false;
+  if (r.stream_size && !stream_size_holds(*r.stream_size, flow)) return false;
   if ((r.itype || r.icode) && (packet == nullptr || !packet->is_icmp())) return false;
   if (r.itype && !r.itype->matches(packet->icmp_type)) return false;
   if (r.icode && !r.icode->matches(packet->icmp_code)) return false;
@@ -263,7 +286,7 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
       const auto& fired = state->dir[flow::index(dir)].fired;
       if (std::find(fired.begin(), fired.end(), index) != fired.end()) continue;
     }
-    if (!header_holds(cr, h, packet)) continue;
+    if (!header_holds(cr, h, packet, flow)) continue;
     if (!cr.flowbits.empty() && !flowbits_hold(cr, state)) continue;
     counters_.inc(DetectCounter::kVerified);
     if (!verifier_.verify(cr.program, buffers)) continue;

@@ -220,6 +220,7 @@ class RuleBuilder {
   void flags(std::string_view v, size_t at);
   void dsize(std::string_view v, size_t at);
   void bsize(std::string_view v, size_t at);
+  void stream_size(std::string_view v, size_t at);
   void itype(std::string_view v, size_t at) { once("itype", rule_.itype, v, at); }
   void icode(std::string_view v, size_t at) { once("icode", rule_.icode, v, at); }
   void once(std::string_view keyword, std::optional<SizeCondition>& out, std::string_view v,
@@ -278,6 +279,7 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
     {"flags", &RuleBuilder::flags, true},
     {"dsize", &RuleBuilder::dsize, true},
     {"bsize", &RuleBuilder::bsize, true},
+    {"stream_size", &RuleBuilder::stream_size, true},
     {"itype", &RuleBuilder::itype, true},
     {"icode", &RuleBuilder::icode, true},
     {"urilen", &RuleBuilder::urilen, true},
@@ -850,6 +852,42 @@ void RuleBuilder::alert_rate(std::string_view keyword, std::string_view v, size_
          "'" + k + "' incomplete");
   }
   rule_.rate = r;
+}
+
+// stream_size:server|client|both|either,OPERATOR,N with OPERATOR one of < > = != <= >=.
+void RuleBuilder::stream_size(std::string_view v, size_t at) {
+  const auto args = split_args(v);
+  if (args.size() != 3) {
+    fail(at, "'stream_size' expects SIDE,OPERATOR,NUMBER (e.g. server,<,6)",
+         "'stream_size' with a bad value");
+  }
+  StreamSize s;
+  if (args[0] == "server")
+    s.side = StreamSize::Side::kServer;
+  else if (args[0] == "client")
+    s.side = StreamSize::Side::kClient;
+  else if (args[0] == "both")
+    s.side = StreamSize::Side::kBoth;
+  else if (args[0] == "either")
+    s.side = StreamSize::Side::kEither;
+  else
+    fail(at,
+         "'stream_size': side must be server, client, both or either, got '" +
+             std::string(args[0]) + "'",
+         "'stream_size' with a bad side");
+  const std::string_view op = args[1];
+  if (op != "<" && op != ">" && op != "=" && op != "!=" && op != "<=" && op != ">=") {
+    fail(at, "'stream_size': operator must be <, >, =, !=, <= or >=, got '" + std::string(op) + "'",
+         "'stream_size' with a bad operator");
+  }
+  // The same comparison as the integer keywords, written without the comma.
+  s.size = size_condition("stream_size",
+                          std::string(op == "="    ? ""
+                                      : op == "!=" ? "!"
+                                                   : op) +
+                              std::string(args[2]),
+                          at);
+  rule_.stream_size = s;
 }
 
 // isdataat:[!]N[,relative][,rawbytes]

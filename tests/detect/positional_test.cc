@@ -1,6 +1,7 @@
 // isdataat, byte_test and byte_jump in the verifier: absolute and relative positions, negation,
 // byte order, ASCII numbers, bitmask, and byte_jump moving the position later relative matches
-// count from; each with a matching payload and a near miss. Also itype/icode on ICMP packets.
+// count from; each with a matching payload and a near miss. Also itype/icode on ICMP packets and
+// stream_size on TCP flows.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include "sensor.h"
 #include "spanguard/detect/engine.h"
 #include "spanguard/rules/parser.h"
+#include "tcp_conversation.h"
 
 namespace spanguard::detect {
 namespace {
@@ -159,6 +161,52 @@ TEST(IcmpKeywords, ItypeAndIcodeTestTheHeader) {
   std::vector<uint32_t> sids = s.sids();
   std::sort(sids.begin(), sids.end());
   EXPECT_EQ(sids, (std::vector<uint32_t>{1, 2, 3, 3, 3}));
+}
+
+}  // namespace
+}  // namespace spanguard::detect
+
+namespace spanguard::detect {
+namespace {
+
+TEST(StreamSize, ComparesTheSequenceSpaceEachEndpointSent) {
+  const std::string rules =
+      "alert tcp any any -> any any (msg:\"quiet server\"; flow:to_server; content:\"GO\"; "
+      "stream_size:server,<,5; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"both talked\"; flow:to_server; content:\"GO\"; "
+      "stream_size:both,>,3; sid:2;)\n";
+  auto run = [&](const std::string& banner) {
+    Sensor s(rules);
+    testing::TcpConversation c({"198.51.100.10", 42000, testing::kClientMac},
+                               {"198.51.100.20", 2323, testing::kServerMac});
+    s.feed(c.handshake());
+    if (!banner.empty()) s.feed(c.server_sends(banner));
+    s.feed(c.client_sends("HELLO GO\r\n"));
+    std::vector<uint32_t> sids = s.sids();
+    std::sort(sids.begin(), sids.end());
+    return sids;
+  };
+  // The server sent only its SYN (1): quiet; the client sent SYN + 10 bytes.
+  EXPECT_EQ(run(""), (std::vector<uint32_t>{1}));
+  // A banner of 8 bytes: the server sent 9.
+  EXPECT_EQ(run("BANNER\r\n"), (std::vector<uint32_t>{2}));
+}
+
+TEST(StreamSize, ErrorsNameTheProblem) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"stream_size:server,<;", "expects SIDE,OPERATOR,NUMBER"},
+      {"stream_size:nobody,<,5;", "side must be"},
+      {"stream_size:server,~,5;", "operator must be"},
+  };
+  for (const auto& [options, message] : cases) {
+    rules::RuleParser parser(rules::default_variables(), nullptr);
+    parser.parse_text(
+        std::string("alert tcp any any -> any any (msg:\"m\"; ") + options + " sid:1;)", "t.rules");
+    const rules::RuleSet set = parser.take();
+    ASSERT_EQ(set.failed, 1u) << options;
+    EXPECT_NE(set.diagnostics.front().message.find(message), std::string::npos)
+        << options << ": " << set.diagnostics.front().message;
+  }
 }
 
 }  // namespace

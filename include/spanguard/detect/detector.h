@@ -108,7 +108,8 @@ class Detector {
   void judge(const Header& header, flow::Flow* flow, flow::Direction dir, InspectBuffers buffers,
              const decode::PacketView* packet, std::span<const uint8_t> excerpt,
              const TransactionView* tx = nullptr);
-  bool header_holds(const CompiledRule& r, const Header& h, const decode::PacketView* packet) const;
+  bool header_holds(const CompiledRule& r, const Header& h, const decode::PacketView* packet,
+                    const flow::Flow* flow) const;
 
   const DetectionEngine& engine_;
   AlertSink& sink_;

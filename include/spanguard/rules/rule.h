@@ -156,6 +156,14 @@ struct AlertRate {
   uint32_t seconds = 60;
 };
 
+// stream_size:server|client|both|either,OP,N — bytes of sequence space an endpoint has sent
+// (next_seq - isn, its SYN included, as Suricata counts).
+struct StreamSize {
+  enum class Side : uint8_t { kServer, kClient, kBoth, kEither };
+  Side side = Side::kServer;
+  SizeCondition size;
+};
+
 // bsize / urilen: the size of one buffer.
 struct BufferSize {
   Buffer buffer = kPayloadBuffer;
@@ -219,6 +227,7 @@ struct Rule {
   std::optional<FlagsCondition> flags;
   std::optional<SizeCondition> dsize;
   std::optional<SizeCondition> itype, icode;  // ICMP type and code (ICMPv4 and ICMPv6)
+  std::optional<StreamSize> stream_size;
   std::vector<BufferSize> buffer_sizes;
   std::optional<AppLayerCondition> app_layer;
   std::vector<FlowbitOp> flowbits;
