@@ -343,7 +343,8 @@ void AppLayer::inspect(FlowState& state, http::Transaction& tx, http::Side side,
   inspection.complete = complete;
   inspection.headers_inspected = complete && early == tx.id + 1;
   inspection.body_inspected = body_seen;
-  inspection.tx_done = event == http::Event::kComplete && side == http::Side::kResponse &&
+  // Done when both messages are: a server may answer before the request's body has arrived.
+  inspection.tx_done = event == http::Event::kComplete && tx.has_response && tx.response.complete &&
                        (!tx.has_request || tx.request.complete);
   inspection.buffers = buffers_;
   inspection.http = &tx;

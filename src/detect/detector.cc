@@ -93,12 +93,20 @@ void apply_flowbits(const CompiledRule& cr, FlowDetect& state) {
   }
 }
 
+constexpr uint64_t kMaxTxFired = 1024;
+
 // The rule raised (or, noalert, would have raised) its alert: not again for this transaction, or
 // for this flow direction.
 void mark_fired(FlowDetect& state, const TransactionView* tx, flow::Direction dir, uint32_t rule) {
-  if (tx != nullptr)
+  if (tx != nullptr) {
+    // Transactions end in order; one whose end was never seen (its response never came) is
+    // forgotten once far behind, so that this list stays bounded.
+    if (state.tx_fired.size() >= kMaxTxFired) {
+      std::erase_if(state.tx_fired,
+                    [&](const auto& e) { return e.first + kMaxTxFired < tx->tx_id; });
+    }
     state.tx_fired.emplace_back(tx->tx_id, rule);
-  else
+  } else
     state.dir[flow::index(dir)].fired.push_back(rule);
 }
 

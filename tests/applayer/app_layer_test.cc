@@ -134,6 +134,17 @@ TEST_F(AppLayerTest, AnIdleKeepAliveConnectionHoldsNoParserAndNumberingGoesOn) {
   EXPECT_EQ(sink_.seen.back().tx_id, 1u);
 }
 
+TEST_F(AppLayerTest, ATransactionAnsweredBeforeItsRequestBodyEndsWhenTheBodyDoes) {
+  send(Direction::kToServer, "POST /up HTTP/1.1\r\nContent-Length: 10\r\n\r\n01");
+  send(Direction::kToClient, "HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_FALSE(sink_.seen.empty());
+  EXPECT_FALSE(sink_.seen.back().tx_done);  // the request is still arriving
+  send(Direction::kToServer, "23456789");
+  EXPECT_TRUE(sink_.seen.back().complete);
+  EXPECT_TRUE(sink_.seen.back().tx_done);
+  EXPECT_EQ(sink_.seen.back().dir, Direction::kToServer);
+}
+
 TEST_F(AppLayerTest, ABodyDelimitedByTheCloseIsCompletedWhenTheFlowEnds) {
   send(Direction::kToServer, "GET / HTTP/1.0\r\n\r\n");
   send(Direction::kToClient, "HTTP/1.0 200 OK\r\n\r\npart");
