@@ -110,6 +110,55 @@ void mark_fired(FlowDetect& state, const TransactionView* tx, flow::Direction di
     state.dir[flow::index(dir)].fired.push_back(rule);
 }
 
+// ttl, tos, id, ip_proto, window, seq, ack, icmp_id, icmp_seq: fields of the packet at hand (a rule
+// with any of them is a packet rule). A field the packet does not have does not match.
+bool header_tests_hold(const rules::Rule& r, const decode::PacketView* p) {
+  if (p == nullptr || !p->is_ip()) return false;
+  for (const rules::HeaderTest& t : r.header_tests) {
+    uint32_t v = 0;
+    switch (t.field) {
+      case rules::HeaderTest::Field::kTtl:
+        v = p->ttl;
+        break;
+      case rules::HeaderTest::Field::kTos:
+        // IPv4 TOS byte; IPv6 traffic class (4 bits of each of the first two bytes).
+        v = p->ip_version == 4 ? p->data[p->l3_offset + 1]
+                               : static_cast<uint32_t>((p->data[p->l3_offset] & 0x0f) << 4 |
+                                                       p->data[p->l3_offset + 1] >> 4);
+        break;
+      case rules::HeaderTest::Field::kIpId:
+        if (p->ip_version != 4) return false;
+        v = p->ip_id;
+        break;
+      case rules::HeaderTest::Field::kIpProto:
+        v = p->ip_proto;
+        break;
+      case rules::HeaderTest::Field::kWindow:
+      case rules::HeaderTest::Field::kSeq:
+      case rules::HeaderTest::Field::kAck:
+        if (!p->is_tcp()) return false;
+        v = t.field == rules::HeaderTest::Field::kWindow ? p->window
+            : t.field == rules::HeaderTest::Field::kSeq  ? p->seq
+                                                         : p->ack;
+        break;
+      case rules::HeaderTest::Field::kIcmpId:
+      case rules::HeaderTest::Field::kIcmpSeq: {
+        // Identifier and sequence number of echo requests and replies (ICMP and ICMPv6).
+        const bool echo = p->is_icmp() && (p->ip_proto == decode::ip_proto::kIcmp
+                                               ? p->icmp_type == 0 || p->icmp_type == 8
+                                               : p->icmp_type == 128 || p->icmp_type == 129);
+        if (!echo || p->l4_offset + 8 > p->caplen) return false;
+        const uint8_t* f =
+            p->data + p->l4_offset + (t.field == rules::HeaderTest::Field::kIcmpId ? 4 : 6);
+        v = static_cast<uint32_t>(f[0] << 8 | f[1]);
+        break;
+      }
+    }
+    if (!t.value.matches(v)) return false;
+  }
+  return true;
+}
+
 // stream_size: sequence space each endpoint has sent (a TCP flow only).
 bool stream_size_holds(const rules::StreamSize& s, const flow::Flow* f) {
   if (f == nullptr || !f->is_tcp()) return false;
@@ -253,6 +302,8 @@ bool Detector::header_holds(const CompiledRule& cr, const Header& h,
   }
   if (r.dsize && (packet == nullptr || !r.dsize->matches(packet->payload_len))) return false;
   if (r.stream_size && !stream_size_holds(*r.stream_size, flow)) return false;
+  if (!r.header_tests.empty() && !header_tests_hold(r, packet)) return false;
+  if (r.sameip && h.src != h.dst) return false;
   if ((r.itype || r.icode) && (packet == nullptr || !packet->is_icmp())) return false;
   if (r.itype && !r.itype->matches(packet->icmp_type)) return false;
   if (r.icode && !r.icode->matches(packet->icmp_code)) return false;

@@ -80,7 +80,8 @@ Scope scope_of(const rules::Rule& r) {
   if (!r.buffer_sizes.empty()) return Scope::kTransaction;
   if (r.matches.empty()) return Scope::kHeader;
   const bool packet_keyword = r.dsize.has_value() || r.flags.has_value() || r.itype.has_value() ||
-                              r.icode.has_value() || (r.flow && r.flow->no_stream);
+                              r.icode.has_value() || !r.header_tests.empty() ||
+                              (r.flow && r.flow->no_stream);
   if (r.transport == rules::Transport::kTcp && !packet_keyword) return Scope::kStream;
   return Scope::kPacket;
 }

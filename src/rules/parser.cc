@@ -221,6 +221,24 @@ class RuleBuilder {
   void dsize(std::string_view v, size_t at);
   void bsize(std::string_view v, size_t at);
   void stream_size(std::string_view v, size_t at);
+  void header_test(HeaderTest::Field field, std::string_view keyword, std::string_view v,
+                   size_t at);
+  void ttl(std::string_view v, size_t at) { header_test(HeaderTest::Field::kTtl, "ttl", v, at); }
+  void tos(std::string_view v, size_t at) { header_test(HeaderTest::Field::kTos, "tos", v, at); }
+  void id(std::string_view v, size_t at) { header_test(HeaderTest::Field::kIpId, "id", v, at); }
+  void ip_proto(std::string_view v, size_t at);
+  void window(std::string_view v, size_t at) {
+    header_test(HeaderTest::Field::kWindow, "window", v, at);
+  }
+  void seq(std::string_view v, size_t at) { header_test(HeaderTest::Field::kSeq, "seq", v, at); }
+  void ack(std::string_view v, size_t at) { header_test(HeaderTest::Field::kAck, "ack", v, at); }
+  void icmp_id(std::string_view v, size_t at) {
+    header_test(HeaderTest::Field::kIcmpId, "icmp_id", v, at);
+  }
+  void icmp_seq(std::string_view v, size_t at) {
+    header_test(HeaderTest::Field::kIcmpSeq, "icmp_seq", v, at);
+  }
+  void sameip(std::string_view, size_t) { rule_.sameip = true; }
   void itype(std::string_view v, size_t at) { once("itype", rule_.itype, v, at); }
   void icode(std::string_view v, size_t at) { once("icode", rule_.icode, v, at); }
   void once(std::string_view keyword, std::optional<SizeCondition>& out, std::string_view v,
@@ -280,6 +298,16 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
     {"dsize", &RuleBuilder::dsize, true},
     {"bsize", &RuleBuilder::bsize, true},
     {"stream_size", &RuleBuilder::stream_size, true},
+    {"ttl", &RuleBuilder::ttl, true},
+    {"tos", &RuleBuilder::tos, true},
+    {"id", &RuleBuilder::id, true},
+    {"ip_proto", &RuleBuilder::ip_proto, true},
+    {"window", &RuleBuilder::window, true},
+    {"seq", &RuleBuilder::seq, true},
+    {"ack", &RuleBuilder::ack, true},
+    {"icmp_id", &RuleBuilder::icmp_id, true},
+    {"icmp_seq", &RuleBuilder::icmp_seq, true},
+    {"sameip", &RuleBuilder::sameip, false},
     {"itype", &RuleBuilder::itype, true},
     {"icode", &RuleBuilder::icode, true},
     {"urilen", &RuleBuilder::urilen, true},
@@ -672,9 +700,13 @@ SizeCondition RuleBuilder::size_condition(std::string_view keyword, std::string_
              !prefixed("=", SizeCondition::Op::kEqual)) {
     ok = parse_int(v, a);
   }
-  const int64_t max = keyword == "dsize"                         ? 65535
-                      : keyword == "itype" || keyword == "icode" ? 255
-                                                                 : UINT32_MAX;
+  const int64_t max = keyword == "dsize" || keyword == "id" || keyword == "window" ||
+                              keyword == "icmp_id" || keyword == "icmp_seq"
+                          ? 65535
+                      : keyword == "itype" || keyword == "icode" || keyword == "ttl" ||
+                              keyword == "tos" || keyword == "ip_proto"
+                          ? 255
+                          : UINT32_MAX;
   if (!ok || a < 0 || a > max || b < 0 || b > max) {
     fail(at,
          "'" + std::string(keyword) + "' expects N, !N, <N, <=N, >N, >=N or N<>M (0.." +
@@ -888,6 +920,40 @@ void RuleBuilder::stream_size(std::string_view v, size_t at) {
                               std::string(args[2]),
                           at);
   rule_.stream_size = s;
+}
+
+void RuleBuilder::header_test(HeaderTest::Field field, std::string_view keyword, std::string_view v,
+                              size_t at) {
+  std::string text(trim(v));
+  // tos is often written in hex (tos:0x10); the integer forms take decimal.
+  int64_t hex = 0;
+  const bool negated = !text.empty() && text.front() == '!';
+  if (parse_number(negated ? std::string_view(text).substr(1) : std::string_view(text), hex) &&
+      text.find("0x") != std::string::npos) {
+    text = (negated ? "!" : "") + std::to_string(hex);
+  }
+  rule_.header_tests.push_back({field, size_condition(keyword, text, at)});
+}
+
+// ip_proto:[!|<|>]N or a protocol name (tcp, udp, icmp, ipv6-icmp, gre, esp, ah, sctp, ...).
+void RuleBuilder::ip_proto(std::string_view v, size_t at) {
+  static const std::pair<std::string_view, int> kNames[] = {
+      {"icmp", 1},    {"igmp", 2},  {"ipip", 4},  {"tcp", 6}, {"udp", 17},
+      {"ipv6", 41},   {"gre", 47},  {"esp", 50},  {"ah", 51}, {"ipv6-icmp", 58},
+      {"icmpv6", 58}, {"pim", 103}, {"sctp", 132}};
+  std::string_view t = trim(v);
+  std::string prefix;
+  if (!t.empty() && (t.front() == '!' || t.front() == '<' || t.front() == '>')) {
+    prefix = t.substr(0, 1);
+    t = trim(t.substr(1));
+  }
+  for (const auto& [name, number] : kNames) {
+    if (t == name) {
+      header_test(HeaderTest::Field::kIpProto, "ip_proto", prefix + std::to_string(number), at);
+      return;
+    }
+  }
+  header_test(HeaderTest::Field::kIpProto, "ip_proto", prefix + std::string(t), at);
 }
 
 // isdataat:[!]N[,relative][,rawbytes]

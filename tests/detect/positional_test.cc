@@ -1,7 +1,8 @@
 // isdataat, byte_test and byte_jump in the verifier: absolute and relative positions, negation,
 // byte order, ASCII numbers, bitmask, and byte_jump moving the position later relative matches
 // count from; each with a matching payload and a near miss. Also itype/icode on ICMP packets and
-// stream_size on TCP flows.
+// stream_size on TCP flows, and the packet header keywords (ttl, tos, id, ip_proto, sameip,
+// window, seq, ack, icmp_id, icmp_seq).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -121,6 +122,9 @@ TEST(PositionalKeywords, ErrorsNameTheProblem) {
       {"isdataat:x;", "expects [!]N"},
       {"itype:!0; itype:<20;", "given twice"},
       {"icode:300;", "(0..255)"},
+      {"ttl:300;", "(0..255)"},
+      {"ip_proto:foo;", "'ip_proto' expects"},
+      {"window:70000;", "(0..65535)"},
   };
   for (const auto& [options, message] : cases) {
     rules::RuleParser parser(rules::default_variables(), nullptr);
@@ -207,6 +211,71 @@ TEST(StreamSize, ErrorsNameTheProblem) {
     EXPECT_NE(set.diagnostics.front().message.find(message), std::string::npos)
         << options << ": " << set.diagnostics.front().message;
   }
+}
+
+}  // namespace
+}  // namespace spanguard::detect
+
+namespace spanguard::detect {
+namespace {
+
+using testing::FrameBuilder;
+
+// Which of the rules fire on one packet.
+std::vector<uint32_t> fired_on(const std::string& rules, const Bytes& frame) {
+  Sensor s(rules);
+  s.feed(frame);
+  std::vector<uint32_t> sids = s.sids();
+  std::sort(sids.begin(), sids.end());
+  return sids;
+}
+
+TEST(HeaderKeywords, IpFieldsTtlTosIdIpProtoAndSameip) {
+  const std::string rules =
+      "alert ip any any -> any any (msg:\"low ttl\"; ttl:<5; sid:1;)\n"
+      "alert ip any any -> any any (msg:\"tos\"; tos:0x10; sid:2;)\n"
+      "alert ip any any -> any any (msg:\"id\"; id:31337; sid:3;)\n"
+      "alert ip any any -> any any (msg:\"gre\"; ip_proto:gre; sid:4;)\n"
+      "alert ip any any -> any any (msg:\"not tcp\"; ip_proto:!6; sid:5;)\n"
+      "alert ip any any -> any any (msg:\"land\"; sameip; sid:6;)\n";
+  const Bytes udp = FrameBuilder()
+                        .ethernet()
+                        .ipv4("198.51.100.1", "198.51.100.2", {.ttl = 3, .tos = 0x10, .id = 31337})
+                        .udp(1000, 2000)
+                        .payload("x")
+                        .build();
+  EXPECT_EQ(fired_on(rules, udp), (std::vector<uint32_t>{1, 2, 3, 5}));
+  const Bytes land = FrameBuilder()
+                         .ethernet()
+                         .ipv4("198.51.100.7", "198.51.100.7", {.ttl = 64, .id = 2})
+                         .tcp(80, 80, {.flags = decode::tcp_flag::kSyn})
+                         .build();
+  EXPECT_EQ(fired_on(rules, land), (std::vector<uint32_t>{6}));
+}
+
+TEST(HeaderKeywords, TcpWindowSeqAckAndIcmpEchoIdSeq) {
+  const std::string rules =
+      "alert tcp any any -> any any (msg:\"window\"; window:55808; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"seq\"; seq:1958810375; sid:2;)\n"
+      "alert tcp any any -> any any (msg:\"ack\"; ack:0; flags:S; sid:3;)\n"
+      "alert icmp any any -> any any (msg:\"icmp id\"; icmp_id:4660; sid:4;)\n"
+      "alert icmp any any -> any any (msg:\"icmp seq\"; icmp_seq:>100; sid:5;)\n";
+  const Bytes syn =
+      FrameBuilder()
+          .ethernet()
+          .ipv4("198.51.100.1", "198.51.100.2")
+          .tcp(1234, 80,
+               {.seq = 1958810375, .ack = 0, .flags = decode::tcp_flag::kSyn, .window = 55808})
+          .build();
+  EXPECT_EQ(fired_on(rules, syn), (std::vector<uint32_t>{1, 2, 3}));
+  // Echo request: identifier 0x1234 (4660), sequence 7.
+  const Bytes echo = FrameBuilder()
+                         .ethernet()
+                         .ipv4("198.51.100.1", "198.51.100.2")
+                         .icmp(8, 0, 0x12340007)
+                         .payload("ping")
+                         .build();
+  EXPECT_EQ(fired_on(rules, echo), (std::vector<uint32_t>{4}));
 }
 
 }  // namespace

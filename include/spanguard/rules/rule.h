@@ -156,6 +156,24 @@ struct AlertRate {
   uint32_t seconds = 60;
 };
 
+// ttl, tos, id, ip_proto, window, seq, ack, icmp_id, icmp_seq: a packet header field compared
+// with Suricata's integer forms.
+struct HeaderTest {
+  enum class Field : uint8_t {
+    kTtl,
+    kTos,
+    kIpId,
+    kIpProto,
+    kWindow,
+    kSeq,
+    kAck,
+    kIcmpId,
+    kIcmpSeq
+  };
+  Field field = Field::kTtl;
+  SizeCondition value;
+};
+
 // stream_size:server|client|both|either,OP,N — bytes of sequence space an endpoint has sent
 // (next_seq - isn, its SYN included, as Suricata counts).
 struct StreamSize {
@@ -228,6 +246,8 @@ struct Rule {
   std::optional<SizeCondition> dsize;
   std::optional<SizeCondition> itype, icode;  // ICMP type and code (ICMPv4 and ICMPv6)
   std::optional<StreamSize> stream_size;
+  std::vector<HeaderTest> header_tests;
+  bool sameip = false;  // source and destination address are the same
   std::vector<BufferSize> buffer_sizes;
   std::optional<AppLayerCondition> app_layer;
   std::vector<FlowbitOp> flowbits;
