@@ -11,8 +11,11 @@
 //    the data that completes the match; a match never spans a capture gap.
 //  * Header conditions (addresses, ports, direction, flow, flags, dsize) hold for the packet, or
 //    for the flow direction the stream bytes belong to.
-//  * A rule alerts at most once per flow and direction. A matching `pass` rule ends inspection of
-//    its flow, and suppresses the alerts of the same data.
+//  * A stream or packet rule alerts at most once per flow and direction; a transaction rule at
+//    most once per transaction, on the message (request, response) its buffers come from. A
+//    matching `pass` rule ends inspection of its flow, and suppresses the alerts of the same data.
+//  * flowbits live per flow; rules that set them run before rules that check them on the same
+//    data. threshold / detection_filter decide per tracked address whether a match alerts.
 #pragma once
 
 #include <cstdint>
