@@ -9,6 +9,7 @@ pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(Threads REQUIRED)
 find_package(ZLIB REQUIRED)
+find_package(OpenSSL 3 REQUIRED)  # X.509 parsing, JA3/JA4 and certificate hashes
 find_program(PROTOC_EXECUTABLE protoc REQUIRED)
 
 # libnet ships no pkg-config file on Debian 12: ask libnet-config for its defines, find the library.

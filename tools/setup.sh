@@ -8,7 +8,7 @@ packages=(
   g++ cmake ninja-build pkg-config make
   # libraries
   libpcap-dev libhyperscan-dev libnet1-dev libprotobuf-dev protobuf-compiler
-  libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev libpcre2-dev zlib1g-dev
+  libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev libpcre2-dev zlib1g-dev libssl-dev
   # tests: GoogleTest, libFuzzer (clang), network-namespace test bed
   libgtest-dev libgmock-dev clang libclang-rt-14-dev iproute2 tcpdump ethtool
 )

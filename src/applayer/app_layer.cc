@@ -1,15 +1,18 @@
-// Protocol detection by content and the hand-off of parsed transactions to detection.
+// Protocol detection by content, and the dispatch of each flow's bytes to its protocol's session.
 //
 // Detection probes the first bytes of each direction, as Suricata's pattern-based detection does:
 // a request method followed by a space (or an HTTP/0.9 "GET /") from one side, or an "HTTP/1.x"
-// status line from the other, identifies HTTP on any port. The direction that probes as the
-// request side is the request side, whatever the session table guessed (a flow picked up
-// mid-stream may have its client wrong). A flow picked up mid-stream may start inside a message:
-// its directions are probed again at the start of later deliveries, up to probe_depth bytes.
+// status line from the other, identifies HTTP on any port; a TLS handshake record, an "SSH-"
+// banner, an FTP or SMTP greeting or command, a DNS message (length-prefixed over TCP) the other
+// protocols. The direction that probes as the client side is the client side, whatever the session
+// table guessed (a flow picked up mid-stream may have its client wrong). A flow picked up
+// mid-stream may start inside a message: its directions are probed again at the start of later
+// deliveries, up to probe_depth bytes.
 #include "spanguard/applayer/app_layer.h"
 
 #include <algorithm>
 
+#include "session.h"
 #include "spanguard/applayer/http_buffers.h"
 
 namespace spanguard::applayer {
@@ -29,6 +32,13 @@ constexpr core::Param kParams[] = {
              "'failed'",
      .min = 16,
      .max = 1 << 20},
+    {.name = "tls.encryption_handling",
+     .type = core::ParamType::kEnum,
+     .default_value = "bypass",
+     .help = "Once TLS or SSH payload is encrypted: bypass (stop reassembling and inspecting the "
+             "flow; TCP state is still tracked), track-only (stop inspecting its raw stream), full "
+             "(stream rules keep scanning it)",
+     .choices = "bypass|track-only|full"},
     {.name = "http.request_body_limit",
      .type = core::ParamType::kBytes,
      .default_value = "100KiB",
@@ -71,14 +81,78 @@ constexpr core::ParamSection kSection{"applayer",
 
 constexpr core::CounterDef kCounterDefs[] = {
     {"flows.http", "flows identified as HTTP"},
+    {"flows.tls", "flows identified as TLS (STARTTLS upgrades included)"},
+    {"flows.dns", "flows identified as DNS (UDP or TCP)"},
+    {"flows.ftp", "flows identified as FTP control sessions"},
+    {"flows.ftp_data", "flows recognised as FTP data sessions of a control session"},
+    {"flows.ssh", "flows identified as SSH"},
+    {"flows.smtp", "flows identified as SMTP"},
     {"flows.failed", "flows with payload whose protocol could not be identified"},
     {"probe_retries", "mid-stream directions probed again at a later segment"},
     {"parsers_released", "parsers dropped between transactions (idle keep-alive connections)"},
+    {"flows.bypassed", "flows no longer reassembled or inspected once their payload was encrypted"},
+    {"flows.encrypted", "flows whose payload became encrypted (TLS application data, SSH keys)"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(AppCounter::kCount));
 constexpr core::CounterGroup kCounterGroup{"applayer", kCounterDefs};
 
-constexpr size_t kProbeBytes = 24;  // enough for the longest method + SP + "/" or "HTTP/1.1 200"
+// Bytes of a direction kept for probing: the longest start any probe needs to decide (a DNS
+// message over TCP with its first question name, an FTP/SMTP greeting line).
+constexpr size_t kProbeBytes = 512;
+
+AppCounter flows_counter(core::AppProto p) {
+  switch (p) {
+    case core::AppProto::kHttp:
+      return AppCounter::kFlowsHttp;
+    case core::AppProto::kTls:
+      return AppCounter::kFlowsTls;
+    case core::AppProto::kDns:
+      return AppCounter::kFlowsDns;
+    case core::AppProto::kFtp:
+      return AppCounter::kFlowsFtp;
+    case core::AppProto::kFtpData:
+      return AppCounter::kFlowsFtpData;
+    case core::AppProto::kSsh:
+      return AppCounter::kFlowsSsh;
+    case core::AppProto::kSmtp:
+      return AppCounter::kFlowsSmtp;
+    case core::AppProto::kNone:
+    case core::AppProto::kFailed:
+    case core::AppProto::kCount:
+      break;
+  }
+  return AppCounter::kFlowsFailed;
+}
+
+std::span<const uint8_t> bytes_of(std::string_view s) {
+  return std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+// What the probes make of a direction's first bytes over TCP.
+struct Verdict {
+  Probe probe = Probe::kNo;
+  core::AppProto proto = core::AppProto::kNone;
+  bool client = true;  // the bytes were sent by the client
+};
+
+Verdict probe_stream(std::span<const uint8_t> first) {
+  bool need_more = false;
+  auto consider = [&](Probe p, core::AppProto proto, bool client) -> std::optional<Verdict> {
+    if (p == Probe::kYes) return Verdict{Probe::kYes, proto, client};
+    need_more = need_more || p == Probe::kNeedMore;
+    return std::nullopt;
+  };
+  auto from_http = [](http::Probe p) {
+    return p == http::Probe::kYes        ? Probe::kYes
+           : p == http::Probe::kNeedMore ? Probe::kNeedMore
+                                         : Probe::kNo;
+  };
+  if (auto v = consider(from_http(http::probe_request(first)), core::AppProto::kHttp, true))
+    return *v;
+  if (auto v = consider(from_http(http::probe_response(first)), core::AppProto::kHttp, false))
+    return *v;
+  return {need_more ? Probe::kNeedMore : Probe::kNo, core::AppProto::kNone, true};
+}
 
 }  // namespace
 
@@ -88,6 +162,10 @@ AppLayerOptions applayer_options(const core::Config& c) {
   AppLayerOptions o;
   o.enabled = c.get("applayer.enabled").as_bool();
   o.probe_depth = static_cast<uint32_t>(c.get("applayer.probe_depth").as_bytes());
+  const std::string& encryption = c.get("applayer.tls.encryption_handling").as_string();
+  o.encryption = encryption == "full"         ? EncryptionHandling::kFull
+                 : encryption == "track-only" ? EncryptionHandling::kTrackOnly
+                                              : EncryptionHandling::kBypass;
   o.http.request_body_limit =
       static_cast<uint32_t>(c.get("applayer.http.request_body_limit").as_bytes());
   o.http.response_body_limit =
@@ -102,36 +180,58 @@ AppLayerOptions applayer_options(const core::Config& c) {
 
 const core::CounterGroup& AppLayer::counter_group() { return kCounterGroup; }
 
-// What the application layer keeps of one flow.
-class AppLayer::FlowState final : public flow::FlowData, public http::Observer {
- public:
-  FlowState(AppLayer& owner, flow::Flow& f) : owner_(owner), flow_(f) {}
-
-  void on_http(http::Transaction& tx, http::Side side, http::Event event) override {
-    owner_.inspect(*this, tx, side, event);
+AppLayer::Context::Context(const AppLayerOptions& o, const rules::Registry& r, TransactionSink& s)
+    : options(o),
+      registry(r),
+      sink(s),
+      buffers(r.buffer_count()),
+      counters(kCounterGroup),
+      http(http::http_counter_group()) {
+  if (!options.request_bodies) options.http.request_body_limit = 0;
+  if (!options.response_bodies) options.http.response_body_limit = 0;
+  for (const HttpBufferDef& d : http_buffer_defs()) {
+    const rules::BufferId id = r.find_sticky(d.def.name);
+    if (id == rules::Registry::kNoBuffer) continue;  // a registry without HTTP (tests)
+    if (d.member == nullptr)
+      file_data = id;
+    else
+      http_map.emplace_back(id, http::field_of(d.member));
   }
+}
 
+void AppLayer::Context::begin() {
+  std::fill(buffers.begin(), buffers.end(), std::nullopt);
+  std::fill(std::begin(facts), std::end(facts), std::nullopt);
+}
+
+void AppLayer::Context::emit(TxInspection& tx) {
+  tx.buffers = buffers;
+  tx.facts = facts;
+  sink.on_transaction(tx);
+}
+
+// What the application layer keeps of one flow: the probes until its protocol is known, then that
+// protocol's session.
+class AppLayer::FlowState final : public flow::FlowData {
+ public:
   struct Probe {
-    std::string first;    // the direction's first bytes, until the protocol is known
-    uint64_t probed = 0;  // bytes of this direction looked at
-    bool failed = false;  // its start is no known protocol
+    std::string first;        // the direction's first bytes, until the protocol is known
+    uint64_t probed = 0;      // bytes of this direction looked at
+    uint64_t probed_end = 0;  // stream offset after the last delivery probed
+    bool failed = false;      // its start is no known protocol
   };
 
-  AppLayer& owner_;
-  flow::Flow& flow_;
   Probe probe[2];
-  flow::Direction request_dir = flow::Direction::kToServer;
-  std::unique_ptr<http::Parser> http;      // null between transactions (see release_if_idle)
-  uint64_t next_tx_id = 0;                 // where numbering resumes when the parser is rebuilt
-  bool parsing = false;                    // HTTP, and not (yet) a tunnel
-  uint64_t headers_inspected[2] = {0, 0};  // by side: 1 + id of the last message inspected early
-  uint64_t body_inspected[2] = {0, 0};     // by side: 1 + id of the last body final at its limit
+  std::unique_ptr<Session> session;
+  // Identified during the delivery that ends at held_end in direction held_dir: what the probes
+  // held of both directions goes to the session before (and around) that delivery.
+  bool holding = false;
+  flow::Direction held_dir = flow::Direction::kToServer;
+  uint64_t held_end = 0;
+  std::string held[2];  // by direction: bytes of earlier deliveries, not yet parsed
 
-  http::Side side_of(flow::Direction d) const {
-    return d == request_dir ? http::Side::kRequest : http::Side::kResponse;
-  }
-  flow::Direction dir_of(http::Side s) const {
-    return s == http::Side::kRequest ? request_dir : flow::opposite(request_dir);
+  Side side_of(flow::Direction d) const {
+    return d == session->client_dir() ? Side::kClient : Side::kServer;
   }
 };
 
@@ -144,114 +244,73 @@ const flow::SlotKey<AppLayer::FlowState>& app_slot() {
 
 AppLayer::AppLayer(const AppLayerOptions& options, const rules::Registry& registry,
                    TransactionSink& sink)
-    : options_(options),
-      sink_(sink),
-      buffers_(registry.buffer_count()),
-      counters_(kCounterGroup),
-      http_counters_(http::http_counter_group()) {
+    : options_(options), context_(std::make_unique<Context>(options, registry, sink)) {
   app_slot();
-  if (!options_.request_bodies) options_.http.request_body_limit = 0;
-  if (!options_.response_bodies) options_.http.response_body_limit = 0;
-  for (const HttpBufferDef& d : http_buffer_defs()) {
-    const rules::BufferId id = registry.find_sticky(d.def.name);
-    if (id == rules::Registry::kNoBuffer) continue;  // a registry without HTTP (tests)
-    if (d.member == nullptr)
-      file_data_ = id;
-    else
-      http_map_.emplace_back(id, http::field_of(d.member));
-  }
 }
 
 AppLayer::~AppLayer() = default;
 
+const core::Counters<AppCounter>& AppLayer::counters() const { return context_->counters; }
+
 void AppLayer::collect(core::CounterSnapshot& out) const {
-  out.add(counters_.values());
-  out.add(http_counters_.values());
+  out.add(context_->counters.values());
+  out.add(context_->http.values());
 }
 
-void AppLayer::on_stream_data(flow::Flow& f, flow::Direction dir, std::span<const uint8_t> data,
-                              uint64_t, bool) {
-  if (!options_.enabled || f.app_proto == core::AppProto::kFailed) return;
-  FlowState& state = app_slot().get_or_create(f, *this, f);
-  if (f.app_proto == core::AppProto::kNone) {
-    detect_protocol(f, state, dir, data);
-    return;
-  }
-  if (!state.parsing) return;  // a tunnel: nothing more to parse
-  parser(state).parse(state.side_of(dir), data);
-  release_if_idle(state);
-}
-
-// Between transactions a keep-alive connection holds nothing the parser would need again: the
-// parser is dropped and rebuilt, numbering transactions on, when the next message starts.
-http::Parser& AppLayer::parser(FlowState& state) {
-  if (!state.http) {
-    state.http = std::make_unique<http::Parser>(options_.http, state, http_counters_);
-    state.http->set_next_tx_id(state.next_tx_id);
-  }
-  return *state.http;
-}
-
-void AppLayer::release_if_idle(FlowState& state) {
-  if (!state.http) return;
-  if (state.http->tunnel()) {
-    state.parsing = false;
-    state.http.reset();
-  } else if (state.http->idle()) {
-    state.next_tx_id = state.http->next_tx_id();
-    state.http.reset();
-    counters_.inc(AppCounter::kParsersReleased);
+void AppLayer::start_session(flow::Flow& f, FlowState& state, core::AppProto proto,
+                             flow::Direction client_dir) {
+  f.app_proto = proto;
+  context_->counters.inc(flows_counter(proto));
+  if (!options_.parse) return;  // identified: nothing more is needed of this flow
+  switch (proto) {
+    case core::AppProto::kHttp:
+      state.session = make_http_session(*context_, f, client_dir);
+      break;
+    default:
+      break;
   }
 }
 
-void AppLayer::detect_protocol(flow::Flow& f, FlowState& state, flow::Direction dir,
-                               std::span<const uint8_t> data) {
+void AppLayer::identify(flow::Flow& f, flow::Direction dir, std::span<const uint8_t> data,
+                        uint64_t offset) {
+  if (!options_.enabled || f.app_proto != core::AppProto::kNone || data.empty()) return;
+  FlowState& state = app_slot().get_or_create(f);
   FlowState::Probe& p = state.probe[flow::index(dir)];
+  if (offset + data.size() <= p.probed_end && p.probed_end > 0) return;  // probed already
+  p.probed_end = offset + data.size();
   // A direction that failed may be retried at a later delivery's start when the flow was picked
   // up mid-stream (the first bytes seen were inside a message).
   if (p.failed) {
     if (!(f.is_tcp() && f.tcp.midstream()) || p.probed >= options_.probe_depth) return;
     p.failed = false;
     p.first.clear();
-    counters_.inc(AppCounter::kProbeRetries);
+    context_->counters.inc(AppCounter::kProbeRetries);
   }
   const size_t take = std::min(data.size(), kProbeBytes - p.first.size());
   p.first.append(reinterpret_cast<const char*>(data.data()), take);
   p.probed += data.size();
-  const auto bytes = std::span(reinterpret_cast<const uint8_t*>(p.first.data()), p.first.size());
-  const http::Probe request = http::probe_request(bytes);
-  const http::Probe response = http::probe_response(bytes);
-  if (request == http::Probe::kYes || response == http::Probe::kYes) {
-    f.app_proto = core::AppProto::kHttp;
-    counters_.inc(AppCounter::kFlowsHttp);
-    if (!options_.parse) {
-      f.data[app_slot().id()].reset();  // identified: nothing more is needed of this flow
+  const Verdict v = probe_stream(bytes_of(p.first));
+  if (v.probe == Probe::kYes) {
+    const flow::Direction client_dir = v.client ? dir : flow::opposite(dir);
+    start_session(f, state, v.proto, client_dir);
+    if (!state.session) {
+      f.data[app_slot().id()].reset();  // identified: nothing more to keep
       return;
     }
-    state.request_dir = request == http::Probe::kYes ? dir : flow::opposite(dir);
-    state.parsing = true;
-    parser(state);
-    // The bytes of this delivery from where the probe started: what came before in this
-    // direction was retained only as far as the probe needed.
-    const std::string first = std::move(p.first);
-    const size_t before = first.size() - take;  // bytes of earlier deliveries
-    if (before > 0)
-      state.http->parse(state.side_of(dir),
-                        std::span(reinterpret_cast<const uint8_t*>(first.data()), before));
-    state.http->parse(state.side_of(dir), data);
-    // The other direction's first bytes, if it spoke first and has not been parsed.
+    // What the probes retained goes to the session with this delivery: this direction's bytes of
+    // earlier deliveries, and the other direction's first bytes if it spoke first.
+    state.holding = true;
+    state.held_dir = dir;
+    state.held_end = offset + data.size();
+    state.held[flow::index(dir)] = p.first.substr(0, p.first.size() - take);
     FlowState::Probe& other = state.probe[flow::index(flow::opposite(dir))];
-    if (!other.first.empty() && !other.failed) {
-      state.http->parse(
-          state.side_of(flow::opposite(dir)),
-          std::span(reinterpret_cast<const uint8_t*>(other.first.data()), other.first.size()));
-    }
+    if (!other.failed) state.held[flow::index(flow::opposite(dir))] = std::move(other.first);
     for (FlowState::Probe& q : state.probe) q.first = {};
-    release_if_idle(state);
     return;
   }
-  if (request == http::Probe::kNeedMore || response == http::Probe::kNeedMore) {
-    if (p.probed < options_.probe_depth) return;
+  if (v.probe == Probe::kNeedMore && p.first.size() < kProbeBytes &&
+      p.probed < options_.probe_depth) {
+    return;
   }
   p.failed = true;
   p.first = {};
@@ -259,96 +318,69 @@ void AppLayer::detect_protocol(flow::Flow& f, FlowState& state, flow::Direction 
   const bool midstream = f.is_tcp() && f.tcp.midstream() && p.probed < options_.probe_depth;
   if (other.failed && !midstream) {
     f.app_proto = core::AppProto::kFailed;
-    counters_.inc(AppCounter::kFlowsFailed);
+    context_->counters.inc(AppCounter::kFlowsFailed);
     f.data[app_slot().id()].reset();  // nothing more to keep
   }
 }
 
+void AppLayer::on_stream_data(flow::Flow& f, flow::Direction dir, std::span<const uint8_t> data,
+                              uint64_t offset, bool) {
+  if (!options_.enabled || f.app_proto == core::AppProto::kFailed) return;
+  if (f.app_proto == core::AppProto::kNone) identify(f, dir, data, offset);
+  FlowState* state = app_slot().get(f);
+  if (state == nullptr || !state->session) return;
+  Session& session = *state->session;
+  if (state->holding && state->held_dir == dir && state->held_end == offset + data.size()) {
+    // The delivery that identified the flow: the client's retained bytes first (responses pair
+    // with requests), each direction's retained bytes before its newer ones.
+    state->holding = false;
+    const flow::Direction client = session.client_dir();
+    for (const flow::Direction d : {client, flow::opposite(client)}) {
+      std::string held = std::move(state->held[flow::index(d)]);
+      if (!held.empty()) session.parse(state->side_of(d), bytes_of(held));
+      if (d == dir) session.parse(state->side_of(d), data);
+    }
+  } else {
+    session.parse(state->side_of(dir), data);
+  }
+  after_parse(f, *state);
+}
+
+void AppLayer::after_parse(flow::Flow& f, FlowState& state) {
+  if (!state.session) return;
+  switch (state.session->status()) {
+    case Session::Status::kParsing:
+      return;
+    case Session::Status::kEncrypted:
+      context_->counters.inc(AppCounter::kFlowsEncrypted);
+      if (options_.encryption == EncryptionHandling::kBypass) {
+        f.bypassed = true;
+        context_->counters.inc(AppCounter::kFlowsBypassed);
+      }
+      if (options_.encryption != EncryptionHandling::kFull) f.raw_stream_done = true;
+      break;
+    case Session::Status::kDone:
+      break;
+  }
+  state.session.reset();
+}
+
 void AppLayer::on_stream_event(flow::Flow& f, flow::Direction dir, stream::StreamEvent event) {
   FlowState* state = app_slot().get(f);
-  if (state == nullptr || !state->parsing || event != stream::StreamEvent::kGap) return;
-  parser(*state).on_gap(state->side_of(dir));
-  release_if_idle(*state);
+  if (state == nullptr || !state->session || event != stream::StreamEvent::kGap) return;
+  state->session->on_gap(state->side_of(dir));
+  after_parse(f, *state);
 }
 
 void AppLayer::on_packet(const decode::PacketView&, flow::Flow*, flow::Direction) {
-  // Datagram parsers hook in here; none is registered yet, so there is nothing to run.
+  // Datagram parsers hook in here.
 }
 
 void AppLayer::on_flow_end(flow::Flow& f) {
   FlowState* state = app_slot().get(f);
-  if (state != nullptr && state->http) state->http->on_end();
-  if (state != nullptr) state->http.reset();
-}
-
-namespace {
-
-// Whether a body follows the headers (RFC 9112 §6.3): a request has one only with Content-Length
-// or Transfer-Encoding; a response has none to HEAD, with 1xx, 204 or 304, or Content-Length 0.
-bool expects_body(const http::Transaction& tx, http::Side side) {
-  const http::Message& m = side == http::Side::kRequest ? tx.request : tx.response;
-  const http::Header* length = m.find("Content-Length");
-  const bool zero_length =
-      length != nullptr && length->value.find_first_not_of("0 \t") == std::string::npos;
-  if (side == http::Side::kRequest) {
-    return m.find("Transfer-Encoding") != nullptr || (length != nullptr && !zero_length);
-  }
-  if (tx.has_request && tx.request.method == "HEAD") return false;
-  const std::string& code = m.status_code;
-  if (code == "204" || code == "304" || (!code.empty() && code[0] == '1')) return false;
-  return m.find("Transfer-Encoding") != nullptr || !zero_length;
-}
-
-}  // namespace
-
-void AppLayer::inspect(FlowState& state, http::Transaction& tx, http::Side side,
-                       http::Event event) {
-  // At the body limit what detection sees of the message is final: it is inspected whole then,
-  // and its end only closes the transaction.
-  const bool complete = event != http::Event::kHeaders;
-  const http::Message& message = side == http::Side::kRequest ? tx.request : tx.response;
-  const int s = side == http::Side::kRequest ? 0 : 1;
-  uint64_t& early = state.headers_inspected[s];
-  if (!complete) {
-    // Without a body to wait for, the complete message follows at once: inspect it once, then.
-    if (message.complete || !expects_body(tx, side)) return;
-    early = tx.id + 1;
-  }
-  const bool body_seen = event == http::Event::kComplete && state.body_inspected[s] == tx.id + 1;
-  if (event == http::Event::kBodyLimit) state.body_inspected[s] = tx.id + 1;
-  http::Buffers b;
-  http::fill_buffers(tx, side, b);
-  std::fill(buffers_.begin(), buffers_.end(), std::nullopt);
-  for (const auto& [id, field] : http_map_) {
-    if (b.has(field)) buffers_[id] = b.get(field);
-  }
-  if (file_data_ != rules::Registry::kNoBuffer && complete) {
-    const auto body = side == http::Side::kRequest ? http::BufferField::kRequestBody
-                                                   : http::BufferField::kResponseBody;
-    if (b.has(body)) buffers_[file_data_] = b.get(body);
-  }
-  if (options_.payload) {
-    payload_.assign(message.line);
-    payload_ += "\r\n";
-    payload_ += message.headers_raw;
-    if (complete) payload_ += message.body;
-    buffers_[rules::kPayloadBuffer] = payload_;
-  }
-  TxInspection inspection;
-  inspection.flow = &state.flow_;
-  inspection.dir = state.dir_of(side);
-  inspection.proto = core::AppProto::kHttp;
-  inspection.tx_id = tx.id;
-  inspection.request_dir = state.request_dir;
-  inspection.complete = complete;
-  inspection.headers_inspected = complete && early == tx.id + 1;
-  inspection.body_inspected = body_seen;
-  // Done when both messages are: a server may answer before the request's body has arrived.
-  inspection.tx_done = event == http::Event::kComplete && tx.has_response && tx.response.complete &&
-                       (!tx.has_request || tx.request.complete);
-  inspection.buffers = buffers_;
-  inspection.http = &tx;
-  sink_.on_transaction(inspection);
+  if (state == nullptr || !state->session) return;
+  state->session->on_end();
+  state->session.reset();
 }
 
 }  // namespace spanguard::applayer

@@ -38,9 +38,11 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
           app_layer_options(config, outputs.detection, http_records_),
           outputs.detection != nullptr ? outputs.detection->registry() : applayer::rule_registry(),
           static_cast<applayer::TransactionSink&>(*this)),
-      // Stream rules first: a trigger in the raw stream is reset before the segment is parsed.
+      // Protocol identification, then stream rules (they may be restricted to the protocol), then
+      // the parsers: a trigger in the raw stream is reset before the segment is parsed.
       reassembler_(stream::stream_options(config),
-                   {static_cast<stream::StreamConsumer*>(this), &app_layer_}),
+                   {&app_layer_.identifier(), static_cast<stream::StreamConsumer*>(this),
+                    &app_layer_}),
       tx_buffers_(outputs.detection != nullptr ? outputs.detection->registry().buffer_count() : 0),
       responder_(outputs.respond != nullptr
                      ? std::make_unique<respond::Responder>(
@@ -67,14 +69,15 @@ void Worker::on_frame(const capture::Frame& frame) {
   if (responder_ && responder_->is_own(view_)) return;
   const flow::PacketFlow pf = flows_.process(view_);
   if (responder_) responder_->on_packet(view_, pf.flow, pf.dir);
-  // A flow torn down by a response is not inspected again.
-  const bool inspect = pf.flow == nullptr || !pf.flow->reset;
+  // A flow torn down by a response, or bypassed once encrypted, is not inspected again.
+  const bool inspect = pf.flow == nullptr || (!pf.flow->reset && !pf.flow->bypassed);
   current_ = &view_;
-  if (detector_ && inspect && view_.is_ip() && !(view_.is_tcp() && pf.tcp.invalid)) {
-    detector_->on_packet(view_, pf.flow, pf.dir);
-  }
+  // Datagram protocols are identified (and parsed) first: `alert dns` packet rules need to know.
   if (pf.flow != nullptr && inspect && view_.is_udp()) {
     app_layer_.on_packet(view_, pf.flow, pf.dir);
+  }
+  if (detector_ && inspect && view_.is_ip() && !(view_.is_tcp() && pf.tcp.invalid)) {
+    detector_->on_packet(view_, pf.flow, pf.dir);
   }
   if (pf.flow != nullptr && view_.is_tcp()) {
     if (pf.tcp.deliver && !pf.flow->reset) {
@@ -83,7 +86,8 @@ void Worker::on_frame(const capture::Frame& frame) {
     if (view_.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid) {
       reassembler_.on_ack(*pf.flow, pf.dir, view_.ack);
     }
-    if ((pf.tcp.closed || pf.flow->reset) && detector_) detector_->release_streams(*pf.flow);
+    if ((pf.tcp.closed || pf.flow->reset || pf.flow->raw_stream_done) && detector_)
+      detector_->release_streams(*pf.flow);
   }
   current_ = nullptr;
   // Offline there is nothing "queued meanwhile": the other end's reset goes out after this packet.
@@ -125,7 +129,7 @@ void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
 
 void Worker::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
                             uint64_t offset, bool after_gap) {
-  if (detector_ && !flow.reset) {
+  if (detector_ && !flow.reset && !flow.raw_stream_done) {
     detector_->on_stream_data(flow, dir, data, offset, after_gap, current_);
   }
 }

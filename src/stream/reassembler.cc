@@ -63,6 +63,8 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"depth_reached", "directions that reached stream.depth"},
     {"memcap_drops", "segments not queued because stream.memcap was reached"},
     {"memory_bytes", "bytes queued and retained"},
+    {"bypassed_bytes", "payload bytes of bypassed (encrypted) flows, neither reassembled nor "
+                       "inspected"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(StreamCounter::kCount));
 constexpr core::CounterGroup kCounterGroup{"stream", kCounterDefs};
@@ -220,6 +222,11 @@ void Reassembler::skip_to(flow::Flow& f, flow::Direction d, DirectionState& s, u
 void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
                              std::span<const uint8_t> payload) {
   if (payload.empty()) return;
+  if (f.bypassed) {
+    counters_.inc(StreamCounter::kBypassedBytes, payload.size());
+    release_bypassed(f);
+    return;
+  }
   counters_.inc(StreamCounter::kSegments);
   DirectionState& s = state_of(f, d, seq);
   if (s.depth_reached) return;
@@ -273,7 +280,17 @@ void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
   }
 }
 
+// A flow bypassed while its bytes were being delivered keeps its state until the next call: then
+// what it held is freed (and refunded to the memcap).
+void Reassembler::release_bypassed(flow::Flow& f) {
+  if (stream_slot().get(f) != nullptr) f.data[stream_slot().id()].reset();
+}
+
 void Reassembler::on_ack(flow::Flow& f, flow::Direction acker, uint32_t ack) {
+  if (f.bypassed) {
+    release_bypassed(f);
+    return;
+  }
   StreamState* state = stream_slot().get(f);
   if (state == nullptr) return;
   const flow::Direction d = flow::opposite(acker);

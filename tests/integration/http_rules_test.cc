@@ -666,6 +666,17 @@ TEST(HttpRules, AlertHttpFiresOnHttpToPort8888) {
   EXPECT_GE(alerts_of(v6, 1), 1) << v6.eve_text;
 }
 
+// The protocol is known on the bytes that reveal it: a stream rule restricted to HTTP sees the
+// first segment, anchored at the stream's start.
+TEST(HttpRules, AlertHttpContentRuleSeesTheSegmentThatIdentifiesTheProtocol) {
+  const std::string rule =
+      R"(alert http any any -> any any (msg:"first bytes"; flow:to_server; content:"GET /index.html"; depth:15; sid:7; rev:1;))";
+  const Replay r = replay("first-segment", exchange(kGetIndex, kOk, 8080), rule,
+                          home_is(Home::kClient));
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  EXPECT_EQ(alerts_of(r, 7), 1) << r.eve_text;
+}
+
 TEST(HttpRules, AlertHttpStaysSilentOnOtherTcpToPort80) {
   const Replay ssh =
       replay("ssh-on-80",

@@ -1,10 +1,12 @@
 // The application-layer stage: identifies each flow's protocol from the first bytes of its
-// directions (ports play no part), runs that protocol's parser over the reassembled stream, and
-// hands every transaction to detection at the points where its buffers are complete: a message's
-// line and headers, then the whole message with its body.
+// directions (ports play no part), runs that protocol's parser over the reassembled stream (or
+// each datagram), and hands every transaction to detection at the points where its buffers are
+// complete: an HTTP message's line and headers, then the whole message with its body; a TLS
+// ClientHello, ServerHello and certificate chain; a DNS query or response.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -21,9 +23,32 @@
 
 namespace spanguard::applayer {
 
+namespace tls {
+struct Session;
+}
+namespace dns {
+struct Message;
+}
+namespace ssh {
+struct Session;
+}
+namespace smtp {
+struct Transaction;
+}
+namespace ftp {
+struct Transaction;
+}
+
+// What becomes of a flow once its payload is encrypted (TLS application data, SSH after NEWKEYS):
+// Suricata's encryption-handling. kBypass: neither reassembled nor inspected any more (TCP state
+// is still tracked, so resets stay exact); kTrackOnly: the parser has finished, the raw stream is
+// no longer inspected; kFull: the raw stream is still inspected by stream rules.
+enum class EncryptionHandling : uint8_t { kBypass, kTrackOnly, kFull };
+
 struct AppLayerOptions {
   bool enabled = true;
   uint32_t probe_depth = 4096;  // bytes per direction after which detection gives up
+  EncryptionHandling encryption = EncryptionHandling::kBypass;
   http::Limits http;
   // What consumers need, set by whoever wires the stage (not configuration): without transaction
   // rules or transaction records only the protocol is identified; bodies are kept only when a
@@ -50,7 +75,16 @@ struct TxInspection {
   // Buffer contents by rules::BufferId; nullopt where the transaction has no such buffer. The
   // payload buffer (id 0) is the message: its line, headers and (once complete) body.
   std::span<const std::optional<std::string_view>> buffers;
-  const http::Transaction* http = nullptr;  // the parsed transaction (HTTP)
+  // Numbers keywords compare (tls.version, dns.opcode, ...) by rules::AppFact; nullopt where the
+  // message states no such thing.
+  std::span<const std::optional<uint32_t>> facts;
+  // The parsed protocol state the inspection comes from (one of them), for alert records.
+  const http::Transaction* http = nullptr;
+  const tls::Session* tls = nullptr;
+  const dns::Message* dns = nullptr;
+  const ssh::Session* ssh = nullptr;
+  const smtp::Transaction* smtp = nullptr;
+  const ftp::Transaction* ftp = nullptr;
 };
 
 class TransactionSink {
@@ -61,9 +95,17 @@ class TransactionSink {
 
 enum class AppCounter : uint16_t {
   kFlowsHttp,
+  kFlowsTls,
+  kFlowsDns,
+  kFlowsFtp,
+  kFlowsFtpData,
+  kFlowsSsh,
+  kFlowsSmtp,
   kFlowsFailed,
   kProbeRetries,
   kParsersReleased,
+  kFlowsBypassed,
+  kFlowsEncrypted,
   kCount
 };
 
@@ -73,37 +115,55 @@ class AppLayer final : public stream::StreamConsumer {
   AppLayer(const AppLayerOptions& options, const rules::Registry& registry, TransactionSink& sink);
   ~AppLayer() override;
 
+  // Parses the bytes of a flow whose protocol is known (identifying it first, if the identifier
+  // below has not seen these bytes yet).
   void on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
                       uint64_t offset, bool after_gap) override;
   void on_stream_event(flow::Flow& flow, flow::Direction dir, stream::StreamEvent event) override;
-  // Per-packet hook for datagram protocols (UDP flows): parsers registered for UDP see each
-  // payload here. No UDP parser is registered yet (DNS will be the first).
+  // A consumer that only identifies protocols: placed before stream detection so that rules
+  // restricted to a protocol (`alert tls ... content:...`) see it on the bytes that reveal it,
+  // while the parsing (this object's own on_stream_data) may come after detection.
+  stream::StreamConsumer& identifier() { return identifier_; }
+  // Per-packet hook for datagram protocols (UDP flows): DNS messages are identified and parsed
+  // here. Call it before packet detection: `alert dns` rules need the protocol.
   void on_packet(const decode::PacketView& packet, flow::Flow* flow, flow::Direction dir);
   // The flow ends: open messages are completed (a body delimited by the close ends here).
   void on_flow_end(flow::Flow& flow);
 
   void collect(core::CounterSnapshot& out) const;
-  const core::Counters<AppCounter>& counters() const { return counters_; }
+  const core::Counters<AppCounter>& counters() const;
   static const core::CounterGroup& counter_group();
 
   class FlowState;  // per flow, in the flow's "applayer" slot
+  struct Context;   // what protocol sessions share (src/applayer/session.h)
 
  private:
-  friend class FlowState;
-  void detect_protocol(flow::Flow& flow, FlowState& state, flow::Direction dir,
-                       std::span<const uint8_t> data);
-  void inspect(FlowState& state, http::Transaction& tx, http::Side side, http::Event event);
-  http::Parser& parser(FlowState& state);
-  void release_if_idle(FlowState& state);
+  class Identifier final : public stream::StreamConsumer {
+   public:
+    explicit Identifier(AppLayer& owner) : owner_(owner) {}
+    void on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
+                        uint64_t offset, bool) override {
+      owner_.identify(flow, dir, data, offset);
+    }
+    void on_stream_event(flow::Flow&, flow::Direction, stream::StreamEvent) override {}
+
+   private:
+    AppLayer& owner_;
+  };
+
+  // Probes a delivery not probed before; on success the flow's protocol is set and its session
+  // created, holding what earlier deliveries showed until the parsing pass gets to it.
+  void identify(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
+                uint64_t offset);
+  void start_session(flow::Flow& flow, FlowState& state, core::AppProto proto,
+                     flow::Direction client_dir);
+  // The session parsed all it will (encrypted, a tunnel, or done): released, the flow bypassed
+  // when its payload is encrypted and encryption_handling says so.
+  void after_parse(flow::Flow& flow, FlowState& state);
 
   AppLayerOptions options_;
-  TransactionSink& sink_;
-  std::vector<std::optional<std::string_view>> buffers_;  // by BufferId, reused per inspection
-  std::vector<std::pair<rules::BufferId, http::BufferField>> http_map_;
-  rules::BufferId file_data_ = rules::Registry::kNoBuffer;
-  std::string payload_;  // the message as sent (line, headers, body so far): the payload buffer
-  core::Counters<AppCounter> counters_;
-  core::Counters<http::HttpCounter> http_counters_;
+  std::unique_ptr<Context> context_;
+  Identifier identifier_{*this};
 };
 
 }  // namespace spanguard::applayer

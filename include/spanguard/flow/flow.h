@@ -78,6 +78,10 @@ struct Flow {
   bool alerted = false;         // a rule alerted on it
   bool reset = false;           // a response tore it down: no more inspection or resets
   core::AppProto app_proto = core::AppProto::kNone;  // what the application layer identified
+  // Encrypted payload (applayer.tls.encryption_handling): the raw stream is no longer inspected;
+  // bypassed: neither reassembled nor inspected at all, only its TCP state is tracked.
+  bool raw_stream_done = false;
+  bool bypassed = false;
   uint8_t timeout_class = 0;  // cached index into the timeout table (see FlowTable)
   TcpTracker tcp;             // meaningful for TCP flows only
   EndpointTrace endpoint[2];  // by Direction of the endpoint's packets

@@ -34,6 +34,20 @@ struct BufferDef {
   bool filled = false;  // a parser fills it; rules using an unfilled buffer load and wait
 };
 
+// Numbers a parser states about the message inspected, compared by keywords (tls.version,
+// dns.opcode, ...) rather than matched as bytes: ids into an inspection's facts.
+enum class AppFact : uint8_t {
+  kTlsVersion,      // the record-layer version the inspected side speaks (0x0303 = TLS 1.2)
+  kTlsCertExpired,  // 1: the server certificate's notAfter is before the packet time
+  kTlsCertValid,    // 1: the packet time lies within the server certificate's validity
+  kTlsNotBefore,    // the server certificate's validity, unix seconds
+  kTlsNotAfter,
+  kDnsOpcode,  // the header's opcode
+  kDnsRrtype,  // the first question's type
+  kFtpBounce,  // 1: a PORT/EPRT names an address other than the client's (FTP bounce)
+  kCount
+};
+
 class Registry {
  public:
   Registry();  // knows the payload buffer only

@@ -62,6 +62,7 @@ enum class StreamCounter : uint16_t {
   kDepthReached,
   kMemcapDrops,
   kMemoryBytes,
+  kBypassedBytes,
   kCount
 };
 
@@ -90,6 +91,7 @@ class Reassembler {
   void deliver(flow::Flow& f, flow::Direction d, DirectionState& s, std::span<const uint8_t> bytes,
                bool after_gap);
   void drain(flow::Flow& f, flow::Direction d, DirectionState& s);
+  void release_bypassed(flow::Flow& f);
   void skip_to(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t offset);
   DirectionState& state_of(flow::Flow& f, flow::Direction d, uint32_t first_seq);
   void event(flow::Flow& f, flow::Direction d, StreamEvent e);

@@ -1,0 +1,95 @@
+// The interface between the application-layer stage and one protocol's parser of one flow, and
+// what every protocol session shares of the stage: options, counters, and the buffers and facts of
+// the inspection being built.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spanguard/applayer/app_layer.h"
+#include "spanguard/applayer/side.h"
+
+namespace spanguard::applayer {
+
+struct AppLayer::Context {
+  Context(const AppLayerOptions& o, const rules::Registry& r, TransactionSink& s);
+
+  AppLayerOptions options;
+  const rules::Registry& registry;
+  TransactionSink& sink;
+  std::vector<std::optional<std::string_view>> buffers;  // by BufferId
+  std::optional<uint32_t> facts[static_cast<size_t>(rules::AppFact::kCount)];
+  std::string scratch;  // per-inspection bytes a session builds (the HTTP payload buffer)
+  core::Counters<AppCounter> counters;
+  core::Counters<http::HttpCounter> http;
+  // HTTP's buffers in this registry: sticky buffer id -> the parser's field; file.data's id.
+  std::vector<std::pair<rules::BufferId, http::BufferField>> http_map;
+  rules::BufferId file_data = rules::Registry::kNoBuffer;
+
+  // The id of a sticky buffer, kNoBuffer when the registry lacks it (tests with a small one).
+  rules::BufferId id(std::string_view sticky) const { return registry.find_sticky(sticky); }
+  // Clears the buffers and facts for a new inspection.
+  void begin();
+  void set(rules::BufferId id, std::string_view bytes) {
+    if (id != rules::Registry::kNoBuffer) buffers[id] = bytes;
+  }
+  void set(rules::AppFact f, uint32_t value) { facts[static_cast<size_t>(f)] = value; }
+  // Hands `tx`, with the buffers and facts set since begin(), to detection.
+  void emit(TxInspection& tx);
+};
+
+// One protocol's parser state of one flow. The stage gives it each direction's bytes in order
+// (datagrams one by one for UDP), tagged with the side that sent them.
+class Session {
+ public:
+  enum class Status : uint8_t {
+    kParsing,    // more to parse
+    kEncrypted,  // the payload is encrypted from here on: nothing more to parse or inspect
+    kDone,       // nothing more to parse (a tunnel, a protocol switch the stage does not follow)
+  };
+
+  Session(AppLayer::Context& ctx, flow::Flow& flow, flow::Direction client_dir)
+      : ctx_(ctx), flow_(flow), client_dir_(client_dir) {}
+  virtual ~Session() = default;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  virtual void parse(Side side, std::span<const uint8_t> data) = 0;
+  virtual void on_gap(Side side) = 0;
+  virtual void on_end() = 0;
+  virtual Status status() const = 0;
+  // The session now speaks another protocol (STARTTLS): the stage replaces it with a session of
+  // that protocol and gives it the bytes that follow. kNone when it does not.
+  virtual core::AppProto switch_to() const { return core::AppProto::kNone; }
+
+  flow::Direction client_dir() const { return client_dir_; }
+
+ protected:
+  flow::Direction dir_of(Side s) const {
+    return s == Side::kClient ? client_dir_ : flow::opposite(client_dir_);
+  }
+  // An inspection of this flow for `proto`, message from `side`, transaction `tx_id`.
+  TxInspection inspection(core::AppProto proto, Side side, uint64_t tx_id) const {
+    TxInspection tx;
+    tx.flow = &flow_;
+    tx.dir = dir_of(side);
+    tx.request_dir = client_dir_;
+    tx.proto = proto;
+    tx.tx_id = tx_id;
+    tx.complete = true;
+    return tx;
+  }
+
+  AppLayer::Context& ctx_;
+  flow::Flow& flow_;
+  flow::Direction client_dir_;
+};
+
+std::unique_ptr<Session> make_http_session(AppLayer::Context& ctx, flow::Flow& flow,
+                                           flow::Direction client_dir);
+
+}  // namespace spanguard::applayer
