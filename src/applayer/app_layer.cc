@@ -151,6 +151,11 @@ Verdict probe_stream(std::span<const uint8_t> first) {
     return *v;
   if (auto v = consider(from_http(http::probe_response(first)), core::AppProto::kHttp, false))
     return *v;
+  bool client_hello = false;
+  if (auto v = consider(tls::probe(first, &client_hello), core::AppProto::kTls, true)) {
+    v->client = client_hello;
+    return *v;
+  }
   return {need_more ? Probe::kNeedMore : Probe::kNo, core::AppProto::kNone, true};
 }
 
@@ -186,7 +191,29 @@ AppLayer::Context::Context(const AppLayerOptions& o, const rules::Registry& r, T
       sink(s),
       buffers(r.buffer_count()),
       counters(kCounterGroup),
-      http(http::http_counter_group()) {
+      http(http::http_counter_group()),
+      tls(tls::tls_counter_group()) {
+  ids = {r.find_sticky("tls.sni"),
+         r.find_sticky("tls.cert_subject"),
+         r.find_sticky("tls.cert_issuer"),
+         r.find_sticky("tls.cert_serial"),
+         r.find_sticky("tls.cert_fingerprint"),
+         r.find_sticky("tls.certs"),
+         r.find_sticky("ja3.hash"),
+         r.find_sticky("ja3.string"),
+         r.find_sticky("ja3s.hash"),
+         r.find_sticky("ja3s.string"),
+         r.find_sticky("ja4.hash"),
+         r.find_sticky("dns.query"),
+         r.find_sticky("ssh.proto"),
+         r.find_sticky("ssh.software"),
+         r.find_sticky("ssh.hassh"),
+         r.find_sticky("ssh.hassh.string"),
+         r.find_sticky("ssh.hassh.server"),
+         r.find_sticky("ssh.hassh.server.string"),
+         r.find_sticky("smtp.helo"),
+         r.find_sticky("smtp.mail_from"),
+         r.find_sticky("smtp.rcpt_to")};
   if (!options.request_bodies) options.http.request_body_limit = 0;
   if (!options.response_bodies) options.http.response_body_limit = 0;
   for (const HttpBufferDef& d : http_buffer_defs()) {
@@ -255,6 +282,7 @@ const core::Counters<AppCounter>& AppLayer::counters() const { return context_->
 void AppLayer::collect(core::CounterSnapshot& out) const {
   out.add(context_->counters.values());
   out.add(context_->http.values());
+  out.add(context_->tls.values());
 }
 
 void AppLayer::start_session(flow::Flow& f, FlowState& state, core::AppProto proto,
@@ -265,6 +293,9 @@ void AppLayer::start_session(flow::Flow& f, FlowState& state, core::AppProto pro
   switch (proto) {
     case core::AppProto::kHttp:
       state.session = make_http_session(*context_, f, client_dir);
+      break;
+    case core::AppProto::kTls:
+      state.session = make_tls_session(*context_, f, client_dir);
       break;
     default:
       break;

@@ -12,6 +12,7 @@
 
 #include "spanguard/applayer/app_layer.h"
 #include "spanguard/applayer/side.h"
+#include "spanguard/applayer/tls.h"
 
 namespace spanguard::applayer {
 
@@ -26,6 +27,14 @@ struct AppLayer::Context {
   std::string scratch;  // per-inspection bytes a session builds (the HTTP payload buffer)
   core::Counters<AppCounter> counters;
   core::Counters<http::HttpCounter> http;
+  core::Counters<tls::TlsCounter> tls;
+  // The other protocols' buffers in this registry (kNoBuffer where it lacks one).
+  struct BufferIds {
+    rules::BufferId tls_sni, tls_cert_subject, tls_cert_issuer, tls_cert_serial,
+        tls_cert_fingerprint, tls_certs, ja3_hash, ja3_string, ja3s_hash, ja3s_string, ja4_hash,
+        dns_query, ssh_proto, ssh_software, ssh_hassh, ssh_hassh_string, ssh_hassh_server,
+        ssh_hassh_server_string, smtp_helo, smtp_mail_from, smtp_rcpt_to;
+  } ids;
   // HTTP's buffers in this registry: sticky buffer id -> the parser's field; file.data's id.
   std::vector<std::pair<rules::BufferId, http::BufferField>> http_map;
   rules::BufferId file_data = rules::Registry::kNoBuffer;
@@ -91,5 +100,7 @@ class Session {
 
 std::unique_ptr<Session> make_http_session(AppLayer::Context& ctx, flow::Flow& flow,
                                            flow::Direction client_dir);
+std::unique_ptr<Session> make_tls_session(AppLayer::Context& ctx, flow::Flow& flow,
+                                          flow::Direction client_dir);
 
 }  // namespace spanguard::applayer

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "spanguard/detect/transforms.h"
+
 namespace spanguard::detect {
 
 namespace {
@@ -235,6 +237,20 @@ struct Detector::Header {
   }
 };
 
+namespace {
+
+// Every comparison keyword holds for the facts the inspected message states; a fact the message
+// does not state fails the comparison.
+bool facts_hold(const rules::Rule& r, std::span<const std::optional<uint32_t>> facts) {
+  for (const rules::AppFactTest& t : r.app_tests) {
+    const auto i = static_cast<size_t>(t.fact);
+    if (i >= facts.size() || !facts[i] || !t.holds(*facts[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 const core::CounterGroup& Detector::counter_group() { return kCounterGroup; }
 
 Detector::Detector(const DetectionEngine& engine, AlertSink& sink)
@@ -242,14 +258,16 @@ Detector::Detector(const DetectionEngine& engine, AlertSink& sink)
       sink_(sink),
       verifier_(engine.options().backtrack_limit, engine.options().pcre_match_limit),
       seen_(engine.rules().size(), 0),
-      payload_only_(engine.registry().buffer_count()),
+      payload_only_(engine.buffer_count()),
+      tx_buffers_(engine.buffer_count()),
+      transformed_(engine.transformed().size()),
       counters_(kCounterGroup) {
   detect_slot();  // registered while stages are built
   for (size_t s = 0; s < static_cast<size_t>(Scope::kCount); ++s) {
     if (const hs_database_t* db = engine.database(static_cast<Scope>(s)))
       hyperscan::grow_scratch(scratch_, db);
   }
-  for (size_t b = 0; b < engine.registry().buffer_count(); ++b) {
+  for (size_t b = 0; b < engine.buffer_count(); ++b) {
     if (const hs_database_t* db = engine.buffer_database(static_cast<rules::Buffer>(b)))
       hyperscan::grow_scratch(scratch_, db);
   }
@@ -346,6 +364,8 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
       if (std::find(fired.begin(), fired.end(), index) != fired.end()) continue;
     }
     if (!header_holds(cr, h, packet, flow)) continue;
+    if (!cr.rule().app_tests.empty() && (tx == nullptr || !facts_hold(cr.rule(), tx->facts)))
+      continue;
     if (!cr.flowbits.empty() && !flowbits_hold(cr, state)) continue;
     counters_.inc(DetectCounter::kVerified);
     if (!verifier_.verify(cr.program, buffers)) continue;
@@ -488,9 +508,27 @@ void Detector::on_transaction(flow::Flow& flow, flow::Direction dir, const Trans
       std::erase_if(state->tx_fired, [&](const auto& e) { return e.first == tx.tx_id; });
     return;
   }
+  InspectBuffers buffers = tx.buffers;
+  if (!transformed_.empty()) {
+    // The transformed buffers rules use, computed from this inspection's buffers.
+    const size_t n = std::min(tx.buffers.size(), engine_.registry().buffer_count());
+    std::copy_n(tx.buffers.begin(), n, tx_buffers_.begin());
+    std::fill(tx_buffers_.begin() + static_cast<ptrdiff_t>(n), tx_buffers_.end(), InspectBuffer{});
+    const auto transformed = engine_.transformed();
+    for (size_t i = 0; i < transformed.size(); ++i) {
+      const InspectBuffer& base = tx_buffers_[transformed[i].base];
+      if (!base.present) continue;
+      apply_transforms(transformed[i].chain, base.data, transformed_[i], transform_scratch_);
+      tx_buffers_[engine_.registry().buffer_count() + i] = {
+          std::span(reinterpret_cast<const uint8_t*>(transformed_[i].data()),
+                    transformed_[i].size()),
+          0, true};
+    }
+    buffers = tx_buffers_;
+  }
   begin_nomination();
-  for (size_t b = 0; b < tx.buffers.size(); ++b) {
-    const InspectBuffer& buffer = tx.buffers[b];
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    const InspectBuffer& buffer = buffers[b];
     const hs_database_t* db = engine_.buffer_database(static_cast<rules::Buffer>(b));
     if (!buffer.present || db == nullptr || buffer.data.empty()) continue;
     const hs_error_t rc = hs_scan(db, reinterpret_cast<const char*>(buffer.data.data()),
@@ -505,7 +543,7 @@ void Detector::on_transaction(flow::Flow& flow, flow::Direction dir, const Trans
     const std::span<const uint8_t> excerpt = tx.buffers.size() > rules::kPayloadBuffer
                                                  ? tx.buffers[rules::kPayloadBuffer].data
                                                  : std::span<const uint8_t>();
-    judge(header, &flow, dir, tx.buffers, packet, excerpt, &tx);
+    judge(header, &flow, dir, buffers, packet, excerpt, &tx);
     state = existing_state(&flow);
   }
   if (tx.tx_done && state != nullptr) {

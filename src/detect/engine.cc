@@ -2,6 +2,7 @@
 // database per scope (and per app-layer buffer), PCRE2 programs for verification.
 #include "spanguard/detect/engine.h"
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -77,7 +78,7 @@ Scope scope_of(const rules::Rule& r) {
   for (const rules::Match& m : r.matches) {
     if (r.buffer_of(m) != rules::kPayloadBuffer) return Scope::kTransaction;
   }
-  if (!r.buffer_sizes.empty()) return Scope::kTransaction;
+  if (!r.buffer_sizes.empty() || !r.app_tests.empty()) return Scope::kTransaction;
   if (r.matches.empty()) return Scope::kHeader;
   const bool packet_keyword = r.dsize.has_value() || r.flags.has_value() || r.itype.has_value() ||
                               r.icode.has_value() || !r.header_tests.empty() ||
@@ -98,6 +99,9 @@ void DetectionEngine::classify_application(const rules::Rule& r, CompiledRule& c
   if (r.app_layer && !r.app_layer->negated && r.app_layer->proto != rules::AppProto::kFailed &&
       !registry_.has_parser(r.app_layer->proto))
     cr.waiting = true;
+  for (const rules::AppFactTest& t : r.app_tests) {
+    if (!registry_.has_parser(rules::protocol_of(t.fact))) cr.waiting = true;
+  }
   if (cr.scope != Scope::kTransaction) return;
   bool request = false, response = false, payload = false;
   for (const rules::Buffer b : cr.program.buffers) {
@@ -105,7 +109,7 @@ void DetectionEngine::classify_application(const rules::Rule& r, CompiledRule& c
       payload = true;
       continue;
     }
-    const rules::BufferDef& def = registry_.buffer(b);
+    const rules::BufferDef& def = registry_.buffer(base_of(b));
     if (!def.filled || !registry_.has_parser(def.proto)) cr.waiting = true;
     request = request || def.side == rules::BufferSide::kRequest;
     response = response || def.side == rules::BufferSide::kResponse;
@@ -163,6 +167,36 @@ rules::Diagnostic rule_error(const rules::Rule& r, std::string message, std::str
 
 const core::ParamSection& detect_params() { return kSection; }
 
+// A rule's transformed buffers get ids shared by the rule set: the same buffer through the same
+// transforms is computed once per inspection, and its contents go into one database.
+void DetectionEngine::number_transformed(rules::Rule& r) {
+  if (r.transformed.empty()) return;
+  const size_t first_local = registry_.buffer_count();
+  std::vector<rules::Buffer> global(r.transformed.size());
+  for (size_t i = 0; i < r.transformed.size(); ++i) {
+    const rules::TransformedBuffer& t = r.transformed[i];
+    auto it = std::find_if(transformed_.begin(), transformed_.end(), [&](const auto& known) {
+      return known.base == t.base && known.chain == t.chain;
+    });
+    if (it == transformed_.end()) {
+      if (first_local + transformed_.size() >= rules::Registry::kNoBuffer)
+        throw std::runtime_error("too many distinct transformed buffers");
+      transformed_.push_back(t);
+      it = transformed_.end() - 1;
+    }
+    global[i] = static_cast<rules::Buffer>(first_local + (it - transformed_.begin()));
+  }
+  auto renumber = [&](rules::Buffer& b) {
+    if (b >= first_local) b = global[b - first_local];
+  };
+  for (rules::Content& c : r.contents) renumber(c.buffer);
+  for (rules::Pcre& p : r.pcres) renumber(p.buffer);
+  for (rules::DataAt& d : r.data_at) renumber(d.buffer);
+  for (rules::ByteTest& t : r.byte_tests) renumber(t.buffer);
+  for (rules::ByteJump& j : r.byte_jumps) renumber(j.buffer);
+  for (rules::BufferSize& s : r.buffer_sizes) renumber(s.buffer);
+}
+
 DetectOptions detect_options(const core::Config& c) {
   DetectOptions o;
   o.stream_window = static_cast<uint32_t>(c.get("detect.stream_window").as_bytes());
@@ -193,7 +227,8 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
                                  const rules::Registry& registry)
     : options_(options), registry_(registry), rules_(std::move(rule_list)) {
   const auto started = std::chrono::steady_clock::now();
-  const size_t buffer_count = registry.buffer_count();
+  for (rules::Rule& r : rules_) number_transformed(r);
+  const size_t buffer_count = this->buffer_count();
   // Database slots: one per scope, then one per transaction buffer.
   const size_t slots = static_cast<size_t>(Scope::kCount) + buffer_count;
   std::vector<std::vector<hyperscan::Pattern>> patterns(slots);

@@ -221,6 +221,7 @@ void Worker::on_transaction(const applayer::TxInspection& tx) {
     view.nothing_new = tx.body_inspected;
     view.tx_done = tx.tx_done;
     view.buffers = tx_buffers_;
+    view.facts = tx.facts;
     current_tx_ = &tx;
     detector_->on_transaction(*tx.flow, tx.dir, view, current_);
     current_tx_ = nullptr;

@@ -10,6 +10,8 @@
 #include <functional>
 #include <sstream>
 
+#include "app_keywords.h"
+
 namespace spanguard::rules {
 
 // ---- names -----------------------------------------------------------------------------------
@@ -30,6 +32,25 @@ const char* to_string(Action a) {
       return "rejectboth";
   }
   return "alert";
+}
+
+std::optional<Transform::Kind> transform_from_name(std::string_view name) {
+  static constexpr std::pair<std::string_view, Transform::Kind> kNames[] = {
+      {"dotprefix", Transform::Kind::kDotPrefix},
+      {"to_lowercase", Transform::Kind::kToLowercase},
+      {"to_uppercase", Transform::Kind::kToUppercase},
+      {"strip_whitespace", Transform::Kind::kStripWhitespace},
+      {"compress_whitespace", Transform::Kind::kCompressWhitespace},
+      {"url_decode", Transform::Kind::kUrlDecode},
+      {"to_md5", Transform::Kind::kToMd5},
+      {"to_sha1", Transform::Kind::kToSha1},
+      {"to_sha256", Transform::Kind::kToSha256},
+      {"xor", Transform::Kind::kXor},
+  };
+  for (const auto& [n, kind] : kNames) {
+    if (n == name) return kind;
+  }
+  return std::nullopt;
 }
 
 bool FlagsCondition::matches(uint8_t packet) const {
@@ -259,6 +280,8 @@ class RuleBuilder {
   void byte_test(std::string_view v, size_t at);
   void byte_jump(std::string_view v, size_t at);
   void noalert(std::string_view, size_t) { rule_.noalert = true; }
+  void transform(Transform::Kind kind, std::string_view name, std::optional<std::string_view> v,
+                 size_t at);
   SizeCondition size_condition(std::string_view keyword, std::string_view v, size_t at) const;
   void ignored(std::string_view, size_t) {}
 
@@ -1183,6 +1206,53 @@ void RuleBuilder::flowbits(std::string_view v, size_t at) {
   rule_.flowbits.push_back(std::move(op));
 }
 
+// A transform applies to the current sticky buffer from here on: the rule's later matches on it
+// see the transformed bytes (Suricata: transforms follow the sticky buffer, before its contents).
+void RuleBuilder::transform(Transform::Kind kind, std::string_view name,
+                            std::optional<std::string_view> v, size_t at) {
+  if (buffer_ == kPayloadBuffer) {
+    fail(at,
+         "'" + std::string(name) +
+             "' transforms a sticky buffer: name one before it (e.g. "
+             "dns.query; " +
+             std::string(name) + ";)",
+         "transform without a sticky buffer");
+  }
+  Transform t;
+  t.kind = kind;
+  if (kind == Transform::Kind::kXor) {
+    bool negated = false;
+    if (!v) fail(at, "'xor' needs a key (xor:\"0d0ac8ff\";)", "'xor' without a key");
+    const std::string hex = quoted("xor", *v, at, negated);
+    if (hex.empty() || hex.size() % 2 != 0 || negated ||
+        hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+      fail(at, "'xor' key must be an even number of hex digits, got '" + hex + "'",
+           "'xor' with a bad key");
+    }
+    for (size_t i = 0; i < hex.size(); i += 2)
+      t.key.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  } else if (v) {
+    fail(at, "'" + std::string(name) + "' takes no value",
+         "'" + std::string(name) + "' with a value");
+  }
+  const size_t registry_count = registry_.buffer_count();
+  const bool derived = buffer_ >= registry_count;
+  // Extend the current transformed buffer while nothing has matched on it yet; otherwise start
+  // a new one (the matches before keep what they saw).
+  bool used = false;
+  for (const Match& m : rule_.matches) used = used || rule_.buffer_of(m) == buffer_;
+  if (derived && !used) {
+    rule_.transformed[buffer_ - registry_count].chain.push_back(std::move(t));
+    return;
+  }
+  TransformedBuffer tb;
+  tb.base = derived ? rule_.transformed[buffer_ - registry_count].base : buffer_;
+  if (derived) tb.chain = rule_.transformed[buffer_ - registry_count].chain;
+  tb.chain.push_back(std::move(t));
+  rule_.transformed.push_back(std::move(tb));
+  buffer_ = static_cast<Buffer>(registry_count + rule_.transformed.size() - 1);
+}
+
 void RuleBuilder::option(std::string_view name, std::optional<std::string_view> value, size_t at,
                          size_t value_at) {
   if (const Buffer b = registry_.find_sticky(name); b != Registry::kNoBuffer) {
@@ -1213,6 +1283,26 @@ void RuleBuilder::option(std::string_view name, std::optional<std::string_view> 
       const Buffer uri = registry_.find_sticky("http.uri");
       if (uri == Registry::kNoBuffer) fail(at, "'uricontent' needs HTTP parsing", "uricontent");
       rule_.contents.back().buffer = uri;
+    }
+    return;
+  }
+  if (const auto kind = transform_from_name(name)) {
+    transform(*kind, name, value, value ? value_at : at);
+    return;
+  }
+  if (const AppFactKeyword* k = find_app_fact_keyword(name)) {
+    if (k->takes_value && !value) {
+      fail(at, "'" + std::string(name) + "' needs a value ('" + std::string(name) + ":...;')",
+           "'" + std::string(name) + "' without a value");
+    }
+    if (!k->takes_value && value) {
+      fail(at, "'" + std::string(name) + "' takes no value (write '" + std::string(name) + ";')",
+           "'" + std::string(name) + "' with a value");
+    }
+    try {
+      rule_.app_tests.push_back(parse_app_fact(*k, value.value_or("")));
+    } catch (const KeywordError& e) {
+      fail(value ? value_at : at, e.message, e.reason);
     }
     return;
   }

@@ -19,7 +19,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "spanguard/core/counters.h"
@@ -51,6 +53,7 @@ struct TransactionView {
   bool nothing_new = false;        // every rule has run on this message already (end signal only)
   bool tx_done = false;            // the last inspection of this transaction
   InspectBuffers buffers;          // by rules::BufferId
+  std::span<const std::optional<uint32_t>> facts;  // by rules::AppFact (see applayer)
 };
 
 class AlertSink {
@@ -124,6 +127,9 @@ class Detector {
   uint32_t generation_ = 0;
   std::vector<uint8_t> window_;              // a direction's retained bytes + the new segment
   std::vector<InspectBuffer> payload_only_;  // by buffer id: only the payload present
+  std::vector<InspectBuffer> tx_buffers_;    // an inspection's buffers, transformed ones added
+  std::vector<std::string> transformed_;     // bytes of each transformed buffer
+  std::string transform_scratch_;
   core::Counters<DetectCounter> counters_;
 };
 

@@ -114,6 +114,13 @@ class DetectionEngine {
     return b < buffer_databases_.size() ? buffer_databases_[b].get() : nullptr;
   }
   const rules::Registry& registry() const { return registry_; }
+  // Buffer ids: the registry's, then the transformed buffers rules use (ids from
+  // registry().buffer_count() on).
+  size_t buffer_count() const { return registry_.buffer_count() + transformed_.size(); }
+  std::span<const rules::TransformedBuffer> transformed() const { return transformed_; }
+  rules::Buffer base_of(rules::Buffer b) const {
+    return b < registry_.buffer_count() ? b : transformed_[b - registry_.buffer_count()].base;
+  }
   // Some transaction rule has contents without a sticky buffer (the whole message is then
   // inspected as the payload of a transaction).
   bool transaction_payload() const { return transaction_payload_; }
@@ -137,12 +144,14 @@ class DetectionEngine {
 
  private:
   void classify_application(const rules::Rule& r, CompiledRule& cr);
+  void number_transformed(rules::Rule& r);
 
   DetectOptions options_;
   const rules::Registry& registry_;
   bool transaction_payload_ = false;
   uint8_t body_sides_ = 0;
-  std::vector<rules::Rule> rules_;  // owned; CompiledRule points into it
+  std::vector<rules::Rule> rules_;                     // owned; CompiledRule points into it
+  std::vector<rules::TransformedBuffer> transformed_;  // by buffer id - registry size
   std::vector<std::string> flowbit_names_;
   std::vector<CompiledRule> compiled_;
   std::vector<std::vector<uint32_t>> pattern_rules_;

@@ -42,11 +42,23 @@ enum class AppFact : uint8_t {
   kTlsCertValid,    // 1: the packet time lies within the server certificate's validity
   kTlsNotBefore,    // the server certificate's validity, unix seconds
   kTlsNotAfter,
+  kTlsState,  // handshake messages seen so far: the kTlsState* bits (ssl_state)
   kDnsOpcode,  // the header's opcode
   kDnsRrtype,  // the first question's type
   kFtpBounce,  // 1: a PORT/EPRT names an address other than the client's (FTP bounce)
   kCount
 };
+
+// The application protocol whose parser states a fact.
+AppProto protocol_of(AppFact fact);
+
+// ssl_state's bits (Suricata's names: client_hello, server_hello, client_keyx, server_keyx,
+// unknown).
+inline constexpr uint32_t kTlsStateClientHello = 1;
+inline constexpr uint32_t kTlsStateServerHello = 2;
+inline constexpr uint32_t kTlsStateClientKeyx = 4;
+inline constexpr uint32_t kTlsStateServerKeyx = 8;
+inline constexpr uint32_t kTlsStateUnknown = 16;
 
 class Registry {
  public:

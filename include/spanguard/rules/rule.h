@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "spanguard/rules/address.h"
@@ -22,6 +23,35 @@ enum class Transport : uint8_t { kAny, kTcp, kUdp, kIcmp };
 // The data a content or pcre inspects: the reassembled stream or packet payload (kPayloadBuffer),
 // or a buffer an application-layer parser fills, by its id in the rules::Registry.
 using Buffer = BufferId;
+
+// A transformation of a sticky buffer before its contents are matched (Suricata's
+// "Transformations": `dns.query; dotprefix; content:".example.com"; endswith;`).
+struct Transform {
+  enum class Kind : uint8_t {
+    kDotPrefix,           // "." + buffer
+    kToLowercase,         // ASCII letters
+    kToUppercase,         //
+    kStripWhitespace,     // every whitespace byte removed
+    kCompressWhitespace,  // each whitespace run becomes one space
+    kUrlDecode,           // %XX and '+' decoded
+    kToMd5,               // the digest's raw bytes
+    kToSha1,
+    kToSha256,
+    kXor,  // xor:"hexkey": bytes XORed with the key, repeated
+  };
+  Kind kind = Kind::kDotPrefix;
+  std::string key;  // kXor
+  bool operator==(const Transform&) const = default;
+};
+std::optional<Transform::Kind> transform_from_name(std::string_view name);
+
+// A sticky buffer seen through transforms. The matches of a rule on it name it by
+// Registry::buffer_count() + its index in Rule::transformed (the detection engine renumbers them
+// across the rule set).
+struct TransformedBuffer {
+  Buffer base = kPayloadBuffer;
+  std::vector<Transform> chain;
+};
 
 struct Content {
   std::string bytes;  // escapes and |hex| resolved
@@ -194,6 +224,18 @@ struct AppLayerCondition {
   bool negated = false;
 };
 
+// A number an application-layer parser states about the inspected message (rules::AppFact),
+// compared the way the keyword defines: tls.version, dns.opcode, tls_cert_notafter (`value`);
+// ssl_version (`any_of`, each a version); ssl_state (`bits`, any of them); each may be negated.
+struct AppFactTest {
+  AppFact fact = AppFact::kTlsVersion;
+  SizeCondition value;
+  std::vector<uint32_t> any_of;  // equality with any of these, when not empty
+  uint32_t bits = 0;             // any of these bits set, when not 0
+  bool negated = false;          // any_of / bits: none of them
+  bool holds(uint32_t v) const;
+};
+
 struct Reference {
   std::string type;
   std::string value;
@@ -249,7 +291,9 @@ struct Rule {
   std::vector<HeaderTest> header_tests;
   bool sameip = false;  // source and destination address are the same
   std::vector<BufferSize> buffer_sizes;
+  std::vector<TransformedBuffer> transformed;
   std::optional<AppLayerCondition> app_layer;
+  std::vector<AppFactTest> app_tests;
   std::vector<FlowbitOp> flowbits;
   bool noalert = false;  // noalert / flowbits:noalert: matches act (flowbits) but raise no alert
   std::optional<AlertRate> rate;  // threshold or detection_filter

@@ -1,0 +1,110 @@
+// TLS on one flow: the ClientHello, the ServerHello and the server's certificate chain each handed
+// to detection as an inspection of the flow's one transaction, with the tls.* / ja3 / ja4 buffers
+// and the facts tls.version, ssl_state and the certificate-validity keywords compare.
+#include <algorithm>
+#include <limits>
+
+#include "session.h"
+#include "spanguard/applayer/tls.h"
+
+namespace spanguard::applayer {
+
+namespace {
+
+std::string_view view(const std::vector<uint8_t>& v) {
+  return {reinterpret_cast<const char*>(v.data()), v.size()};
+}
+
+uint32_t clamp_seconds(int64_t s) {
+  return static_cast<uint32_t>(std::clamp<int64_t>(s, 0, std::numeric_limits<uint32_t>::max()));
+}
+
+class TlsSession final : public Session, public tls::Observer {
+ public:
+  TlsSession(AppLayer::Context& ctx, flow::Flow& flow, flow::Direction client_dir)
+      : Session(ctx, flow, client_dir), parser_(tls::Limits{}, *this, ctx.tls) {}
+
+  void parse(Side side, std::span<const uint8_t> data) override { parser_.parse(side, data); }
+  void on_gap(Side side) override { parser_.on_gap(side); }
+  void on_end() override { parser_.on_end(); }
+  Status status() const override {
+    if (parser_.session().handshake_done) return Status::kEncrypted;
+    // Both directions lost to gaps or garbage: nothing more can be parsed.
+    if (parser_.stopped(Side::kClient) && parser_.stopped(Side::kServer)) return Status::kDone;
+    return Status::kParsing;
+  }
+  const tls::Session& session() const { return parser_.session(); }
+
+ private:
+  void on_tls(tls::Session& s, tls::Event event) override {
+    switch (event) {
+      case tls::Event::kClientHello:
+        inspect(s, Side::kClient, nullptr);
+        break;
+      case tls::Event::kServerHello:
+        inspect(s, Side::kServer, nullptr);
+        break;
+      case tls::Event::kCertificate:
+        // tls.certs inspects each certificate of the chain: one inspection per certificate (a
+        // rule alerts at most once per transaction).
+        if (s.certificates.empty()) inspect(s, Side::kServer, nullptr);
+        for (const tls::Certificate& c : s.certificates) inspect(s, Side::kServer, &c);
+        break;
+      case tls::Event::kEncrypted:
+        break;
+    }
+  }
+
+  void inspect(const tls::Session& s, Side side, const tls::Certificate* cert);
+
+  tls::Parser parser_;
+};
+
+void TlsSession::inspect(const tls::Session& s, Side side, const tls::Certificate* cert) {
+  AppLayer::Context& c = ctx_;
+  c.begin();
+  if (s.client_hello) {
+    if (s.has_sni) c.set(c.ids.tls_sni, s.sni);
+    c.set(c.ids.ja3_hash, s.ja3_hash);
+    c.set(c.ids.ja3_string, s.ja3);
+    c.set(c.ids.ja4_hash, s.ja4);
+  }
+  if (s.server_hello) {
+    c.set(c.ids.ja3s_hash, s.ja3s_hash);
+    c.set(c.ids.ja3s_string, s.ja3s);
+  }
+  uint32_t state = 0;
+  if (s.client_hello) state |= rules::kTlsStateClientHello;
+  if (s.server_hello) state |= rules::kTlsStateServerHello;
+  c.set(rules::AppFact::kTlsState, state);
+  const uint16_t version = side == Side::kClient ? s.client_version : s.version;
+  if (version != 0) c.set(rules::AppFact::kTlsVersion, version);
+  // The server certificate is the chain's first (RFC 5246 §7.4.2).
+  if (!s.certificates.empty() && s.certificates.front().parsed) {
+    const tls::Certificate& leaf = s.certificates.front();
+    c.set(c.ids.tls_cert_subject, leaf.subject);
+    c.set(c.ids.tls_cert_issuer, leaf.issuer);
+    c.set(c.ids.tls_cert_serial, leaf.serial);
+    c.set(c.ids.tls_cert_fingerprint, leaf.fingerprint);
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(flow_.last_seen.time_since_epoch())
+            .count();
+    c.set(rules::AppFact::kTlsNotBefore, clamp_seconds(leaf.not_before));
+    c.set(rules::AppFact::kTlsNotAfter, clamp_seconds(leaf.not_after));
+    c.set(rules::AppFact::kTlsCertExpired, now > leaf.not_after ? 1 : 0);
+    c.set(rules::AppFact::kTlsCertValid, now >= leaf.not_before && now <= leaf.not_after ? 1 : 0);
+  }
+  if (cert != nullptr) c.set(c.ids.tls_certs, view(cert->der));
+  TxInspection tx = inspection(core::AppProto::kTls, side, 0);
+  tx.tls = &s;
+  c.emit(tx);
+}
+
+}  // namespace
+
+std::unique_ptr<Session> make_tls_session(AppLayer::Context& ctx, flow::Flow& flow,
+                                          flow::Direction client_dir) {
+  return std::make_unique<TlsSession>(ctx, flow, client_dir);
+}
+
+}  // namespace spanguard::applayer
