@@ -156,6 +156,11 @@ Verdict probe_stream(std::span<const uint8_t> first) {
     v->client = client_hello;
     return *v;
   }
+  bool response = false;
+  if (auto v = consider(dns::probe_tcp(first, &response), core::AppProto::kDns, true)) {
+    v->client = !response;
+    return *v;
+  }
   return {need_more ? Probe::kNeedMore : Probe::kNo, core::AppProto::kNone, true};
 }
 
@@ -192,7 +197,8 @@ AppLayer::Context::Context(const AppLayerOptions& o, const rules::Registry& r, T
       buffers(r.buffer_count()),
       counters(kCounterGroup),
       http(http::http_counter_group()),
-      tls(tls::tls_counter_group()) {
+      tls(tls::tls_counter_group()),
+      dns(dns::dns_counter_group()) {
   ids = {r.find_sticky("tls.sni"),
          r.find_sticky("tls.cert_subject"),
          r.find_sticky("tls.cert_issuer"),
@@ -283,6 +289,7 @@ void AppLayer::collect(core::CounterSnapshot& out) const {
   out.add(context_->counters.values());
   out.add(context_->http.values());
   out.add(context_->tls.values());
+  out.add(context_->dns.values());
 }
 
 void AppLayer::start_session(flow::Flow& f, FlowState& state, core::AppProto proto,
@@ -296,6 +303,9 @@ void AppLayer::start_session(flow::Flow& f, FlowState& state, core::AppProto pro
       break;
     case core::AppProto::kTls:
       state.session = make_tls_session(*context_, f, client_dir);
+      break;
+    case core::AppProto::kDns:
+      state.session = make_dns_session(*context_, f, client_dir);
       break;
     default:
       break;
@@ -403,8 +413,35 @@ void AppLayer::on_stream_event(flow::Flow& f, flow::Direction dir, stream::Strea
   after_parse(f, *state);
 }
 
-void AppLayer::on_packet(const decode::PacketView&, flow::Flow*, flow::Direction) {
-  // Datagram parsers hook in here.
+// UDP: each direction's first datagram is probed; a DNS message identifies the flow (the sender
+// of a query is the client), and every datagram of it is then parsed whole.
+void AppLayer::on_packet(const decode::PacketView& packet, flow::Flow* f, flow::Direction dir) {
+  if (!options_.enabled || f == nullptr || f->app_proto == core::AppProto::kFailed) return;
+  const std::span<const uint8_t> payload = packet.payload();
+  if (payload.empty()) return;
+  FlowState& state = app_slot().get_or_create(*f);
+  if (f->app_proto == core::AppProto::kNone) {
+    FlowState::Probe& p = state.probe[flow::index(dir)];
+    if (p.failed) return;
+    bool response = false;
+    if (dns::probe_udp(payload, &response) != Probe::kYes) {
+      p.failed = true;
+      if (state.probe[flow::index(flow::opposite(dir))].failed) {
+        f->app_proto = core::AppProto::kFailed;
+        context_->counters.inc(AppCounter::kFlowsFailed);
+        f->data[app_slot().id()].reset();
+      }
+      return;
+    }
+    start_session(*f, state, core::AppProto::kDns, response ? flow::opposite(dir) : dir);
+    if (!state.session) {
+      f->data[app_slot().id()].reset();
+      return;
+    }
+  }
+  if (!state.session) return;
+  state.session->parse(state.side_of(dir), payload);
+  after_parse(*f, state);
 }
 
 void AppLayer::on_flow_end(flow::Flow& f) {

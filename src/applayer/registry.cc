@@ -53,7 +53,7 @@ constexpr OtherBuffer kOtherBuffers[] = {
 };
 
 // Protocols with a parser, whose buffers rules can use.
-constexpr AppProto kParsed[] = {AppProto::kHttp, AppProto::kTls};
+constexpr AppProto kParsed[] = {AppProto::kHttp, AppProto::kTls, AppProto::kDns};
 
 bool parsed(AppProto p) {
   return std::find(std::begin(kParsed), std::end(kParsed), p) != std::end(kParsed);

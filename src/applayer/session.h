@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "spanguard/applayer/app_layer.h"
+#include "spanguard/applayer/dns.h"
 #include "spanguard/applayer/side.h"
 #include "spanguard/applayer/tls.h"
 
@@ -28,6 +29,8 @@ struct AppLayer::Context {
   core::Counters<AppCounter> counters;
   core::Counters<http::HttpCounter> http;
   core::Counters<tls::TlsCounter> tls;
+  core::Counters<dns::DnsCounter> dns;
+  dns::Message dns_message;  // the message being inspected (one per worker: no allocation)
   // The other protocols' buffers in this registry (kNoBuffer where it lacks one).
   struct BufferIds {
     rules::BufferId tls_sni, tls_cert_subject, tls_cert_issuer, tls_cert_serial,
@@ -100,6 +103,8 @@ class Session {
 
 std::unique_ptr<Session> make_http_session(AppLayer::Context& ctx, flow::Flow& flow,
                                            flow::Direction client_dir);
+std::unique_ptr<Session> make_dns_session(AppLayer::Context& ctx, flow::Flow& flow,
+                                          flow::Direction client_dir);
 std::unique_ptr<Session> make_tls_session(AppLayer::Context& ctx, flow::Flow& flow,
                                           flow::Direction client_dir);
 
