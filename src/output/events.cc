@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <ctime>
 
+#include "spanguard/applayer/dns.h"
+#include "spanguard/applayer/tls.h"
+
 namespace spanguard::output {
 
 std::string eve_timestamp(core::Timestamp t) {
@@ -203,6 +206,106 @@ void set_http(v1::HttpInfo* info, const applayer::http::Transaction& tx) {
   }
 }
 
+namespace {
+
+std::string tls_version_name(uint16_t v) {
+  switch (v) {
+    case 0x0300:
+      return "SSLv3";
+    case 0x0301:
+      return "TLS 1.0";
+    case 0x0302:
+      return "TLS 1.1";
+    case 0x0303:
+      return "TLS 1.2";
+    case 0x0304:
+      return "TLS 1.3";
+    default:
+      return "UNDETERMINED";
+  }
+}
+
+// Suricata prints certificate validity as "YYYY-MM-DDTHH:MM:SS" (UTC).
+std::string certificate_time(int64_t seconds) {
+  const time_t t = static_cast<time_t>(seconds);
+  std::tm tm{};
+  if (gmtime_r(&t, &tm) == nullptr) return {};
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return buf;
+}
+
+}  // namespace
+
+void set_tls(v1::TlsInfo* info, const applayer::tls::Session& s) {
+  if (s.has_sni) info->set_sni(s.sni);
+  info->set_version(tls_version_name(s.server_hello ? s.version : s.client_version));
+  if (!s.certificates.empty() && s.certificates.front().parsed) {
+    const applayer::tls::Certificate& c = s.certificates.front();
+    info->set_subject(c.subject);
+    info->set_issuerdn(c.issuer);
+    info->set_serial(c.serial);
+    info->set_fingerprint(c.fingerprint);
+    info->set_notbefore(certificate_time(c.not_before));
+    info->set_notafter(certificate_time(c.not_after));
+  }
+  if (s.client_hello) {
+    info->mutable_ja3()->set_hash(s.ja3_hash);
+    info->mutable_ja3()->set_string(s.ja3);
+    info->set_ja4(s.ja4);
+    for (const std::string& a : s.alpn) info->add_client_alpns(a);
+  }
+  if (s.server_hello) {
+    info->mutable_ja3s()->set_hash(s.ja3s_hash);
+    info->mutable_ja3s()->set_string(s.ja3s);
+    info->set_server_alpns(s.server_alpn);
+    info->set_session_resumed(s.resumed);
+  }
+}
+
+void set_dns(v1::DnsInfo* info, const applayer::dns::Message& m) {
+  namespace dns = applayer::dns;
+  info->set_version(3);
+  info->set_type(m.header.qr ? "response" : "request");
+  info->set_id(m.header.id);
+  char flags[8];
+  std::snprintf(flags, sizeof flags, "%x", m.header.flags);
+  info->set_flags(flags);
+  info->set_qr(m.header.qr);
+  info->set_rd(m.header.rd);
+  info->set_ra(m.header.ra);
+  info->set_aa(m.header.aa);
+  info->set_tc(m.header.tc);
+  info->set_opcode(m.header.opcode);
+  std::string text;
+  if (m.header.qr) {
+    dns::append_rcode(text, m.header.rcode);
+    info->set_rcode(text);
+  }
+  for (const dns::Question& q : m.questions()) {
+    v1::DnsQuery* out = info->add_queries();
+    text.clear();
+    dns::append_eve_text(text, q.name);
+    out->set_rrname(text);
+    text.clear();
+    dns::append_rrtype(text, q.type);
+    out->set_rrtype(text);
+  }
+  for (const dns::Record& r : m.answers()) {
+    v1::DnsAnswer* out = info->add_answers();
+    text.clear();
+    dns::append_eve_text(text, r.name);
+    out->set_rrname(text);
+    text.clear();
+    dns::append_rrtype(text, r.type);
+    out->set_rrtype(text);
+    out->set_ttl(r.ttl);
+    text.clear();
+    dns::append_eve_text(text, r.text);
+    out->set_rdata(text);
+  }
+}
+
 v1::HttpRecord http_record(const flow::Flow& f, const applayer::http::Transaction& tx,
                            core::Timestamp ts, uint64_t seq) {
   v1::HttpRecord r;
@@ -216,8 +319,7 @@ v1::HttpRecord http_record(const flow::Flow& f, const applayer::http::Transactio
 }
 
 v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq,
-                       const respond::ResetSummary* reset,
-                       const applayer::http::Transaction* http) {
+                       const respond::ResetSummary* reset, const applayer::TxInspection* tx) {
   v1::Alert r;
   const rules::Rule& rule = a.rule->rule();
   const decode::PacketView* p = a.packet;
@@ -243,7 +345,9 @@ v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq,
   if (a.flow != nullptr && a.flow->app_proto != core::AppProto::kNone)
     r.set_app_proto(std::string(core::to_string(a.flow->app_proto)));
   if (a.in_transaction) r.set_tx_id(static_cast<uint32_t>(a.tx_id));
-  if (http != nullptr) set_http(r.mutable_http(), *http);
+  if (tx != nullptr && tx->http != nullptr) set_http(r.mutable_http(), *tx->http);
+  if (tx != nullptr && tx->tls != nullptr) set_tls(r.mutable_tls(), *tx->tls);
+  if (tx != nullptr && tx->dns != nullptr) set_dns(r.mutable_dns(), *tx->dns);
   return r;
 }
 

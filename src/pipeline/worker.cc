@@ -169,7 +169,7 @@ void Worker::on_alert(const detect::AlertEvent& alert) {
   PendingAlert& p = pending_alerts_.emplace_back();
   *p.event.mutable_alert() = output::alert_record(
       alert, 0, responded ? &*reset : nullptr,
-      alert.in_transaction && current_tx_ != nullptr ? current_tx_->http : nullptr);
+      alert.in_transaction ? current_tx_ : nullptr);
   p.flow = alert.flow;
   p.responded = responded;
 }

@@ -210,6 +210,14 @@ TEST(DnsRules, DnsQueryRulesAlertOncePerLookup) {
   const Replay r = replay("once", udp_lookup("download.mediafire.com"), k2036936);
   ASSERT_EQ(r.run.status, 0) << r.run.err;
   EXPECT_EQ(r.alerts[2036936], 1) << r.eve_text;
+  // The alert carries EVE's dns object (version 3) of the query it was raised on.
+  EXPECT_NE(r.eve_text.find(R"("dns":{"version":3,"type":"request","id":16962,)"),
+            std::string::npos)
+      << r.eve_text;
+  EXPECT_NE(r.eve_text.find(R"("queries":[{"rrname":"download.mediafire.com","rrtype":"A"}])"),
+            std::string::npos)
+      << r.eve_text;
+  EXPECT_NE(r.eve_text.find(R"("app_proto":"dns")"), std::string::npos) << r.eve_text;
 }
 
 TEST(DnsRules, DnsIsFoundByContentOnAnyPort) {

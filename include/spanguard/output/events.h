@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "spanguard/applayer/app_layer.h"
 #include "spanguard/applayer/http.h"
 #include "spanguard/core/time.h"
 #include "spanguard/detect/detector.h"
@@ -22,10 +23,14 @@ v1::FlowRecord flow_record(const flow::Flow& flow, flow::EndReason reason);
 // The EVE alert of a detection: src is the sender of the data that matched (as in Suricata);
 // `seq` numbers the run's events from 1. `reset`: what a response sent (null: none was due);
 // alert.action is then "blocked" when anything was sent.
-// `http`: the transaction an HTTP alert was raised on (its EVE `http` object).
+// `tx`: the application-layer inspection the alert was raised on (its EVE `http`, `tls` or `dns`
+// object).
 v1::Alert alert_record(const detect::AlertEvent& alert, uint64_t seq,
                        const respond::ResetSummary* reset = nullptr,
-                       const applayer::http::Transaction* http = nullptr);
+                       const applayer::TxInspection* tx = nullptr);
+// EVE's `tls` object of a session, `dns` object of a message.
+void set_tls(v1::TlsInfo* info, const applayer::tls::Session& session);
+void set_dns(v1::DnsInfo* info, const applayer::dns::Message& message);
 // EVE's `http` object of a transaction.
 void set_http(v1::HttpInfo* info, const applayer::http::Transaction& tx);
 // An HTTP transaction record (event_type "http"), client as src.
