@@ -135,7 +135,7 @@ struct Verdict {
   bool client = true;  // the bytes were sent by the client
 };
 
-Verdict probe_stream(std::span<const uint8_t> first) {
+Verdict probe_stream(std::span<const uint8_t> first, bool toward_server) {
   bool need_more = false;
   auto consider = [&](Probe p, core::AppProto proto, bool client) -> std::optional<Verdict> {
     if (p == Probe::kYes) return Verdict{Probe::kYes, proto, client};
@@ -156,6 +156,26 @@ Verdict probe_stream(std::span<const uint8_t> first) {
     v->client = client_hello;
     return *v;
   }
+  // An SSH identification line: both ends send one; `toward_server` decides who is the client.
+  if (const ProbeResult ssh = ssh::probe_ssh(first); ssh.probe == Probe::kYes) {
+    return {Probe::kYes, core::AppProto::kSsh,
+            ssh.side ? *ssh.side == Side::kClient : toward_server};
+  } else {
+    need_more = need_more || ssh.probe == Probe::kNeedMore;
+  }
+  // FTP and SMTP servers both greet with "220": a greeting that names neither waits for the
+  // client's first command (USER, EHLO, ...), probed on the other direction.
+  const ProbeResult ftp = ftp::probe_ftp(first);
+  const ProbeResult smtp = smtp::probe_smtp(first);
+  if (ftp.probe == Probe::kYes && smtp.probe != Probe::kYes)
+    return {Probe::kYes, core::AppProto::kFtp, !ftp.side || *ftp.side == Side::kClient};
+  if (smtp.probe == Probe::kYes && ftp.probe != Probe::kYes)
+    return {Probe::kYes, core::AppProto::kSmtp, !smtp.side || *smtp.side == Side::kClient};
+  // Only text can still become a greeting or a command.
+  const bool text = std::all_of(first.begin(), first.end(), [](uint8_t b) {
+    return (b >= 0x20 && b < 0x7f) || b == '\r' || b == '\n' || b == '\t';
+  });
+  need_more = need_more || (text && (ftp.probe != Probe::kNo || smtp.probe != Probe::kNo));
   bool response = false;
   if (auto v = consider(dns::probe_tcp(first, &response), core::AppProto::kDns, true)) {
     v->client = !response;
@@ -198,7 +218,10 @@ AppLayer::Context::Context(const AppLayerOptions& o, const rules::Registry& r, T
       counters(kCounterGroup),
       http(http::http_counter_group()),
       tls(tls::tls_counter_group()),
-      dns(dns::dns_counter_group()) {
+      dns(dns::dns_counter_group()),
+      ssh(ssh::ssh_counter_group()),
+      ftp(ftp::ftp_counter_group()),
+      smtp(smtp::smtp_counter_group()) {
   ids = {r.find_sticky("tls.sni"),
          r.find_sticky("tls.cert_subject"),
          r.find_sticky("tls.cert_issuer"),
@@ -241,6 +264,42 @@ void AppLayer::Context::emit(TxInspection& tx) {
   tx.buffers = buffers;
   tx.facts = facts;
   sink.on_transaction(tx);
+}
+
+void AppLayer::Context::expect_data(const flow::Flow& control, flow::Direction client_dir,
+                                    const ftp::Expectation& e) {
+  DataExpectation x;
+  x.port = e.port;
+  x.parent_flow_id = control.flow_id;
+  x.expires = control.last_seen + kExpectationTimeout;
+  if (e.address) {
+    x.address = *e.address;
+  } else {
+    // EPSV names no address: the data connection goes to the control session's server.
+    const int client =
+        control.client_is_first == (client_dir == flow::Direction::kToServer) ? 0 : 1;
+    x.address = flow::endpoint_address(control.key, 1 - client);
+  }
+  // Expired ones go first, then the oldest when full.
+  std::erase_if(expectations,
+                [&](const DataExpectation& d) { return d.expires < control.last_seen; });
+  if (expectations.size() >= kMaxExpectations) expectations.erase(expectations.begin());
+  expectations.push_back(x);
+}
+
+uint64_t AppLayer::Context::fulfil(const flow::Flow& f) {
+  // The responder of the new connection: the endpoint its first packet was sent to.
+  const int responder = f.client_is_first ? 1 : 0;
+  const core::IpAddress address = flow::endpoint_address(f.key, responder);
+  const uint16_t port = f.key.port[responder];
+  for (auto it = expectations.begin(); it != expectations.end(); ++it) {
+    if (it->port != port || !(it->address == address)) continue;
+    const bool live = f.first_seen <= it->expires;
+    const uint64_t parent = it->parent_flow_id;
+    expectations.erase(it);
+    return live ? parent : 0;
+  }
+  return 0;
 }
 
 // What the application layer keeps of one flow: the probes until its protocol is known, then that
@@ -290,13 +349,20 @@ void AppLayer::collect(core::CounterSnapshot& out) const {
   out.add(context_->http.values());
   out.add(context_->tls.values());
   out.add(context_->dns.values());
+  out.add(context_->ssh.values());
+  out.add(context_->ftp.values());
+  out.add(context_->smtp.values());
 }
 
 void AppLayer::start_session(flow::Flow& f, FlowState& state, core::AppProto proto,
                              flow::Direction client_dir) {
   f.app_proto = proto;
   context_->counters.inc(flows_counter(proto));
-  if (!options_.parse) return;  // identified: nothing more is needed of this flow
+  // Without consumers only the protocol is needed, except where the end of the handshake decides
+  // the flow's fate: encrypted TLS and SSH flows are bypassed.
+  const bool for_bypass = (proto == core::AppProto::kTls || proto == core::AppProto::kSsh) &&
+                          options_.encryption != EncryptionHandling::kFull;
+  if (!options_.parse && !for_bypass) return;
   switch (proto) {
     case core::AppProto::kHttp:
       state.session = make_http_session(*context_, f, client_dir);
@@ -307,6 +373,15 @@ void AppLayer::start_session(flow::Flow& f, FlowState& state, core::AppProto pro
     case core::AppProto::kDns:
       state.session = make_dns_session(*context_, f, client_dir);
       break;
+    case core::AppProto::kSsh:
+      state.session = make_ssh_session(*context_, f, client_dir);
+      break;
+    case core::AppProto::kFtp:
+      state.session = make_ftp_session(*context_, f, client_dir);
+      break;
+    case core::AppProto::kSmtp:
+      state.session = make_smtp_session(*context_, f, client_dir);
+      break;
     default:
       break;
   }
@@ -315,6 +390,16 @@ void AppLayer::start_session(flow::Flow& f, FlowState& state, core::AppProto pro
 void AppLayer::identify(flow::Flow& f, flow::Direction dir, std::span<const uint8_t> data,
                         uint64_t offset) {
   if (!options_.enabled || f.app_proto != core::AppProto::kNone || data.empty()) return;
+  // An FTP data connection a control session announced: linked, not probed.
+  if (!context_->expectations.empty() && f.is_tcp()) {
+    if (const uint64_t parent = context_->fulfil(f); parent != 0) {
+      f.app_proto = core::AppProto::kFtpData;
+      f.parent_flow_id = parent;
+      context_->counters.inc(AppCounter::kFlowsFtpData);
+      f.data[app_slot().id()].reset();
+      return;
+    }
+  }
   FlowState& state = app_slot().get_or_create(f);
   FlowState::Probe& p = state.probe[flow::index(dir)];
   if (offset + data.size() <= p.probed_end && p.probed_end > 0) return;  // probed already
@@ -330,7 +415,7 @@ void AppLayer::identify(flow::Flow& f, flow::Direction dir, std::span<const uint
   const size_t take = std::min(data.size(), kProbeBytes - p.first.size());
   p.first.append(reinterpret_cast<const char*>(data.data()), take);
   p.probed += data.size();
-  const Verdict v = probe_stream(bytes_of(p.first));
+  const Verdict v = probe_stream(bytes_of(p.first), dir == flow::Direction::kToServer);
   if (v.probe == Probe::kYes) {
     const flow::Direction client_dir = v.client ? dir : flow::opposite(dir);
     start_session(f, state, v.proto, client_dir);
@@ -370,21 +455,36 @@ void AppLayer::on_stream_data(flow::Flow& f, flow::Direction dir, std::span<cons
   if (f.app_proto == core::AppProto::kNone) identify(f, dir, data, offset);
   FlowState* state = app_slot().get(f);
   if (state == nullptr || !state->session) return;
-  Session& session = *state->session;
   if (state->holding && state->held_dir == dir && state->held_end == offset + data.size()) {
     // The delivery that identified the flow: the client's retained bytes first (responses pair
     // with requests), each direction's retained bytes before its newer ones.
     state->holding = false;
-    const flow::Direction client = session.client_dir();
+    const flow::Direction client = state->session->client_dir();
     for (const flow::Direction d : {client, flow::opposite(client)}) {
       std::string held = std::move(state->held[flow::index(d)]);
-      if (!held.empty()) session.parse(state->side_of(d), bytes_of(held));
-      if (d == dir) session.parse(state->side_of(d), data);
+      if (!held.empty() && state->session) feed(f, *state, state->side_of(d), bytes_of(held));
+      if (d == dir && state->session) feed(f, *state, state->side_of(d), data);
     }
   } else {
-    session.parse(state->side_of(dir), data);
+    feed(f, *state, state->side_of(dir), data);
   }
   after_parse(f, *state);
+}
+
+// Gives `data` to the flow's session; at a protocol switch (STARTTLS, AUTH TLS) the new protocol's
+// session takes over at the exact byte: the client's held bytes first, then the rest of `data`.
+void AppLayer::feed(flow::Flow& f, FlowState& state, Side side, std::span<const uint8_t> data) {
+  const size_t used = state.session->parse(side, data);
+  const core::AppProto next = state.session->switch_to();
+  if (next == core::AppProto::kNone) return;
+  const std::string held = state.session->held_client_bytes();
+  const flow::Direction client = state.session->client_dir();
+  state.session->on_end();
+  state.session.reset();
+  start_session(f, state, next, client);
+  if (!state.session) return;
+  if (!held.empty()) state.session->parse(Side::kClient, bytes_of(held));
+  if (used < data.size()) state.session->parse(side, data.subspan(used));
 }
 
 void AppLayer::after_parse(flow::Flow& f, FlowState& state) {
@@ -440,7 +540,7 @@ void AppLayer::on_packet(const decode::PacketView& packet, flow::Flow* f, flow::
     }
   }
   if (!state.session) return;
-  state.session->parse(state.side_of(dir), payload);
+  feed(*f, state, state.side_of(dir), payload);
   after_parse(*f, state);
 }
 

@@ -19,13 +19,14 @@ class DnsSession final : public Session {
   DnsSession(AppLayer::Context& ctx, flow::Flow& flow, flow::Direction client_dir)
       : Session(ctx, flow, client_dir), framer_{dns::TcpFramer(ctx.dns), dns::TcpFramer(ctx.dns)} {}
 
-  void parse(Side side, std::span<const uint8_t> data) override {
+  size_t parse(Side side, std::span<const uint8_t> data) override {
     if (!flow_.is_tcp()) {
       message(side, data);
-      return;
+      return data.size();
     }
     framer_[static_cast<int>(side)].feed(data,
                                          [&](std::span<const uint8_t> m) { message(side, m); });
+    return data.size();
   }
   void on_gap(Side side) override { framer_[static_cast<int>(side)].on_gap(); }
   void on_end() override {}

@@ -33,10 +33,11 @@ class HttpSession final : public Session, public http::Observer {
  public:
   using Session::Session;
 
-  void parse(Side side, std::span<const uint8_t> data) override {
-    if (tunnel_) return;
+  size_t parse(Side side, std::span<const uint8_t> data) override {
+    if (tunnel_) return data.size();
     parser().parse(http_side(side), data);
     release_if_idle();
+    return data.size();
   }
   void on_gap(Side side) override {
     if (tunnel_) return;

@@ -53,7 +53,8 @@ constexpr OtherBuffer kOtherBuffers[] = {
 };
 
 // Protocols with a parser, whose buffers rules can use.
-constexpr AppProto kParsed[] = {AppProto::kHttp, AppProto::kTls, AppProto::kDns};
+constexpr AppProto kParsed[] = {AppProto::kHttp, AppProto::kTls,  AppProto::kDns,    AppProto::kSsh,
+                                AppProto::kFtp,  AppProto::kSmtp, AppProto::kFtpData};
 
 bool parsed(AppProto p) {
   return std::find(std::begin(kParsed), std::end(kParsed), p) != std::end(kParsed);

@@ -12,7 +12,10 @@
 
 #include "spanguard/applayer/app_layer.h"
 #include "spanguard/applayer/dns.h"
+#include "spanguard/applayer/ftp.h"
 #include "spanguard/applayer/side.h"
+#include "spanguard/applayer/smtp.h"
+#include "spanguard/applayer/ssh.h"
 #include "spanguard/applayer/tls.h"
 
 namespace spanguard::applayer {
@@ -30,6 +33,9 @@ struct AppLayer::Context {
   core::Counters<http::HttpCounter> http;
   core::Counters<tls::TlsCounter> tls;
   core::Counters<dns::DnsCounter> dns;
+  core::Counters<ssh::SshCounter> ssh;
+  core::Counters<ftp::FtpCounter> ftp;
+  core::Counters<smtp::SmtpCounter> smtp;
   dns::Message dns_message;  // the message being inspected (one per worker: no allocation)
   // The other protocols' buffers in this registry (kNoBuffer where it lacks one).
   struct BufferIds {
@@ -52,6 +58,23 @@ struct AppLayer::Context {
   void set(rules::AppFact f, uint32_t value) { facts[static_cast<size_t>(f)] = value; }
   // Hands `tx`, with the buffers and facts set since begin(), to detection.
   void emit(TxInspection& tx);
+
+  // FTP data connections announced by control sessions (PORT/EPRT, PASV/EPSV answers): the
+  // endpoint a data connection will be opened to, until it is or the expectation expires.
+  struct DataExpectation {
+    core::IpAddress address;  // the data connection's responder; unset: any (EPSV: the server)
+    bool any_address = false;
+    uint16_t port = 0;
+    uint64_t parent_flow_id = 0;
+    core::Timestamp expires{};
+  };
+  static constexpr size_t kMaxExpectations = 1024;  // per worker; the oldest go first
+  static constexpr std::chrono::seconds kExpectationTimeout{60};
+  std::vector<DataExpectation> expectations;
+  void expect_data(const flow::Flow& control, flow::Direction client_dir,
+                   const ftp::Expectation& e);
+  // The expectation a new flow fulfils (its responder endpoint), removed; 0 when none.
+  uint64_t fulfil(const flow::Flow& data_flow);
 };
 
 // One protocol's parser state of one flow. The stage gives it each direction's bytes in order
@@ -70,13 +93,18 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  virtual void parse(Side side, std::span<const uint8_t> data) = 0;
+  // Returns how many bytes of `data` belong to this protocol: all of them, except where the
+  // session switches protocol (STARTTLS): the rest is the new protocol's (switch_to()).
+  virtual size_t parse(Side side, std::span<const uint8_t> data) = 0;
   virtual void on_gap(Side side) = 0;
   virtual void on_end() = 0;
   virtual Status status() const = 0;
   // The session now speaks another protocol (STARTTLS): the stage replaces it with a session of
   // that protocol and gives it the bytes that follow. kNone when it does not.
   virtual core::AppProto switch_to() const { return core::AppProto::kNone; }
+  // At a switch: client bytes that followed the switching command, the start of the client's
+  // stream in the new protocol.
+  virtual std::string held_client_bytes() const { return {}; }
 
   flow::Direction client_dir() const { return client_dir_; }
 
@@ -105,6 +133,12 @@ std::unique_ptr<Session> make_http_session(AppLayer::Context& ctx, flow::Flow& f
                                            flow::Direction client_dir);
 std::unique_ptr<Session> make_dns_session(AppLayer::Context& ctx, flow::Flow& flow,
                                           flow::Direction client_dir);
+std::unique_ptr<Session> make_ssh_session(AppLayer::Context& ctx, flow::Flow& flow,
+                                          flow::Direction client_dir);
+std::unique_ptr<Session> make_ftp_session(AppLayer::Context& ctx, flow::Flow& flow,
+                                          flow::Direction client_dir);
+std::unique_ptr<Session> make_smtp_session(AppLayer::Context& ctx, flow::Flow& flow,
+                                           flow::Direction client_dir);
 std::unique_ptr<Session> make_tls_session(AppLayer::Context& ctx, flow::Flow& flow,
                                           flow::Direction client_dir);
 

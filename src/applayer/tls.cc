@@ -685,8 +685,15 @@ void Parser::handshake_message(Side side, uint8_t type, std::span<const uint8_t>
       case kServerHelloDone:
         flag(Anomaly::kUnexpectedMessage);
         return;
+      case kClientKeyExchange:
+        // RFC 5246 §7.4.7: its contents stay opaque here; its arrival is what ssl_state reports.
+        if (session_.client_hello && !session_.client_key_exchange) {
+          session_.client_key_exchange = true;
+          observer_.on_tls(session_, Event::kClientKeyExchange);
+        }
+        return;
       default:
-        return;  // Certificate, ClientKeyExchange, CertificateVerify...: skipped
+        return;  // Certificate, CertificateVerify...: skipped
     }
   }
   switch (type) {

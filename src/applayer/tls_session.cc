@@ -24,7 +24,17 @@ class TlsSession final : public Session, public tls::Observer {
   TlsSession(AppLayer::Context& ctx, flow::Flow& flow, flow::Direction client_dir)
       : Session(ctx, flow, client_dir), parser_(tls::Limits{}, *this, ctx.tls) {}
 
-  void parse(Side side, std::span<const uint8_t> data) override { parser_.parse(side, data); }
+  size_t parse(Side side, std::span<const uint8_t> data) override {
+    // The handshake's first bytes as sent: the payload rules without a sticky buffer inspect
+    // (Suricata matches them against the raw stream), offsets counted from the stream's start.
+    std::string& raw = raw_[static_cast<int>(side)];
+    if (raw.size() < kRawLimit) {
+      raw.append(reinterpret_cast<const char*>(data.data()),
+                 std::min(data.size(), kRawLimit - raw.size()));
+    }
+    parser_.parse(side, data);
+    return data.size();
+  }
   void on_gap(Side side) override { parser_.on_gap(side); }
   void on_end() override { parser_.on_end(); }
   Status status() const override {
@@ -39,28 +49,35 @@ class TlsSession final : public Session, public tls::Observer {
   void on_tls(tls::Session& s, tls::Event event) override {
     switch (event) {
       case tls::Event::kClientHello:
-        inspect(s, Side::kClient, nullptr);
+        inspect(s, Side::kClient, nullptr, rules::kTlsStateClientHello);
         break;
       case tls::Event::kServerHello:
-        inspect(s, Side::kServer, nullptr);
+        inspect(s, Side::kServer, nullptr, rules::kTlsStateServerHello);
         break;
       case tls::Event::kCertificate:
         // tls.certs inspects each certificate of the chain: one inspection per certificate (a
         // rule alerts at most once per transaction).
-        if (s.certificates.empty()) inspect(s, Side::kServer, nullptr);
-        for (const tls::Certificate& c : s.certificates) inspect(s, Side::kServer, &c);
+        if (s.certificates.empty()) inspect(s, Side::kServer, nullptr, rules::kTlsStateServerHello);
+        for (const tls::Certificate& c : s.certificates)
+          inspect(s, Side::kServer, &c, rules::kTlsStateServerHello);
+        break;
+      case tls::Event::kClientKeyExchange:
+        inspect(s, Side::kClient, nullptr, rules::kTlsStateClientKeyx);
         break;
       case tls::Event::kEncrypted:
         break;
     }
   }
 
-  void inspect(const tls::Session& s, Side side, const tls::Certificate* cert);
+  void inspect(const tls::Session& s, Side side, const tls::Certificate* cert, uint32_t state);
 
+  static constexpr size_t kRawLimit = 8192;
   tls::Parser parser_;
+  std::string raw_[2];  // by side: the direction's first bytes, until the session ends
 };
 
-void TlsSession::inspect(const tls::Session& s, Side side, const tls::Certificate* cert) {
+void TlsSession::inspect(const tls::Session& s, Side side, const tls::Certificate* cert,
+                         uint32_t state) {
   AppLayer::Context& c = ctx_;
   c.begin();
   if (s.client_hello) {
@@ -73,11 +90,18 @@ void TlsSession::inspect(const tls::Session& s, Side side, const tls::Certificat
     c.set(c.ids.ja3s_hash, s.ja3s_hash);
     c.set(c.ids.ja3s_string, s.ja3s);
   }
-  uint32_t state = 0;
-  if (s.client_hello) state |= rules::kTlsStateClientHello;
-  if (s.server_hello) state |= rules::kTlsStateServerHello;
+  // ssl_state: the message inspected (Suricata's state names the last message parsed).
   c.set(rules::AppFact::kTlsState, state);
-  const uint16_t version = side == Side::kClient ? s.client_version : s.version;
+  // The client's version: its first supported_versions entry (RFC 8446 §4.2.1, as Suricata
+  // reads it), else the hello's legacy version.
+  uint16_t client_version = s.client_version;
+  for (const uint16_t v : s.client_versions) {
+    if (!tls::is_grease(v)) {
+      client_version = v;
+      break;
+    }
+  }
+  const uint16_t version = side == Side::kClient ? client_version : s.version;
   if (version != 0) c.set(rules::AppFact::kTlsVersion, version);
   // The server certificate is the chain's first (RFC 5246 §7.4.2).
   if (!s.certificates.empty() && s.certificates.front().parsed) {
@@ -95,6 +119,7 @@ void TlsSession::inspect(const tls::Session& s, Side side, const tls::Certificat
     c.set(rules::AppFact::kTlsCertValid, now >= leaf.not_before && now <= leaf.not_after ? 1 : 0);
   }
   if (cert != nullptr) c.set(c.ids.tls_certs, view(cert->der));
+  c.set(rules::kPayloadBuffer, raw_[static_cast<int>(side)]);
   TxInspection tx = inspection(core::AppProto::kTls, side, 0);
   tx.tls = &s;
   c.emit(tx);

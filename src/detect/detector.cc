@@ -51,11 +51,6 @@ FlowDetect* existing_state(const flow::Flow* f) {
   return f == nullptr ? nullptr : detect_slot().get(*f);
 }
 
-core::IpAddress endpoint_address(const flow::FlowKey& key, int endpoint) {
-  const uint8_t* raw = key.addr[endpoint].data();
-  return key.family == 4 ? core::IpAddress::v4(raw) : core::IpAddress::v6(raw);
-}
-
 bool bit_set(const FlowDetect* state, uint16_t bit) {
   return state != nullptr &&
          std::find(state->flowbits.begin(), state->flowbits.end(), bit) != state->flowbits.end();
@@ -214,8 +209,8 @@ struct Detector::Header {
     if (f != nullptr) {
       const int client = f->client_is_first ? 0 : 1;
       const int sender = dir == flow::Direction::kToServer ? client : 1 - client;
-      h.src = endpoint_address(f->key, sender);
-      h.dst = endpoint_address(f->key, 1 - sender);
+      h.src = flow::endpoint_address(f->key, sender);
+      h.dst = flow::endpoint_address(f->key, 1 - sender);
       h.sport = f->key.port[sender];
       h.dport = f->key.port[1 - sender];
       h.ip_proto = f->key.proto;

@@ -53,4 +53,9 @@ uint64_t hash_flow_key(const FlowKey& k, uint64_t seed) {
   return h;
 }
 
+core::IpAddress endpoint_address(const FlowKey& key, int endpoint) {
+  const uint8_t* raw = key.addr[endpoint].data();
+  return key.family == 4 ? core::IpAddress::v4(raw) : core::IpAddress::v6(raw);
+}
+
 }  // namespace spanguard::flow

@@ -84,6 +84,7 @@ v1::FlowRecord flow_record(const flow::Flow& f, flow::EndReason reason) {
   r.set_timestamp(eve_timestamp(f.last_seen));
   r.set_flow_id(static_cast<double>(f.flow_id));
   r.set_event_type("flow");
+  if (f.parent_flow_id != 0) r.set_parent_id(static_cast<double>(f.parent_flow_id));
   r.set_src_ip(address_text(f.key, client));
   r.set_src_port(f.key.port[client]);
   r.set_dest_ip(address_text(f.key, 1 - client));

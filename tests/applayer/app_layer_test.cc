@@ -98,6 +98,18 @@ TEST_F(AppLayerTest, OtherProtocolsOnPort80AreNotHttp) {
   flow_.key.port[1] = 80;
   send(Direction::kToClient, "SSH-2.0-OpenSSH_9.2\r\n");
   send(Direction::kToServer, "SSH-2.0-PuTTY\r\n");
+  EXPECT_EQ(flow_.app_proto, core::AppProto::kSsh);
+  send(Direction::kToServer, "GET / HTTP/1.1\r\n\r\n");  // an SSH flow stays one
+  EXPECT_EQ(flow_.app_proto, core::AppProto::kSsh);
+  for (const Seen& s : sink_.seen) EXPECT_EQ(s.uri, "<absent>");  // no HTTP transaction
+}
+
+TEST_F(AppLayerTest, UnknownBytesMarkTheFlowFailed) {
+  flow_.key.port[1] = 80;
+  // Enough bytes for every probe to decide (a DNS-over-TCP header needs 14).
+  send(Direction::kToClient, std::string("\x00\x01\x02\x03\xff\xfe\xfd\xfc\x80\x81", 10));
+  send(Direction::kToServer,
+       std::string("\x7f\x45\x4c\x46\x02\x01\x01\x00", 8) + std::string(56, '\xee'));
   EXPECT_EQ(flow_.app_proto, core::AppProto::kFailed);
   send(Direction::kToServer, "GET / HTTP/1.1\r\n\r\n");  // too late: detection gave up
   EXPECT_EQ(flow_.app_proto, core::AppProto::kFailed);

@@ -66,6 +66,8 @@ std::string_view event_name(Event e) {
       return "server_hello";
     case Event::kCertificate:
       return "certificate";
+    case Event::kClientKeyExchange:
+      return "client_key_exchange";
     case Event::kEncrypted:
       return "encrypted";
   }
@@ -384,8 +386,9 @@ TEST(TlsParser, Tls12FullHandshakeParsesTwoCertificateChain) {
   f.server(build::concat({build::change_cipher_spec(), build::record(22, 0x0303, Bytes(40, 2))}));
   EXPECT_TRUE(s.handshake_done);
   EXPECT_FALSE(s.resumed);
-  EXPECT_EQ(f.recorder.events, (std::vector<Event>{Event::kClientHello, Event::kServerHello,
-                                                   Event::kCertificate, Event::kEncrypted}));
+  EXPECT_EQ(f.recorder.events,
+            (std::vector<Event>{Event::kClientHello, Event::kServerHello, Event::kCertificate,
+                                Event::kClientKeyExchange, Event::kEncrypted}));
   EXPECT_EQ(s.anomalies, 0u);
 }
 

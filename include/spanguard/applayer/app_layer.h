@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "spanguard/applayer/http.h"
+#include "spanguard/applayer/side.h"
 #include "spanguard/core/config.h"
 #include "spanguard/core/counters.h"
 #include "spanguard/decode/packet_view.h"
@@ -160,6 +161,7 @@ class AppLayer final : public stream::StreamConsumer {
   // The session parsed all it will (encrypted, a tunnel, or done): released, the flow bypassed
   // when its payload is encrypted and encryption_handling says so.
   void after_parse(flow::Flow& flow, FlowState& state);
+  void feed(flow::Flow& flow, FlowState& state, Side side, std::span<const uint8_t> data);
 
   AppLayerOptions options_;
   std::unique_ptr<Context> context_;

@@ -29,7 +29,13 @@ struct Limits {
 // ServerHello after it does). kCertificate: the server's Certificate message was parsed, every
 // certificate in it (up to the limit) is in Session::certificates. kEncrypted: both directions are
 // encrypted (or carry application data): nothing more will be parsed, the flow may be bypassed.
-enum class Event : uint8_t { kClientHello, kServerHello, kCertificate, kEncrypted };
+enum class Event : uint8_t {
+  kClientHello,
+  kServerHello,
+  kCertificate,
+  kClientKeyExchange,
+  kEncrypted
+};
 
 // Protocol anomalies, one bit each in Session::anomalies and one counter each
 // ("tls.anomaly.<name>").
@@ -105,6 +111,8 @@ struct Session {
   std::vector<uint16_t> server_extensions;
   std::string server_alpn;  // the protocol the server selected
   std::string ja3s, ja3s_hash;
+
+  bool client_key_exchange = false;  // the client's ClientKeyExchange (TLS <= 1.2) was seen
 
   // Server certificate chain (TLS <= 1.2 only: TLS 1.3 encrypts it)
   std::vector<Certificate> certificates;

@@ -82,9 +82,10 @@ struct Flow {
   // bypassed: neither reassembled nor inspected at all, only its TCP state is tracked.
   bool raw_stream_done = false;
   bool bypassed = false;
-  uint8_t timeout_class = 0;  // cached index into the timeout table (see FlowTable)
-  TcpTracker tcp;             // meaningful for TCP flows only
-  EndpointTrace endpoint[2];  // by Direction of the endpoint's packets
+  uint64_t parent_flow_id = 0;  // an FTP data session: its control session's flow_id
+  uint8_t timeout_class = 0;    // cached index into the timeout table (see FlowTable)
+  TcpTracker tcp;               // meaningful for TCP flows only
+  EndpointTrace endpoint[2];    // by Direction of the endpoint's packets
   std::array<std::unique_ptr<FlowData>, kMaxFlowSlots> data;
 
   // Intrusive links: the hash chain and the expiry wheel.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "spanguard/core/ip_address.h"
 #include "spanguard/decode/packet_view.h"
 
 namespace spanguard::flow {
@@ -25,5 +26,8 @@ struct FlowKey {
 FlowKey make_flow_key(const decode::PacketView& v, bool vlan_aware, bool& source_is_first);
 
 uint64_t hash_flow_key(const FlowKey& key, uint64_t seed);
+
+// The address of endpoint 0 or 1.
+core::IpAddress endpoint_address(const FlowKey& key, int endpoint);
 
 }  // namespace spanguard::flow
