@@ -358,11 +358,11 @@ void AppLayer::start_session(flow::Flow& f, FlowState& state, core::AppProto pro
                              flow::Direction client_dir) {
   f.app_proto = proto;
   context_->counters.inc(flows_counter(proto));
-  // Without consumers only the protocol is needed, except where the end of the handshake decides
-  // the flow's fate: encrypted TLS and SSH flows are bypassed.
+  // Without consumers only the protocol is needed, except where parsing decides the fate of flows:
+  // encrypted TLS and SSH flows are bypassed, FTP control sessions announce their data sessions.
   const bool for_bypass = (proto == core::AppProto::kTls || proto == core::AppProto::kSsh) &&
                           options_.encryption != EncryptionHandling::kFull;
-  if (!options_.parse && !for_bypass) return;
+  if (!options_.parse && !for_bypass && proto != core::AppProto::kFtp) return;
   switch (proto) {
     case core::AppProto::kHttp:
       state.session = make_http_session(*context_, f, client_dir);
