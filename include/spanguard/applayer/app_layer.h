@@ -28,7 +28,7 @@ namespace tls {
 struct Session;
 }
 namespace dns {
-struct Message;
+class Message;
 }
 namespace ssh {
 struct Session;
