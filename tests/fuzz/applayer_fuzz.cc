@@ -21,8 +21,13 @@ class Reader : public applayer::TransactionSink {
       if (!b) continue;
       for (const char c : *b) sum_ += static_cast<uint8_t>(c);
     }
-    if (tx.http == nullptr || tx.http->id != tx.tx_id) std::abort();
-    // Transaction ids of one direction's inspections never go back.
+    // Every inspection names the parsed state of its own protocol only.
+    if ((tx.http != nullptr) != (tx.proto == core::AppProto::kHttp)) std::abort();
+    if ((tx.tls != nullptr) != (tx.proto == core::AppProto::kTls)) std::abort();
+    if ((tx.dns != nullptr) != (tx.proto == core::AppProto::kDns)) std::abort();
+    if (tx.proto != core::AppProto::kHttp) return;
+    if (tx.http->id != tx.tx_id) std::abort();
+    // Transaction ids of one direction's HTTP inspections never go back.
     uint64_t& last = last_[flow::index(tx.dir)];
     if (tx.tx_id + 1 < last) std::abort();
     last = tx.tx_id + 1;
