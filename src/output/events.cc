@@ -259,7 +259,7 @@ void set_tls(v1::TlsInfo* info, const applayer::tls::Session& s) {
   if (s.server_hello) {
     info->mutable_ja3s()->set_hash(s.ja3s_hash);
     info->mutable_ja3s()->set_string(s.ja3s);
-    info->set_server_alpns(s.server_alpn);
+    if (!s.server_alpn.empty()) info->add_server_alpns(s.server_alpn);
     info->set_session_resumed(s.resumed);
   }
 }

@@ -40,9 +40,9 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
           static_cast<applayer::TransactionSink&>(*this)),
       // Protocol identification, then stream rules (they may be restricted to the protocol), then
       // the parsers: a trigger in the raw stream is reset before the segment is parsed.
-      reassembler_(stream::stream_options(config),
-                   {&app_layer_.identifier(), static_cast<stream::StreamConsumer*>(this),
-                    &app_layer_}),
+      reassembler_(
+          stream::stream_options(config),
+          {&app_layer_.identifier(), static_cast<stream::StreamConsumer*>(this), &app_layer_}),
       tx_buffers_(outputs.detection != nullptr ? outputs.detection->registry().buffer_count() : 0),
       responder_(outputs.respond != nullptr
                      ? std::make_unique<respond::Responder>(
@@ -167,9 +167,8 @@ void Worker::on_alert(const detect::AlertEvent& alert) {
   // Built now, while the packet, the matched bytes and the transaction exist; sent at the end of
   // the batch.
   PendingAlert& p = pending_alerts_.emplace_back();
-  *p.event.mutable_alert() = output::alert_record(
-      alert, 0, responded ? &*reset : nullptr,
-      alert.in_transaction ? current_tx_ : nullptr);
+  *p.event.mutable_alert() = output::alert_record(alert, 0, responded ? &*reset : nullptr,
+                                                  alert.in_transaction ? current_tx_ : nullptr);
   p.flow = alert.flow;
   p.responded = responded;
 }

@@ -63,8 +63,9 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"depth_reached", "directions that reached stream.depth"},
     {"memcap_drops", "segments not queued because stream.memcap was reached"},
     {"memory_bytes", "bytes queued and retained"},
-    {"bypassed_bytes", "payload bytes of bypassed (encrypted) flows, neither reassembled nor "
-                       "inspected"},
+    {"bypassed_bytes",
+     "payload bytes of bypassed (encrypted) flows, neither reassembled nor "
+     "inspected"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(StreamCounter::kCount));
 constexpr core::CounterGroup kCounterGroup{"stream", kCounterDefs};

@@ -671,8 +671,8 @@ TEST(HttpRules, AlertHttpFiresOnHttpToPort8888) {
 TEST(HttpRules, AlertHttpContentRuleSeesTheSegmentThatIdentifiesTheProtocol) {
   const std::string rule =
       R"(alert http any any -> any any (msg:"first bytes"; flow:to_server; content:"GET /index.html"; depth:15; sid:7; rev:1;))";
-  const Replay r = replay("first-segment", exchange(kGetIndex, kOk, 8080), rule,
-                          home_is(Home::kClient));
+  const Replay r =
+      replay("first-segment", exchange(kGetIndex, kOk, 8080), rule, home_is(Home::kClient));
   ASSERT_EQ(r.run.status, 0) << r.run.err;
   EXPECT_EQ(alerts_of(r, 7), 1) << r.eve_text;
 }

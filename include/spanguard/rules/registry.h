@@ -42,7 +42,7 @@ enum class AppFact : uint8_t {
   kTlsCertValid,    // 1: the packet time lies within the server certificate's validity
   kTlsNotBefore,    // the server certificate's validity, unix seconds
   kTlsNotAfter,
-  kTlsState,  // handshake messages seen so far: the kTlsState* bits (ssl_state)
+  kTlsState,   // handshake messages seen so far: the kTlsState* bits (ssl_state)
   kDnsOpcode,  // the header's opcode
   kDnsRrtype,  // the first question's type
   kFtpBounce,  // 1: a PORT/EPRT names an address other than the client's (FTP bounce)
