@@ -8,13 +8,16 @@
 #include <vector>
 
 #include "spanguard/applayer/ssh.h"
+#include "stream_records.h"
 
 namespace {
 
 using namespace spanguard::applayer;
 using namespace spanguard::applayer::ssh;
 
-class Digest : public Observer {
+using Record = spanguard::fuzzing::StreamRecord<Side>;
+
+class Digest : public Observer, public spanguard::fuzzing::Fnv {
  public:
   void on_ssh(const Session& session, Side side, Event event) override {
     mix(static_cast<uint64_t>(side) << 8 | static_cast<uint64_t>(event));
@@ -28,25 +31,6 @@ class Digest : public Observer {
     mix(uint64_t{e.banner_done} << 3 | uint64_t{e.kexinit_done} << 2 | uint64_t{e.new_keys} << 1 |
         session.encrypted);
   }
-  uint64_t value() const { return h_; }
-
- private:
-  void mix(uint64_t v) {
-    h_ ^= v;
-    h_ *= 1099511628211ull;
-  }
-  void mix(std::string_view s) {
-    for (const char c : s) mix(static_cast<uint8_t>(c));
-    mix(s.size());
-  }
-  uint64_t h_ = 1469598103934665603ull;
-};
-
-struct Record {
-  bool gap = false;
-  Side side = Side::kClient;
-  std::string_view data;
-  uint8_t piece = 0;  // cut into pieces of piece+1 bytes in the split run
 };
 
 Limits limits_from(uint8_t b) {
@@ -77,11 +61,8 @@ Outcome run(const Limits& limits, const std::vector<Record>& records, bool split
       if (r.gap) {
         parser.on_gap(r.side);
       } else {
-        const auto* p = reinterpret_cast<const uint8_t*>(r.data.data());
-        const size_t step = split ? size_t{r.piece} + 1 : r.data.size();
-        for (size_t at = 0; at < r.data.size(); at += step) {
-          parser.parse(r.side, {p + at, std::min(step, r.data.size() - at)});
-        }
+        spanguard::fuzzing::for_each_piece(
+            r, split, [&](std::span<const uint8_t> piece) { parser.parse(r.side, piece); });
       }
       if (parser.memory_bytes() > memory_bound(limits)) std::abort();
     }
@@ -103,19 +84,8 @@ Outcome run(const Limits& limits, const std::vector<Record>& records, bool split
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const Limits limits = limits_from(data[0]);
-  std::vector<Record> records;
-  size_t at = 1;
-  while (at + 3 <= size && records.size() < 256) {
-    Record r;
-    const uint8_t control = data[at];
-    r.side = (control & 1) ? Side::kServer : Side::kClient;
-    r.gap = (control & 6) == 6;
-    const size_t len = std::min<size_t>(data[at + 1], size - at - 3);
-    r.piece = data[at + 2];
-    at += 3;
-    if (!r.gap) r.data = {reinterpret_cast<const char*>(data + at), len}, at += len;
-    records.push_back(r);
-  }
+  const std::vector<Record> records =
+      spanguard::fuzzing::read_records(data + 1, size - 1, Side::kClient, Side::kServer);
   const Outcome whole = run(limits, records, false);
   const Outcome split = run(limits, records, true);
   if (whole.digest != split.digest || whole.counters != split.counters) std::abort();
