@@ -276,9 +276,7 @@ void AppLayer::Context::expect_data(const flow::Flow& control, flow::Direction c
     x.address = *e.address;
   } else {
     // EPSV names no address: the data connection goes to the control session's server.
-    const int client =
-        control.client_is_first == (client_dir == flow::Direction::kToServer) ? 0 : 1;
-    x.address = flow::endpoint_address(control.key, 1 - client);
+    x.address = flow::sender_address(control, flow::opposite(client_dir));
   }
   // Expired ones go first, then the oldest when full.
   std::erase_if(expectations,
@@ -289,7 +287,7 @@ void AppLayer::Context::expect_data(const flow::Flow& control, flow::Direction c
 
 uint64_t AppLayer::Context::fulfil(const flow::Flow& f) {
   // The responder of the new connection: the endpoint its first packet was sent to.
-  const int responder = f.client_is_first ? 1 : 0;
+  const int responder = flow::sender_endpoint(f, flow::Direction::kToClient);
   const core::IpAddress address = flow::endpoint_address(f.key, responder);
   const uint16_t port = f.key.port[responder];
   for (auto it = expectations.begin(); it != expectations.end(); ++it) {

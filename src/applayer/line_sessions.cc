@@ -3,6 +3,7 @@
 // ftpbounce fact, SMTP mails with their envelope buffers and each decoded attachment as file.data.
 // FTP's AUTH TLS and SMTP's STARTTLS hand the flow over to a TLS session at the exact byte.
 #include <algorithm>
+#include <optional>
 
 #include "session.h"
 #include "spanguard/applayer/ftp.h"
@@ -55,16 +56,15 @@ class SshSession final : public Session, public ssh::Observer {
   ssh::Parser parser_;
 };
 
-// The client's address, as the flow key holds it.
-core::IpAddress client_address(const flow::Flow& f, flow::Direction client_dir) {
-  const int client = f.client_is_first == (client_dir == flow::Direction::kToServer) ? 0 : 1;
-  return flow::endpoint_address(f.key, client);
-}
-
-class FtpSession final : public Session, public ftp::Observer {
+// FTP and SMTP parsers share their shape: bytes consumed up to a protocol switch (AUTH TLS,
+// STARTTLS), after which the client's held bytes and the rest go to a TLS session.
+template <typename Parser, typename Limits>
+class StartTlsSession : public Session {
  public:
-  FtpSession(AppLayer::Context& ctx, flow::Flow& flow, flow::Direction client_dir)
-      : Session(ctx, flow, client_dir), parser_(ftp::Limits{}, *this, ctx.ftp) {}
+  template <typename Observer, typename Counters>
+  StartTlsSession(AppLayer::Context& ctx, flow::Flow& flow, flow::Direction client_dir,
+                  Observer& observer, Counters& counters)
+      : Session(ctx, flow, client_dir), parser_(Limits{}, observer, counters) {}
 
   size_t parse(Side side, std::span<const uint8_t> data) override {
     return parser_.parse(side, data);
@@ -79,39 +79,30 @@ class FtpSession final : public Session, public ftp::Observer {
   }
   std::string held_client_bytes() const override { return std::string(parser_.held_client_tls()); }
 
+ protected:
+  Parser parser_;
+};
+
+// The observer base comes first: it exists before the parser is given it.
+class FtpSession final : public ftp::Observer, public StartTlsSession<ftp::Parser, ftp::Limits> {
+ public:
+  FtpSession(AppLayer::Context& ctx, flow::Flow& flow, flow::Direction client_dir)
+      : StartTlsSession(ctx, flow, client_dir, *this, ctx.ftp) {}
+
  private:
   void on_ftp(ftp::Transaction& tx, ftp::Event event) override {
-    AppLayer::Context& c = ctx_;
     switch (event) {
-      case ftp::Event::kCommand: {
-        if (tx.command.empty()) return;
-        c.begin();
-        c.scratch.assign(tx.command);
-        if (!tx.command_data.empty()) c.scratch.append(" ").append(tx.command_data);
-        c.set(rules::kPayloadBuffer, c.scratch);
-        TxInspection inspection = this->inspection(core::AppProto::kFtp, Side::kClient, tx.id);
-        inspection.ftp = &tx;
-        c.emit(inspection);
+      case ftp::Event::kCommand:
+        if (!tx.command.empty()) inspect(tx, std::nullopt);
         return;
-      }
-      case ftp::Event::kExpectation: {
+      case ftp::Event::kExpectation:
         if (!tx.expectation) return;
-        const ftp::Expectation& e = *tx.expectation;
-        if (e.active && e.address) {
-          // PORT/EPRT: ftpbounce holds when the announced address is not the client's.
-          c.begin();
-          c.scratch.assign(tx.command);
-          if (!tx.command_data.empty()) c.scratch.append(" ").append(tx.command_data);
-          c.set(rules::kPayloadBuffer, c.scratch);
-          c.set(rules::AppFact::kFtpBounce,
-                ftp::is_bounce(e, client_address(flow_, client_dir_)) ? 1 : 0);
-          TxInspection inspection = this->inspection(core::AppProto::kFtp, Side::kClient, tx.id);
-          inspection.ftp = &tx;
-          c.emit(inspection);
+        // PORT/EPRT: ftpbounce holds when the announced address is not the client's.
+        if (tx.expectation->active && tx.expectation->address) {
+          inspect(tx, ftp::is_bounce(*tx.expectation, flow::sender_address(flow_, client_dir_)));
         }
-        c.expect_data(flow_, client_dir_, e);
+        ctx_.expect_data(flow_, client_dir_, *tx.expectation);
         return;
-      }
       case ftp::Event::kReply:
       case ftp::Event::kStartTls:
       case ftp::Event::kComplete:
@@ -119,26 +110,25 @@ class FtpSession final : public Session, public ftp::Observer {
     }
   }
 
-  ftp::Parser parser_;
+  // The command line as the payload, with the ftpbounce fact when the command announces one.
+  void inspect(const ftp::Transaction& tx, std::optional<bool> bounce) {
+    AppLayer::Context& c = ctx_;
+    c.begin();
+    c.scratch.assign(tx.command);
+    if (!tx.command_data.empty()) c.scratch.append(" ").append(tx.command_data);
+    c.set(rules::kPayloadBuffer, c.scratch);
+    if (bounce) c.set(rules::AppFact::kFtpBounce, *bounce ? 1 : 0);
+    TxInspection inspection = this->inspection(core::AppProto::kFtp, Side::kClient, tx.id);
+    inspection.ftp = &tx;
+    c.emit(inspection);
+  }
 };
 
-class SmtpSession final : public Session, public smtp::Observer {
+class SmtpSession final : public smtp::Observer,
+                          public StartTlsSession<smtp::Parser, smtp::Limits> {
  public:
   SmtpSession(AppLayer::Context& ctx, flow::Flow& flow, flow::Direction client_dir)
-      : Session(ctx, flow, client_dir), parser_(smtp::Limits{}, *this, ctx.smtp) {}
-
-  size_t parse(Side side, std::span<const uint8_t> data) override {
-    return parser_.parse(side, data);
-  }
-  void on_gap(Side side) override { parser_.on_gap(side); }
-  void on_end() override { parser_.on_end(); }
-  Status status() const override {
-    return parser_.stopped() && !parser_.tls() ? Status::kDone : Status::kParsing;
-  }
-  core::AppProto switch_to() const override {
-    return parser_.tls() ? core::AppProto::kTls : core::AppProto::kNone;
-  }
-  std::string held_client_bytes() const override { return std::string(parser_.held_client_tls()); }
+      : StartTlsSession(ctx, flow, client_dir, *this, ctx.smtp) {}
 
  private:
   void on_smtp(smtp::Event event, smtp::Transaction* tx) override {
@@ -160,8 +150,6 @@ class SmtpSession final : public Session, public smtp::Observer {
       c.emit(inspection);
     }
   }
-
-  smtp::Parser parser_;
 };
 
 }  // namespace

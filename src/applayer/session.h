@@ -62,8 +62,7 @@ struct AppLayer::Context {
   // FTP data connections announced by control sessions (PORT/EPRT, PASV/EPSV answers): the
   // endpoint a data connection will be opened to, until it is or the expectation expires.
   struct DataExpectation {
-    core::IpAddress address;  // the data connection's responder; unset: any (EPSV: the server)
-    bool any_address = false;
+    core::IpAddress address;  // the data connection's responder (EPSV: the control's server)
     uint16_t port = 0;
     uint64_t parent_flow_id = 0;
     core::Timestamp expires{};

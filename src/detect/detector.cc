@@ -207,8 +207,7 @@ struct Detector::Header {
     Header h;
     h.dir = dir;
     if (f != nullptr) {
-      const int client = f->client_is_first ? 0 : 1;
-      const int sender = dir == flow::Direction::kToServer ? client : 1 - client;
+      const int sender = flow::sender_endpoint(*f, dir);
       h.src = flow::endpoint_address(f->key, sender);
       h.dst = flow::endpoint_address(f->key, 1 - sender);
       h.sport = f->key.port[sender];

@@ -100,6 +100,14 @@ struct Flow {
   bool is_tcp() const { return key.proto == decode::ip_proto::kTcp; }
 };
 
+// The key endpoint (0 or 1) whose packets travel in direction `d`, and its address.
+inline int sender_endpoint(const Flow& f, Direction d) {
+  return (d == Direction::kToServer) == f.client_is_first ? 0 : 1;
+}
+inline core::IpAddress sender_address(const Flow& f, Direction d) {
+  return endpoint_address(f.key, sender_endpoint(f, d));
+}
+
 template <typename T>
 T* SlotKey<T>::get(const Flow& f) const {
   return static_cast<T*>(f.data[id_].get());
