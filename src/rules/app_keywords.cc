@@ -7,6 +7,8 @@
 #include <cctype>
 #include <charconv>
 #include <ctime>
+#include <span>
+#include <tuple>
 #include <vector>
 
 namespace spanguard::rules {
@@ -103,6 +105,33 @@ std::optional<uint32_t> tls_version(std::string_view v) {
   return std::nullopt;
 }
 
+using Names = std::span<const std::pair<std::string_view, uint32_t>>;
+
+// NAME[<sep>NAME...], each optionally negated with '!' (all of them or none): the values named,
+// and whether they are negated.
+std::pair<std::vector<uint32_t>, bool> named_values(std::string_view keyword, std::string_view v,
+                                                    char sep, Names names,
+                                                    const std::string& expected) {
+  std::vector<uint32_t> values;
+  size_t negated = 0;
+  for (size_t start = 0; start <= v.size();) {
+    const size_t end = std::min(v.find(sep, start), v.size());
+    std::string_view item = trim(v.substr(start, end - start));
+    start = end + 1;
+    if (!item.empty() && item[0] == '!') {
+      ++negated;
+      item = trim(item.substr(1));
+    }
+    const auto it =
+        std::find_if(names.begin(), names.end(), [&](const auto& n) { return n.first == item; });
+    if (it == names.end()) bad(keyword, expected, v);
+    values.push_back(it->second);
+  }
+  if (negated != 0 && negated != values.size())
+    bad(keyword, expected + ", all negated or none (mixing is ambiguous)", v);
+  return {std::move(values), negated != 0};
+}
+
 // ssl_version:[!]NAME[,[!]NAME...] with sslv2, sslv3, tls1.0, tls1.1, tls1.2, tls1.3.
 AppFactTest ssl_version(std::string_view v) {
   static constexpr std::pair<std::string_view, uint32_t> kNames[] = {
@@ -110,29 +139,12 @@ AppFactTest ssl_version(std::string_view v) {
       {"tls1.1", 0x0302}, {"tls1.2", 0x0303}, {"tls1.3", 0x0304}};
   AppFactTest t;
   t.fact = AppFact::kTlsVersion;
-  size_t negated = 0, items = 0;
-  for (size_t start = 0; start <= v.size();) {
-    const size_t comma = std::min(v.find(',', start), v.size());
-    std::string_view item = trim(v.substr(start, comma - start));
-    start = comma + 1;
-    ++items;
-    if (!item.empty() && item[0] == '!') {
-      ++negated;
-      item = trim(item.substr(1));
-    }
-    const auto* it = std::find_if(std::begin(kNames), std::end(kNames),
-                                  [&](const auto& n) { return n.first == item; });
-    if (it == std::end(kNames))
-      bad("ssl_version", "sslv2, sslv3, tls1.0, tls1.1, tls1.2 or tls1.3", v);
-    t.any_of.push_back(it->second);
-  }
-  if (negated != 0 && negated != items)
-    bad("ssl_version", "all versions negated or none (mixing is ambiguous)", v);
-  t.negated = negated != 0;
+  std::tie(t.any_of, t.negated) =
+      named_values("ssl_version", v, ',', kNames, "sslv2, sslv3, tls1.0, tls1.1, tls1.2 or tls1.3");
   return t;
 }
 
-// ssl_state:[!]STATE[|[!]STATE...]: the handshake messages seen so far.
+// ssl_state:[!]STATE[|[!]STATE...]: the handshake message inspected.
 AppFactTest ssl_state(std::string_view v) {
   static constexpr std::pair<std::string_view, uint32_t> kNames[] = {
       {"client_hello", kTlsStateClientHello},
@@ -142,25 +154,11 @@ AppFactTest ssl_state(std::string_view v) {
       {"unknown", kTlsStateUnknown}};
   AppFactTest t;
   t.fact = AppFact::kTlsState;
-  size_t negated = 0, items = 0;
-  for (size_t start = 0; start <= v.size();) {
-    const size_t bar = std::min(v.find('|', start), v.size());
-    std::string_view item = trim(v.substr(start, bar - start));
-    start = bar + 1;
-    ++items;
-    if (!item.empty() && item[0] == '!') {
-      ++negated;
-      item = trim(item.substr(1));
-    }
-    const auto* it = std::find_if(std::begin(kNames), std::end(kNames),
-                                  [&](const auto& n) { return n.first == item; });
-    if (it == std::end(kNames))
-      bad("ssl_state", "client_hello, server_hello, client_keyx, server_keyx or unknown", v);
-    t.bits |= it->second;
-  }
-  if (negated != 0 && negated != items)
-    bad("ssl_state", "all states negated or none (mixing is ambiguous)", v);
-  t.negated = negated != 0;
+  const auto [states, negated] =
+      named_values("ssl_state", v, '|', kNames,
+                   "client_hello, server_hello, client_keyx, server_keyx or unknown");
+  for (const uint32_t bit : states) t.bits |= bit;
+  t.negated = negated;
   return t;
 }
 
