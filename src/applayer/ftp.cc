@@ -259,7 +259,7 @@ size_t Parser::parse(Side side, std::span<const uint8_t> data) {
     return data.size();
   }
   while (p < end && !stopped_) {
-    if (!take_line(server_, p, end)) break;
+    if (!server_.take(p, end, limits_.max_line_length)) break;
     bool handed_over = false;
     server_line(strip_cr(server_.line), server_.line_over, handed_over);
     server_.line.clear();
@@ -271,26 +271,6 @@ size_t Parser::parse(Side side, std::span<const uint8_t> data) {
   }
   if (server_.line.capacity() > kKeptLineCapacity && server_.line.empty()) release(server_.line);
   return data.size();
-}
-
-bool Parser::take_line(Stream& s, const uint8_t*& p, const uint8_t* end) {
-  while (p < end) {
-    const auto* lf = static_cast<const uint8_t*>(std::memchr(p, '\n', end - p));
-    const uint8_t* stop_at = lf != nullptr ? lf : end;
-    if (!s.skip_line) {
-      const size_t n = stop_at - p;
-      const size_t room =
-          limits_.max_line_length > s.line.size() ? limits_.max_line_length - s.line.size() : 0;
-      s.line.append(reinterpret_cast<const char*>(p), std::min(n, room));
-      if (n > room) s.line_over = true;
-    }
-    p = stop_at;
-    if (lf == nullptr) return false;
-    ++p;
-    if (!s.skip_line) return true;
-    s.skip_line = false;  // the line cut by a gap is over: the next one is whole
-  }
-  return false;
 }
 
 void Parser::feed_client(const uint8_t* p, const uint8_t* end) {
@@ -310,7 +290,7 @@ void Parser::feed_client(const uint8_t* p, const uint8_t* end) {
       held_.append(reinterpret_cast<const char*>(p), n);
       return;
     }
-    if (!take_line(client_, p, end)) break;
+    if (!client_.take(p, end, limits_.max_line_length)) break;
     client_line(strip_cr(client_.line), client_.line_over);
     client_.line.clear();
     client_.line_over = false;

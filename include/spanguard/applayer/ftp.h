@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "spanguard/applayer/line_reader.h"
 #include "spanguard/applayer/side.h"
 #include "spanguard/core/counters.h"
 #include "spanguard/core/ip_address.h"
@@ -168,18 +169,13 @@ class Parser {  // one per control connection; both directions
   size_t memory_bytes() const;
 
  private:
-  struct Stream {            // one direction
-    std::string line;        // the current line without its LF, up to the limit
-    bool line_over = false;  // bytes of the current line were dropped
-    bool skip_line = false;  // after a gap: the rest of the current line is dropped
-  };
-  struct Reply {        // the server's reply being read
-    bool open = false;  // a multi-line reply ("123-") awaits its last line
-    char code[3] = {};  // its code
+  using Stream = LineReader;  // one direction
+  struct Reply {              // the server's reply being read
+    bool open = false;        // a multi-line reply ("123-") awaits its last line
+    char code[3] = {};        // its code
     Transaction* tx = nullptr;
   };
 
-  bool take_line(Stream& s, const uint8_t*& p, const uint8_t* end);
   void client_line(std::string_view line, bool over);
   void server_line(std::string_view line, bool over, bool& handed_over);
   void reply_done(Transaction& tx, int code, std::string_view text, bool& handed_over);

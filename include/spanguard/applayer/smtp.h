@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "spanguard/applayer/line_reader.h"
 #include "spanguard/applayer/side.h"
 #include "spanguard/core/counters.h"
 
@@ -195,14 +196,8 @@ class Parser {  // one per flow; both directions
     bool resolved = false;  // its effect was already assumed (answer late or lost)
   };
   enum class Mode : uint8_t { kCommand, kData, kBdat };
-  struct Stream {            // one direction's line reader
-    std::string line;        // the current line without its LF, up to the limit
-    bool line_over = false;  // bytes of the current line were dropped
-    bool skip_line = false;  // after a gap: the rest of the current line (command or message
-                             // line) is dropped
-  };
+  using Stream = LineReader;  // one direction
 
-  bool take_line(Stream& s, const uint8_t*& p, const uint8_t* end);
   void feed_client(const uint8_t* p, const uint8_t* end);
   void command(std::string_view line, bool over);
   void server_line(std::string_view line, bool over, bool& handed_over);
