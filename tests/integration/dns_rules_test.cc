@@ -16,6 +16,7 @@
 #include "dns_messages.h"
 #include "frame_builder.h"
 #include "process.h"
+#include "rule_replay.h"
 #include "tcp_conversation.h"
 
 namespace spanguard::testing {
@@ -23,14 +24,6 @@ namespace {
 
 constexpr char kClientIp[] = "198.51.100.1";
 constexpr char kResolverIp[] = "198.51.100.53";
-
-std::string write_capture(const std::string& name, const std::vector<Bytes>& frames) {
-  const std::string path = temp_path(name + ".pcap");
-  CaptureWriter w(path);
-  int64_t ts = 1'700'000'000'000'000'000;
-  for (const Bytes& f : frames) w.write(f, ts += 1000);
-  return path;
-}
 
 Bytes udp_frame(bool from_client, const Bytes& message, uint16_t port = 53) {
   FrameBuilder b;
@@ -71,51 +64,9 @@ std::vector<Bytes> tcp_lookup(const std::string& name, size_t mss = 1448) {
   return frames;
 }
 
-struct Replay {
-  RunResult run;
-  mutable std::map<uint32_t, int> alerts;
-  std::string eve_text;
-};
-
-Replay replay(const std::string& name, const std::vector<Bytes>& frames, const std::string& rules,
-              std::vector<std::string> extra = {}) {
-  const std::string pcap = write_capture(name, frames);
-  const std::string rules_path = temp_path(name + ".rules");
-  std::ofstream(rules_path) << rules << "\n";
-  const std::string eve = temp_path(name + ".json");
-  std::remove(eve.c_str());
-  std::vector<std::string> argv = {spanguard_binary(),
-                                   "replay",
-                                   "--pcap",
-                                   pcap,
-                                   "--rules",
-                                   rules_path,
-                                   "--eve",
-                                   eve,
-                                   "--strict",
-                                   "--set",
-                                   "rules.vars.address={HOME_NET: \"[198.51.100.1/32]\"}",
-                                   "--set",
-                                   "flow.records=no"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  Replay out;
-  out.run = run(argv);
-  std::ifstream in(eve);
-  const std::regex sid("\"signature_id\":([0-9]+)");
-  for (std::string line; std::getline(in, line);) {
-    out.eve_text += line + "\n";
-    if (line.find("\"event_type\":\"alert\"") == std::string::npos) continue;
-    std::smatch m;
-    if (std::regex_search(line, m, sid)) ++out.alerts[static_cast<uint32_t>(std::stoul(m[1]))];
-  }
-  return out;
-}
-
-uint32_t sid_of(const std::string& rule) {
-  std::smatch m;
-  if (!std::regex_search(rule, m, std::regex("[; (]sid: *([0-9]+);")))
-    throw std::invalid_argument("no sid in " + rule);
-  return static_cast<uint32_t>(std::stoul(m[1]));
+// $HOME_NET is the client.
+Replay replay(const std::string& name, const std::vector<Bytes>& frames, const std::string& rules) {
+  return testing::replay(name, frames, rules, "{HOME_NET: \"[198.51.100.1/32]\"}");
 }
 
 // ---- the rules ---------------------------------------------------------------------------------
@@ -172,13 +123,13 @@ TEST_P(DnsRule, FiresOnTheQueryOverUdpAndTcpAndNeverOnTheNearMiss) {
   const uint32_t sid = sid_of(c.rule);
   const Replay udp = replay(c.name + "-udp", udp_lookup(c.hit), c.rule);
   ASSERT_EQ(udp.run.status, 0) << udp.run.err;
-  EXPECT_EQ(udp.alerts[sid], 1) << udp.eve_text;
+  EXPECT_EQ(alerts_of(udp, sid), 1) << udp.eve_text;
   const Replay tcp = replay(c.name + "-tcp", tcp_lookup(c.hit, 7), c.rule);
   ASSERT_EQ(tcp.run.status, 0) << tcp.run.err;
-  EXPECT_EQ(tcp.alerts[sid], 1) << tcp.eve_text;
+  EXPECT_EQ(alerts_of(tcp, sid), 1) << tcp.eve_text;
   const Replay miss = replay(c.name + "-miss", udp_lookup(c.near_miss), c.rule);
   ASSERT_EQ(miss.run.status, 0) << miss.run.err;
-  EXPECT_EQ(miss.alerts[sid], 0) << miss.eve_text;
+  EXPECT_EQ(alerts_of(miss, sid), 0) << miss.eve_text;
 }
 
 INSTANTIATE_TEST_SUITE_P(EtOpen, DnsRule, ::testing::ValuesIn(kCases),
@@ -197,19 +148,19 @@ TEST(DnsRules, AlertDnsContentMatchesTheTxtAnswerBytes) {
                                   udp_frame(false, txt_response("AAAAV3LU9AAAA"))};
   const Replay r = replay("txt-hit", hit, k2026920);
   ASSERT_EQ(r.run.status, 0) << r.run.err;
-  EXPECT_EQ(r.alerts[2026920], 1) << r.eve_text;
+  EXPECT_EQ(alerts_of(r, 2026920), 1) << r.eve_text;
   const std::vector<Bytes> dkim = {udp_frame(true, dns_query(0x7777, name, 16)),
                                    udp_frame(false, txt_response("v=DKIM1 V3LU9"))};
   const Replay miss = replay("txt-dkim", dkim, k2026920);
   ASSERT_EQ(miss.run.status, 0) << miss.run.err;
-  EXPECT_EQ(miss.alerts[2026920], 0) << miss.eve_text;
+  EXPECT_EQ(alerts_of(miss, 2026920), 0) << miss.eve_text;
 }
 
 // dns.query is the request's buffer: the same name in the response raises no second alert.
 TEST(DnsRules, DnsQueryRulesAlertOncePerLookup) {
   const Replay r = replay("once", udp_lookup("download.mediafire.com"), k2036936);
   ASSERT_EQ(r.run.status, 0) << r.run.err;
-  EXPECT_EQ(r.alerts[2036936], 1) << r.eve_text;
+  EXPECT_EQ(alerts_of(r, 2036936), 1) << r.eve_text;
   // The alert carries EVE's dns object (version 3) of the query it was raised on.
   EXPECT_NE(r.eve_text.find(R"("dns":{"version":3,"type":"request","id":16962,)"),
             std::string::npos)
@@ -223,7 +174,7 @@ TEST(DnsRules, DnsQueryRulesAlertOncePerLookup) {
 TEST(DnsRules, DnsIsFoundByContentOnAnyPort) {
   const Replay r = replay("port-5353", udp_lookup("cdn.driverturbo.com", 5300), k2039611);
   ASSERT_EQ(r.run.status, 0) << r.run.err;
-  EXPECT_EQ(r.alerts[2039611], 1) << r.eve_text;
+  EXPECT_EQ(alerts_of(r, 2039611), 1) << r.eve_text;
 }
 
 TEST(DnsRules, OpcodeAndRrtypeCompareTheHeaderAndQuestion) {
@@ -233,18 +184,18 @@ alert dns any any -> any any (msg:"TXT question"; flow:to_server; dns.rrtype:16;
 alert dns any any -> any any (msg:"standard query"; flow:to_server; dns.opcode:0; sid:3; rev:1;))";
   const Replay a = replay("opcode-a", udp_lookup("www.example.com"), rules);
   ASSERT_EQ(a.run.status, 0) << a.run.err;
-  EXPECT_EQ(a.alerts[1], 0) << a.eve_text;
-  EXPECT_EQ(a.alerts[2], 0) << a.eve_text;
-  EXPECT_EQ(a.alerts[3], 1) << a.eve_text;
+  EXPECT_EQ(alerts_of(a, 1), 0) << a.eve_text;
+  EXPECT_EQ(alerts_of(a, 2), 0) << a.eve_text;
+  EXPECT_EQ(alerts_of(a, 3), 1) << a.eve_text;
   DnsFlags notify = query_flags();
   notify.opcode = 4;  // NOTIFY (RFC 1996)
   const std::vector<Bytes> frames = {
       udp_frame(true, DnsMessageBuilder(9, notify).question("example.com", 16).build())};
   const Replay b = replay("opcode-b", frames, rules);
   ASSERT_EQ(b.run.status, 0) << b.run.err;
-  EXPECT_EQ(b.alerts[1], 1) << b.eve_text;
-  EXPECT_EQ(b.alerts[2], 1) << b.eve_text;
-  EXPECT_EQ(b.alerts[3], 0) << b.eve_text;
+  EXPECT_EQ(alerts_of(b, 1), 1) << b.eve_text;
+  EXPECT_EQ(alerts_of(b, 2), 1) << b.eve_text;
+  EXPECT_EQ(alerts_of(b, 3), 0) << b.eve_text;
 }
 
 }  // namespace

@@ -1,0 +1,69 @@
+// Rule replays for the protocol rule tests.
+#include "rule_replay.h"
+
+#include <fstream>
+#include <regex>
+#include <stdexcept>
+
+#include "capture_writer.h"
+
+namespace spanguard::testing {
+
+std::string write_capture(const std::string& name, const std::vector<Bytes>& frames) {
+  const std::string path = temp_path(name + ".pcap");
+  CaptureWriter w(path);
+  int64_t ts = kCaptureStartNs;
+  for (const Bytes& f : frames) w.write(f, ts += 1000);
+  return path;
+}
+
+Replay replay(const std::string& name, const std::vector<Bytes>& frames, const std::string& rules,
+              const std::string& address_vars, const std::vector<std::string>& settings) {
+  const std::string pcap = write_capture(name, frames);
+  const std::string rules_path = temp_path(name + ".rules");
+  std::ofstream(rules_path) << rules << "\n";
+  const std::string eve = temp_path(name + ".json");
+  std::remove(eve.c_str());  // EVE files are appended to
+  std::vector<std::string> argv = {spanguard_binary(),
+                                   "replay",
+                                   "--pcap",
+                                   pcap,
+                                   "--rules",
+                                   rules_path,
+                                   "--eve",
+                                   eve,
+                                   "--strict",
+                                   "--set",
+                                   "rules.vars.address=" + address_vars,
+                                   "--set",
+                                   "flow.records=no"};
+  for (const std::string& s : settings) {
+    argv.push_back("--set");
+    argv.push_back(s);
+  }
+  Replay out;
+  out.run = run(argv);
+  std::ifstream in(eve);
+  const std::regex sid("\"signature_id\":([0-9]+)");
+  for (std::string line; std::getline(in, line);) {
+    out.eve_text += line + "\n";
+    if (line.find("\"event_type\":\"alert\"") == std::string::npos) continue;
+    std::smatch m;
+    if (std::regex_search(line, m, sid)) ++out.alerts[static_cast<uint32_t>(std::stoul(m[1]))];
+  }
+  return out;
+}
+
+int alerts_of(const Replay& r, uint32_t sid) {
+  const auto it = r.alerts.find(sid);
+  return it == r.alerts.end() ? 0 : it->second;
+}
+
+uint32_t sid_of(const std::string& rule) {
+  std::smatch m;
+  if (!std::regex_search(rule, m, std::regex("[; (]sid: *([0-9]+);")))
+    throw std::invalid_argument("no sid in " + rule);
+  return static_cast<uint32_t>(std::stoul(m[1]));
+}
+
+}  // namespace spanguard::testing

@@ -1,0 +1,38 @@
+// Running rules against a generated capture through `spanguard replay`, as the rule tests of every
+// protocol do: the capture and rule files written, the EVE output read back as alerts by sid.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "frame_builder.h"
+#include "process.h"
+
+namespace spanguard::testing {
+
+// Frames 1 µs apart from 2023-11-14T22:13:20Z.
+inline constexpr int64_t kCaptureStartNs = 1'700'000'000'000'000'000;
+std::string write_capture(const std::string& name, const std::vector<Bytes>& frames);
+
+// signature_id -> number of alerts in the EVE output.
+using AlertCounts = std::map<uint32_t, int>;
+
+struct Replay {
+  RunResult run;
+  AlertCounts alerts;
+  std::string eve_text;
+};
+
+// Replays `frames` against `rules` with --strict (a rule that does not load fails the run rather
+// than never firing), flow records off, rules.vars.address set to `address_vars` (a YAML map) and
+// each further `--set key=value` of `settings`.
+Replay replay(const std::string& name, const std::vector<Bytes>& frames, const std::string& rules,
+              const std::string& address_vars, const std::vector<std::string>& settings = {});
+
+int alerts_of(const Replay& r, uint32_t sid);
+// The sid a rule's text names (throws std::invalid_argument without one).
+uint32_t sid_of(const std::string& rule);
+
+}  // namespace spanguard::testing
