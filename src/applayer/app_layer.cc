@@ -171,11 +171,7 @@ Verdict probe_stream(std::span<const uint8_t> first, bool toward_server) {
     return {Probe::kYes, core::AppProto::kFtp, !ftp.side || *ftp.side == Side::kClient};
   if (smtp.probe == Probe::kYes && ftp.probe != Probe::kYes)
     return {Probe::kYes, core::AppProto::kSmtp, !smtp.side || *smtp.side == Side::kClient};
-  // Only text can still become a greeting or a command.
-  const bool text = std::all_of(first.begin(), first.end(), [](uint8_t b) {
-    return (b >= 0x20 && b < 0x7f) || b == '\r' || b == '\n' || b == '\t';
-  });
-  need_more = need_more || (text && (ftp.probe != Probe::kNo || smtp.probe != Probe::kNo));
+  need_more = need_more || ftp.probe != Probe::kNo || smtp.probe != Probe::kNo;
   bool response = false;
   if (auto v = consider(dns::probe_tcp(first, &response), core::AppProto::kDns, true)) {
     v->client = !response;
