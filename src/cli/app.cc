@@ -337,6 +337,7 @@ int cmd_check_rules(const std::vector<std::string>& files, const std::string& co
     for (const rules::Diagnostic& d : set.diagnostics) std::printf("%s\n", d.to_string().c_str());
   }
   const detect::EngineStats& st = engine.stats();
+  const detect::HeaderIndex::Stats& groups = engine.header_rules().stats();
   std::printf("%zu rules loaded, %zu failed, %zu warnings (%zu files, parsed in %.3f s)\n",
               st.rules, set.failed, set.warnings, files.size(), took);
   const auto reasons = set.failures_by_reason();
@@ -350,13 +351,14 @@ int cmd_check_rules(const std::vector<std::string>& files, const std::string& co
       st.rules, parsed, st.compile_time.count(), st.patterns,
       static_cast<double>(st.database_bytes) / 1024, st.stream_state_bytes);
   std::printf(
-      "  scopes: %zu stream, %zu packet, %zu transaction, %zu header-only; %zu prefiltered by "
-      "pcre, %zu unprefiltered\n"
+      "  scopes: %zu stream, %zu packet, %zu transaction, %zu header-only (%zu grouped by "
+      "address, %zu by port, %zu judged on every packet); %zu prefiltered by pcre, %zu "
+      "unprefiltered\n"
       "  live: %zu of %zu (%zu on application-layer protocols and buffers); %zu wait for a "
       "protocol parser that does not exist yet\n",
-      st.by_scope[0], st.by_scope[1], st.by_scope[2], st.by_scope[3], st.pcre_prefilters,
-      st.unprefiltered, st.rules - st.waiting_for_app, st.rules, st.application,
-      st.waiting_for_app);
+      st.by_scope[0], st.by_scope[1], st.by_scope[2], st.by_scope[3], groups.by_address,
+      groups.by_port, groups.generic, st.pcre_prefilters, st.unprefiltered,
+      st.rules - st.waiting_for_app, st.rules, st.application, st.waiting_for_app);
   return set.failed > 0 ? 1 : 0;
 }
 

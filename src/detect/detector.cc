@@ -294,6 +294,31 @@ void Detector::nominate(std::span<const uint32_t> rules) {
   }
 }
 
+void Detector::order_candidates() {
+  // pass rules first (Suricata's default action order): a flow they pass raises nothing more.
+  // Then the rules that set, unset or toggle flowbits, so that a rule checking a bit sees what
+  // the same data set (Suricata orders rules by flowbit dependency the same way). Stable, and
+  // without allocating: most candidate lists need no reordering at all.
+  bool ordered = true;
+  uint8_t last = 0;
+  for (const uint32_t r : candidates_) {
+    const uint8_t rank = engine_.judge_rank(r);
+    if (rank < last) {
+      ordered = false;
+      break;
+    }
+    last = rank;
+  }
+  if (ordered) return;
+  ordered_.clear();
+  for (uint8_t rank = 0; rank < 3; ++rank) {
+    for (const uint32_t r : candidates_) {
+      if (engine_.judge_rank(r) == rank) ordered_.push_back(r);
+    }
+  }
+  candidates_.swap(ordered_);
+}
+
 bool Detector::header_holds(const CompiledRule& cr, const Header& h,
                             const decode::PacketView* packet, const flow::Flow* flow) const {
   const rules::Rule& r = cr.rule();
@@ -330,14 +355,7 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
                      const decode::PacketView* packet, std::span<const uint8_t> excerpt,
                      const TransactionView* tx) {
   counters_.inc(DetectCounter::kCandidates, candidates_.size());
-  // pass rules first (Suricata's default action order): a flow they pass raises nothing more.
-  // Then the rules that set, unset or toggle flowbits, so that a rule checking a bit sees what
-  // the same data set (Suricata orders rules by flowbit dependency the same way).
-  const auto pass_end = std::stable_partition(
-      candidates_.begin(), candidates_.end(),
-      [&](uint32_t r) { return engine_.rule(r).rule().action == rules::Action::kPass; });
-  std::stable_partition(pass_end, candidates_.end(),
-                        [&](uint32_t r) { return engine_.rule(r).sets_flowbits; });
+  order_candidates();
   FlowDetect* state = existing_state(flow);
   const uint64_t limit_hits = verifier_.limit_hits();
   for (const uint32_t index : candidates_) {
@@ -410,7 +428,9 @@ void Detector::on_packet(const decode::PacketView& v, flow::Flow* flow, flow::Di
   if (state != nullptr && state->passed) return;
   counters_.inc(DetectCounter::kPacketsInspected);
   begin_nomination();
-  nominate(engine_.header_rules());
+  const Header header = Header::of(flow, dir, &v);
+  engine_.header_rules().visit(header.src, header.dst, header.sport, header.dport,
+                               [this](std::span<const uint32_t> rules) { nominate(rules); });
   const std::span<const uint8_t> payload = v.payload();
   if (!payload.empty()) {
     if (const hs_database_t* db = engine_.database(Scope::kPacket)) {
@@ -423,7 +443,7 @@ void Detector::on_packet(const decode::PacketView& v, flow::Flow* flow, flow::Di
   }
   if (candidates_.empty()) return;
   payload_only_[rules::kPayloadBuffer] = {payload, 0, true};
-  judge(Header::of(flow, dir, &v), flow, dir, payload_only_, &v, payload);
+  judge(header, flow, dir, payload_only_, &v, payload);
 }
 
 void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,

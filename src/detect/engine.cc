@@ -287,7 +287,7 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
     ++stats_.by_scope[static_cast<size_t>(cr.scope)];
 
     if (cr.scope == Scope::kHeader) {
-      header_rules_.push_back(index);
+      header_rules_.add(index, r);
       compiled_.push_back(std::move(cr));
       continue;
     }
@@ -364,6 +364,10 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
       databases_[slot] = std::move(db);
     else
       buffer_databases_[slot - static_cast<size_t>(Scope::kCount)] = std::move(db);
+  }
+  judge_rank_.reserve(compiled_.size());
+  for (const CompiledRule& cr : compiled_) {
+    judge_rank_.push_back(cr.rule().action == rules::Action::kPass ? 0 : cr.sets_flowbits ? 1 : 2);
   }
   stats_.rules = compiled_.size();
   stats_.patterns = pattern_rules_.size();

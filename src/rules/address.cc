@@ -232,7 +232,40 @@ bool match_tree(const Node& n, const Leaf& leaf) {
   return n.negated ? !hit : hit;
 }
 
+// Calls `leaf` on each positive leaf of a tree; false when the tree is unbounded: an `any`, a
+// negated element outside a list with positive siblings, or a list of negations only.
+template <typename Node, typename Leaf>
+bool collect_cover(const Node& n, const Leaf& leaf) {
+  if (n.negated) return false;
+  if (n.children.empty()) {
+    if (n.any) return false;
+    leaf(n);
+    return true;
+  }
+  bool any_positive = false;
+  for (const Node& c : n.children) {
+    if (c.negated) continue;  // only subtracts
+    any_positive = true;
+    if (!collect_cover(c, leaf)) return false;
+  }
+  return any_positive;
+}
+
 }  // namespace
+
+std::optional<std::vector<core::IpNetwork>> AddressSet::cover() const {
+  std::vector<core::IpNetwork> out;
+  if (!collect_cover(root_, [&](const Node& n) { out.push_back(n.network); })) return std::nullopt;
+  return out;
+}
+
+std::optional<std::vector<std::pair<uint16_t, uint16_t>>> PortSet::cover() const {
+  std::vector<std::pair<uint16_t, uint16_t>> out;
+  if (!collect_cover(root_, [&](const Node& n) { out.emplace_back(n.lo, n.hi); })) {
+    return std::nullopt;
+  }
+  return out;
+}
 
 bool AddressSet::contains(const core::IpAddress& a) const {
   return match_tree(root_, [&](const Node& n) { return n.network.contains(a); });

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace spanguard::rules {
 namespace {
@@ -514,6 +516,49 @@ TEST(PortSet, NestedListsCombinePositiveAndNegatedSublists) {
   EXPECT_FALSE(set->contains(444));
   EXPECT_FALSE(set->contains(450));
   EXPECT_FALSE(set->contains(451));
+}
+
+// ---- covers (what rule grouping files a rule under) -----------------------------------------
+
+std::vector<std::string> cover_text(const AddressSet& set) {
+  std::vector<std::string> out;
+  for (const core::IpNetwork& n : set.cover().value_or(std::vector<core::IpNetwork>{})) {
+    out.push_back(n.to_string());
+  }
+  return out;
+}
+
+TEST(AddressSet, CoverListsThePositiveNetworksAndLeavesOutWhatIsSubtracted) {
+  const Variables vars = documentation_variables();
+  EXPECT_EQ(cover_text(*addresses("[198.51.100.7,2001:db8::/48]", vars)),
+            (std::vector<std::string>{"198.51.100.7/32", "2001:db8::/48"}));
+  // A negated element only takes addresses away: the cover is the positive part.
+  EXPECT_EQ(cover_text(*addresses("$WEB", vars)),
+            (std::vector<std::string>{"198.51.100.0/24", "2001:db8::/32"}));
+  EXPECT_EQ(cover_text(*addresses("$CHAIN", vars)),
+            (std::vector<std::string>{"198.51.100.0/25", "203.0.113.0/24"}));
+}
+
+TEST(AddressSet, CoverIsAbsentWhenTheSetIsUnbounded) {
+  const Variables vars = documentation_variables();
+  for (const char* spec :
+       {"any", "$EVERYTHING", "$EXTERNAL_NET", "!198.51.100.7", "[!198.51.100.7]",
+        "[198.51.100.7,[!198.51.100.8]]", "[198.51.100.7,any]"}) {
+    const auto set = addresses(spec, vars);
+    ASSERT_TRUE(set) << spec;
+    EXPECT_FALSE(set->cover()) << spec;
+  }
+}
+
+TEST(PortSet, CoverListsThePositiveRanges) {
+  const Variables vars = documentation_variables();
+  using Ranges = std::vector<std::pair<uint16_t, uint16_t>>;
+  EXPECT_EQ(ports("$ALT_PORTS", vars)->cover(), (Ranges{{80, 80}, {443, 443}, {8080, 8081}}));
+  EXPECT_EQ(ports("[1000:1010,!1005]", vars)->cover(), (Ranges{{1000, 1010}}));
+  EXPECT_EQ(ports("$HIGH", vars)->cover(), (Ranges{{1024, 65535}}));
+  for (const char* spec : {"any", "!22", "[!22,!23]"}) {
+    EXPECT_FALSE(ports(spec, vars)->cover()) << spec;
+  }
 }
 
 TEST(PortSet, VariablesExpandIncludingOnesThatReferToOthers) {

@@ -111,6 +111,7 @@ class Detector {
                       void* context);
   void begin_nomination();
   void nominate(std::span<const uint32_t> rules);
+  void order_candidates();
   void judge(const Header& header, flow::Flow* flow, flow::Direction dir, InspectBuffers buffers,
              const decode::PacketView* packet, std::span<const uint8_t> excerpt,
              const TransactionView* tx = nullptr);
@@ -123,7 +124,8 @@ class Detector {
   Verifier verifier_;
   AlertRateTracker rates_;
   std::vector<uint32_t> candidates_;
-  std::vector<uint32_t> seen_;  // per rule: the generation it was last nominated in
+  std::vector<uint32_t> ordered_;  // order_candidates()'s scratch
+  std::vector<uint32_t> seen_;     // per rule: the generation it was last nominated in
   uint32_t generation_ = 0;
   std::vector<uint8_t> window_;              // a direction's retained bytes + the new segment
   std::vector<InspectBuffer> payload_only_;  // by buffer id: only the payload present

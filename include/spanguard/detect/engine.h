@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "spanguard/core/config.h"
+#include "spanguard/detect/header_index.h"
 #include "spanguard/detect/hyperscan.h"
 #include "spanguard/detect/verify.h"
 #include "spanguard/rules/parser.h"
@@ -139,8 +140,10 @@ class DetectionEngine {
   std::span<const uint32_t> unprefiltered(Scope s) const {
     return unprefiltered_[static_cast<size_t>(s)];
   }
-  // Header rules, by transport they can apply to (index: rules::Transport).
-  std::span<const uint32_t> header_rules() const { return header_rules_; }
+  // Header rules (no content, no pcre), grouped by the address or port that selects them.
+  const HeaderIndex& header_rules() const { return header_rules_; }
+  // The order candidates are judged in: pass rules, then rules that change flowbits, then the rest.
+  uint8_t judge_rank(uint32_t index) const { return judge_rank_[index]; }
 
  private:
   void classify_application(const rules::Rule& r, CompiledRule& cr);
@@ -156,7 +159,8 @@ class DetectionEngine {
   std::vector<CompiledRule> compiled_;
   std::vector<std::vector<uint32_t>> pattern_rules_;
   std::vector<uint32_t> unprefiltered_[static_cast<size_t>(Scope::kCount)];
-  std::vector<uint32_t> header_rules_;
+  HeaderIndex header_rules_;
+  std::vector<uint8_t> judge_rank_;  // by rule
   hyperscan::Database databases_[static_cast<size_t>(Scope::kCount)];
   std::vector<hyperscan::Database> buffer_databases_;  // by buffer id
   EngineStats stats_;

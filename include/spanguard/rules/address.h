@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "spanguard/core/ip_address.h"
@@ -40,6 +41,9 @@ class AddressSet {
                                          SpecError& error);
   bool contains(const core::IpAddress& a) const;
   bool is_any() const;
+  // Networks whose union holds every address the set contains (negated elements only ever take
+  // addresses away, so they are left out); nullopt when no finite list does (any, ![...]).
+  std::optional<std::vector<core::IpNetwork>> cover() const;
 
  private:
   struct Node {
@@ -58,6 +62,8 @@ class PortSet {
                                       SpecError& error);
   bool contains(uint16_t port) const;
   bool is_any() const;
+  // Inclusive ranges whose union holds every port the set contains; nullopt as for addresses.
+  std::optional<std::vector<std::pair<uint16_t, uint16_t>>> cover() const;
 
  private:
   struct Node {
