@@ -391,6 +391,7 @@ void AppLayer::identify(flow::Flow& f, flow::Direction dir, std::span<const uint
       f.parent_flow_id = parent;
       context_->counters.inc(AppCounter::kFlowsFtpData);
       f.data[app_slot().id()].reset();
+      context_->sink.on_data_flow(f);
       return;
     }
   }

@@ -118,6 +118,13 @@ void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
   // application layer still holds open (a body delimited by the close) is completed.
   reassembler_.on_flow_end(const_cast<flow::Flow&>(flow));
   if (!flow.reset) app_layer_.on_flow_end(const_cast<flow::Flow&>(flow));
+  if (flow.parent_flow_id != 0) {
+    if (const auto it = ftp_data_.find(flow.parent_flow_id); it != ftp_data_.end()) {
+      std::erase(it->second, &flow);
+      if (it->second.empty()) ftp_data_.erase(it);
+    }
+  }
+  if (flow.app_proto == core::AppProto::kFtp) reset_controls_.erase(flow.flow_id);
   emit_pending_alerts();  // before the flow (and its reset state) goes
   if (responder_) responder_->on_flow_end(flow);
   if (flow_records_ && (outputs_.eve != nullptr || outputs_.alerts != nullptr)) {
@@ -159,6 +166,14 @@ void Worker::on_alert(const detect::AlertEvent& alert) {
       responder_ ? responder_->respond(alert) : std::nullopt;
   const bool responded = reset.has_value();
   if (alert.flow != nullptr) const_cast<flow::Flow*>(alert.flow)->alerted = true;
+  if (responded && alert.flow != nullptr && alert.flow->app_proto == core::AppProto::kFtp &&
+      responder_->options().follow_ftp_data) {
+    reset_controls_.emplace(alert.flow->flow_id, alert.rule);
+    if (const auto it = ftp_data_.find(alert.flow->flow_id); it != ftp_data_.end()) {
+      const core::Timestamp cause = alert.packet != nullptr ? alert.packet->ts : last_ts_;
+      for (flow::Flow* data : it->second) responder_->follow(*data, alert.rule, cause);
+    }
+  }
   if (outputs_.eve == nullptr && outputs_.alerts == nullptr) {
     if (responded && alert.flow != nullptr)
       responder_->set_alert_seq(*alert.flow, next_event_seq());
@@ -186,6 +201,17 @@ void Worker::emit_pending_alerts() {
     if (p.responded && p.flow != nullptr) responder_->set_alert_seq(*p.flow, seq);
   }
   pending_alerts_.clear();
+}
+
+void Worker::on_data_flow(flow::Flow& data) {
+  if (!responder_ || !responder_->options().follow_ftp_data) return;
+  if (const auto reset = reset_controls_.find(data.parent_flow_id);
+      reset != reset_controls_.end()) {
+    // Opened after its control session was reset: it goes the same way.
+    responder_->follow(data, reset->second, current_ != nullptr ? current_->ts : last_ts_);
+    return;
+  }
+  ftp_data_[data.parent_flow_id].push_back(&data);
 }
 
 void Worker::on_reset_outcome(const respond::ResetOutcomeEvent& event) {

@@ -82,6 +82,12 @@ constexpr core::Param kParams[] = {
      .default_value = "true",
      .help = "During the kill watch, answer every later packet from a reset end (its challenge "
              "ACK above all) with a RST at seq = that packet's ack"},
+    {.name = "ftp_data",
+     .type = core::ParamType::kString,
+     .default_value = "follow",
+     .help = "A reset FTP control session: also reset its open data sessions and those it "
+             "announced that open later (follow), or leave them (ignore)",
+     .choices = "follow|ignore"},
     {.name = "icmp",
      .type = core::ParamType::kBool,
      .default_value = "false",
@@ -115,6 +121,7 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"outcome_silent", "ends a kill watch could not confirm (traffic toward them unanswered)"},
     {"outcome_still_flowing", "ends that kept sending after the last reset"},
     {"warm_ups", "dry-run frames that kept the send path warm"},
+    {"ftp_data_followed", "FTP data sessions reset because their control session was"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(RespondCounter::kCount));
 constexpr core::CounterGroup kCounterGroup{"respond", kCounterDefs};
@@ -176,6 +183,7 @@ RespondOptions respond_options(const core::Config& config) {
   o.kill_watch = config.get("respond.kill_watch").as_duration();
   o.follow_ups = config.get("respond.follow_ups").as_bool();
   o.icmp = config.get("respond.icmp").as_bool();
+  o.follow_ftp_data = config.get("respond.ftp_data").as_string() == "follow";
   o.keep_warm = config.get("respond.keep_warm").as_duration();
   return o;
 }
@@ -548,17 +556,33 @@ std::optional<ResetSummary> Responder::respond(const detect::AlertEvent& alert) 
 
   auto& f = const_cast<flow::Flow&>(*alert.flow);
   const core::Timestamp cause = alert.packet != nullptr ? alert.packet->ts : f.last_seen;
+  return start_reset(f, alert.rule, alert.dir, reset_targets(action, alert.dir), cause);
+}
+
+std::optional<ResetSummary> Responder::follow(flow::Flow& data, const detect::CompiledRule* rule,
+                                              core::Timestamp cause) {
+  if (!options_.enabled || !options_.follow_ftp_data || data.reset || !data.is_tcp()) {
+    return std::nullopt;
+  }
+  counters_.inc(RespondCounter::kFtpDataFollowed);
+  // The transfer dies whole, whichever end the control session's verdict named.
+  return start_reset(data, rule, flow::Direction::kToServer,
+                     reset_targets(rules::Action::kRejectBoth, flow::Direction::kToServer), cause);
+}
+
+ResetSummary Responder::start_reset(flow::Flow& f, const detect::CompiledRule* rule,
+                                    flow::Direction trigger_dir, const Targets& targets,
+                                    core::Timestamp cause) {
   f.data[watch_slot().id()] = std::make_unique<Watch>();
   Watch& w = *watch_slot().get(f);
   f.reset = true;
   counters_.inc(RespondCounter::kWatches);
   w.flow = &f;
-  w.rule = alert.rule;
-  w.trigger_dir = alert.dir;
+  w.rule = rule;
+  w.trigger_dir = trigger_dir;
   w.trigger_ts = cause;
   w.summary.mode = options_.mode;
 
-  const Targets targets = reset_targets(action, alert.dir);
   for (uint8_t i = 0; i < targets.count; ++i) {
     const int side = index(targets.order[i]);
     w.targeted[side] = true;

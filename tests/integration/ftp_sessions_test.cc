@@ -6,7 +6,9 @@
 
 #include <fstream>
 #include <regex>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "capture_writer.h"
@@ -29,7 +31,8 @@ struct Replay {
   std::vector<std::string> events;
 };
 
-Replay replay(const std::string& name, const std::vector<Bytes>& frames, const std::string& rules) {
+Replay replay(const std::string& name, const std::vector<Bytes>& frames, const std::string& rules,
+              const std::vector<std::string>& extra = {}) {
   const std::string pcap = temp_path(name + ".pcap");
   {
     CaptureWriter w(pcap);
@@ -40,9 +43,21 @@ Replay replay(const std::string& name, const std::vector<Bytes>& frames, const s
   std::ofstream(rules_path) << rules << "\n";
   const std::string eve = temp_path(name + ".json");
   Replay out;
-  out.run = run({spanguard_binary(), "replay", "--pcap", pcap, "--rules", rules_path, "--eve", eve,
-                 "--strict", "--set", "flow.records=yes", "--set",
-                 "rules.vars.address={HOME_NET: \"[198.51.100.2/32]\"}"});
+  std::vector<std::string> args = {spanguard_binary(),
+                                   "replay",
+                                   "--pcap",
+                                   pcap,
+                                   "--rules",
+                                   rules_path,
+                                   "--eve",
+                                   eve,
+                                   "--strict",
+                                   "--set",
+                                   "flow.records=yes",
+                                   "--set",
+                                   "rules.vars.address={HOME_NET: \"[198.51.100.2/32]\"}"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  out.run = run(args);
   out.events = lines_of(eve);
   return out;
 }
@@ -63,12 +78,15 @@ std::string field(const std::string& event, const std::string& name) {
   return m[1];
 }
 
-int alerts_of(const Replay& r, uint32_t sid) {
+// Events of `type` ("alert", "reset") naming the rule `sid`.
+int events_of(const Replay& r, const std::string& type, uint32_t sid) {
   int n = 0;
   for (const std::string& e : r.events)
-    n += e.find("\"signature_id\":" + std::to_string(sid) + ",") != std::string::npos;
+    n += e.find("\"event_type\":\"" + type + "\"") != std::string::npos &&
+         e.find("\"signature_id\":" + std::to_string(sid) + ",") != std::string::npos;
   return n;
 }
+int alerts_of(const Replay& r, uint32_t sid) { return events_of(r, "alert", sid); }
 
 const std::string kDataRule =
     R"(alert ftp-data any any -> any any (msg:"secret in an ftp-data session"; content:"TOP-SECRET-PAYLOAD"; sid:9001; rev:1;))";
@@ -158,6 +176,78 @@ TEST(FtpSessions, FtpbounceFiresOnAPortNamingAnotherHostOnly) {
   const Replay bounce = replay("ftp-bounce", ftp_session(false, "198,51,100,99"), k2103441);
   ASSERT_EQ(bounce.run.status, 0) << bounce.run.err;
   EXPECT_EQ(alerts_of(bounce, 2103441), 1);
+}
+
+// ---- respond.ftp_data: a reset control session takes its data sessions along -------------------
+
+const std::string kRejectDele =
+    R"(reject ftp any any -> any any (msg:"deleting the evidence"; content:"DELE audit.log"; sid:9100; rev:1;))";
+
+// (source port, destination port) of every RST the sensor would have injected.
+std::set<std::pair<uint16_t, uint16_t>> injected_rsts(const std::string& resets_pcap) {
+  std::set<std::pair<uint16_t, uint16_t>> out;
+  for (const CapturedFrame& f : read_capture(resets_pcap)) {
+    // Ethernet, IPv4 without options, TCP.
+    if (f.bytes.size() < 54 || f.bytes[23] != 6 || !(f.bytes[47] & 0x04)) continue;
+    out.emplace(static_cast<uint16_t>(f.bytes[34] << 8 | f.bytes[35]),
+                static_cast<uint16_t>(f.bytes[36] << 8 | f.bytes[37]));
+  }
+  return out;
+}
+
+// A passive transfer under way when the client sends the trigger on the control session, or
+// (data_after_trigger) a data connection opened only after it.
+std::vector<Bytes> ftp_session_with_trigger(bool data_after_trigger) {
+  TcpConversation control({kClientIp, 40000, kClientMac}, {kServerIp, 21, kServerMac});
+  TcpConversation data({kClientIp, 40001, kClientMac}, {kServerIp, 50000, kServerMac});
+  std::vector<Bytes> frames = control.handshake();
+  append(frames, control.server_sends("220 (vsFTPd 3.0.3)\r\n"));
+  append(frames, control.client_sends("USER anonymous\r\n"));
+  append(frames, control.server_sends("230 Login successful.\r\n"));
+  append(frames, control.client_sends("PASV\r\n"));
+  append(frames, control.server_sends("227 Entering Passive Mode (198,51,100,2,195,80).\r\n"));
+  const auto transfer = [&] {
+    append(frames, data.handshake());
+    append(frames, data.server_sends(std::string(2000, 'x')));
+  };
+  if (!data_after_trigger) transfer();
+  append(frames, control.client_sends("DELE audit.log\r\n"));
+  if (data_after_trigger) transfer();
+  append(frames, data.server_sends(std::string(2000, 'y')));
+  return frames;
+}
+
+TEST(FtpSessions, AResetControlSessionTakesItsOpenDataSessionAlong) {
+  const std::string resets = temp_path("ftp-follow-resets.pcap");
+  const Replay r =
+      replay("ftp-follow", ftp_session_with_trigger(false), kRejectDele, {"--resets-pcap", resets});
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  EXPECT_EQ(alerts_of(r, 9100), 1);
+  EXPECT_EQ(events_of(r, "reset", 9100), 2);  // the outcome of each session's reset
+  const auto sent = injected_rsts(resets);
+  // Both ends of the control session and both ends of the transfer.
+  EXPECT_TRUE(sent.count({40000, 21}) && sent.count({21, 40000})) << r.run.err;
+  EXPECT_TRUE(sent.count({40001, 50000})) << "no RST to the data session's server";
+  EXPECT_TRUE(sent.count({50000, 40001})) << "no RST to the data session's client";
+}
+
+TEST(FtpSessions, ADataSessionOpenedAfterItsControlSessionWasResetIsResetToo) {
+  const std::string resets = temp_path("ftp-follow-late-resets.pcap");
+  const Replay r = replay("ftp-follow-late", ftp_session_with_trigger(true), kRejectDele,
+                          {"--resets-pcap", resets});
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  const auto sent = injected_rsts(resets);
+  EXPECT_TRUE(sent.count({40001, 50000}) && sent.count({50000, 40001})) << r.run.err;
+}
+
+TEST(FtpSessions, IgnoreLeavesTheDataSessionAlone) {
+  const std::string resets = temp_path("ftp-ignore-resets.pcap");
+  const Replay r = replay("ftp-ignore", ftp_session_with_trigger(false), kRejectDele,
+                          {"--resets-pcap", resets, "--set", "respond.ftp_data=ignore"});
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  const auto sent = injected_rsts(resets);
+  EXPECT_TRUE(sent.count({40000, 21}) && sent.count({21, 40000})) << r.run.err;
+  EXPECT_FALSE(sent.count({40001, 50000}) || sent.count({50000, 40001}));
 }
 
 }  // namespace

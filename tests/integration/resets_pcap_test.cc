@@ -19,31 +19,6 @@ constexpr uint8_t kRst = 0x04, kAck = 0x10, kPsh = 0x08;
 
 constexpr Mac kPlaceholderMac = {0x02, 0, 0, 0, 0, 0};  // no injection interface named offline
 
-struct Frame {
-  Bytes bytes;
-  int64_t ts_ns;
-};
-
-std::vector<Frame> read_capture(const std::string& path) {
-  char err[PCAP_ERRBUF_SIZE];
-  pcap_t* p =
-      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
-  std::vector<Frame> out;
-  if (p == nullptr) {
-    ADD_FAILURE() << path << ": " << err;
-    return out;
-  }
-  EXPECT_EQ(pcap_datalink(p), DLT_EN10MB);
-  pcap_pkthdr* h;
-  const u_char* data;
-  while (pcap_next_ex(p, &h, &data) == 1) {
-    out.push_back(
-        {Bytes(data, data + h->caplen), int64_t{h->ts.tv_sec} * 1'000'000'000 + h->ts.tv_usec});
-  }
-  pcap_close(p);
-  return out;
-}
-
 // RFC 1071 over the IPv4 header: zero when the checksum in it is right.
 uint16_t ipv4_header_sum(const Bytes& frame) {
   uint32_t sum = 0;
@@ -91,7 +66,7 @@ TEST(ResetsPcap, HoldsExactlyTheFramesALiveSensorWouldSend) {
                            "--resets-pcap", out, "--set", "flow.records=no"});
   ASSERT_EQ(r.status, 0) << r.err;
 
-  const std::vector<Frame> sent = read_capture(out);
+  const std::vector<CapturedFrame> sent = read_capture(out);
   ASSERT_EQ(sent.size(), 3u) << r.err;
   struct Want {
     bool to_server;
@@ -108,7 +83,7 @@ TEST(ResetsPcap, HoldsExactlyTheFramesALiveSensorWouldSend) {
   };
   for (size_t i = 0; i < 3; ++i) {
     SCOPED_TRACE("frame " + std::to_string(i));
-    const Frame& f = sent[i];
+    const CapturedFrame& f = sent[i];
     ASSERT_EQ(f.bytes.size(), 54u);
     EXPECT_EQ(ipv4_header_sum(f.bytes), 0);
     const uint16_t id = static_cast<uint16_t>(f.bytes[18] << 8 | f.bytes[19]);
@@ -123,7 +98,7 @@ TEST(ResetsPcap, HoldsExactlyTheFramesALiveSensorWouldSend) {
                  again, "--set", "flow.records=no"})
                 .status,
             0);
-  const std::vector<Frame> second = read_capture(again);
+  const std::vector<CapturedFrame> second = read_capture(again);
   ASSERT_EQ(second.size(), sent.size());
   for (size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(second[i].bytes, sent[i].bytes);
 }

@@ -98,4 +98,20 @@ void CaptureWriter::write_truncated(const std::vector<uint8_t>& frame, uint32_t 
   write_pcapng_block(0x00000006, epb);
 }
 
+std::vector<CapturedFrame> read_capture(const std::string& path) {
+  char err[PCAP_ERRBUF_SIZE];
+  pcap_t* p =
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
+  if (p == nullptr) throw std::runtime_error(path + ": " + err);
+  std::vector<CapturedFrame> out;
+  pcap_pkthdr* h;
+  const u_char* data;
+  while (pcap_next_ex(p, &h, &data) == 1) {
+    out.push_back({std::vector<uint8_t>(data, data + h->caplen),
+                   int64_t{h->ts.tv_sec} * 1'000'000'000 + h->ts.tv_usec});
+  }
+  pcap_close(p);
+  return out;
+}
+
 }  // namespace spanguard::testing

@@ -1,5 +1,6 @@
 // Writes capture files for tests and the generator: classic pcap through libpcap's own dumper
-// (nanosecond timestamps), and pcapng by hand, since libpcap cannot write pcapng.
+// (nanosecond timestamps), and pcapng by hand, since libpcap cannot write pcapng. Reads them back
+// (what the sensor wrote, e.g. --resets-pcap) through libpcap.
 #pragma once
 
 #include <pcap/pcap.h>
@@ -35,5 +36,13 @@ class CaptureWriter {
   FILE* file_ = nullptr;
   uint64_t frames_ = 0;
 };
+
+struct CapturedFrame {
+  std::vector<uint8_t> bytes;
+  int64_t ts_ns;
+};
+// Every frame of a capture file, with nanosecond timestamps; throws std::runtime_error naming the
+// path when libpcap cannot open it.
+std::vector<CapturedFrame> read_capture(const std::string& path);
 
 }  // namespace spanguard::testing

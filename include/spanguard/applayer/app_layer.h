@@ -92,6 +92,9 @@ class TransactionSink {
  public:
   virtual ~TransactionSink() = default;
   virtual void on_transaction(const TxInspection& tx) = 0;
+  // An FTP data connection was recognised and linked to its control session
+  // (data.parent_flow_id), on its first payload.
+  virtual void on_data_flow(flow::Flow& /*data*/) {}
 };
 
 enum class AppCounter : uint16_t {

@@ -59,6 +59,7 @@ class Worker final : public capture::FrameSink,
   void on_stream_event(flow::Flow& flow, flow::Direction dir, stream::StreamEvent event) override;
   void on_alert(const detect::AlertEvent& alert) override;
   void on_transaction(const applayer::TxInspection& tx) override;
+  void on_data_flow(flow::Flow& data) override;
   void on_reset_outcome(const respond::ResetOutcomeEvent& event) override;
   uint64_t next_event_seq();
   // Alerts of the current batch go out after its deferred resets (flush): formatting an alert
@@ -89,6 +90,10 @@ class Worker final : public capture::FrameSink,
   };
   std::vector<PendingAlert> pending_alerts_;
   core::Timestamp last_ts_{};
+  // respond.ftp_data: follow — the live FTP data flows of each control flow id, and the control
+  // flows reset so far (their data flows are reset too, also those that open later).
+  std::unordered_map<uint64_t, std::vector<flow::Flow*>> ftp_data_;
+  std::unordered_map<uint64_t, const detect::CompiledRule*> reset_controls_;
   std::unique_ptr<respond::Responder> responder_;  // before flows_: flows ending reach it
   flow::FlowTable flows_;  // last: flows ending at destruction still reach the stages above
 };

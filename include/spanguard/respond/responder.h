@@ -41,6 +41,7 @@ struct RespondOptions {
   core::Duration kill_watch = std::chrono::milliseconds(500);
   bool follow_ups = true;
   bool icmp = false;
+  bool follow_ftp_data = true;  // a reset FTP control session takes its data sessions along
   core::Duration keep_warm = std::chrono::milliseconds(1);
   std::string interface;
 };
@@ -162,6 +163,7 @@ enum class RespondCounter : uint16_t {
   kOutcomeSilent,
   kOutcomeStillFlowing,
   kWarmUps,
+  kFtpDataFollowed,
   kCount
 };
 
@@ -180,6 +182,10 @@ class Responder {
   // sends what can be sent now, starts the kill watch and returns what was sent (for the alert
   // record); otherwise nullopt.
   std::optional<ResetSummary> respond(const detect::AlertEvent& alert);
+  // An FTP data session whose control session `rule` reset (respond.ftp_data: follow): both ends
+  // reset, reported like any reset; nullopt when following is off or the flow was reset already.
+  std::optional<ResetSummary> follow(flow::Flow& data, const detect::CompiledRule* rule,
+                                     core::Timestamp cause);
   // The alert the reset belongs to has sequence number `seq` (its follow-up report refers to it).
   void set_alert_seq(const flow::Flow& flow, uint64_t seq);
   // What has been sent for the flow's reset so far (nullopt: the flow was not reset).
@@ -198,12 +204,16 @@ class Responder {
   // End of input: every watch ends.
   void finish(core::Timestamp now);
 
+  const RespondOptions& options() const { return options_; }
   const core::Counters<RespondCounter>& counters() const { return counters_; }
   static const core::CounterGroup& counter_group();
 
  private:
   struct Watch;
   static const flow::SlotKey<Watch>& watch_slot();
+  ResetSummary start_reset(flow::Flow& flow, const detect::CompiledRule* rule,
+                           flow::Direction trigger_dir, const Targets& targets,
+                           core::Timestamp cause);
   bool send_segment(flow::Flow& flow, const PlannedSegment& seg, core::Timestamp cause,
                     Watch& watch, bool follow_up);
   bool send_icmp(const detect::AlertEvent& alert);
