@@ -274,6 +274,18 @@ void AppLayer::Context::expect_data(const flow::Flow& control, flow::Direction c
     // EPSV names no address: the data connection goes to the control session's server.
     x.address = flow::sender_address(control, flow::opposite(client_dir));
   }
+  if (const std::string_view c = ftp::ftpdata_command(e); c == "retr") {
+    x.command = core::FtpDataCommand::kRetr;
+  } else if (c == "stor") {
+    x.command = core::FtpDataCommand::kStor;
+  }
+  // The transfer command announces the same connection again, now with its purpose.
+  for (DataExpectation& d : expectations) {
+    if (d.parent_flow_id == x.parent_flow_id && d.port == x.port && d.address == x.address) {
+      d = x;
+      return;
+    }
+  }
   // Expired ones go first, then the oldest when full.
   std::erase_if(expectations,
                 [&](const DataExpectation& d) { return d.expires < control.last_seen; });
@@ -281,19 +293,19 @@ void AppLayer::Context::expect_data(const flow::Flow& control, flow::Direction c
   expectations.push_back(x);
 }
 
-uint64_t AppLayer::Context::fulfil(const flow::Flow& f) {
+std::optional<AppLayer::Context::DataExpectation> AppLayer::Context::fulfil(const flow::Flow& f) {
   // The responder of the new connection: the endpoint its first packet was sent to.
   const int responder = flow::sender_endpoint(f, flow::Direction::kToClient);
   const core::IpAddress address = flow::endpoint_address(f.key, responder);
   const uint16_t port = f.key.port[responder];
   for (auto it = expectations.begin(); it != expectations.end(); ++it) {
     if (it->port != port || !(it->address == address)) continue;
-    const bool live = f.first_seen <= it->expires;
-    const uint64_t parent = it->parent_flow_id;
+    const DataExpectation found = *it;
     expectations.erase(it);
-    return live ? parent : 0;
+    if (f.first_seen > found.expires) return std::nullopt;
+    return found;
   }
-  return 0;
+  return std::nullopt;
 }
 
 // What the application layer keeps of one flow: the probes until its protocol is known, then that
@@ -386,9 +398,10 @@ void AppLayer::identify(flow::Flow& f, flow::Direction dir, std::span<const uint
   if (!options_.enabled || f.app_proto != core::AppProto::kNone || data.empty()) return;
   // An FTP data connection a control session announced: linked, not probed.
   if (!context_->expectations.empty() && f.is_tcp()) {
-    if (const uint64_t parent = context_->fulfil(f); parent != 0) {
+    if (const auto expected = context_->fulfil(f)) {
       f.app_proto = core::AppProto::kFtpData;
-      f.parent_flow_id = parent;
+      f.parent_flow_id = expected->parent_flow_id;
+      f.ftp_command = expected->command;
       context_->counters.inc(AppCounter::kFlowsFtpData);
       f.data[app_slot().id()].reset();
       context_->sink.on_data_flow(f);

@@ -66,14 +66,16 @@ struct AppLayer::Context {
     uint16_t port = 0;
     uint64_t parent_flow_id = 0;
     core::Timestamp expires{};
+    core::FtpDataCommand command = core::FtpDataCommand::kOther;  // once the transfer command came
   };
   static constexpr size_t kMaxExpectations = 1024;  // per worker; the oldest go first
   static constexpr std::chrono::seconds kExpectationTimeout{60};
   std::vector<DataExpectation> expectations;
   void expect_data(const flow::Flow& control, flow::Direction client_dir,
                    const ftp::Expectation& e);
-  // The expectation a new flow fulfils (its responder endpoint), removed; 0 when none.
-  uint64_t fulfil(const flow::Flow& data_flow);
+  // The expectation a new flow fulfils (its responder endpoint), removed; nullopt when none (or
+  // it expired).
+  std::optional<DataExpectation> fulfil(const flow::Flow& data_flow);
 };
 
 // One protocol's parser state of one flow. The stage gives it each direction's bytes in order

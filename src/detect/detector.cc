@@ -341,6 +341,9 @@ bool Detector::header_holds(const CompiledRule& cr, const Header& h,
   if (r.stream_size && !stream_size_holds(*r.stream_size, flow)) return false;
   if (!r.header_tests.empty() && !header_tests_hold(r, packet)) return false;
   if (r.sameip && h.src != h.dst) return false;
+  if (r.ftpdata_command && (flow == nullptr || flow->ftp_command != *r.ftpdata_command)) {
+    return false;
+  }
   if ((r.itype || r.icode) && (packet == nullptr || !packet->is_icmp())) return false;
   if (r.itype && !r.itype->matches(packet->icmp_type)) return false;
   if (r.icode && !r.icode->matches(packet->icmp_code)) return false;

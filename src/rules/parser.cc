@@ -260,6 +260,7 @@ class RuleBuilder {
     header_test(HeaderTest::Field::kIcmpSeq, "icmp_seq", v, at);
   }
   void sameip(std::string_view, size_t) { rule_.sameip = true; }
+  void ftpdata_command(std::string_view v, size_t at);
   void itype(std::string_view v, size_t at) { once("itype", rule_.itype, v, at); }
   void icode(std::string_view v, size_t at) { once("icode", rule_.icode, v, at); }
   void once(std::string_view keyword, std::optional<SizeCondition>& out, std::string_view v,
@@ -335,6 +336,7 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
     {"icode", &RuleBuilder::icode, true},
     {"urilen", &RuleBuilder::urilen, true},
     {"app-layer-protocol", &RuleBuilder::app_layer_protocol, true},
+    {"ftpdata_command", &RuleBuilder::ftpdata_command, true},
     {"flowbits", &RuleBuilder::flowbits, true},
     {"isdataat", &RuleBuilder::isdataat, true},
     {"threshold", &RuleBuilder::threshold, true},
@@ -784,6 +786,27 @@ void RuleBuilder::app_layer_protocol(std::string_view v, size_t at) {
   }
   c.proto = *proto;
   rule_.app_layer = c;
+}
+
+// ftpdata_command:retr|stor — an FTP data connection by the control session's command for it; as
+// in Suricata it makes the rule an ftp-data rule.
+void RuleBuilder::ftpdata_command(std::string_view v, size_t at) {
+  v = trim(v);
+  if (v == "retr") {
+    rule_.ftpdata_command = core::FtpDataCommand::kRetr;
+  } else if (v == "stor") {
+    rule_.ftpdata_command = core::FtpDataCommand::kStor;
+  } else {
+    fail(at, "'ftpdata_command' expects retr or stor, got '" + std::string(v) + "'",
+         "'ftpdata_command' with a bad value");
+  }
+  if (rule_.app_proto != AppProto::kNone && rule_.app_proto != AppProto::kFtpData) {
+    fail(at,
+         "'ftpdata_command' applies to ftp-data, but the rule is for " +
+             std::string(core::to_string(rule_.app_proto)),
+         "'ftpdata_command' outside ftp-data");
+  }
+  rule_.app_proto = AppProto::kFtpData;
 }
 
 namespace {

@@ -96,7 +96,9 @@ const std::string k2103441 =
 
 // A control session with one transfer: passive (PASV, the client connects to the announced port)
 // or active (PORT, the server connects from port 20 to the client's announced port).
-std::vector<Bytes> ftp_session(bool passive, const std::string& port_address = "198,51,100,1") {
+// `upload`: STOR, the client sends the file; else RETR, the server does.
+std::vector<Bytes> ftp_session(bool passive, const std::string& port_address = "198,51,100,1",
+                               bool upload = false) {
   TcpConversation control({kClientIp, 40000, kClientMac}, {kServerIp, 21, kServerMac});
   std::vector<Bytes> frames = control.handshake();
   append(frames, control.server_sends("220 (vsFTPd 3.0.3)\r\n"));
@@ -113,14 +115,15 @@ std::vector<Bytes> ftp_session(bool passive, const std::string& port_address = "
     append(frames, control.client_sends("PORT " + port_address + ",160,40\r\n"));
     append(frames, control.server_sends("200 PORT command successful.\r\n"));
   }
-  append(frames, control.client_sends("RETR report.txt\r\n"));
+  append(frames, control.client_sends(upload ? "STOR report.txt\r\n" : "RETR report.txt\r\n"));
   append(frames, control.server_sends("150 Opening BINARY mode data connection.\r\n"));
   TcpConversation data =
       passive ? TcpConversation({kClientIp, 40001, kClientMac}, {kServerIp, 50000, kServerMac})
               : TcpConversation({kServerIp, 20, kServerMac}, {kClientIp, 41000, kClientMac});
   append(frames, data.handshake());
   const std::string file = "header\nTOP-SECRET-PAYLOAD\n" + std::string(3000, 'x');
-  append(frames, passive ? data.server_sends(file) : data.client_sends(file));
+  // The data connection's client is the FTP client (passive) or server (active).
+  append(frames, passive == upload ? data.client_sends(file) : data.server_sends(file));
   append(frames, data.close());
   append(frames, control.server_sends("226 Transfer complete.\r\n"));
   append(frames, control.client_sends("QUIT\r\n"));
@@ -176,6 +179,25 @@ TEST(FtpSessions, FtpbounceFiresOnAPortNamingAnotherHostOnly) {
   const Replay bounce = replay("ftp-bounce", ftp_session(false, "198,51,100,99"), k2103441);
   ASSERT_EQ(bounce.run.status, 0) << bounce.run.err;
   EXPECT_EQ(alerts_of(bounce, 2103441), 1);
+}
+
+TEST(FtpSessions, FtpdataCommandTellsDownloadsFromUploads) {
+  const std::string rules =
+      R"(alert ftp-data any any -> any any (msg:"download"; ftpdata_command:retr; content:"TOP-SECRET"; sid:9201;))"
+      "\n"
+      R"(alert tcp any any -> any any (msg:"upload"; ftpdata_command:stor; content:"TOP-SECRET"; sid:9202;))";
+  for (const bool passive : {true, false}) {
+    const std::string mode = passive ? "-pasv" : "-port";
+    const Replay download = replay("ftp-retr" + mode, ftp_session(passive), rules);
+    ASSERT_EQ(download.run.status, 0) << download.run.err;
+    EXPECT_EQ(alerts_of(download, 9201), 1) << "passive " << passive;
+    EXPECT_EQ(alerts_of(download, 9202), 0) << "passive " << passive;
+    const Replay upload =
+        replay("ftp-stor" + mode, ftp_session(passive, "198,51,100,1", true), rules);
+    ASSERT_EQ(upload.run.status, 0) << upload.run.err;
+    EXPECT_EQ(alerts_of(upload, 9201), 0) << "passive " << passive;
+    EXPECT_EQ(alerts_of(upload, 9202), 1) << "passive " << passive;
+  }
 }
 
 // ---- respond.ftp_data: a reset control session takes its data sessions along -------------------

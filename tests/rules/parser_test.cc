@@ -193,6 +193,28 @@ TEST(RuleParser, AppLayerProtocolNamesAProtocolOrItsNegation) {
       1u);
 }
 
+TEST(RuleParser, FtpdataCommandMakesAnFtpDataRule) {
+  const auto stor = with_options("ftpdata_command:stor; content:\"x\";");
+  const auto retr =
+      one("alert ftp-data any any -> any any (msg:\"m\"; ftpdata_command:retr; sid:1;)");
+  ASSERT_TRUE(stor && retr);
+  EXPECT_EQ(stor->ftpdata_command, core::FtpDataCommand::kStor);
+  EXPECT_EQ(stor->app_proto, AppProto::kFtpData);
+  EXPECT_EQ(retr->ftpdata_command, core::FtpDataCommand::kRetr);
+
+  const RuleSet list =
+      parse("alert tcp any any -> any any (msg:\"m\"; ftpdata_command:list; sid:1;)");
+  ASSERT_NE(first_error(list), nullptr);
+  EXPECT_NE(first_error(list)->message.find("expects retr or stor, got 'list'"), std::string::npos)
+      << describe(list);
+  const RuleSet http =
+      parse("alert http any any -> any any (msg:\"m\"; ftpdata_command:stor; sid:1;)");
+  ASSERT_NE(first_error(http), nullptr);
+  EXPECT_NE(first_error(http)->message.find("applies to ftp-data, but the rule is for http"),
+            std::string::npos)
+      << describe(http);
+}
+
 TEST(RuleParser, FlowbitsCommandsNamesAndGroups) {
   const auto rule = with_options(
       "flowbits:set,a; flowbits:isset,b|c; flowbits:isnotset,d&e; flowbits:toggle,f; "

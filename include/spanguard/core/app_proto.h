@@ -27,4 +27,8 @@ std::string_view to_string(AppProto p);
 // Rule-header and app-layer-protocol spellings ("http", "http1", "ftp-data", "failed", ...).
 std::optional<AppProto> app_proto_from_name(std::string_view name);
 
+// What an FTP data connection carries, by the command its control session issued for it
+// (Suricata's ftpdata_command: only RETR and STOR are named).
+enum class FtpDataCommand : uint8_t { kOther, kRetr, kStor };
+
 }  // namespace spanguard::core

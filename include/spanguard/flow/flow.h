@@ -82,6 +82,7 @@ struct Flow {
   // bypassed: neither reassembled nor inspected at all, only its TCP state is tracked.
   bool raw_stream_done = false;
   bool bypassed = false;
+  core::FtpDataCommand ftp_command = core::FtpDataCommand::kOther;  // an FTP data session's
   uint64_t parent_flow_id = 0;  // an FTP data session: its control session's flow_id
   uint8_t timeout_class = 0;    // cached index into the timeout table (see FlowTable)
   TcpTracker tcp;               // meaningful for TCP flows only

@@ -290,6 +290,8 @@ struct Rule {
   std::optional<StreamSize> stream_size;
   std::vector<HeaderTest> header_tests;
   bool sameip = false;  // source and destination address are the same
+  // ftp-data rules: the command its control session issued for the connection
+  std::optional<core::FtpDataCommand> ftpdata_command;
   std::vector<BufferSize> buffer_sizes;
   std::vector<TransformedBuffer> transformed;
   std::optional<AppLayerCondition> app_layer;
