@@ -82,6 +82,7 @@ void DnsSession::message(Side side, std::span<const uint8_t> wire) {
     tx.tx_done = m.header.qr && last;
     tx.dns = &m;
     c.emit(tx);
+    if (last) c.sink.on_record(tx);  // the message, once, for EVE's dns log
   };
   // One inspection per question: dns.query holds one name at a time (a rule alerts at most once
   // per transaction).

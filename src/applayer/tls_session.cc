@@ -36,7 +36,10 @@ class TlsSession final : public Session, public tls::Observer {
     return data.size();
   }
   void on_gap(Side side) override { parser_.on_gap(side); }
-  void on_end() override { parser_.on_end(); }
+  void on_end() override {
+    parser_.on_end();
+    record(parser_.session());  // a handshake that never completed is logged as far as it got
+  }
   Status status() const override {
     if (parser_.session().handshake_done) return Status::kEncrypted;
     // Both directions lost to gaps or garbage: nothing more can be parsed.
@@ -65,8 +68,18 @@ class TlsSession final : public Session, public tls::Observer {
         inspect(s, Side::kClient, nullptr, rules::kTlsStateClientKeyx);
         break;
       case tls::Event::kEncrypted:
+        record(s);
         break;
     }
+  }
+
+  // EVE's tls log: one record per handshake, when it completes (or the flow ends first).
+  void record(const tls::Session& s) {
+    if (recorded_ || !s.client_hello) return;
+    recorded_ = true;
+    TxInspection tx = inspection(core::AppProto::kTls, Side::kServer, 0);
+    tx.tls = &s;
+    ctx_.sink.on_record(tx);
   }
 
   void inspect(const tls::Session& s, Side side, const tls::Certificate* cert, uint32_t state);
@@ -74,6 +87,7 @@ class TlsSession final : public Session, public tls::Observer {
   static constexpr size_t kRawLimit = 8192;
   tls::Parser parser_;
   std::string raw_[2];  // by side: the direction's first bytes, until the session ends
+  bool recorded_ = false;
 };
 
 void TlsSession::inspect(const tls::Session& s, Side side, const tls::Certificate* cert,

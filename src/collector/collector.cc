@@ -251,8 +251,8 @@ bool Collector::Impl::handle_frames(Connection& c) {
         if (!handle_event(c, *e, e->seq(), e->mutable_host(), e->mutable_run_id())) return false;
         break;
       }
-      case v1::Envelope::kHttp: {
-        auto* e = message_.mutable_http();
+      case v1::Envelope::kApp: {
+        auto* e = message_.mutable_app();
         if (!handle_event(c, *e, e->seq(), e->mutable_host(), e->mutable_run_id())) return false;
         break;
       }

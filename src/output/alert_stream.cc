@@ -104,6 +104,16 @@ constexpr core::Param kParams[] = {
      .default_value = "false",
      .help = "Also emit one event_type \"http\" record per HTTP transaction (EVE file and alert "
              "stream), like Suricata's http log"},
+    {.name = "eve.tls",
+     .type = core::ParamType::kBool,
+     .default_value = "false",
+     .help = "Also emit one event_type \"tls\" record per TLS handshake (SNI, certificate, "
+             "JA3/JA3S/JA4), like Suricata's tls log"},
+    {.name = "eve.dns",
+     .type = core::ParamType::kBool,
+     .default_value = "false",
+     .help = "Also emit one event_type \"dns\" record per DNS message, request and response, "
+             "like Suricata's dns log (version 3)"},
 };
 
 constexpr core::ParamSection kSection{"output", "Alert stream to the SIEM collector", kParams};

@@ -307,14 +307,21 @@ void set_dns(v1::DnsInfo* info, const applayer::dns::Message& m) {
   }
 }
 
-v1::HttpRecord http_record(const flow::Flow& f, const applayer::http::Transaction& tx,
-                           core::Timestamp ts, uint64_t seq) {
-  v1::HttpRecord r;
+v1::AppRecord app_record(const applayer::TxInspection& tx, core::Timestamp ts, uint64_t seq) {
+  v1::AppRecord r;
   r.set_timestamp(eve_timestamp(ts));
-  r.set_event_type("http");
-  set_endpoints(r, f, flow::Direction::kToServer);
-  r.set_tx_id(static_cast<uint32_t>(tx.id));
-  set_http(r.mutable_http(), tx);
+  set_endpoints(r, *tx.flow, tx.dns != nullptr ? tx.dir : flow::Direction::kToServer);
+  r.set_tx_id(static_cast<uint32_t>(tx.tx_id));
+  if (tx.http != nullptr) {
+    r.set_event_type("http");
+    set_http(r.mutable_http(), *tx.http);
+  } else if (tx.tls != nullptr) {
+    r.set_event_type("tls");
+    set_tls(r.mutable_tls(), *tx.tls);
+  } else if (tx.dns != nullptr) {
+    r.set_event_type("dns");
+    set_dns(r.mutable_dns(), *tx.dns);
+  }
   r.set_seq(seq);
   return r;
 }
@@ -374,8 +381,8 @@ uint64_t event_seq(const v1::Envelope& e) {
       return e.reset_report().seq();
     case v1::Envelope::kFlow:
       return e.flow().seq();
-    case v1::Envelope::kHttp:
-      return e.http().seq();
+    case v1::Envelope::kApp:
+      return e.app().seq();
     default:
       return 0;
   }
@@ -392,8 +399,8 @@ bool set_event_seq(v1::Envelope& e, uint64_t seq) {
     case v1::Envelope::kFlow:
       e.mutable_flow()->set_seq(seq);
       return true;
-    case v1::Envelope::kHttp:
-      e.mutable_http()->set_seq(seq);
+    case v1::Envelope::kApp:
+      e.mutable_app()->set_seq(seq);
       return true;
     default:
       return false;
@@ -408,8 +415,8 @@ const google::protobuf::Message* event_body(const v1::Envelope& e) {
       return &e.reset_report();
     case v1::Envelope::kFlow:
       return &e.flow();
-    case v1::Envelope::kHttp:
-      return &e.http();
+    case v1::Envelope::kApp:
+      return &e.app();
     default:
       return nullptr;
   }

@@ -88,9 +88,9 @@ void Outbox::drop_locked(uint64_t n, const char* why) {
 uint64_t Outbox::publish(v1::Envelope& event) {
   const auto body = event.body_case();
   if (body != v1::Envelope::kAlert && body != v1::Envelope::kResetReport &&
-      body != v1::Envelope::kFlow && body != v1::Envelope::kHttp) {
+      body != v1::Envelope::kFlow && body != v1::Envelope::kApp) {
     throw std::invalid_argument(
-        "AlertStream::publish takes alerts, reset reports, flows and HTTP records");
+        "AlertStream::publish takes alerts, reset reports, flows and application records");
   }
   std::lock_guard lock(mutex_);
   const uint64_t seq = next_seq_++;

@@ -28,6 +28,8 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
       live_(live_capture),
       flow_records_(flow::flow_records_enabled(config, live_capture)),
       http_records_(config.get("output.eve.http").as_bool()),
+      tls_records_(config.get("output.eve.tls").as_bool()),
+      dns_records_(config.get("output.eve.dns").as_bool()),
       decoder_(decode::decoder_options(config, live_capture)),
       defrag_(decode::defrag_options(config)),
       detector_(outputs.detection != nullptr
@@ -35,7 +37,8 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
                                                          static_cast<detect::AlertSink&>(*this))
                     : nullptr),
       app_layer_(
-          app_layer_options(config, outputs.detection, http_records_),
+          app_layer_options(config, outputs.detection,
+                            http_records_ || tls_records_ || dns_records_),
           outputs.detection != nullptr ? outputs.detection->registry() : applayer::rule_registry(),
           static_cast<applayer::TransactionSink&>(*this)),
       // Protocol identification, then stream rules (they may be restricted to the protocol), then
@@ -251,12 +254,18 @@ void Worker::on_transaction(const applayer::TxInspection& tx) {
     detector_->on_transaction(*tx.flow, tx.dir, view, current_);
     current_tx_ = nullptr;
   }
-  if (http_records_ && tx.tx_done && tx.http != nullptr &&
-      (outputs_.eve != nullptr || outputs_.alerts != nullptr)) {
-    v1::Envelope event;
-    *event.mutable_http() = output::http_record(*tx.flow, *tx.http, last_ts_, 0);
-    emit(event);
-  }
+  if (http_records_ && tx.tx_done && tx.http != nullptr) emit_record(tx);
+}
+
+void Worker::on_record(const applayer::TxInspection& tx) {
+  if ((tls_records_ && tx.tls != nullptr) || (dns_records_ && tx.dns != nullptr)) emit_record(tx);
+}
+
+void Worker::emit_record(const applayer::TxInspection& tx) {
+  if (outputs_.eve == nullptr && outputs_.alerts == nullptr) return;
+  v1::Envelope event;
+  *event.mutable_app() = output::app_record(tx, last_ts_, 0);
+  emit(event);
 }
 
 void Worker::collect(core::CounterSnapshot& out) const {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -196,6 +197,35 @@ alert dns any any -> any any (msg:"standard query"; flow:to_server; dns.opcode:0
   EXPECT_EQ(alerts_of(b, 1), 1) << b.eve_text;
   EXPECT_EQ(alerts_of(b, 2), 1) << b.eve_text;
   EXPECT_EQ(alerts_of(b, 3), 0) << b.eve_text;
+}
+
+// output.eve.dns: one event_type "dns" record per message, the query from the client and the
+// response from the server, in Suricata's version 3 form.
+TEST(DnsRules, OutputEveDnsWritesTheRequestAndTheResponse) {
+  for (const bool tcp : {false, true}) {
+    const std::string name = tcp ? "dns-records-tcp" : "dns-records-udp";
+    const auto frames =
+        tcp ? tcp_lookup("records.example.org", 7) : udp_lookup("records.example.org");
+    const Replay r = testing::replay(name, frames, k2037895, "{HOME_NET: \"[198.51.100.1/32]\"}",
+                                     {"output.eve.dns=true"});
+    ASSERT_EQ(r.run.status, 0) << r.run.err;
+    std::vector<std::string> records;
+    std::istringstream lines(r.eve_text);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("\"event_type\":\"dns\"") != std::string::npos) records.push_back(line);
+    }
+    ASSERT_EQ(records.size(), 2u) << r.eve_text;
+    EXPECT_NE(records[0].find("\"type\":\"request\""), std::string::npos) << records[0];
+    EXPECT_NE(records[0].find(std::string("\"src_ip\":\"") + kClientIp), std::string::npos)
+        << records[0];
+    EXPECT_NE(records[0].find("\"rrname\":\"records.example.org\""), std::string::npos)
+        << records[0];
+    EXPECT_NE(records[1].find("\"type\":\"response\""), std::string::npos) << records[1];
+    EXPECT_NE(records[1].find(std::string("\"src_ip\":\"") + kResolverIp), std::string::npos)
+        << records[1];
+    EXPECT_NE(records[1].find("\"rcode\":\"NOERROR\""), std::string::npos) << records[1];
+    EXPECT_NE(records[1].find("\"answers\":["), std::string::npos) << records[1];
+  }
 }
 
 }  // namespace

@@ -768,5 +768,34 @@ TEST(TlsRules, TrackOnlyStopsStreamInspectionWithoutBypassingTheFlow) {
   EXPECT_EQ(counter(r.run.err, "stream", "bypassed_bytes"), 0u) << r.run.err;
 }
 
+// output.eve.tls: one event_type "tls" record per handshake, with Suricata's tls object.
+TEST(TlsRules, OutputEveTlsWritesOneRecordPerHandshake) {
+  Handshake h = marked_session("records.example.com");
+  h.chain = {certificate({{"CN", "records.example.com"}}, kExampleCa, {0x01, 0x02})};
+  const Replay off =
+      replay("tls-records-off", conversation(h), kSecretMarker, home_is(Home::kClient));
+  ASSERT_EQ(off.run.status, 0) << off.run.err;
+  EXPECT_EQ(off.eve_text.find("\"event_type\":\"tls\""), std::string::npos) << off.eve_text;
+
+  const Replay r = replay("tls-records", conversation(h), kSecretMarker, home_is(Home::kClient),
+                          {"output.eve.tls=true"});
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  std::vector<std::string> records;
+  std::istringstream lines(r.eve_text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("\"event_type\":\"tls\"") != std::string::npos) records.push_back(line);
+  }
+  ASSERT_EQ(records.size(), 1u) << r.eve_text;
+  const std::string& t = records.front();
+  for (const std::string& want :
+       {std::string("\"src_ip\":\"") + kClientIp + "\"", std::string("\"dest_port\":443"),
+        std::string("\"sni\":\"records.example.com\""),
+        std::string("\"subject\":\"CN=records.example.com\""),
+        std::string("\"version\":\"TLS 1.2\""), std::string("\"ja3\":{\"hash\":\""),
+        std::string("\"ja3s\":{\"hash\":\"")}) {
+    EXPECT_NE(t.find(want), std::string::npos) << want << " not in " << t;
+  }
+}
+
 }  // namespace
 }  // namespace spanguard::testing

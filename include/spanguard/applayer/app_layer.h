@@ -95,6 +95,9 @@ class TransactionSink {
   // An FTP data connection was recognised and linked to its control session
   // (data.parent_flow_id), on its first payload.
   virtual void on_data_flow(flow::Flow& /*data*/) {}
+  // A unit Suricata logs on its own is complete: a TLS handshake (or the flow ended before it
+  // did), a DNS message. (HTTP transactions are logged from their inspection with tx_done.)
+  virtual void on_record(const TxInspection& /*tx*/) {}
 };
 
 enum class AppCounter : uint16_t {

@@ -33,9 +33,9 @@ void set_tls(v1::TlsInfo* info, const applayer::tls::Session& session);
 void set_dns(v1::DnsInfo* info, const applayer::dns::Message& message);
 // EVE's `http` object of a transaction.
 void set_http(v1::HttpInfo* info, const applayer::http::Transaction& tx);
-// An HTTP transaction record (event_type "http"), client as src.
-v1::HttpRecord http_record(const flow::Flow& flow, const applayer::http::Transaction& tx,
-                           core::Timestamp ts, uint64_t seq);
+// The record of an HTTP transaction, TLS handshake or DNS message (event_type "http", "tls",
+// "dns", whichever `tx` carries); HTTP and TLS with the client as src, DNS with the sender.
+v1::AppRecord app_record(const applayer::TxInspection& tx, core::Timestamp ts, uint64_t seq);
 // The events an envelope can carry that are numbered per run (alert, reset report, flow record):
 // their seq (0 for any other body), setting it (false for any other body), and the event itself
 // (null for any other body), as the EVE file writes it.

@@ -60,6 +60,8 @@ class Worker final : public capture::FrameSink,
   void on_alert(const detect::AlertEvent& alert) override;
   void on_transaction(const applayer::TxInspection& tx) override;
   void on_data_flow(flow::Flow& data) override;
+  void on_record(const applayer::TxInspection& tx) override;
+  void emit_record(const applayer::TxInspection& tx);
   void on_reset_outcome(const respond::ResetOutcomeEvent& event) override;
   uint64_t next_event_seq();
   // Alerts of the current batch go out after its deferred resets (flush): formatting an alert
@@ -73,6 +75,8 @@ class Worker final : public capture::FrameSink,
   bool live_;
   bool flow_records_;
   bool http_records_;
+  bool tls_records_;
+  bool dns_records_;
   decode::Decoder decoder_;
   decode::Defragmenter defrag_;
   decode::PacketView view_;
