@@ -490,7 +490,8 @@ void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<c
       window = window_;
       base = offset - ds.tail.size();
     }
-    payload_only_[rules::kPayloadBuffer] = {window, base, true};
+    // What the tail holds was inspected with the segments before: a match must reach the new data.
+    payload_only_[rules::kPayloadBuffer] = {window, base, true, base == offset ? 0 : offset};
     judge(Header::of(&flow, dir, packet), &flow, dir, payload_only_, packet, data);
     if (state.passed) return;
   }

@@ -234,9 +234,11 @@ bool Verifier::verify(const VerifyProgram& program, const InspectBuffers& buffer
   }
   budget_ = backtrack_limit_;
   Ends ends{};
+  fresh_ = 0;
   for (size_t i = 0; i < program.buffers.size(); ++i) {
     const rules::Buffer b = program.buffers[i];
     ends[i] = b < buffers.size() ? buffers[b].base : 0;
+    if (b < buffers.size()) fresh_ = std::max(fresh_, buffers[b].fresh);
   }
   const bool ok = step(program, buffers, 0, ends);
   if (!ok && budget_ == 0) ++limit_hits_;
@@ -267,7 +269,7 @@ uint64_t Verifier::find(const rules::Content& c, const std::string& folded, cons
 bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers, size_t i,
                     Ends ends) {
   const rules::Rule& rule = *program.rule;
-  if (i == rule.matches.size()) return true;
+  if (i == rule.matches.size()) return fresh_ == 0 || ends[kReach] > fresh_;
   if (budget_ == 0) return false;
   --budget_;
   const rules::Match& m = rule.matches[i];
@@ -317,6 +319,7 @@ bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers,
     while (at != kNone) {
       Ends next = ends;
       next[bi] = at + len;
+      if (b.fresh != 0) next[kReach] = std::max(next[kReach], next[bi]);
       if (step(program, buffers, i + 1, next)) return true;
       if (budget_ == 0) return false;
       --budget_;
@@ -352,6 +355,7 @@ bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers,
     const PCRE2_SIZE match_start = ov[0], match_end = ov[1];
     Ends next = ends;
     next[bi] = b.base + origin + match_end;
+    if (b.fresh != 0) next[kReach] = std::max(next[kReach], next[bi]);
     if (step(program, buffers, i + 1, next)) return true;
     if (budget_ == 0) return false;
     --budget_;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <string>
 
 #include "sensor.h"
 #include "tcp_conversation.h"
@@ -102,6 +103,25 @@ TEST(AlertRate, ARuleWithThresholdAlertsOncePerSourceAcrossFlows) {
   s.feed(other.client_sends("PING\r\n"));
   EXPECT_EQ(s.sids(), (std::vector<uint32_t>{1, 1}));  // one per source
   EXPECT_EQ(s.counter("detect.thresholded"), 2u);
+}
+
+// A stream match counts toward the threshold once: when a later segment holds the fast pattern
+// again, the earlier match still in the stream window is not counted a second time.
+TEST(AlertRate, AStreamMatchCountsOnceEvenWhenItsBytesAreInspectedAgain) {
+  Sensor s(
+      "alert tcp any any -> any any (msg:\"twice\"; content:\"HELLO\"; content:\"lib\"; "
+      "fast_pattern; "
+      "within:20; threshold: type threshold, track by_src, count 2, seconds 60; sid:1;)");
+  testing::TcpConversation c({"198.51.100.10", 41000, testing::kClientMac},
+                             {"198.51.100.20", 7, testing::kServerMac});
+  s.feed(c.handshake());
+  s.feed(c.client_sends("HELLO lib\r\n"));
+  // The fast pattern again, out of reach of any HELLO: nothing new matches.
+  s.feed(c.client_sends(std::string(40, 'x') + " lib\r\n"));
+  EXPECT_TRUE(s.sids().empty());
+  EXPECT_EQ(s.counter("detect.thresholded"), 1u);
+  s.feed(c.client_sends("HELLO again lib\r\n"));  // a second real match: the count is reached
+  EXPECT_EQ(s.sids(), (std::vector<uint32_t>{1}));
 }
 
 }  // namespace

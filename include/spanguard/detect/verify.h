@@ -41,10 +41,15 @@ Pcre2Code compile_pcre(const rules::Pcre& p);
 // whole: for a TCP stream the direction's stream offset of the oldest byte still in the window (so
 // offset/depth are relative to the stream's first byte), 0 for a packet payload or an app-layer
 // buffer. `complete` says data ends where the buffer ends (endswith is judged against it).
+//
+// `fresh`: positions before it were inspected already (a stream window's retained bytes): a match
+// counts only if some content or pcre of it ends past it, so that bytes seen before do not match
+// again for a rule that did not alert on them (threshold, detection_filter). 0: all is new.
 struct InspectBuffer {
   std::span<const uint8_t> data;
   uint64_t base = 0;
   bool present = false;
+  uint64_t fresh = 0;
 };
 // Every buffer of one inspection, by rules::BufferId (a buffer absent here is absent).
 using InspectBuffers = std::span<const InspectBuffer>;
@@ -76,7 +81,10 @@ class Verifier {
   uint64_t limit_hits() const { return limit_hits_; }
 
  private:
-  using Ends = std::array<uint64_t, kMaxRuleBuffers>;
+  // Per rule buffer, where the last match ended; then (at kReach) the furthest end of any match in
+  // a buffer with fresh data.
+  static constexpr size_t kReach = kMaxRuleBuffers;
+  using Ends = std::array<uint64_t, kMaxRuleBuffers + 1>;
   bool step(const VerifyProgram& program, const InspectBuffers& buffers, size_t i, Ends ends);
   bool positional(const VerifyProgram& program, const InspectBuffers& buffers, size_t i, Ends ends);
   // The next occurrence of content `c` starting at or after `from` and ending by `to` (absolute
@@ -86,6 +94,7 @@ class Verifier {
 
   uint32_t backtrack_limit_;
   uint32_t budget_ = 0;
+  uint64_t fresh_ = 0;  // this verification's InspectBuffer::fresh (the furthest of its buffers)
   uint64_t limit_hits_ = 0;
   Pcre2MatchData match_data_;
   Pcre2MatchContext match_context_;
