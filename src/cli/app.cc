@@ -352,12 +352,12 @@ int cmd_check_rules(const std::vector<std::string>& files, const std::string& co
       static_cast<double>(st.database_bytes) / 1024, st.stream_state_bytes);
   std::printf(
       "  scopes: %zu stream, %zu packet, %zu transaction, %zu header-only (%zu grouped by "
-      "address, %zu by port, %zu judged on every packet); %zu prefiltered by pcre, %zu "
-      "unprefiltered\n"
+      "address, %zu by port, %zu judged on every packet); %zu anchored stream rules also run "
+      "per chunk; %zu prefiltered by pcre, %zu unprefiltered\n"
       "  live: %zu of %zu (%zu on application-layer protocols and buffers); %zu wait for a "
       "protocol parser that does not exist yet\n",
       st.by_scope[0], st.by_scope[1], st.by_scope[2], st.by_scope[3], groups.by_address,
-      groups.by_port, groups.generic, st.pcre_prefilters, st.unprefiltered,
+      groups.by_port, groups.generic, st.anchored, st.pcre_prefilters, st.unprefiltered,
       st.rules - st.waiting_for_app, st.rules, st.application, st.waiting_for_app);
   return set.failed > 0 ? 1 : 0;
 }

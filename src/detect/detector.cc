@@ -22,6 +22,7 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"scan_errors", "Hyperscan scan failures (the data was not inspected)"},
     {"streams", "Hyperscan streams opened (flow directions with payload)"},
     {"streams_released", "Hyperscan streams freed when their TCP connection closed or was reset"},
+    {"chunk_candidates", "anchored stream rules nominated on a delivered chunk of stream data"},
 };
 constexpr core::CounterGroup kCounterGroup{"detect", kCounterDefs};
 
@@ -265,6 +266,7 @@ Detector::Detector(const DetectionEngine& engine, AlertSink& sink)
     if (const hs_database_t* db = engine.buffer_database(static_cast<rules::Buffer>(b)))
       hyperscan::grow_scratch(scratch_, db);
   }
+  if (const hs_database_t* db = engine.chunk_database()) hyperscan::grow_scratch(scratch_, db);
   window_.reserve(engine.options().stream_window + 65536);
 }
 
@@ -347,11 +349,12 @@ bool Detector::header_holds(const CompiledRule& cr, const Header& h,
   if ((r.itype || r.icode) && (packet == nullptr || !packet->is_icmp())) return false;
   if (r.itype && !r.itype->matches(packet->icmp_type)) return false;
   if (r.icode && !r.icode->matches(packet->icmp_code)) return false;
-  const bool forward = r.src.contains(h.src) && r.src_ports.contains(h.sport) &&
-                       r.dst.contains(h.dst) && r.dst_ports.contains(h.dport);
+  // Ports first: a range test is cheaper than walking an address list.
+  const bool forward = r.src_ports.contains(h.sport) && r.dst_ports.contains(h.dport) &&
+                       r.src.contains(h.src) && r.dst.contains(h.dst);
   if (forward) return true;
-  return r.bidirectional && r.src.contains(h.dst) && r.src_ports.contains(h.dport) &&
-         r.dst.contains(h.src) && r.dst_ports.contains(h.sport);
+  return r.bidirectional && r.src_ports.contains(h.dport) && r.dst_ports.contains(h.sport) &&
+         r.src.contains(h.dst) && r.dst.contains(h.src);
 }
 
 void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, InspectBuffers buffers,
@@ -452,8 +455,9 @@ void Detector::on_packet(const decode::PacketView& v, flow::Flow* flow, flow::Di
 void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
                               uint64_t offset, bool after_gap, const decode::PacketView* packet) {
   const hs_database_t* db = engine_.database(Scope::kStream);
+  const hs_database_t* chunk_db = engine_.chunk_database();
   const std::span<const uint32_t> always = engine_.unprefiltered(Scope::kStream);
-  if (data.empty() || (db == nullptr && always.empty())) return;
+  if (data.empty() || (db == nullptr && chunk_db == nullptr && always.empty())) return;
   FlowDetect& state = flow_state(flow);
   if (state.passed) return;
   FlowDetect::DirectionState& ds = state.dir[flow::index(dir)];
@@ -494,6 +498,22 @@ void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<c
     payload_only_[rules::kPayloadBuffer] = {window, base, true, base == offset ? 0 : offset};
     judge(Header::of(&flow, dir, packet), &flow, dir, payload_only_, packet, data);
     if (state.passed) return;
+  }
+
+  // Anchored rules on this chunk alone, positions from its first byte.
+  if (chunk_db != nullptr) {
+    begin_nomination();
+    const size_t scanned = std::min(data.size(), engine_.chunk_bound());
+    const hs_error_t rc =
+        hs_scan(chunk_db, reinterpret_cast<const char*>(data.data()),
+                static_cast<unsigned>(scanned), 0, scratch_.get(), &Detector::on_match, this);
+    if (rc != HS_SUCCESS) counters_.inc(DetectCounter::kScanErrors);
+    if (!candidates_.empty()) {
+      counters_.inc(DetectCounter::kChunkCandidates, candidates_.size());
+      payload_only_[rules::kPayloadBuffer] = {data, 0, true};
+      judge(Header::of(&flow, dir, packet), &flow, dir, payload_only_, packet, data);
+      if (state.passed) return;
+    }
   }
 
   // Keep the last stream_window bytes for the next segment's verifications.

@@ -152,6 +152,18 @@ const rules::Content* fast_pattern(const rules::Rule& r, Scope scope) {
   return best;
 }
 
+// A stream rule's content anchored to the start of its buffer (offset/depth or startswith, not
+// relative), the longest if several: the pattern that nominates the rule on each delivered chunk.
+const rules::Content* anchored_content(const rules::Rule& r) {
+  const rules::Content* best = nullptr;
+  for (const rules::Content& c : r.contents) {
+    if (c.negated || c.buffer != rules::kPayloadBuffer || c.relative() || c.endswith) continue;
+    if (!c.startswith && !c.depth) continue;
+    if (best == nullptr || c.bytes.size() > best->bytes.size()) best = &c;
+  }
+  return best;
+}
+
 rules::Diagnostic rule_error(const rules::Rule& r, std::string message, std::string reason) {
   rules::Diagnostic d;
   d.severity = rules::Diagnostic::Severity::kError;
@@ -229,8 +241,9 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
   const auto started = std::chrono::steady_clock::now();
   for (rules::Rule& r : rules_) number_transformed(r);
   const size_t buffer_count = this->buffer_count();
-  // Database slots: one per scope, then one per transaction buffer.
-  const size_t slots = static_cast<size_t>(Scope::kCount) + buffer_count;
+  // Database slots: one per scope, then one per transaction buffer, then the chunk database.
+  const size_t chunk_slot = static_cast<size_t>(Scope::kCount) + buffer_count;
+  const size_t slots = chunk_slot + 1;
   std::vector<std::vector<hyperscan::Pattern>> patterns(slots);
   buffer_databases_.resize(buffer_count);
   std::map<std::tuple<size_t, std::string, unsigned, unsigned long long>, unsigned> ids;
@@ -343,6 +356,27 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
       pattern_rules_[it->second].push_back(index);
       cr.prefiltered = true;
     }
+    // Anchored stream rules also run on each delivered chunk, positions counted from its start
+    // (what Snort and Suricata do with a packet's payload), nominated by their anchored content.
+    if (const rules::Content* a = cr.scope == Scope::kStream ? anchored_content(r) : nullptr) {
+      hyperscan::Pattern anchored;
+      anchored.expression = literal_expression(a->bytes);
+      anchored.flags = a->nocase ? HS_FLAG_CASELESS : 0;
+      const int64_t bound = a->startswith ? static_cast<int64_t>(a->bytes.size())
+                                          : int64_t{a->offset.value_or(0)} + *a->depth;
+      anchored.max_offset = static_cast<unsigned long long>(std::max<int64_t>(bound, 0));
+      chunk_bound_ = std::max<size_t>(chunk_bound_, static_cast<size_t>(anchored.max_offset));
+      const auto key =
+          std::make_tuple(chunk_slot, anchored.expression, anchored.flags, anchored.max_offset);
+      auto [it, inserted] = ids.emplace(key, static_cast<unsigned>(pattern_rules_.size()));
+      if (inserted) {
+        anchored.id = it->second;
+        patterns[chunk_slot].push_back(std::move(anchored));
+        pattern_rules_.emplace_back();
+      }
+      pattern_rules_[it->second].push_back(index);
+      ++stats_.anchored;
+    }
     compiled_.push_back(std::move(cr));
   }
 
@@ -362,6 +396,8 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
     if (mode == HS_MODE_STREAM) stats_.stream_state_bytes = hyperscan::stream_state_bytes(db.get());
     if (slot < static_cast<size_t>(Scope::kCount))
       databases_[slot] = std::move(db);
+    else if (slot == chunk_slot)
+      chunk_database_ = std::move(db);
     else
       buffer_databases_[slot - static_cast<size_t>(Scope::kCount)] = std::move(db);
   }

@@ -109,6 +109,37 @@ TEST(Detection, OffsetAndDepthCountFromTheStreamStart) {
   EXPECT_EQ(sids_for(far, std::string(3001, '.') + "ABC", 1000), Sids{});
 }
 
+// As Snort and Suricata apply offset/depth to each packet's payload: a later message that starts a
+// segment is anchored too, not only the stream's first bytes.
+TEST(Detection, AnchoredContentAlsoHoldsForEachDeliveredSegment) {
+  Sensor s(
+      "alert tcp any 21 -> any any (msg:\"login ok\"; flow:from_server; content:\"230 \"; "
+      "depth:4; sid:1;)\n"
+      "alert tcp any any -> any 445 (msg:\"smb negotiate\"; content:\"|FF|SMB\"; offset:4; "
+      "depth:4; content:\"|72|\"; distance:0; within:1; sid:2;)\n"
+      "alert tcp any any -> any any (msg:\"starts\"; flow:to_server; content:\"QUIT\"; "
+      "startswith; sid:3;)");
+  TcpConversation ftp = conversation(40001, 21);
+  s.feed(ftp.handshake());
+  s.feed(ftp.server_sends("220 ready\r\n"));
+  s.feed(ftp.client_sends("USER a\r\n"));
+  s.feed(ftp.server_sends("331 x 230 not at the start\r\n"));  // near miss: not anchored
+  EXPECT_EQ(s.sids(), Sids{});
+  s.feed(ftp.client_sends("PASS b\r\n"));
+  s.feed(ftp.server_sends("230 Login successful.\r\n"));
+  s.feed(ftp.client_sends("QUIT\r\n"));
+  EXPECT_EQ(s.sids(), (Sids{1, 3}));
+
+  TcpConversation smb = conversation(40002, 445);
+  s.feed(smb.handshake());
+  const std::string session_request("\x81\x00\x00\x44", 4);
+  s.feed(smb.client_sends(session_request + std::string(0x44, 'n')));
+  s.feed(smb.server_sends(std::string("\x82\x00\x00\x00", 4)));
+  const std::string negotiate = std::string("\x00\x00\x00\x2f\xffSMB\x72", 9) + std::string(38, 0);
+  s.feed(smb.client_sends(negotiate));
+  EXPECT_EQ(s.sids(), (Sids{1, 3, 2}));
+}
+
 TEST(Detection, DistanceAndWithinCountFromThePreviousMatch) {
   // B must start 2..4 bytes after A ends (distance:2) and end within 3 bytes of that start.
   const std::string r =

@@ -75,6 +75,7 @@ enum class DetectCounter : uint16_t {
   kScanErrors,
   kStreamsOpened,
   kStreamsReleased,
+  kChunkCandidates,
   kCount
 };
 

@@ -26,6 +26,13 @@
 //    patterns and the per-flow stream state. Offsets are enforced by the verifier, not by
 //    min_offset, because a stream is restarted after a capture gap and Hyperscan's offsets then no
 //    longer count from the stream's start; max_offset remains a safe (only ever permissive) filter.
+//  * Absolute offsets and depths count from the start of the buffer inspected: for stream rules
+//    that is the direction's first byte in the stream database, and — as Snort and Suricata apply
+//    them to each packet's payload — the start of each chunk of stream data as it is delivered
+//    (a segment, or the segments a late one made contiguous). A stream rule with an anchored
+//    content is therefore also nominated by that content from a small block-mode "chunk"
+//    database scanned over the first chunk_bound() bytes of every chunk, and verified against the
+//    chunk alone; either way it alerts once per flow direction.
 //  Measurements behind the choice are in bench/ (detect_bench) and the figures quoted in the
 //  project's notes: compile time and database size for 1k/10k/30k rules, state per direction, and
 //  replay throughput next to plain Hyperscan scanning the same bytes.
@@ -84,6 +91,7 @@ struct EngineStats {
   size_t by_scope[static_cast<size_t>(Scope::kCount)] = {};
   size_t unprefiltered = 0;       // rules verified on every inspection of their scope
   size_t pcre_prefilters = 0;     // rules nominated by a pcre in prefilter mode
+  size_t anchored = 0;            // stream rules also run per delivered chunk (anchored content)
   size_t waiting_for_app = 0;     // rules needing a protocol parser or buffer nobody fills
   size_t application = 0;         // rules restricted to an app-layer protocol or buffer, live
   size_t patterns = 0;            // distinct Hyperscan patterns
@@ -114,6 +122,10 @@ class DetectionEngine {
   const hs_database_t* buffer_database(rules::Buffer b) const {
     return b < buffer_databases_.size() ? buffer_databases_[b].get() : nullptr;
   }
+  // Anchored stream rules, scanned on each chunk of stream data as it is delivered (block mode);
+  // no anchored pattern can match past chunk_bound() bytes into a chunk.
+  const hs_database_t* chunk_database() const { return chunk_database_.get(); }
+  size_t chunk_bound() const { return chunk_bound_; }
   const rules::Registry& registry() const { return registry_; }
   // Buffer ids: the registry's, then the transformed buffers rules use (ids from
   // registry().buffer_count() on).
@@ -163,6 +175,8 @@ class DetectionEngine {
   std::vector<uint8_t> judge_rank_;  // by rule
   hyperscan::Database databases_[static_cast<size_t>(Scope::kCount)];
   std::vector<hyperscan::Database> buffer_databases_;  // by buffer id
+  hyperscan::Database chunk_database_;
+  size_t chunk_bound_ = 0;
   EngineStats stats_;
 };
 
