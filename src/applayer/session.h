@@ -37,6 +37,7 @@ struct AppLayer::Context {
   core::Counters<ftp::FtpCounter> ftp;
   core::Counters<smtp::SmtpCounter> smtp;
   dns::Message dns_message;  // the message being inspected (one per worker: no allocation)
+  tls::CertificateCache tls_certificates;  // servers' chains decoded once per worker
   // The other protocols' buffers in this registry (kNoBuffer where it lacks one).
   struct BufferIds {
     rules::BufferId tls_sni, tls_cert_subject, tls_cert_issuer, tls_cert_serial,

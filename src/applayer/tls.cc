@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <string_view>
 
 namespace spanguard::applayer::tls {
 
@@ -26,13 +28,14 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"client_hellos", "ClientHello messages"},
     {"server_hellos", "ServerHello messages (HelloRetryRequests excluded)"},
     {"hello_retry_requests", "TLS 1.3 HelloRetryRequests"},
-    {"certificates", "server certificates decoded"},
+    {"certificates", "server certificates decoded (or found decoded in the cache)"},
     {"encrypted_sessions", "flows whose handshake completed (both directions encrypted)"},
     {"resumed_sessions", "flows that resumed an earlier session"},
     {"alerts", "alert records (clear or encrypted)"},
     {"heartbeats", "heartbeat records"},
     {"gaps", "capture gaps in TLS flows"},
     {"encrypted_bytes", "record payload bytes after encryption (framed, not parsed)"},
+    {"certificate_cache_hits", "certificates seen before on this worker, not decoded again"},
     {"anomaly.invalid_record", "records with an unknown content type or version"},
     {"anomaly.record_too_long", "records longer than 2^14 + 2048 bytes"},
     {"anomaly.invalid_handshake", "handshake messages whose fields do not fit, or interleaved"},
@@ -499,8 +502,54 @@ Probe probe(std::span<const uint8_t> b, bool* client_hello) {
   return Probe::kYes;
 }
 
-Parser::Parser(const Limits& limits, Observer& observer, core::Counters<TlsCounter>& counters)
-    : limits_(limits), observer_(observer), counters_(counters) {}
+bool decode_certificate(Certificate& c) {
+  const unsigned char* q = c.der.data();
+  const X509Ptr x509(d2i_X509(nullptr, &q, static_cast<long>(c.der.size())));
+  if (x509 == nullptr) {
+    ERR_clear_error();
+    return false;
+  }
+  c.parsed = true;
+  c.subject = format_name(X509_get_subject_name(x509.get()));
+  c.issuer = format_name(X509_get_issuer_name(x509.get()));
+  c.serial = format_serial(X509_get0_serialNumber(x509.get()));
+  c.fingerprint =
+      digest_hex(EVP_sha1(), {reinterpret_cast<const char*>(c.der.data()), c.der.size()}, ':');
+  unix_time(X509_get0_notBefore(x509.get()), c.not_before);
+  unix_time(X509_get0_notAfter(x509.get()), c.not_after);
+  ERR_clear_error();
+  return true;
+}
+
+CertificateCache::CertificateCache(size_t slots) : slots_(std::max<size_t>(slots, 1)) {}
+
+bool CertificateCache::decode(Certificate& c, bool& hit) {
+  const std::string_view bytes(reinterpret_cast<const char*>(c.der.data()), c.der.size());
+  Certificate& slot = slots_[std::hash<std::string_view>{}(bytes) % slots_.size()];
+  hit = !slot.der.empty() && slot.der == c.der;
+  if (hit) {
+    std::vector<uint8_t> der = std::move(c.der);
+    c = slot;  // the decoded fields
+    c.der = std::move(der);
+    return true;
+  }
+  if (!decode_certificate(c)) return false;
+  slot = c;
+  return true;
+}
+
+size_t CertificateCache::memory_bytes() const {
+  size_t n = slots_.capacity() * sizeof(Certificate);
+  for (const Certificate& c : slots_) {
+    n += c.der.capacity() + c.subject.capacity() + c.issuer.capacity() + c.serial.capacity() +
+         c.fingerprint.capacity();
+  }
+  return n;
+}
+
+Parser::Parser(const Limits& limits, Observer& observer, core::Counters<TlsCounter>& counters,
+               CertificateCache* certificates)
+    : limits_(limits), observer_(observer), counters_(counters), certificate_cache_(certificates) {}
 
 Parser::~Parser() = default;
 
@@ -916,23 +965,14 @@ void Parser::certificates(std::span<const uint8_t> body) {
     }
     Certificate& c = s.certificates.emplace_back();
     c.der.assign(der.begin(), der.end());
-    const unsigned char* q = c.der.data();
-    const X509Ptr x509(d2i_X509(nullptr, &q, static_cast<long>(c.der.size())));
-    if (x509 == nullptr) {
-      ERR_clear_error();
+    bool hit = false;
+    if (!(certificate_cache_ != nullptr ? certificate_cache_->decode(c, hit)
+                                        : decode_certificate(c))) {
       flag(Anomaly::kBadCertificate);
       continue;
     }
-    c.parsed = true;
     counters_.inc(TC::kCertificates);
-    c.subject = format_name(X509_get_subject_name(x509.get()));
-    c.issuer = format_name(X509_get_issuer_name(x509.get()));
-    c.serial = format_serial(X509_get0_serialNumber(x509.get()));
-    c.fingerprint =
-        digest_hex(EVP_sha1(), {reinterpret_cast<const char*>(c.der.data()), c.der.size()}, ':');
-    unix_time(X509_get0_notBefore(x509.get()), c.not_before);
-    unix_time(X509_get0_notAfter(x509.get()), c.not_after);
-    ERR_clear_error();
+    if (hit) counters_.inc(TC::kCertificateCacheHits);
   }
   if (!ok) flag(Anomaly::kInvalidHandshake);
   observer_.on_tls(s, Event::kCertificate);

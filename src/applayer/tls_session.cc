@@ -22,7 +22,8 @@ uint32_t clamp_seconds(int64_t s) {
 class TlsSession final : public Session, public tls::Observer {
  public:
   TlsSession(AppLayer::Context& ctx, flow::Flow& flow, flow::Direction client_dir)
-      : Session(ctx, flow, client_dir), parser_(tls::Limits{}, *this, ctx.tls) {}
+      : Session(ctx, flow, client_dir),
+        parser_(tls::Limits{}, *this, ctx.tls, &ctx.tls_certificates) {}
 
   size_t parse(Side side, std::span<const uint8_t> data) override {
     // The handshake's first bytes as sent: the payload rules without a sticky buffer inspect

@@ -85,7 +85,8 @@ class Recorder : public Observer {
 };
 
 struct Flow {
-  explicit Flow(const Limits& limits = {}) : parser(limits, recorder, counters) {}
+  explicit Flow(const Limits& limits = {}, CertificateCache* cache = nullptr)
+      : parser(limits, recorder, counters, cache) {}
   void client(const Bytes& b) { parser.parse(Side::kClient, b); }
   void server(const Bytes& b) { parser.parse(Side::kServer, b); }
   const Session& session() const { return parser.session(); }
@@ -423,6 +424,56 @@ TEST(TlsParser, CertificateOpenSslRejectsIsKeptAsDerOnly) {
   EXPECT_TRUE(s.certificates[1].parsed);
   EXPECT_TRUE(f.has(Anomaly::kBadCertificate));
   EXPECT_EQ(f.count(TlsCounter::kAnomalyBadCertificate), 1u);
+}
+
+// Decoded fields every way a certificate can be obtained must be the same.
+std::string fields(const Certificate& c) {
+  return std::to_string(c.parsed) + "|" + c.subject + "|" + c.issuer + "|" + c.serial + "|" +
+         c.fingerprint + "|" + std::to_string(c.not_before) + "|" + std::to_string(c.not_after);
+}
+
+TEST(TlsParser, CertificateCacheGivesTheSameFieldsAndDecodesEachChainOnce) {
+  const Chain chain = make_chain();
+  const Bytes server_flight = build::handshake_records(
+      {build::server_hello({}), build::certificate_message({chain.leaf, chain.root})});
+  Flow uncached;
+  uncached.server(server_flight);
+  ASSERT_EQ(uncached.session().certificates.size(), 2u);
+
+  CertificateCache cache;
+  Flow first({}, &cache), second({}, &cache);
+  first.server(server_flight);
+  second.server(server_flight);
+  for (size_t i = 0; i < 2; ++i) {
+    const std::string want = fields(uncached.session().certificates[i]);
+    EXPECT_EQ(fields(first.session().certificates[i]), want);
+    EXPECT_EQ(fields(second.session().certificates[i]), want);
+    EXPECT_EQ(second.session().certificates[i].der, uncached.session().certificates[i].der);
+  }
+  EXPECT_EQ(first.count(TlsCounter::kCertificateCacheHits), 0u);
+  EXPECT_EQ(second.count(TlsCounter::kCertificateCacheHits), 2u);
+  EXPECT_EQ(second.count(TlsCounter::kCertificates), 2u);
+}
+
+TEST(TlsParser, CertificateCacheSlotsHoldOnlyEqualBytesAndNeverABadCertificate) {
+  const Chain chain = make_chain();
+  const Bytes junk = {0x30, 0x03, 0x02, 0x01, 0x05};
+  CertificateCache one_slot(1);  // every certificate collides
+  for (int round = 0; round < 2; ++round) {
+    Flow f({}, &one_slot);
+    f.server(build::handshake_records(
+        {build::server_hello({}), build::certificate_message({chain.leaf, junk, chain.root})}));
+    const auto& certs = f.session().certificates;
+    ASSERT_EQ(certs.size(), 3u);
+    EXPECT_EQ(certs[0].subject, "C=US, ST=California, O=Example, CN=host.example");
+    EXPECT_FALSE(certs[1].parsed);
+    EXPECT_TRUE(certs[1].subject.empty());
+    EXPECT_EQ(certs[2].subject, "C=US, O=Example CA, CN=Example Root");
+    EXPECT_EQ(f.count(TlsCounter::kAnomalyBadCertificate), 1u);
+    // Leaf and root evict each other from the one slot (a hit needs equal bytes), and the junk
+    // that OpenSSL refuses is never stored: no round has a hit.
+    EXPECT_EQ(f.count(TlsCounter::kCertificateCacheHits), 0u);
+  }
 }
 
 TEST(TlsParser, TruncatedCertificateListKeepsWhatFitsWithoutCrashing) {

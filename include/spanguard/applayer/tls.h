@@ -161,7 +161,8 @@ enum class TlsCounter : uint16_t {
   kAlerts,
   kHeartbeats,
   kGaps,
-  kEncryptedBytes,  // record bytes after the direction turned encrypted (not parsed)
+  kEncryptedBytes,        // record bytes after the direction turned encrypted (not parsed)
+  kCertificateCacheHits,  // certificates taken from the CertificateCache, not decoded again
   // One per Anomaly, in its order.
   kAnomalyInvalidRecord,
   kAnomalyRecordTooLong,
@@ -185,9 +186,30 @@ constexpr TlsCounter anomaly_counter(Anomaly a) {
 }
 const core::CounterGroup& tls_counter_group();  // module "tls"
 
+// Fills a certificate's decoded fields from its `der` with OpenSSL's X.509 decoder; false (fields
+// left empty) when it cannot be decoded.
+bool decode_certificate(Certificate& c);
+
+// Decoded certificates by their DER bytes. Servers present the same chain to every client, and
+// decoding one with OpenSSL (which decodes its public key too) costs more than the rest of the
+// handshake. Direct-mapped: a slot per hash of the bytes, a hit only when the bytes are equal, a
+// colliding certificate replaces the slot's. One per worker, not thread-safe.
+class CertificateCache {
+ public:
+  explicit CertificateCache(size_t slots = 1024);
+  // decode_certificate(c), or a copy of the fields decoded earlier for the same bytes (hit).
+  bool decode(Certificate& c, bool& hit);
+  size_t memory_bytes() const;
+
+ private:
+  std::vector<Certificate> slots_;  // der empty: unused
+};
+
 class Parser {  // one per flow; both directions
  public:
-  Parser(const Limits& limits, Observer& observer, core::Counters<TlsCounter>& counters);
+  // `certificates`: where decoded certificates are looked up first (null: always decode).
+  Parser(const Limits& limits, Observer& observer, core::Counters<TlsCounter>& counters,
+         CertificateCache* certificates = nullptr);
   ~Parser();
   Parser(const Parser&) = delete;
   Parser& operator=(const Parser&) = delete;
@@ -245,6 +267,7 @@ class Parser {  // one per flow; both directions
   Limits limits_;
   Observer& observer_;
   core::Counters<TlsCounter>& counters_;
+  CertificateCache* certificate_cache_;
   Session session_;
   Stream client_, server_;
   bool second_client_hello_ = false;  // after an HRR, the client's retry was seen
