@@ -96,10 +96,10 @@ namespace {
 // The number byte_test / byte_jump read at `p` (n bytes): binary in either byte order, or ASCII
 // digits in a base (Suricata: as many leading digits as there are, at least one). False when the
 // bytes are not a number.
-bool read_number(const uint8_t* p, uint8_t n, rules::NumberBase base, bool little, uint64_t& out) {
+bool read_number(const uint8_t* p, size_t n, rules::NumberBase base, bool little, uint64_t& out) {
   out = 0;
   if (base == rules::NumberBase::kBinary) {
-    for (uint8_t k = 0; k < n; ++k) {
+    for (size_t k = 0; k < n; ++k) {
       const uint64_t byte = p[little ? n - 1 - k : k];
       out = out << 8 | byte;
     }
@@ -108,8 +108,8 @@ bool read_number(const uint8_t* p, uint8_t n, rules::NumberBase base, bool littl
   const unsigned radix = base == rules::NumberBase::kHex   ? 16
                          : base == rules::NumberBase::kOct ? 8
                                                            : 10;
-  uint8_t digits = 0;
-  for (uint8_t k = 0; k < n; ++k) {
+  size_t digits = 0;
+  for (size_t k = 0; k < n; ++k) {
     const uint8_t c = p[k];
     unsigned d;
     if (c >= '0' && c <= '9')
@@ -138,6 +138,14 @@ uint64_t masked(uint64_t v, uint64_t mask) {
 
 // isdataat, byte_test and byte_jump: positions count from the buffer's first byte (for a stream,
 // the direction's first byte, as content offsets do); bytes outside those at hand do not match.
+// How many bytes a byte_test / byte_jump reads at `at`: its count, or with 0 (string) all that
+// is left of the buffer (the digits end the number); -1 when that is not in the buffer.
+int64_t read_length(uint8_t bytes, int64_t at, int64_t begin, int64_t end) {
+  if (at < begin) return -1;
+  if (bytes == 0) return at < end ? end - at : -1;
+  return at + bytes <= end ? bytes : -1;
+}
+
 bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& buffers, size_t i,
                           Ends ends) {
   const rules::Rule& rule = *program.rule;
@@ -158,9 +166,10 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
     case rules::Match::Kind::kByteTest: {
       const rules::ByteTest& t = rule.byte_tests[m.index];
       const int64_t at = (t.relative ? cursor : 0) + t.offset;
+      const int64_t n = read_length(t.bytes, at, begin, end);
       uint64_t v = 0;
-      if (!b.present || at < begin || at + t.bytes > end ||
-          !read_number(b.data.data() + (at - begin), t.bytes, t.base, t.little, v))
+      if (!b.present || n < 0 ||
+          !read_number(b.data.data() + (at - begin), static_cast<size_t>(n), t.base, t.little, v))
         return false;
       v = masked(v, t.bitmask);
       bool holds = false;
@@ -192,9 +201,10 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
     case rules::Match::Kind::kByteJump: {
       const rules::ByteJump& j = rule.byte_jumps[m.index];
       const int64_t at = (j.relative ? cursor : 0) + j.offset;
+      const int64_t n = read_length(j.bytes, at, begin, end);
       uint64_t v = 0;
-      if (!b.present || at < begin || at + j.bytes > end ||
-          !read_number(b.data.data() + (at - begin), j.bytes, j.base, j.little, v))
+      if (!b.present || n < 0 ||
+          !read_number(b.data.data() + (at - begin), static_cast<size_t>(n), j.base, j.little, v))
         return false;
       v = masked(v, j.bitmask);
       if (v > (uint64_t{1} << 32)) return false;  // beyond any buffer

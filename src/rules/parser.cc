@@ -851,15 +851,18 @@ int64_t number_or_variable(std::string_view keyword, std::string_view what, std:
        "'" + k + "' with a bad " + std::string(what));
 }
 
-// BYTES of byte_test / byte_jump: 1..8 raw bytes, 1..20 ASCII digits.
+// BYTES of byte_test / byte_jump: 1..8 raw bytes, 1..20 ASCII digits, or for byte_test 0 with
+// `string`: as many digits as there are (Suricata reads an unbounded number there).
 uint8_t byte_count(std::string_view keyword, std::string_view text, NumberBase base, size_t at) {
-  const int64_t max = base == NumberBase::kBinary ? 8 : 20;
+  const bool digits = base != NumberBase::kBinary;
+  const bool zero_ok = digits && keyword == "byte_test";
+  const int64_t max = digits ? 20 : 8;
   int64_t n = 0;
-  if (!parse_int(text, n) || n < 1 || n > max) {
+  if (!parse_int(text, n) || n < (zero_ok ? 0 : 1) || n > max) {
     const std::string k(keyword);
-    fail(at,
-         "'" + k + "': BYTES must be 1.." + std::to_string(max) + ", got '" + std::string(text) +
-             "'",
+    std::string range = (zero_ok ? "0.." : "1..") + std::to_string(max);
+    if (keyword == "byte_test" && !digits) range += " (0, any number of digits, needs string)";
+    fail(at, "'" + k + "': BYTES must be " + range + ", got '" + std::string(text) + "'",
          "'" + k + "' with a bad byte count");
   }
   return static_cast<uint8_t>(n);

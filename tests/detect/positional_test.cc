@@ -73,6 +73,19 @@ TEST(ByteTest, RelativeAndAsciiNumbers) {
   EXPECT_FALSE(holds("content:\"x=\"; byte_test:2,=,1,0,relative,string,dec;", "x=zz"));
 }
 
+// BYTES 0 with string: the number is as many digits as there are (ET uses byte_test:0,... to
+// compare a decimal field of any width).
+TEST(ByteTest, ZeroBytesWithStringReadsEveryDigit) {
+  const std::string rule = "content:\"Length: \"; byte_test:0,>,4000,0,relative,string,dec;";
+  EXPECT_TRUE(holds(rule, "Length: 123456\r\n"));
+  EXPECT_FALSE(holds(rule, "Length: 4000\r\n"));
+  EXPECT_TRUE(holds(rule, "Length: 4001"));                      // digits up to the buffer's end
+  EXPECT_FALSE(holds(rule, "Length: x4001"));                    // no digit at the position
+  EXPECT_FALSE(holds(rule, "Length: "));                         // nothing left to read
+  EXPECT_FALSE(holds(rule, "Length: 99999999999999999999999"));  // beyond 64 bits
+  EXPECT_TRUE(holds("byte_test:0,=,0,0,string,dec;", "0"));
+}
+
 TEST(ByteJump, MovesThePositionRelativeMatchesCountFrom) {
   // A length byte (3) then 3 bytes skipped, then the marker right after them.
   const std::string p(
@@ -115,6 +128,9 @@ TEST(PositionalKeywords, ErrorsNameTheProblem) {
   const std::pair<const char*, const char*> cases[] = {
       {"byte_test:4,~,1,0;", "unknown operator"},
       {"byte_test:9,=,1,0;", "BYTES must be 1..8"},
+      {"byte_test:0,=,1,0;", "(0, any number of digits, needs string)"},
+      {"byte_test:21,=,1,0,string,dec;", "BYTES must be 0..20"},
+      {"byte_jump:0,0,string,dec;", "BYTES must be 1..20"},
       {"byte_test:2,=,var,0;", "byte_extract variables"},
       {"byte_test:2,=,1,0,dce;", "DCE/RPC"},
       {"byte_jump:4;", "expects BYTES,OFFSET"},
