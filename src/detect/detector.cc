@@ -91,6 +91,52 @@ void apply_flowbits(const CompiledRule& cr, FlowDetect& state) {
   }
 }
 
+// The store key an xbit refers to for a packet from `src` to `dst`.
+XbitStore::Key xbit_key(const CompiledXbit& x, const core::IpAddress& src,
+                        const core::IpAddress& dst) {
+  switch (x.track) {
+    case rules::XbitOp::Track::kIpSrc:
+      return XbitStore::host(x.bit, src);
+    case rules::XbitOp::Track::kIpDst:
+      return XbitStore::host(x.bit, dst);
+    case rules::XbitOp::Track::kIpPair:
+      break;
+  }
+  return XbitStore::pair(x.bit, src, dst);
+}
+
+bool xbits_hold(const CompiledRule& cr, const XbitStore& store, const core::IpAddress& src,
+                const core::IpAddress& dst, core::Timestamp now) {
+  for (const CompiledXbit& x : cr.xbits) {
+    if (x.cmd != rules::FlowbitOp::Cmd::kIsSet && x.cmd != rules::FlowbitOp::Cmd::kIsNotSet)
+      continue;
+    if (store.isset(xbit_key(x, src, dst), now) != (x.cmd == rules::FlowbitOp::Cmd::kIsSet))
+      return false;
+  }
+  return true;
+}
+
+void apply_xbits(const CompiledRule& cr, XbitStore& store, const core::IpAddress& src,
+                 const core::IpAddress& dst, core::Timestamp now) {
+  for (const CompiledXbit& x : cr.xbits) {
+    const XbitStore::Key k = xbit_key(x, src, dst);
+    switch (x.cmd) {
+      case rules::FlowbitOp::Cmd::kSet:
+        store.set(k, now, x.lifetime);
+        break;
+      case rules::FlowbitOp::Cmd::kUnset:
+        store.unset(k);
+        break;
+      case rules::FlowbitOp::Cmd::kToggle:
+        store.toggle(k, now, x.lifetime);
+        break;
+      case rules::FlowbitOp::Cmd::kIsSet:
+      case rules::FlowbitOp::Cmd::kIsNotSet:
+        break;
+    }
+  }
+}
+
 constexpr uint64_t kMaxTxFired = 1024;
 
 // The rule raised (or, noalert, would have raised) its alert: not again for this transaction, or
@@ -364,6 +410,9 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
   order_candidates();
   FlowDetect* state = existing_state(flow);
   const uint64_t limit_hits = verifier_.limit_hits();
+  const core::Timestamp now = packet != nullptr ? packet->ts
+                              : flow != nullptr ? flow->last_seen
+                                                : core::Timestamp{};
   for (const uint32_t index : candidates_) {
     const CompiledRule& cr = engine_.rule(index);
     if (tx != nullptr) {
@@ -385,10 +434,12 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
     if (!cr.rule().app_tests.empty() && (tx == nullptr || !facts_hold(cr.rule(), tx->facts)))
       continue;
     if (!cr.flowbits.empty() && !flowbits_hold(cr, state)) continue;
+    if (!cr.xbits.empty() && !xbits_hold(cr, engine_.xbits(), h.src, h.dst, now)) continue;
     counters_.inc(DetectCounter::kVerified);
     if (!verifier_.verify(cr.program, buffers)) continue;
     if (flow != nullptr && state == nullptr) state = &flow_state(*flow);
     if (cr.sets_flowbits && state != nullptr) apply_flowbits(cr, *state);
+    if (!cr.xbits.empty()) apply_xbits(cr, engine_.xbits(), h.src, h.dst, now);
     if (cr.rule().action == rules::Action::kPass) {
       if (state != nullptr) {
         state->passed = true;
@@ -404,10 +455,7 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
     }
     // threshold / detection_filter: a match that raises no alert is not remembered as fired, so
     // that later matches on the same flow still count.
-    if (cr.rule().rate && !rates_.admit(index, *cr.rule().rate, h.src, h.dst,
-                                        packet != nullptr ? packet->ts
-                                        : flow != nullptr ? flow->last_seen
-                                                          : core::Timestamp{})) {
+    if (cr.rule().rate && !rates_.admit(index, *cr.rule().rate, h.src, h.dst, now)) {
       counters_.inc(DetectCounter::kThresholded);
       continue;
     }

@@ -248,6 +248,7 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
   buffer_databases_.resize(buffer_count);
   std::map<std::tuple<size_t, std::string, unsigned, unsigned long long>, unsigned> ids;
   std::map<std::string, uint16_t, std::less<>> flowbit_ids;
+  std::map<std::string, uint16_t, std::less<>> xbit_ids;
 
   compiled_.reserve(rules_.size());
   for (const rules::Rule& r : rules_) {
@@ -288,6 +289,14 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
       }
       cr.sets_flowbits = cr.sets_flowbits || !op.is_condition();
       cr.flowbits.push_back(std::move(fb));
+    }
+    for (const rules::XbitOp& op : r.xbits) {
+      auto [it, inserted] = xbit_ids.emplace(op.name, static_cast<uint16_t>(xbit_ids.size()));
+      if (inserted && xbit_ids.size() > UINT16_MAX)
+        throw std::runtime_error("more than 65535 xbit names in one rule set");
+      cr.xbits.push_back({op.cmd, it->second, op.track, std::chrono::seconds(op.expire)});
+      cr.sets_flowbits = cr.sets_flowbits || (op.cmd != rules::FlowbitOp::Cmd::kIsSet &&
+                                              op.cmd != rules::FlowbitOp::Cmd::kIsNotSet);
     }
     cr.scope = scope_of(r);
     const auto index = static_cast<uint32_t>(compiled_.size());

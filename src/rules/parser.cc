@@ -261,6 +261,7 @@ class RuleBuilder {
   }
   void sameip(std::string_view, size_t) { rule_.sameip = true; }
   void ftpdata_command(std::string_view v, size_t at);
+  void xbits(std::string_view v, size_t at);
   void itype(std::string_view v, size_t at) { once("itype", rule_.itype, v, at); }
   void icode(std::string_view v, size_t at) { once("icode", rule_.icode, v, at); }
   void once(std::string_view keyword, std::optional<SizeCondition>& out, std::string_view v,
@@ -338,6 +339,7 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
     {"app-layer-protocol", &RuleBuilder::app_layer_protocol, true},
     {"ftpdata_command", &RuleBuilder::ftpdata_command, true},
     {"flowbits", &RuleBuilder::flowbits, true},
+    {"xbits", &RuleBuilder::xbits, true},
     {"isdataat", &RuleBuilder::isdataat, true},
     {"threshold", &RuleBuilder::threshold, true},
     {"detection_filter", &RuleBuilder::detection_filter, true},
@@ -1230,6 +1232,67 @@ void RuleBuilder::flowbits(std::string_view v, size_t at) {
     rest = rest.substr(at_sep + 1);
   }
   rule_.flowbits.push_back(std::move(op));
+}
+
+// xbits:CMD,NAME,track ip_src|ip_dst|ip_pair[,expire N] (Suricata's syntax; `noalert` alone as
+// for flowbits).
+void RuleBuilder::xbits(std::string_view v, size_t at) {
+  const std::vector<std::string_view> args = split_args(trim(v));
+  if (args.size() == 1 && args[0] == "noalert") {
+    rule_.noalert = true;
+    return;
+  }
+  const auto bad = [&](const std::string& why) {
+    fail(at, "'xbits': " + why, "'xbits' malformed");
+  };
+  if (args.size() < 3 || args.size() > 4) {
+    bad("expects CMD,NAME,track ip_src|ip_dst|ip_pair[,expire SECONDS], got '" + std::string(v) +
+        "'");
+  }
+  XbitOp op;
+  static const std::pair<std::string_view, FlowbitOp::Cmd> kCmds[] = {
+      {"set", FlowbitOp::Cmd::kSet},
+      {"unset", FlowbitOp::Cmd::kUnset},
+      {"toggle", FlowbitOp::Cmd::kToggle},
+      {"isset", FlowbitOp::Cmd::kIsSet},
+      {"isnotset", FlowbitOp::Cmd::kIsNotSet}};
+  const auto cmd = std::find_if(std::begin(kCmds), std::end(kCmds),
+                                [&](const auto& c) { return c.first == args[0]; });
+  if (cmd == std::end(kCmds)) {
+    bad("unknown command '" + std::string(args[0]) +
+        "' (expected set, unset, toggle, isset, isnotset or noalert)");
+  }
+  op.cmd = cmd->second;
+  if (args[1].empty() || args[1].find_first_of(" \t|&") != std::string_view::npos) {
+    bad("bad name '" + std::string(args[1]) + "'");
+  }
+  op.name = std::string(args[1]);
+  const auto value_of = [&](std::string_view arg, std::string_view key) -> std::string_view {
+    if (arg.substr(0, key.size()) != key || arg.size() == key.size() ||
+        !std::isspace(static_cast<unsigned char>(arg[key.size()]))) {
+      return {};
+    }
+    return trim(arg.substr(key.size()));
+  };
+  const std::string_view track = value_of(args[2], "track");
+  if (track == "ip_src") {
+    op.track = XbitOp::Track::kIpSrc;
+  } else if (track == "ip_dst") {
+    op.track = XbitOp::Track::kIpDst;
+  } else if (track == "ip_pair") {
+    op.track = XbitOp::Track::kIpPair;
+  } else {
+    bad("expects 'track ip_src', 'track ip_dst' or 'track ip_pair', got '" + std::string(args[2]) +
+        "'");
+  }
+  if (args.size() == 4) {
+    int64_t seconds = 0;
+    if (!parse_int(value_of(args[3], "expire"), seconds) || seconds < 1 || seconds > UINT32_MAX) {
+      bad("expects 'expire SECONDS' (1 or more), got '" + std::string(args[3]) + "'");
+    }
+    op.expire = static_cast<uint32_t>(seconds);
+  }
+  rule_.xbits.push_back(std::move(op));
 }
 
 // A transform applies to the current sticky buffer from here on: the rule's later matches on it

@@ -1,12 +1,14 @@
 // flowbits with Suricata's semantics, through a worker fed generated TCP conversations: a bit set
 // by one rule's match is seen by later matches in either direction of the same flow (and no other
 // flow); isset/isnotset with '|' (any) and '&' (all); unset and toggle; noalert; and a checker
-// matching the same data as the setter still sees the bit (setters run first).
+// matching the same data as the setter still sees the bit (setters run first). xbits: bits kept per
+// host or host pair across flows, until they expire.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "sensor.h"
+#include "spanguard/detect/xbits.h"
 #include "tcp_conversation.h"
 
 namespace spanguard::detect {
@@ -130,6 +132,99 @@ TEST(Flowbits, HttpRequestRuleSetsABitTheResponseRuleChecks) {
        {{"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n",
          "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nMZ\x90\x00"}});
   EXPECT_EQ(sorted(s.sids()), Sids{2});
+}
+
+// ---- xbits
+// ---------------------------------------------------------------------------------------
+
+void talk_from(Sensor& s, const std::string& client, uint16_t port, const std::string& request,
+               const std::string& reply = "") {
+  TcpConversation c({client, port, testing::kClientMac},
+                    {"198.51.100.20", 9000, testing::kServerMac});
+  s.feed(c.handshake());
+  s.feed(c.client_sends(request));
+  if (!reply.empty()) s.feed(c.server_sends(reply));
+  s.feed(c.close());
+}
+
+constexpr char kProbeThenExploit[] =
+    "alert tcp any any -> any any (msg:\"probe\"; flow:to_server; content:\"PROBE\"; "
+    "xbits:set,probed,track ip_src,expire 10; xbits:noalert; sid:1;)\n"
+    "alert tcp any any -> any any (msg:\"exploit after probe\"; flow:to_server; "
+    "content:\"EXPLOIT\"; xbits:isset,probed,track ip_src; sid:2;)\n"
+    "alert tcp any any -> any any (msg:\"exploit, no probe\"; flow:to_server; "
+    "content:\"EXPLOIT\"; xbits:isnotset,probed,track ip_src; sid:3;)\n";
+
+TEST(Xbits, AHostBitSetOnOneFlowIsSeenOnAnotherFromTheSameHost) {
+  Sensor s(kProbeThenExploit);
+  talk_from(s, "198.51.100.10", 41000, "PROBE\r\n");
+  talk_from(s, "198.51.100.10", 41001, "EXPLOIT\r\n");  // same host, new flow
+  talk_from(s, "198.51.100.11", 41002, "EXPLOIT\r\n");  // another host
+  EXPECT_EQ(s.sids(), (Sids{2, 3}));
+}
+
+TEST(Xbits, ABitExpiresAfterItsLifetime) {
+  Sensor s(kProbeThenExploit);
+  talk_from(s, "198.51.100.10", 41000, "PROBE\r\n");
+  s.advance(std::chrono::seconds(11));
+  talk_from(s, "198.51.100.10", 41001, "EXPLOIT\r\n");
+  EXPECT_EQ(s.sids(), Sids{3});
+}
+
+// Suricata's documented pattern: set on the request with track ip_dst, check on the response with
+// track ip_src (both name the server); and ip_pair holds for either direction of the pair.
+TEST(Xbits, IpDstOnTheRequestIsIpSrcOnTheResponseAndPairsHaveNoDirection) {
+  Sensor s(
+      "alert tcp any any -> any any (msg:\"asked\"; flow:to_server; content:\"GET /admin\"; "
+      "xbits:set,asked_admin,track ip_dst; noalert; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"server answered admin\"; flow:to_client; "
+      "content:\"200 OK\"; xbits:isset,asked_admin,track ip_src; sid:2;)\n"
+      "alert tcp any any -> any any (msg:\"pair\"; flow:to_server; content:\"HELLO\"; "
+      "xbits:set,greeted,track ip_pair; noalert; sid:3;)\n"
+      "alert tcp any any -> any any (msg:\"pair seen back\"; flow:to_client; content:\"BYE\"; "
+      "xbits:isset,greeted,track ip_pair; sid:4;)\n");
+  talk_from(s, "198.51.100.10", 41000, "GET /admin\r\n", "HTTP/1.1 200 OK\r\n");
+  talk_from(s, "198.51.100.10", 41001, "HELLO\r\n");
+  talk_from(s, "198.51.100.10", 41002, "x\r\n", "BYE\r\n");
+  talk_from(s, "198.51.100.12", 41003, "x\r\n", "BYE\r\n");  // another pair
+  EXPECT_EQ(s.sids(), (Sids{2, 4}));
+}
+
+TEST(Xbits, UnsetAndToggle) {
+  Sensor s(
+      "alert tcp any any -> any any (msg:\"on\"; content:\"ON\"; "
+      "xbits:toggle,lamp,track ip_src,expire 60; noalert; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"off\"; content:\"OFF\"; "
+      "xbits:unset,lamp,track ip_src; noalert; sid:2;)\n"
+      "alert tcp any any -> any any (msg:\"lit\"; content:\"LOOK\"; "
+      "xbits:isset,lamp,track ip_src; sid:3;)\n");
+  talk_from(s, "198.51.100.10", 41000, "ON\r\n");
+  talk_from(s, "198.51.100.10", 41001, "LOOK\r\n");  // lit
+  talk_from(s, "198.51.100.10", 41002, "ON\r\n");    // toggled off
+  talk_from(s, "198.51.100.10", 41003, "LOOK\r\n");
+  talk_from(s, "198.51.100.10", 41004, "ON\r\n");  // on again
+  talk_from(s, "198.51.100.10", 41005, "OFF\r\n");
+  talk_from(s, "198.51.100.10", 41006, "LOOK\r\n");
+  EXPECT_EQ(s.sids(), Sids{3});
+}
+
+TEST(XbitStore, StaysBoundedRefusingNewBitsOnlyWhenNoneHasExpired) {
+  XbitStore store(2);
+  const auto t0 = core::timestamp_from_ns(1'700'000'000'000'000'000);
+  const auto a = core::IpAddress::parse("198.51.100.1").value();
+  const auto b = core::IpAddress::parse("198.51.100.2").value();
+  const auto c = core::IpAddress::parse("198.51.100.3").value();
+  store.set(XbitStore::host(0, a), t0, std::chrono::seconds(5));
+  store.set(XbitStore::host(0, b), t0, std::chrono::seconds(50));
+  store.set(XbitStore::host(0, c), t0, std::chrono::seconds(50));  // full: refused
+  EXPECT_EQ(store.refused(), 1u);
+  EXPECT_FALSE(store.isset(XbitStore::host(0, c), t0));
+  const auto later = t0 + std::chrono::seconds(6);  // a has expired: its slot is taken
+  store.set(XbitStore::host(0, c), later, std::chrono::seconds(50));
+  EXPECT_TRUE(store.isset(XbitStore::host(0, c), later));
+  EXPECT_FALSE(store.isset(XbitStore::host(0, a), later));
+  EXPECT_EQ(store.size(), 2u);
+  EXPECT_EQ(XbitStore::pair(1, a, b), XbitStore::pair(1, b, a));
 }
 
 }  // namespace

@@ -193,6 +193,34 @@ TEST(RuleParser, AppLayerProtocolNamesAProtocolOrItsNegation) {
       1u);
 }
 
+TEST(RuleParser, XbitsCommandsTracksAndExpiry) {
+  const auto rule = with_options(
+      "xbits:set,ET.dropsite,track ip_src; xbits:isset, ET.PROPFIND, track ip_dst, expire 360; "
+      "xbits:toggle,p,track ip_pair,expire 15; xbits:noalert;");
+  ASSERT_TRUE(rule);
+  ASSERT_EQ(rule->xbits.size(), 3u);
+  EXPECT_EQ(rule->xbits[0].cmd, FlowbitOp::Cmd::kSet);
+  EXPECT_EQ(rule->xbits[0].name, "ET.dropsite");
+  EXPECT_EQ(rule->xbits[0].track, XbitOp::Track::kIpSrc);
+  EXPECT_EQ(rule->xbits[0].expire, 30u);  // Suricata's default
+  EXPECT_EQ(rule->xbits[1].cmd, FlowbitOp::Cmd::kIsSet);
+  EXPECT_EQ(rule->xbits[1].name, "ET.PROPFIND");
+  EXPECT_EQ(rule->xbits[1].track, XbitOp::Track::kIpDst);
+  EXPECT_EQ(rule->xbits[1].expire, 360u);
+  EXPECT_EQ(rule->xbits[2].track, XbitOp::Track::kIpPair);
+  EXPECT_TRUE(rule->noalert);
+  for (const auto& [options, message] : std::vector<std::pair<std::string, std::string>>{
+           {"xbits:set,a;", "expects CMD,NAME,track"},
+           {"xbits:flip,a,track ip_src;", "unknown command 'flip'"},
+           {"xbits:set,a,track by_src;", "expects 'track ip_src'"},
+           {"xbits:set,a,track ip_src,expire 0;", "expects 'expire SECONDS'"},
+           {"xbits:set,a|b,track ip_src;", "bad name 'a|b'"}}) {
+    const RuleSet set = parse("alert tcp any any -> any any (msg:\"m\"; " + options + " sid:1;)");
+    ASSERT_NE(first_error(set), nullptr) << options;
+    EXPECT_NE(first_error(set)->message.find(message), std::string::npos) << describe(set);
+  }
+}
+
 TEST(RuleParser, FtpdataCommandMakesAnFtpDataRule) {
   const auto stor = with_options("ftpdata_command:stor; content:\"x\";");
   const auto retr =

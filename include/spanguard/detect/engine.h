@@ -47,6 +47,7 @@
 #include "spanguard/detect/header_index.h"
 #include "spanguard/detect/hyperscan.h"
 #include "spanguard/detect/verify.h"
+#include "spanguard/detect/xbits.h"
 #include "spanguard/rules/parser.h"
 
 namespace spanguard::detect {
@@ -74,10 +75,20 @@ struct CompiledFlowbit {
   bool any = false;
 };
 
+// An xbits operation with its name resolved to the engine's dense id.
+struct CompiledXbit {
+  rules::FlowbitOp::Cmd cmd;
+  uint16_t bit;
+  rules::XbitOp::Track track;
+  core::Duration lifetime;
+};
+
 struct CompiledRule {
   VerifyProgram program;
   std::vector<CompiledFlowbit> flowbits;
-  bool sets_flowbits = false;  // has set, unset or toggle: runs before the rules that check
+  std::vector<CompiledXbit> xbits;
+  bool sets_flowbits = false;  // flowbits or xbits set, unset or toggle: runs before the rules
+                               // that check
   Scope scope = Scope::kStream;
   bool prefiltered = false;  // nominated by a Hyperscan pattern (else verified every time)
   uint8_t tx_sides = 0;      // transaction rules: kTxRequest and/or kTxResponse
@@ -145,6 +156,9 @@ class DetectionEngine {
   uint8_t body_sides() const { return body_sides_; }
   // Rules nominated by a pattern id (ids are global across databases).
   std::span<const uint32_t> rules_of_pattern(unsigned id) const { return pattern_rules_[id]; }
+  // The host and host-pair bits of xbits rules: the one part of the engine that changes, shared by
+  // every worker and internally locked.
+  XbitStore& xbits() const { return xbits_; }
   // Number of distinct flowbit names (ids 0..n-1).
   size_t flowbit_count() const { return flowbit_names_.size(); }
   const std::string& flowbit_name(uint16_t id) const { return flowbit_names_[id]; }
@@ -168,6 +182,7 @@ class DetectionEngine {
   std::vector<rules::Rule> rules_;                     // owned; CompiledRule points into it
   std::vector<rules::TransformedBuffer> transformed_;  // by buffer id - registry size
   std::vector<std::string> flowbit_names_;
+  mutable XbitStore xbits_;
   std::vector<CompiledRule> compiled_;
   std::vector<std::vector<uint32_t>> pattern_rules_;
   std::vector<uint32_t> unprefiltered_[static_cast<size_t>(Scope::kCount)];

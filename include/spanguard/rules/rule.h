@@ -170,6 +170,17 @@ struct FlowbitOp {
   bool is_condition() const { return cmd == Cmd::kIsSet || cmd == Cmd::kIsNotSet; }
 };
 
+// xbits:CMD,NAME,track ip_src|ip_dst|ip_pair[,expire SECONDS]: a bit kept per host (the packet's
+// source or destination address) or host pair, across flows, until it expires (Suricata's
+// default: 30 s after it was set).
+struct XbitOp {
+  enum class Track : uint8_t { kIpSrc, kIpDst, kIpPair };
+  FlowbitOp::Cmd cmd = FlowbitOp::Cmd::kSet;
+  std::string name;
+  Track track = Track::kIpSrc;
+  uint32_t expire = 30;
+};
+
 // threshold / detection_filter: how often a matching rule alerts, counted per tracked address
 // over a window of `seconds`, as Suricata's thresholding does.
 struct AlertRate {
@@ -297,6 +308,7 @@ struct Rule {
   std::optional<AppLayerCondition> app_layer;
   std::vector<AppFactTest> app_tests;
   std::vector<FlowbitOp> flowbits;
+  std::vector<XbitOp> xbits;
   bool noalert = false;  // noalert / flowbits:noalert: matches act (flowbits) but raise no alert
   std::optional<AlertRate> rate;  // threshold or detection_filter
 
