@@ -75,8 +75,10 @@ unsigned pcre_hs_flags(const std::string& flags) {
 }
 
 Scope scope_of(const rules::Rule& r) {
+  // base64_data holds what was decoded from another buffer: that one decides.
   for (const rules::Match& m : r.matches) {
-    if (r.buffer_of(m) != rules::kPayloadBuffer) return Scope::kTransaction;
+    const rules::Buffer b = r.buffer_of(m);
+    if (b != rules::kPayloadBuffer && b != rules::kBase64Buffer) return Scope::kTransaction;
   }
   if (!r.buffer_sizes.empty() || !r.app_tests.empty()) return Scope::kTransaction;
   if (r.matches.empty()) return Scope::kHeader;
@@ -105,6 +107,7 @@ void DetectionEngine::classify_application(const rules::Rule& r, CompiledRule& c
   if (cr.scope != Scope::kTransaction) return;
   bool request = false, response = false, payload = false;
   for (const rules::Buffer b : cr.program.buffers) {
+    if (b == rules::kBase64Buffer) continue;  // decoded from one of the others
     if (b == rules::kPayloadBuffer) {
       payload = true;
       continue;
@@ -138,7 +141,8 @@ namespace {
 const rules::Content* fast_pattern(const rules::Rule& r, Scope scope) {
   const rules::Content* best = nullptr;
   for (const rules::Content& c : r.contents) {
-    if (c.negated) continue;
+    // base64_data exists only while a rule is verified: no database scans it.
+    if (c.negated || c.buffer == rules::kBase64Buffer) continue;
     if (scope != Scope::kTransaction && c.buffer != rules::kPayloadBuffer) continue;
     if (c.fast_pattern) return &c;
     const bool better =

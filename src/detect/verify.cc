@@ -11,7 +11,6 @@ namespace spanguard::detect {
 namespace {
 
 constexpr uint64_t kNone = UINT64_MAX;
-const InspectBuffer kAbsent{};
 
 struct LowerTable {
   uint8_t map[256];
@@ -128,6 +127,38 @@ bool read_number(const uint8_t* p, size_t n, rules::NumberBase base, bool little
   return digits > 0;
 }
 
+// RFC 4648 base64 from the start of `in` into `out`: quads of the alphabet, up to the first byte
+// outside it or the padding (a final partial quad gives the whole bytes it holds); at most 64 KiB
+// out, as Suricata caps it.
+void decode_base64(std::span<const uint8_t> in, std::string& out) {
+  static constexpr size_t kMaxDecoded = 65536;
+  out.clear();
+  uint32_t acc = 0;
+  int bits = 0;
+  for (const uint8_t c : in) {
+    int v;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+')
+      v = 62;
+    else if (c == '/')
+      v = 63;
+    else
+      break;  // '=' or anything else ends the data
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+      if (out.size() == kMaxDecoded) return;
+    }
+  }
+}
+
 // bitmask: the masked value, shifted right by the mask's trailing zeros (Suricata).
 uint64_t masked(uint64_t v, uint64_t mask) {
   if (mask == 0) return v;
@@ -151,8 +182,7 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
   const rules::Rule& rule = *program.rule;
   const rules::Match& m = rule.matches[i];
   const size_t bi = program.match_slot[i];
-  const rules::Buffer buffer = rule.buffer_of(m);
-  const InspectBuffer& b = buffer < buffers.size() ? buffers[buffer] : kAbsent;
+  const InspectBuffer& b = buffer(buffers, rule.buffer_of(m));
   const int64_t begin = static_cast<int64_t>(b.base);
   const int64_t end = begin + static_cast<int64_t>(b.data.size());
   const int64_t cursor = static_cast<int64_t>(ends[bi]);
@@ -218,6 +248,19 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       next[bi] = static_cast<uint64_t>(to);
       return step(program, buffers, i + 1, next);
     }
+    case rules::Match::Kind::kBase64Decode: {
+      // Suricata: from OFFSET past the buffer's start, or past the previous match with relative.
+      const rules::Base64Decode& d = *rule.base64;
+      const int64_t at = (d.relative ? cursor : begin) + d.offset;
+      if (!b.present || at < begin || at >= end) return false;
+      const int64_t stop = d.bytes == 0 ? end : std::min<int64_t>(end, at + d.bytes);
+      decode_base64(b.data.subspan(static_cast<size_t>(at - begin), static_cast<size_t>(stop - at)),
+                    decoded_);
+      if (decoded_.empty()) return false;
+      base64_ = {std::span(reinterpret_cast<const uint8_t*>(decoded_.data()), decoded_.size()), 0,
+                 true};
+      return step(program, buffers, i + 1, ends);
+    }
     case rules::Match::Kind::kContent:
     case rules::Match::Kind::kPcre:
       break;
@@ -245,6 +288,7 @@ bool Verifier::verify(const VerifyProgram& program, const InspectBuffers& buffer
   budget_ = backtrack_limit_;
   Ends ends{};
   fresh_ = 0;
+  base64_ = {};  // until this rule's base64_decode runs
   for (size_t i = 0; i < program.buffers.size(); ++i) {
     const rules::Buffer b = program.buffers[i];
     ends[i] = b < buffers.size() ? buffers[b].base : 0;
@@ -288,6 +332,7 @@ bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers,
     case rules::Match::Kind::kDataAt:
     case rules::Match::Kind::kByteTest:
     case rules::Match::Kind::kByteJump:
+    case rules::Match::Kind::kBase64Decode:
       return positional(program, buffers, i, ends);
     case rules::Match::Kind::kContent:
     case rules::Match::Kind::kPcre:
@@ -298,7 +343,7 @@ bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers,
     const rules::Content& c = rule.contents[m.index];
     const std::string& folded = program.folded[m.index];
     const size_t bi = program.match_slot[i];
-    const InspectBuffer& b = c.buffer < buffers.size() ? buffers[c.buffer] : kAbsent;
+    const InspectBuffer& b = buffer(buffers, c.buffer);
     if (!b.present) return c.negated && step(program, buffers, i + 1, ends);
     const uint64_t data_begin = b.base, data_end = b.base + b.data.size();
     const uint64_t len = folded.size();
@@ -340,7 +385,7 @@ bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers,
 
   const rules::Pcre& p = rule.pcres[m.index];
   const size_t bi = program.match_slot[i];
-  const InspectBuffer& b = p.buffer < buffers.size() ? buffers[p.buffer] : kAbsent;
+  const InspectBuffer& b = buffer(buffers, p.buffer);
   if (!b.present) return p.negated && step(program, buffers, i + 1, ends);
   const pcre2_code* code = program.pcres[m.index].get();
   // A relative pcre sees the buffer from the previous match's end on, as its own subject: ^

@@ -276,6 +276,7 @@ class RuleBuilder {
   void app_layer_protocol(std::string_view v, size_t at);
   void flowbits(std::string_view v, size_t at);
   void isdataat(std::string_view v, size_t at);
+  void base64_decode(std::string_view v, size_t at);
   void threshold(std::string_view v, size_t at) { alert_rate("threshold", v, at); }
   void detection_filter(std::string_view v, size_t at) { alert_rate("detection_filter", v, at); }
   void alert_rate(std::string_view keyword, std::string_view v, size_t at);
@@ -341,6 +342,7 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
     {"flowbits", &RuleBuilder::flowbits, true},
     {"xbits", &RuleBuilder::xbits, true},
     {"isdataat", &RuleBuilder::isdataat, true},
+    {"base64_decode", &RuleBuilder::base64_decode, false},
     {"threshold", &RuleBuilder::threshold, true},
     {"detection_filter", &RuleBuilder::detection_filter, true},
     {"byte_test", &RuleBuilder::byte_test, true},
@@ -1034,6 +1036,44 @@ void RuleBuilder::isdataat(std::string_view v, size_t at) {
   rule_.matches.push_back({Match::Kind::kDataAt, rule_.data_at.size() - 1});
 }
 
+// base64_decode[:bytes N][,offset N][,relative] (Suricata's options, any order).
+void RuleBuilder::base64_decode(std::string_view v, size_t at) {
+  if (rule_.base64) fail(at, "'base64_decode' given twice", "'base64_decode' given twice");
+  if (buffer_ == kBase64Buffer) {
+    fail(at, "'base64_decode' cannot decode base64_data again", "'base64_decode' of base64_data");
+  }
+  Base64Decode d;
+  d.buffer = buffer_;
+  if (!trim(v).empty()) {
+    for (const std::string_view arg : split_args(trim(v))) {
+      const auto number = [&](std::string_view key, uint32_t& out) {
+        int64_t n = 0;
+        if (!parse_int(trim(arg.substr(key.size())), n) || n < 0 || n > 65535) {
+          fail(at,
+               "'base64_decode': '" + std::string(key) + "' expects 0..65535, got '" +
+                   std::string(arg) + "'",
+               "'base64_decode' with a bad value");
+        }
+        out = static_cast<uint32_t>(n);
+      };
+      if (arg == "relative") {
+        d.relative = true;
+      } else if (arg.substr(0, 5) == "bytes") {
+        number("bytes", d.bytes);
+      } else if (arg.substr(0, 6) == "offset") {
+        number("offset", d.offset);
+      } else {
+        fail(at,
+             "'base64_decode': unknown option '" + std::string(arg) +
+                 "' (expected bytes N, offset N, relative)",
+             "'base64_decode' with an unknown option");
+      }
+    }
+  }
+  rule_.base64 = d;
+  rule_.matches.push_back({Match::Kind::kBase64Decode, 0});
+}
+
 namespace {
 
 // The options byte_test and byte_jump share; true when `arg` was one of them.
@@ -1349,6 +1389,10 @@ void RuleBuilder::option(std::string_view name, std::optional<std::string_view> 
       fail(at, "sticky buffer '" + std::string(name) + "' takes no value",
            "sticky buffer with a value");
     }
+    if (b == kBase64Buffer && !rule_.base64) {
+      fail(at, "'base64_data' needs a base64_decode before it",
+           "'base64_data' without base64_decode");
+    }
     buffer_ = b;  // sticky: applies to the contents and pcres that follow
     return;
   }
@@ -1358,7 +1402,8 @@ void RuleBuilder::option(std::string_view name, std::optional<std::string_view> 
   }
   for (const Keyword& k : kKeywords) {
     if (name != k.name) continue;
-    if (!k.takes_value && value && name != "fast_pattern") {  // fast_pattern:only; is common
+    // fast_pattern:only; is common; base64_decode takes options or none.
+    if (!k.takes_value && value && name != "fast_pattern" && name != "base64_decode") {
       fail(at, "'" + std::string(name) + "' takes no value (write '" + std::string(name) + ";')",
            "'" + std::string(name) + "' with a value");
     }

@@ -11,6 +11,10 @@ Registry::Registry() {
   payload.name = "pkt_data";
   payload.filled = true;
   buffers_.push_back(std::move(payload));
+  BufferDef base64;
+  base64.name = "base64_data";
+  base64.filled = true;
+  buffers_.push_back(std::move(base64));
 }
 
 const Registry& Registry::payload_only() {

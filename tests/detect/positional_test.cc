@@ -86,6 +86,28 @@ TEST(ByteTest, ZeroBytesWithStringReadsEveryDigit) {
   EXPECT_TRUE(holds("byte_test:0,=,0,0,string,dec;", "0"));
 }
 
+// "c2VjcmV0IGRhdGE=" is base64 for "secret data".
+TEST(Base64, DecodeThenMatchTheDecodedBytes) {
+  const std::string payload = "id=7&blob=c2VjcmV0IGRhdGE=&end";
+  EXPECT_TRUE(
+      holds("content:\"blob=\"; base64_decode:relative; base64_data; "
+            "content:\"secret\"; startswith;",
+            payload));
+  // Absolute offset from the buffer's start; bytes limits what is decoded (12 chars: 9 bytes).
+  EXPECT_TRUE(holds("base64_decode:offset 10; base64_data; content:\"secret data\";", payload));
+  EXPECT_FALSE(
+      holds("base64_decode:bytes 12,offset 10; base64_data; content:\"secret data\";", payload));
+  EXPECT_TRUE(
+      holds("base64_decode:bytes 12,offset 10; base64_data; content:\"secret da\";", payload));
+  // Decoding stops at the first byte outside the alphabet ('&' here, '=' padding likewise).
+  EXPECT_FALSE(holds("base64_decode:offset 10; base64_data; content:\"end\";", payload));
+  // Undecodable there: nothing to match.
+  EXPECT_FALSE(
+      holds("content:\"id=\"; base64_decode:relative,offset 1; base64_data; "
+            "content:!\"x\";",
+            "id=&&&&"));
+}
+
 TEST(ByteJump, MovesThePositionRelativeMatchesCountFrom) {
   // A length byte (3) then 3 bytes skipped, then the marker right after them.
   const std::string p(
@@ -131,6 +153,10 @@ TEST(PositionalKeywords, ErrorsNameTheProblem) {
       {"byte_test:0,=,1,0;", "(0, any number of digits, needs string)"},
       {"byte_test:21,=,1,0,string,dec;", "BYTES must be 0..20"},
       {"byte_jump:0,0,string,dec;", "BYTES must be 1..20"},
+      {"base64_data; content:\"x\";", "needs a base64_decode before it"},
+      {"base64_decode; base64_decode;", "'base64_decode' given twice"},
+      {"base64_decode:bytes x;", "'bytes' expects 0..65535"},
+      {"base64_decode:whole;", "unknown option 'whole'"},
       {"byte_test:2,=,var,0;", "byte_extract variables"},
       {"byte_test:2,=,1,0,dce;", "DCE/RPC"},
       {"byte_jump:4;", "expects BYTES,OFFSET"},

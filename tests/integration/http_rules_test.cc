@@ -223,6 +223,13 @@ const std::string k2008782 =
 const std::string kRequestAndResponse =
     R"RULE(alert http any any -> any any (msg:"spanguard test: executable served for a .jpg request"; flow:established; http.method; content:"GET"; http.uri; content:".jpg"; endswith; http.stat_code; content:"200"; file.data; content:"MZ"; startswith; sid:1000001; rev:1;))RULE";
 
+// base64_decode / base64_data: the decoded XML-RPC argument must start with a backtick.
+const std::string k2034366 =
+    R"RULE(alert http any any -> [$HOME_NET,$HTTP_SERVERS] any (msg:"ET EXPLOIT Possible MovableTypePoC RCE Inbound (CVE-2021-20837)"; flow:established,to_server; http.method; content:"POST"; http.uri; content:"mt-xmlrpc.cgi"; fast_pattern; http.request_body; content:"<?"; content:"<base64>"; distance:0; base64_decode:offset 0,relative; base64_data; content:"|60|"; startswith; reference:cve,2021-20837; classtype:attempted-admin; sid:2034366; rev:1; metadata:attack_target Server, created_at 2021_11_09, cve CVE_2021_20837, deployment Perimeter, deployment Internal, former_category EXPLOIT, signature_severity Major, updated_at 2021_11_09;))RULE";
+// base64_decode with bytes: the decoded first 300 bytes hold an external entity.
+const std::string k2031507 =
+    R"RULE(alert http any any -> any any (msg:"ET EXPLOIT Microsoft Exchange Server Exploitation (CVE-2020-17141)"; flow:to_server,established; http.method; content:"POST"; http.uri; content:"/ews/Exchange.asmx"; startswith; http.request_body; content:"<m:RouteComplaint|20|"; content:"<m:Data>"; distance:0; base64_decode:bytes 300, offset 0, relative; base64_data; content:"<!DOCTYPE"; content:"SYSTEM"; distance:0; classtype:web-application-attack; sid:2031507; rev:1; metadata:attack_target Server, created_at 2021_01_08, cve CVE_2020_17141, deployment Perimeter, deployment Internal, former_category EXPLOIT, signature_severity Major, updated_at 2021_01_08;))RULE";
+
 // ---- the cases ---------------------------------------------------------------------------------
 
 struct RuleCase {
@@ -552,6 +559,33 @@ std::vector<RuleCase> rule_cases() {
       with_length(octet, std::string("Rar!MZ\x90\x00\x03\x00\x00\x00", 12)), true);
   add("NearMiss_RealRarMarker", k2008782, kC, kGetIndex,
       with_length(octet, std::string("Rar!\x1a\x07\x00\xcf\x90\x73\x00\x00", 12)), false);
+
+  // base64_decode / base64_data ("`touch /tmp/x`" and "touch /tmp/x"; an XML document with and
+  // without an external entity).
+  const auto xmlrpc = [](const std::string& b64) {
+    return with_length(
+        "POST /cgi-bin/mt/mt-xmlrpc.cgi HTTP/1.1\r\nHost: blog.example.com\r\n"
+        "Content-Type: text/xml\r\n",
+        "<?xml version=\"1.0\"?><methodCall><methodName>mt.handler_to_coderef"
+        "</methodName><params><param><value><base64>" +
+            b64 + "</base64></value></param></params></methodCall>");
+  };
+  add("DecodedArgumentStartsWithBacktick", k2034366, kS, xmlrpc("YHRvdWNoIC90bXAveGA="), kOk, true);
+  add("NearMiss_DecodedArgumentWithoutBacktick", k2034366, kS, xmlrpc("dG91Y2ggL3RtcC94"), kOk,
+      false);
+  const auto ews = [](const std::string& b64) {
+    return with_length(
+        "POST /ews/Exchange.asmx HTTP/1.1\r\nHost: mail.example.com\r\n"
+        "Content-Type: text/xml\r\n",
+        "<soap:Envelope><soap:Body><m:RouteComplaint xmlns:m=\"x\"><m:Data>" + b64 +
+            "</m:Data></m:RouteComplaint></soap:Body></soap:Envelope>");
+  };
+  add("DecodedDataHoldsAnExternalEntity", k2031507, kS,
+      ews("PD94bWwgdmVyc2lvbj0iMS4wIj8+PCFET0NUWVBFIHIgWzwhRU5USVRZIHggU1lTVEVNICJodHRwOi8vMTk4LjUx"
+          "LjEwMC45L3giPl0+PHI+Jng7PC9yPg=="),
+      kOk, true);
+  add("NearMiss_DecodedDataWithoutSystem", k2031507, kS,
+      ews("PD94bWwgdmVyc2lvbj0iMS4wIj8+PCFET0NUWVBFIHIgUFVCTElDICItLy94Ij48ci8+"), kOk, false);
 
   // Request and response buffers in one rule.
   const std::string mz = with_length("HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n",

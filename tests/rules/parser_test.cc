@@ -1051,9 +1051,9 @@ constexpr ErrorCase kErrorCases[] = {
     {"NotAKeyword", "alert tcp any any -> any any (msg:\"x\"; `\"loose\"; sid:100;)",
      "expected an option keyword, got '\"'", "bad option syntax"},
     {"UnsupportedKeyword",
-     "alert tcp any any -> any any (msg:\"x\"; content:\"a\"; `xbits:set,a,track ip_src; "
+     "alert tcp any any -> any any (msg:\"x\"; content:\"a\"; `flowint:a,+,1; "
      "sid:100;)",
-     "unsupported keyword 'xbits'", "unsupported keyword 'xbits'"},
+     "unsupported keyword 'flowint'", "unsupported keyword 'flowint'"},
     {"KeywordNeedsValue", "alert tcp any any -> any any (msg:\"x\"; `content; sid:100;)",
      "'content' needs a value ('content:...;')", "'content' without a value"},
     {"SidNeedsValue", "alert tcp any any -> any any (msg:\"x\"; `sid;)",
@@ -1338,7 +1338,7 @@ TEST(RuleParser, BackslashContinuesARuleOnTheNextLine) {
 }
 
 TEST(RuleParser, ErrorOnAContinuationLineReportsThatLineAndItsColumn) {
-  const std::string second = "  content:\"a\"; xbits:set,a,track ip_src; sid:5;)";
+  const std::string second = "  content:\"a\"; flowint:a,+,1; sid:5;)";
   const RuleSet set = parse("alert tcp any any -> any any (msg:\"x\"; \\\n" + second +
                             "\n"
                             "alert tcp any any -> any any (msg:\"y\"; \\\n"
@@ -1348,8 +1348,8 @@ TEST(RuleParser, ErrorOnAContinuationLineReportsThatLineAndItsColumn) {
   EXPECT_EQ(set.failed, 2u);
   ASSERT_EQ(set.diagnostics.size(), 2u) << describe(set);
   EXPECT_EQ(set.diagnostics[0].line, 2);
-  EXPECT_EQ(set.diagnostics[0].column, static_cast<int>(second.find("xbits")) + 1);
-  EXPECT_EQ(set.diagnostics[0].reason, "unsupported keyword 'xbits'");
+  EXPECT_EQ(set.diagnostics[0].column, static_cast<int>(second.find("flowint")) + 1);
+  EXPECT_EQ(set.diagnostics[0].reason, "unsupported keyword 'flowint'");
   EXPECT_EQ(set.diagnostics[1].line, 5);
   EXPECT_EQ(set.diagnostics[1].column, 22);  // the value of depth
   EXPECT_EQ(set.diagnostics[1].reason, "'depth' with a non-numeric value");
@@ -1381,7 +1381,7 @@ TEST(RuleParser, CrlfLineEndingsAreAccepted) {
       "\r\n"
       "alert tcp any any -> any any (msg:\"two\"; \\\r\n"
       "  sid:2;)\r\n"
-      "alert tcp any any -> any any (msg:\"bad\"; xbits:1; sid:3;)\r\n");
+      "alert tcp any any -> any any (msg:\"bad\"; flowint:1; sid:3;)\r\n");
   ASSERT_EQ(set.rules.size(), 2u) << describe(set);
   EXPECT_EQ(set.rules[0].text, "alert tcp any any -> any any (msg:\"one\"; content:\"a\"; sid:1;)");
   EXPECT_EQ(set.rules[0].contents[0].bytes, "a");
@@ -1390,7 +1390,7 @@ TEST(RuleParser, CrlfLineEndingsAreAccepted) {
   ASSERT_EQ(set.diagnostics.size(), 1u);
   EXPECT_EQ(set.diagnostics[0].line, 6);
   EXPECT_EQ(set.diagnostics[0].column, 42);
-  EXPECT_EQ(set.diagnostics[0].reason, "unsupported keyword 'xbits'");
+  EXPECT_EQ(set.diagnostics[0].reason, "unsupported keyword 'flowint'");
 }
 
 // ---- warnings and reports ----------------------------------------------------------------------
@@ -1444,20 +1444,20 @@ TEST(Diagnostic, FormatsAsFileLineColumnSeverityMessage) {
 
 TEST(RuleSet, FailuresByReasonGroupsErrorsMostFrequentFirst) {
   const RuleSet set = parse(
-      "alert tcp any any -> any any (msg:\"a\"; xbits:set,a,track ip_src; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"a\"; flowint:a,+,1; sid:1;)\n"
       "alarm tcp any any -> any any (msg:\"b\"; sid:2;)\n"
-      "alert tcp any any -> any any (msg:\"c\"; xbits:set,b,track ip_src; sid:3;)\n"
+      "alert tcp any any -> any any (msg:\"c\"; flowint:b,+,1; sid:3;)\n"
       "alert tcp any any -> any any (msg:\"d\"; rev:1;)\n"
       "alert tcp any any -> any any (msg:\"e\"; content:\"\"; sid:5;)\n"
       "alarm tcp any any -> any any (msg:\"f\"; sid:6;)\n"
-      "alert tcp any any -> any any (msg:\"g\"; xbits:set,c,track ip_src; sid:7;)\n"
+      "alert tcp any any -> any any (msg:\"g\"; flowint:c,+,1; sid:7;)\n"
       "alert tcp any any -> any any (tag:session,10,packets; sid:8;)\n"
       "alert tcp any any -> any any (msg:\"ok\"; sid:9;)\n");
   EXPECT_EQ(set.failed, 7u);
   EXPECT_EQ(set.warnings, 2u);
   EXPECT_EQ(set.rules.size(), 2u);
   const std::vector<std::pair<std::string, size_t>> expected = {
-      {"unsupported keyword 'xbits'", 3},
+      {"unsupported keyword 'flowint'", 3},
       {"unknown action", 2},
       {"empty content", 1},  // ties keep name order
       {"missing sid", 1},

@@ -94,7 +94,14 @@ class Verifier {
 
   uint32_t backtrack_limit_;
   uint32_t budget_ = 0;
-  uint64_t fresh_ = 0;  // this verification's InspectBuffer::fresh (the furthest of its buffers)
+  uint64_t fresh_ = 0;    // this verification's InspectBuffer::fresh (the furthest of its buffers)
+  std::string decoded_;   // base64_data's bytes, while a rule with base64_decode is verified
+  InspectBuffer base64_;  // ... as the buffer its matches read
+  const InspectBuffer& buffer(const InspectBuffers& buffers, rules::Buffer id) const {
+    if (id == rules::kBase64Buffer) return base64_;
+    static const InspectBuffer absent{};
+    return id < buffers.size() ? buffers[id] : absent;
+  }
   uint64_t limit_hits_ = 0;
   Pcre2MatchData match_data_;
   Pcre2MatchContext match_context_;

@@ -18,6 +18,8 @@ using core::AppProto;
 // Dense buffer ids; 0 is the packet payload or reassembled stream (no sticky buffer).
 using BufferId = uint16_t;
 inline constexpr BufferId kPayloadBuffer = 0;
+// base64_data: what a rule's base64_decode decoded (filled during verification, any protocol).
+inline constexpr BufferId kBase64Buffer = 1;
 
 // Which message of a transaction fills a buffer: the request (to_server), the response
 // (to_client), or whichever one the inspection is for (http.header, http.cookie, ...).
@@ -62,8 +64,8 @@ inline constexpr uint32_t kTlsStateUnknown = 16;
 
 class Registry {
  public:
-  Registry();  // knows the payload buffer only
-  // A registry with the payload buffer only (rules without application-layer buffers).
+  Registry();  // knows the payload and base64_data buffers only
+  // A registry with those two only (rules without application-layer buffers).
   static const Registry& payload_only();
 
   // Adds a buffer; names, aliases, legacy modifiers and pcre flags must be unique (throws

@@ -82,6 +82,17 @@ struct DataAt {
   Buffer buffer = kPayloadBuffer;
 };
 
+// base64_decode[:bytes N][,offset N][,relative]: decodes base64 (RFC 4648: up to the first
+// character outside the alphabet or the padding) from the buffer, at OFFSET from its start or from
+// the previous match's end, for at most BYTES bytes (0: to the buffer's end), into base64_data for
+// the matches after it.
+struct Base64Decode {
+  uint32_t bytes = 0;
+  uint32_t offset = 0;
+  bool relative = false;
+  Buffer buffer = kPayloadBuffer;
+};
+
 // How byte_test / byte_jump read their number: raw bytes (endianness) or ASCII digits.
 enum class NumberBase : uint8_t { kBinary, kHex, kDec, kOct };
 
@@ -121,8 +132,9 @@ struct ByteJump {
 // A content, pcre or positional test, in rule order (relative ones refer to the one before in
 // the same buffer).
 struct Match {
-  enum class Kind : uint8_t { kContent, kPcre, kDataAt, kByteTest, kByteJump } kind;
-  size_t index;  // into Rule::contents, pcres, data_at, byte_tests or byte_jumps
+  enum class Kind : uint8_t { kContent, kPcre, kDataAt, kByteTest, kByteJump, kBase64Decode } kind;
+  size_t index;  // into Rule::contents, pcres, data_at, byte_tests or byte_jumps (0 for
+                 // base64_decode: a rule has at most one)
 };
 
 struct FlowCondition {
@@ -278,6 +290,7 @@ struct Rule {
   std::vector<DataAt> data_at;
   std::vector<ByteTest> byte_tests;
   std::vector<ByteJump> byte_jumps;
+  std::optional<Base64Decode> base64;
   std::vector<Match> matches;  // all of the above in rule order
   Buffer buffer_of(const Match& m) const {
     switch (m.kind) {
@@ -291,6 +304,8 @@ struct Rule {
         return byte_tests[m.index].buffer;
       case Match::Kind::kByteJump:
         return byte_jumps[m.index].buffer;
+      case Match::Kind::kBase64Decode:
+        return base64->buffer;
     }
     return kPayloadBuffer;
   }
