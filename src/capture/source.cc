@@ -1,6 +1,7 @@
 // libpcap-backed packet sources: capture files (pcap/pcapng) and live interfaces.
 #include "spanguard/capture/source.h"
 
+#include <cstdio>
 #include <utility>
 
 #include "spanguard/core/error.h"
@@ -183,10 +184,14 @@ int FileSource::dispatch(int max_frames, FrameSink& sink) {
     }
     if (n == PCAP_ERROR_BREAK) return -1;
     if (n == PCAP_ERROR) {
-      // Typically a truncated last record: what was read stands, the file is abandoned.
+      // A truncated or corrupt record: what was read before it stands; libpcap cannot find the
+      // next record's start, so the rest of the file is skipped.
       ++stats_.read_errors;
-      core::logger("capture")->error("{}: read error: {}", paths_[next_file_ - 1],
-                                     pcap_geterr(handle_.get()));
+      const long offset =
+          pcap_file(handle_.get()) != nullptr ? std::ftell(pcap_file(handle_.get())) : -1L;
+      core::logger("capture")->warn(
+          "{}: read error near byte {}: {}; the rest of this file is skipped",
+          paths_[next_file_ - 1], offset, pcap_geterr(handle_.get()));
     }
     handle_.reset();  // end of this file (n == 0) or an error: go on with the next one
   }

@@ -58,7 +58,9 @@ void add_common(CLI::App& cmd, CommonOptions& o) {
       ->type_name("KEY=VALUE");
   cmd.add_option("--rules", o.rules, "Rule file in Snort/Suricata syntax (repeatable)")
       ->type_name("FILE");
-  cmd.add_flag("--strict", o.strict, "Refuse to start if any rule has an error (rules.strict)");
+  cmd.add_flag("--strict", o.strict,
+               "Refuse to start if any rule has an error (rules.strict); replay: a capture "
+               "record that cannot be read fails the run (exit 1)");
   cmd.add_option("--eve", o.eve, "Write EVE-compatible JSON lines to PATH ('-' = stdout)")
       ->type_name("PATH|-");
   cmd.add_option("--resets-pcap", o.resets_pcap, "Write the frames reset injection would send")
@@ -269,7 +271,8 @@ int cmd_replay(const std::vector<std::string>& pcaps, const CommonOptions& o) {
   sources.push_back(std::move(files));
   pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 1), false, outputs);
   run.engine = &engine;
-  const int status = run_engine(engine, title, true, run.alerts.get());
+  // An unreadable record ends its file with a warning; only --strict makes that a failure.
+  const int status = run_engine(engine, title, o.strict, run.alerts.get());
   run.engine = nullptr;
   return status;
 }

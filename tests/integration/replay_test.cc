@@ -2,6 +2,7 @@
 // summary's figures, read errors, and determinism.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <regex>
 
@@ -132,7 +133,7 @@ TEST(Replay, ChecksumValidationFollowsConfiguration) {
   EXPECT_NE(off.err.find("malformed  none"), std::string::npos) << off.err;
 }
 
-TEST(Replay, TruncatedLastRecordKeepsWhatWasReadAndFails) {
+TEST(Replay, TruncatedLastRecordKeepsWhatWasReadWarnsAndFailsOnlyWhenStrict) {
   const std::string path = write_capture("cut.pcap", conversation("198.51.100.1", "198.51.100.2"));
   std::string bytes;
   {
@@ -142,9 +143,41 @@ TEST(Replay, TruncatedLastRecordKeepsWhatWasReadAndFails) {
   const std::string cut = temp_path("cut2.pcap");
   std::ofstream(cut, std::ios::binary).write(bytes.data(), static_cast<long>(bytes.size() - 30));
   const RunResult r = run({spanguard_binary(), "replay", "--pcap", cut});
-  EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find(cut + ": read error"), std::string::npos) << r.err;
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find(cut + ": read error near byte "), std::string::npos) << r.err;
   EXPECT_EQ(input_packets(r.err), 11u) << r.err;
+  EXPECT_EQ(count(r.err, "read_errors"), 1u) << r.err;
+  const RunResult strict = run({spanguard_binary(), "replay", "--pcap", cut, "--strict"});
+  EXPECT_EQ(strict.status, 1) << strict.err;
+  EXPECT_EQ(input_packets(strict.err), 11u) << strict.err;
+}
+
+// A record whose captured length is impossible, half-way through: the records before it are
+// replayed and counted, the run goes on with the next file.
+TEST(Replay, CorruptRecordPartWayKeepsWhatCameBeforeAndTheNextFile) {
+  const std::string path =
+      write_capture("whole.pcap", conversation("198.51.100.1", "198.51.100.2"));
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // Records follow the 24-byte file header, each a 16-byte header (caplen at +8) and its data.
+  size_t at = 24;
+  for (int i = 0; i < 5; ++i) {
+    uint32_t caplen;
+    std::memcpy(&caplen, bytes.data() + at + 8, 4);
+    at += 16 + caplen;
+  }
+  const uint32_t impossible = 0x7fffffff;
+  std::memcpy(bytes.data() + at + 8, &impossible, 4);  // the sixth record
+  const std::string corrupt = temp_path("corrupt.pcap");
+  std::ofstream(corrupt, std::ios::binary).write(bytes.data(), static_cast<long>(bytes.size()));
+  const std::string next = write_capture("next.pcap", conversation("198.51.100.3", "198.51.100.4"));
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", corrupt, "--pcap", next});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find(corrupt + ": read error near byte "), std::string::npos) << r.err;
+  EXPECT_EQ(input_packets(r.err), 5u + 12u) << r.err;
   EXPECT_EQ(count(r.err, "read_errors"), 1u) << r.err;
 }
 
