@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "spanguard/core/log.h"
+
 namespace spanguard::decode {
 
 namespace {
@@ -51,7 +53,6 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"malformed.ipv4.bad_ihl", "IPv4 header length below 20 bytes or beyond the total length"},
     {"malformed.ipv4.bad_total_len", "IPv4 total length below 20 bytes"},
     {"malformed.ipv4.bad_option", "IPv4 option with an impossible length"},
-    {"malformed.ipv4.bad_checksum", "IPv4 header checksum wrong (validation on)"},
     {"malformed.ipv4.bad_fragment", "IPv4 fragment reaching past 65535 bytes"},
     {"malformed.ipv6.truncated", "IPv6 header or payload longer than the captured bytes"},
     {"malformed.ipv6.bad_version", "IPv6 version field is not 6"},
@@ -59,14 +60,13 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"malformed.ipv6.too_many_ext", "IPv6 extension header chain longer than 8"},
     {"malformed.ipv6.hbh_not_first", "IPv6 hop-by-hop options not directly after the header"},
     {"malformed.ipv6.bad_fragment", "IPv6 fragment header cut short or reaching past 65535 bytes"},
-    {"malformed.tcp.truncated", "TCP header longer than the IP payload"},
-    {"malformed.tcp.bad_offset", "TCP data offset below 20 bytes or past the segment"},
-    {"malformed.tcp.bad_checksum", "TCP checksum wrong (validation on)"},
-    {"malformed.udp.truncated", "UDP header longer than the IP payload"},
-    {"malformed.udp.bad_length", "UDP length below 8 or beyond the IP payload"},
-    {"malformed.udp.bad_checksum", "UDP checksum wrong (validation on)"},
-    {"malformed.icmp.truncated", "ICMP message shorter than 8 bytes"},
-    {"malformed.icmp.bad_checksum", "ICMP checksum wrong (validation on)"},
+    {"malformed.tcp.truncated", "TCP header longer than the IP payload (ip rules still run)"},
+    {"malformed.tcp.bad_offset",
+     "TCP data offset below 20 bytes or past the segment (ip rules still run)"},
+    {"malformed.udp.truncated", "UDP header longer than the IP payload (ip rules still run)"},
+    {"malformed.udp.bad_length",
+     "UDP length below 8 or beyond the IP payload (ip rules still run)"},
+    {"malformed.icmp.truncated", "ICMP message shorter than 8 bytes (ip rules still run)"},
     {"malformed.gre.truncated", "GRE header longer than the IP payload"},
     {"malformed.gre.bad_version", "GRE version other than 0, or deprecated routing present"},
     {"malformed.erspan.truncated", "ERSPAN header longer than the GRE payload"},
@@ -76,6 +76,15 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"malformed.tunnel.too_deep", "tunnels nested deeper than 3"},
     {"anomaly.tcp.bad_option_len", "TCP option with an impossible length (rest ignored)"},
     {"anomaly.snap_truncated", "frame cut by the capture snap length"},
+    {"anomaly.ipv4.bad_checksum", "IPv4 header checksum wrong (validation on): still inspected"},
+    {"anomaly.tcp.bad_checksum",
+     "TCP checksum wrong (validation on): inspected as a packet, kept out of flow and stream "
+     "tracking"},
+    {"anomaly.udp.bad_checksum", "UDP checksum wrong (validation on): still inspected"},
+    {"anomaly.icmp.bad_checksum", "ICMP checksum wrong (validation on): still inspected"},
+    {"anomaly.checksum_offload",
+     "checksum validation turned off: over 10% of the first 1,000 checksums were wrong "
+     "(offloading)"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(DecodeCounter::kCount));
 
@@ -86,9 +95,10 @@ constexpr core::Param kParams[] = {
      .type = core::ParamType::kEnum,
      .default_value = "auto",
      .help =
-         "Drop packets with wrong IP/TCP/UDP/ICMP checksums (as the receiving host would); auto: "
-         "yes for capture files, no for live capture, whose copies often carry offloaded, unfilled "
-         "checksums",
+         "Check IP/TCP/UDP/ICMP checksums: a TCP segment with a wrong one is kept out of flow and "
+         "stream tracking, as the receiving host drops it (it is still inspected as a packet); "
+         "auto: on for capture files unless over 10% of their first 1,000 checksums are wrong "
+         "(offloading), off for live capture, whose copies often carry unfilled checksums",
      .choices = "auto|yes|no"},
     {.name = "tunnels",
      .type = core::ParamType::kBool,
@@ -134,6 +144,7 @@ DecoderOptions decoder_options(const core::Config& config, bool live_capture) {
   DecoderOptions o;
   const std::string& mode = config.get("decode.checksum_validation").as_string();
   o.validate_checksums = mode == "yes" || (mode == "auto" && !live_capture);
+  o.detect_offload = mode == "auto";
   o.decode_tunnels = config.get("decode.tunnels").as_bool();
   o.vxlan_port = static_cast<uint16_t>(config.get("decode.vxlan_port").as_int());
   return o;
@@ -147,6 +158,33 @@ DecodeStatus Decoder::malformed(DecodeCounter reason) {
   counters_.inc(reason);
   last_malformed_ = reason;
   return DecodeStatus::kMalformed;
+}
+
+DecodeStatus Decoder::l4_malformed(DecodeCounter reason, PacketView& v) {
+  counters_.inc(reason);
+  last_malformed_ = reason;
+  v.l4_invalid = true;
+  v.l4_offset = kAbsent;
+  return DecodeStatus::kOk;
+}
+
+bool Decoder::checksum_wrong(bool ok, DecodeCounter reason) {
+  if (options_.detect_offload && checksums_checked_ < 1000) {
+    ++checksums_checked_;
+    checksums_wrong_ += ok ? 0 : 1;
+    if (checksums_checked_ == 1000 && checksums_wrong_ * 10 > checksums_checked_) {
+      options_.validate_checksums = false;
+      counters_.inc(DecodeCounter::kChecksumOffload);
+      core::logger("decode")->warn(
+          "{} of the first 1000 checksums are wrong: the capture looks taken where checksums are "
+          "offloaded; checksum validation is off from here (decode.checksum_validation: no to "
+          "say so)",
+          checksums_wrong_);
+    }
+  }
+  if (ok) return false;
+  counters_.inc(reason);
+  return true;
 }
 
 DecodeStatus Decoder::decode(LinkType link, const uint8_t* data, uint32_t caplen, uint32_t wirelen,
@@ -218,6 +256,7 @@ DecodeStatus Decoder::decode_ip(const uint8_t* data, uint32_t len, PacketView& v
   v.src_port = v.dst_port = 0;
   v.tcp_flags = 0;
   v.tcp_options = {};
+  v.l4_invalid = v.bad_checksum = false;
   if (v.tunnel != Tunnel::kNone) {
     // The outer headers lived in the original frame, which this buffer does not hold.
     v.outer_l3_offset = kAbsent;
@@ -268,8 +307,9 @@ DecodeStatus Decoder::decode_ipv4(uint32_t offset, PacketView& v, int depth) {
   if (total < 20) return malformed(DecodeCounter::kIpv4BadTotalLen);
   if (ihl < 20 || ihl > total) return malformed(DecodeCounter::kIpv4BadIhl);
   if (v.caplen - offset < total) return malformed(DecodeCounter::kIpv4Truncated);
-  if (options_.validate_checksums && fold(ones_sum(ip, ihl, 0)) != 0) {
-    return malformed(DecodeCounter::kIpv4BadChecksum);
+  if (options_.validate_checksums &&
+      checksum_wrong(fold(ones_sum(ip, ihl, 0)) == 0, DecodeCounter::kIpv4BadChecksum)) {
+    v.bad_checksum = true;
   }
   // Options (RFC 791): EOL ends the list, NOP is one byte, every other option carries a length
   // >= 2.
@@ -413,12 +453,13 @@ uint32_t Decoder::l4_checksum(const PacketView& v, uint32_t offset, uint32_t len
 
 DecodeStatus Decoder::decode_tcp(uint32_t offset, uint32_t end, PacketView& v) {
   const uint32_t len = end - offset;
-  if (len < 20) return malformed(DecodeCounter::kTcpTruncated);
+  if (len < 20) return l4_malformed(DecodeCounter::kTcpTruncated, v);
   const uint8_t* th = v.data + offset;
   const uint32_t data_offset = (th[12] >> 4) * 4u;
-  if (data_offset < 20 || data_offset > len) return malformed(DecodeCounter::kTcpBadOffset);
-  if (options_.validate_checksums && l4_checksum(v, offset, len) != 0) {
-    return malformed(DecodeCounter::kTcpBadChecksum);
+  if (data_offset < 20 || data_offset > len) return l4_malformed(DecodeCounter::kTcpBadOffset, v);
+  if (options_.validate_checksums &&
+      checksum_wrong(l4_checksum(v, offset, len) == 0, DecodeCounter::kTcpBadChecksum)) {
+    v.bad_checksum = true;
   }
   counters_.inc(DecodeCounter::kTcp);
   v.l4_offset = offset;
@@ -483,15 +524,15 @@ DecodeStatus Decoder::decode_tcp(uint32_t offset, uint32_t end, PacketView& v) {
 
 DecodeStatus Decoder::decode_udp(uint32_t offset, uint32_t end, PacketView& v, int depth) {
   const uint32_t len = end - offset;
-  if (len < 8) return malformed(DecodeCounter::kUdpTruncated);
+  if (len < 8) return l4_malformed(DecodeCounter::kUdpTruncated, v);
   const uint8_t* uh = v.data + offset;
   const uint32_t udp_len = load16(uh + 4);
-  if (udp_len < 8 || udp_len > len) return malformed(DecodeCounter::kUdpBadLength);
+  if (udp_len < 8 || udp_len > len) return l4_malformed(DecodeCounter::kUdpBadLength, v);
   const uint16_t checksum = load16(uh + 6);
   // A zero UDP checksum means "none" over IPv4; over IPv6 it is not allowed (RFC 8200 §8.1).
   if (options_.validate_checksums && (checksum != 0 || v.ip_version == 6) &&
-      l4_checksum(v, offset, udp_len) != 0) {
-    return malformed(DecodeCounter::kUdpBadChecksum);
+      checksum_wrong(l4_checksum(v, offset, udp_len) == 0, DecodeCounter::kUdpBadChecksum)) {
+    v.bad_checksum = true;
   }
   counters_.inc(DecodeCounter::kUdp);
   v.l4_offset = offset;
@@ -507,12 +548,12 @@ DecodeStatus Decoder::decode_udp(uint32_t offset, uint32_t end, PacketView& v, i
 
 DecodeStatus Decoder::decode_icmp(uint32_t offset, uint32_t end, PacketView& v) {
   const uint32_t len = end - offset;
-  if (len < 8) return malformed(DecodeCounter::kIcmpTruncated);
+  if (len < 8) return l4_malformed(DecodeCounter::kIcmpTruncated, v);
   if (options_.validate_checksums) {
     // ICMPv4 sums the message alone; ICMPv6 includes the pseudo-header (RFC 4443 §2.3).
     const bool ok = v.ip_proto == ip_proto::kIcmp ? fold(ones_sum(v.data + offset, len, 0)) == 0
                                                   : l4_checksum(v, offset, len) == 0;
-    if (!ok) return malformed(DecodeCounter::kIcmpBadChecksum);
+    if (checksum_wrong(ok, DecodeCounter::kIcmpBadChecksum)) v.bad_checksum = true;
   }
   counters_.inc(v.ip_proto == ip_proto::kIcmp ? DecodeCounter::kIcmp : DecodeCounter::kIcmpv6);
   v.l4_offset = offset;

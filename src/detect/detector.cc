@@ -371,6 +371,9 @@ bool Detector::header_holds(const CompiledRule& cr, const Header& h,
                             const decode::PacketView* packet, const flow::Flow* flow) const {
   const rules::Rule& r = cr.rule();
   if (!transport_holds(r.transport, h.ip_proto)) return false;
+  // Without a valid transport header only ip rules apply (Suricata: not a TCP/UDP packet).
+  if (packet != nullptr && packet->l4_invalid && r.transport != rules::Transport::kAny)
+    return false;
   if (r.app_proto != rules::AppProto::kNone && r.app_proto != h.app) return false;
   if (r.app_layer && (r.app_layer->proto == h.app) == r.app_layer->negated) return false;
   if (r.flow) {

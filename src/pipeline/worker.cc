@@ -70,6 +70,18 @@ void Worker::on_frame(const capture::Frame& frame) {
   }
   // Our own resets coming back on the mirror must neither alert nor close the flow they target.
   if (responder_ && responder_->is_own(view_)) return;
+  // A broken transport header leaves an IP packet for ip rules; a TCP segment with a wrong
+  // checksum, which its receiver drops, is inspected as a packet but must not move the flow's
+  // state or stream (a forged RST or an inserted payload would).
+  if (view_.l4_invalid || (view_.bad_checksum && view_.is_tcp())) {
+    if (detector_) {
+      current_ = &view_;
+      detector_->on_packet(view_, nullptr, flow::Direction::kToServer);
+      current_ = nullptr;
+    }
+    if (!live_) on_batch_end();
+    return;
+  }
   const flow::PacketFlow pf = flows_.process(view_);
   if (responder_) responder_->on_packet(view_, pf.flow, pf.dir);
   // A flow torn down by a response, or bypassed once encrypted, is not inspected again.

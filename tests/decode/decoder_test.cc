@@ -489,6 +489,7 @@ TEST(Decoder, BadHeaderFieldsAreCountedByReason) {
     const char* name;
     Bytes frame;
     DecodeCounter reason;
+    bool ip_layer_kept = false;  // a broken transport header: the IP layer is still there
   };
   const Case cases[] = {
       {"ihl below 5", FrameBuilder().ethernet().ipv4(kA, kB, {.ihl_words = 4}).tcp(1, 2).build(),
@@ -504,7 +505,7 @@ TEST(Decoder, BadHeaderFieldsAreCountedByReason) {
        DecodeCounter::kIpv4Truncated},
       {"tcp offset below 5",
        FrameBuilder().ethernet().ipv4(kA, kB).tcp(1, 2, {.data_offset_words = 4}).build(),
-       DecodeCounter::kTcpBadOffset},
+       DecodeCounter::kTcpBadOffset, true},
       {"tcp offset past segment",
        FrameBuilder()
            .ethernet()
@@ -512,13 +513,13 @@ TEST(Decoder, BadHeaderFieldsAreCountedByReason) {
            .tcp(1, 2, {.data_offset_words = 15})
            .payload("abc")
            .build(),
-       DecodeCounter::kTcpBadOffset},
+       DecodeCounter::kTcpBadOffset, true},
       {"udp length below 8",
        FrameBuilder().ethernet().ipv4(kA, kB).udp(1, 2, uint16_t{7}).payload("abc").build(),
-       DecodeCounter::kUdpBadLength},
+       DecodeCounter::kUdpBadLength, true},
       {"udp length beyond ip",
        FrameBuilder().ethernet().ipv4(kA, kB).udp(1, 2, uint16_t{100}).payload("abc").build(),
-       DecodeCounter::kUdpBadLength},
+       DecodeCounter::kUdpBadLength, true},
       {"ipv6 payload beyond capture",
        FrameBuilder().ethernet().ipv6(kA6, kB6, {.payload_length = 1000}).tcp(1, 2).build(),
        DecodeCounter::kIpv6Truncated},
@@ -529,9 +530,15 @@ TEST(Decoder, BadHeaderFieldsAreCountedByReason) {
   for (const Case& c : cases) {
     Decoder d;
     PacketView v;
-    EXPECT_EQ(run(d, c.frame, v), DecodeStatus::kMalformed) << c.name;
+    EXPECT_EQ(run(d, c.frame, v), c.ip_layer_kept ? DecodeStatus::kOk : DecodeStatus::kMalformed)
+        << c.name;
     EXPECT_EQ(d.last_malformed(), c.reason) << c.name;
     EXPECT_EQ(d.counters().get(c.reason), 1u) << c.name;
+    if (c.ip_layer_kept) {
+      EXPECT_TRUE(v.is_ip() && v.l4_invalid) << c.name;
+      EXPECT_FALSE(v.is_tcp() || v.is_udp()) << c.name;  // no ports, no flow
+      EXPECT_EQ(v.payload_len, 0u) << c.name;
+    }
   }
 }
 
@@ -548,7 +555,9 @@ TEST(Decoder, WrongVersionNibbles) {
   EXPECT_EQ(d.last_malformed(), DecodeCounter::kIpv6BadVersion);
 }
 
-TEST(Decoder, ChecksumsAreEnforcedOnlyWhenValidating) {
+// As Suricata: a wrong checksum drops nothing. It is counted, and flagged so that a TCP segment
+// can be kept out of flow and stream tracking.
+TEST(Decoder, WrongChecksumsAreCountedAndFlaggedWhenValidating) {
   const Bytes bad_tcp =
       FrameBuilder().ethernet().ipv4(kA, kB).tcp(1, 2, {.checksum = 0xbeef}).build();
   const Bytes bad_ip =
@@ -563,20 +572,47 @@ TEST(Decoder, ChecksumsAreEnforcedOnlyWhenValidating) {
   Decoder strict({.validate_checksums = true});
   Decoder lax({.validate_checksums = false});
   PacketView v;
-  EXPECT_EQ(run(strict, bad_tcp, v), DecodeStatus::kMalformed);
-  EXPECT_EQ(strict.last_malformed(), DecodeCounter::kTcpBadChecksum);
-  EXPECT_EQ(run(strict, bad_ip, v), DecodeStatus::kMalformed);
-  EXPECT_EQ(strict.last_malformed(), DecodeCounter::kIpv4BadChecksum);
-  EXPECT_EQ(run(strict, bad_udp, v), DecodeStatus::kMalformed);
-  EXPECT_EQ(strict.last_malformed(), DecodeCounter::kUdpBadChecksum);
-  EXPECT_EQ(run(strict, zero_udp6, v), DecodeStatus::kMalformed);  // RFC 8200 §8.1
-  EXPECT_EQ(run(strict, zero_udp4, v), DecodeStatus::kOk);         // "no checksum" over IPv4
-  EXPECT_EQ(run(strict, bad_icmp, v), DecodeStatus::kMalformed);
-  EXPECT_EQ(strict.last_malformed(), DecodeCounter::kIcmpBadChecksum);
-  for (const Bytes* f :
-       std::initializer_list<const Bytes*>{&bad_tcp, &bad_ip, &bad_udp, &zero_udp6, &bad_icmp}) {
-    EXPECT_EQ(run(lax, *f, v), DecodeStatus::kOk);
+  const std::pair<const Bytes*, DecodeCounter> wrong[] = {
+      {&bad_tcp, DecodeCounter::kTcpBadChecksum},
+      {&bad_ip, DecodeCounter::kIpv4BadChecksum},
+      {&bad_udp, DecodeCounter::kUdpBadChecksum},
+      {&zero_udp6, DecodeCounter::kUdpBadChecksum},  // RFC 8200 §8.1: none is not allowed
+      {&bad_icmp, DecodeCounter::kIcmpBadChecksum}};
+  for (const auto& [frame, counter] : wrong) {
+    const uint64_t before = strict.counters().get(counter);
+    EXPECT_EQ(run(strict, *frame, v), DecodeStatus::kOk);
+    EXPECT_TRUE(v.bad_checksum);
+    EXPECT_EQ(strict.counters().get(counter), before + 1);
+    EXPECT_EQ(run(lax, *frame, v), DecodeStatus::kOk);
+    EXPECT_FALSE(v.bad_checksum);
   }
+  EXPECT_EQ(run(strict, zero_udp4, v), DecodeStatus::kOk);  // "no checksum" over IPv4
+  EXPECT_FALSE(v.bad_checksum);
+  EXPECT_TRUE(run(strict, bad_tcp, v) == DecodeStatus::kOk && v.is_tcp());  // fully decoded
+}
+
+// Suricata's "auto": a capture whose checksums are mostly wrong was taken where the NIC fills them
+// in later; validating it would throw every TCP segment out of stream tracking.
+TEST(Decoder, AutoTurnsValidationOffWhenTheCaptureShowsOffloading) {
+  const Bytes good = FrameBuilder().ethernet().ipv4(kA, kB).tcp(1, 2).build();
+  const Bytes bad = FrameBuilder().ethernet().ipv4(kA, kB).tcp(1, 2, {.checksum = 0xbeef}).build();
+  PacketView v;
+  // 5% wrong: a few corrupt packets, validation stays on.
+  Decoder few({.validate_checksums = true, .detect_offload = true});
+  for (int i = 0; i < 1000; ++i) run(few, i % 20 == 0 ? bad : good, v);
+  EXPECT_EQ(run(few, bad, v), DecodeStatus::kOk);
+  EXPECT_TRUE(v.bad_checksum);
+  EXPECT_EQ(few.counters().get(DecodeCounter::kChecksumOffload), 0u);
+  // Half wrong (IPv4 header and TCP are both checked: 1,000 checks after 500 packets).
+  Decoder offloaded({.validate_checksums = true, .detect_offload = true});
+  for (int i = 0; i < 1000; ++i) run(offloaded, i % 2 == 0 ? bad : good, v);
+  EXPECT_EQ(offloaded.counters().get(DecodeCounter::kChecksumOffload), 1u);
+  EXPECT_EQ(run(offloaded, bad, v), DecodeStatus::kOk);
+  EXPECT_FALSE(v.bad_checksum);
+  // Without auto, validation stays whatever the capture looks like.
+  Decoder forced({.validate_checksums = true});
+  for (int i = 0; i < 1000; ++i) run(forced, bad, v);
+  EXPECT_TRUE(v.bad_checksum);
 }
 
 TEST(Decoder, BadTcpOptionLengthIsAnAnomalyNotADrop) {

@@ -71,7 +71,8 @@ class Harness {
     if (!whole) return std::nullopt;
     // The rebuilt datagram decodes, checksums included, as an ordinary packet.
     if (decoder.decode_ip(whole->data(), static_cast<uint32_t>(whole->size()), v) !=
-        DecodeStatus::kOk) {
+            DecodeStatus::kOk ||
+        v.bad_checksum) {
       return "<undecodable>";
     }
     EXPECT_TRUE(v.is_tcp());

@@ -224,6 +224,55 @@ TEST(Detection, FlowDirectionKeywords) {
             (Sids{4, 4}));  // once per direction
 }
 
+// A broken TCP header (data offset past the segment) leaves an IP packet: ip rules see it
+// (block lists, scanners' malformed probes), tcp rules do not, no flow is made of it.
+TEST(Detection, ABrokenTransportHeaderLeavesTheIpLayerToIpRules) {
+  Sensor s(
+      "alert ip 198.51.100.66 any -> any any (msg:\"listed host\"; sid:1;)\n"
+      "alert tcp 198.51.100.66 any -> any any (msg:\"tcp from listed host\"; sid:2;)\n");
+  s.feed(FrameBuilder()
+             .ethernet()
+             .ipv4("198.51.100.66", "198.51.100.20")
+             .tcp(40000, 80, {.data_offset_words = 15})
+             .payload("abc")
+             .build());
+  EXPECT_EQ(s.sids(), Sids{1});
+  EXPECT_EQ(s.counter("decode.malformed.tcp.bad_offset"), 1u);
+  EXPECT_EQ(s.counter("flow.created"), 0u);
+}
+
+// The receiver drops a segment with a wrong checksum: it is inspected as a packet, but neither
+// closes the flow (a forged RST) nor enters the stream (an inserted payload). Other protocols'
+// packets with wrong checksums are inspected as usual (Suricata).
+TEST(Detection, WrongChecksumsNeverMoveTheStreamYetPacketsAreInspected) {
+  Sensor s(
+      "alert tcp any any -> any 80 (msg:\"stream\"; content:\"evilpattern\"; sid:1;)\n"
+      "alert tcp any any -> any 80 (msg:\"inserted\"; content:\"INSERTED\"; sid:2;)\n"
+      "alert tcp any any -> any 80 (msg:\"packet\"; dsize:>0; content:\"INSERTED\"; sid:3;)\n"
+      "alert udp any any -> any 53 (msg:\"udp\"; content:\"query\"; sid:4;)\n");
+  const auto corrupt = [](Bytes frame) {
+    frame[50] ^= 0x5a;  // TCP checksum (Ethernet 14 + IPv4 20 + 16)
+    return frame;
+  };
+  TcpConversation c = conversation();
+  s.feed(c.handshake());
+  const uint32_t seq = c.client_next(), ack = c.server_next();
+  s.feed(corrupt(c.segment(false, tf::kRst | tf::kAck, ack, seq, "")));  // forged RST
+  s.feed(corrupt(c.segment(true, tf::kAck | tf::kPsh, seq, ack, "INSERTED...")));
+  s.feed(c.segment(true, tf::kAck | tf::kPsh, seq, ack, "evilpattern"));  // the real bytes
+  s.feed(c.segment(false, tf::kAck, ack, seq + 11, ""));
+  Bytes udp = FrameBuilder()
+                  .ethernet()
+                  .ipv4("198.51.100.10", "198.51.100.53")
+                  .udp(5353, 53, {}, uint16_t{0x1234})
+                  .payload("query")
+                  .build();
+  s.feed(udp);
+  EXPECT_EQ(s.sids(), (Sids{3, 1, 4}));
+  EXPECT_EQ(s.counter("decode.anomaly.tcp.bad_checksum"), 2u);
+  EXPECT_EQ(s.counter("decode.anomaly.udp.bad_checksum"), 1u);
+}
+
 TEST(Detection, NotEstablishedAndFlags) {
   Sensor s(
       "alert tcp any any -> any 80 (msg:\"syn\"; flags:S; flow:not_established; sid:1;)\n"

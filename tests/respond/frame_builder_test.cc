@@ -25,6 +25,9 @@ Decoded decode_frame(std::span<const uint8_t> frame, bool link_layer) {
   d.status = decoder.decode(link_layer ? decode::LinkType::kEthernet : decode::LinkType::kRawIp,
                             frame.data(), static_cast<uint32_t>(frame.size()),
                             static_cast<uint32_t>(frame.size()), {}, d.view);
+  // A wrong checksum is only flagged by the decoder; here it makes the frame one to reject.
+  if (d.status == decode::DecodeStatus::kOk && d.view.bad_checksum)
+    d.status = decode::DecodeStatus::kMalformed;
   return d;
 }
 

@@ -114,6 +114,7 @@ class Sensor {
                                s.frame.data(), static_cast<uint32_t>(s.frame.size()),
                                static_cast<uint32_t>(s.frame.size()), {}, s.view),
                 decode::DecodeStatus::kOk);
+      EXPECT_FALSE(s.view.bad_checksum);  // every checksum the sensor computes holds
       out.push_back(std::move(s));
     }
     // The views point into frames_, which the caller must not outlive: re-point at the copies.

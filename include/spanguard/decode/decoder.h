@@ -34,7 +34,7 @@ enum class DecodeCounter : uint16_t {
   kErspan,
   kVxlan,
   kNotIp,
-  // malformed: skipped
+  // malformed: skipped, except that a broken TCP/UDP/ICMP header leaves the IP layer to ip rules
   kLinkTruncated,
   kLinkUnknown,
   kVlanTruncated,
@@ -44,7 +44,6 @@ enum class DecodeCounter : uint16_t {
   kIpv4BadIhl,
   kIpv4BadTotalLen,
   kIpv4BadOption,
-  kIpv4BadChecksum,
   kIpv4BadFragment,
   kIpv6Truncated,
   kIpv6BadVersion,
@@ -54,12 +53,9 @@ enum class DecodeCounter : uint16_t {
   kIpv6BadFragment,
   kTcpTruncated,
   kTcpBadOffset,
-  kTcpBadChecksum,
   kUdpTruncated,
   kUdpBadLength,
-  kUdpBadChecksum,
   kIcmpTruncated,
-  kIcmpBadChecksum,
   kGreTruncated,
   kGreBadVersion,
   kErspanTruncated,
@@ -70,6 +66,11 @@ enum class DecodeCounter : uint16_t {
   // anomalies: counted, still inspected
   kTcpBadOptionLen,
   kSnapTruncated,
+  kIpv4BadChecksum,
+  kTcpBadChecksum,
+  kUdpBadChecksum,
+  kIcmpBadChecksum,
+  kChecksumOffload,
   kCount
 };
 
@@ -80,8 +81,13 @@ enum class DecodeStatus : uint8_t {
 };
 
 struct DecoderOptions {
+  // Check IPv4/TCP/UDP/ICMP checksums. A wrong one is counted; a TCP segment with one is kept
+  // out of flow and stream tracking (the receiver drops it) but still inspected as a packet.
   bool validate_checksums = false;  // mirror copies often carry unfilled (offloaded) checksums
-  bool decode_tunnels = true;       // inspect the inner packet of GRE/ERSPAN/VXLAN
+  // Turn validation off when over 10% of the first 1,000 checksums are wrong: the capture was
+  // taken where offloading leaves them unfilled (Suricata's "auto").
+  bool detect_offload = false;
+  bool decode_tunnels = true;  // inspect the inner packet of GRE/ERSPAN/VXLAN
   uint16_t vxlan_port = 4789;
 };
 
@@ -108,6 +114,11 @@ class Decoder {
 
  private:
   DecodeStatus malformed(DecodeCounter reason);
+  // A broken TCP/UDP/ICMP header: counted as malformed, the IP layer stays (ip rules see it).
+  DecodeStatus l4_malformed(DecodeCounter reason, PacketView& v);
+  // Whether a checksum checked (`ok` or not) counts against the packet, with auto detection of
+  // offloaded captures.
+  bool checksum_wrong(bool ok, DecodeCounter reason);
   DecodeStatus decode_ethertype(uint16_t ethertype, uint32_t offset, PacketView& v, int depth);
   DecodeStatus decode_ethernet(uint32_t offset, PacketView& v, int depth);
   DecodeStatus decode_ipv4(uint32_t offset, PacketView& v, int depth);
@@ -123,6 +134,8 @@ class Decoder {
 
   DecoderOptions options_;
   core::Counters<DecodeCounter> counters_;
+  uint32_t checksums_checked_ = 0;  // for detect_offload
+  uint32_t checksums_wrong_ = 0;
   DecodeCounter last_malformed_ = DecodeCounter::kCount;
 };
 

@@ -95,6 +95,11 @@ struct PacketView {
   uint32_t payload_offset = kAbsent;
   uint32_t payload_len = 0;
 
+  // The TCP/UDP/ICMP header is broken (counted malformed): only the IP layer is there.
+  bool l4_invalid = false;
+  // A checksum was wrong (validation on): the receiver drops such a packet.
+  bool bad_checksum = false;
+
   // TCP
   uint32_t seq = 0;
   uint32_t ack = 0;
