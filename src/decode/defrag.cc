@@ -29,8 +29,10 @@ constexpr core::Param kParams[] = {
      .min = 65536},
     {.name = "max_fragments",
      .type = core::ParamType::kInt,
-     .default_value = "128",
-     .help = "Fragments accepted per datagram (more is an attack on the reassembler)",
+     .default_value = "8192",
+     .help = "Fragments accepted per datagram; a datagram with more is given up uninspected. The "
+             "default never gives up one a host would reassemble (8-byte pieces of 64 KiB): a "
+             "lower limit is a way around detection",
      .min = 2,
      .max = 8192},
 };
@@ -44,6 +46,9 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"overlap_mismatch", "overlapping fragments carrying different bytes (evasion)"},
     {"tiny", "non-final fragments under 64 bytes, or first fragments splitting the TCP/UDP header"},
     {"too_many_fragments", "datagrams given up for exceeding defrag.max_fragments"},
+    {"many_fragments",
+     "datagrams of more than 128 fragments, reassembled and inspected (no stack sends them: an "
+     "evasion attempt)"},
     {"memcap_drops", "fragments not kept because defrag.memcap was reached"},
     {"invalid", "fragments contradicting their datagram (length, end)"},
     {"memory_bytes", "fragment bytes held"},
@@ -52,6 +57,7 @@ static_assert(std::size(kCounterDefs) == static_cast<size_t>(DefragCounter::kCou
 constexpr core::CounterGroup kCounterGroup{"defrag", kCounterDefs};
 
 constexpr uint32_t kTinyFragment = 64;
+constexpr uint32_t kManyFragments = 128;
 
 }  // namespace
 
@@ -123,7 +129,8 @@ std::optional<std::span<const uint8_t>> Defragmenter::add(const PacketView& v) {
   Datagram& d = it->second;
   if (created) d.first_seen = v.ts;
   if (d.failed) return std::nullopt;
-  if (++d.fragments > options_.max_fragments) {
+  if (++d.fragments == kManyFragments + 1) counters_.inc(DefragCounter::kManyFragments);
+  if (d.fragments > options_.max_fragments) {
     counters_.inc(DefragCounter::kTooManyFragments);
     memory_ -= std::min(memory_, d.data.bytes());
     d.data.clear();

@@ -180,6 +180,26 @@ TEST(Defragmenter, TooManyFragmentsGiveTheDatagramUp) {
   EXPECT_FALSE(h.feed(fragment(false, seg, seg.size() / 8 * 8, seg.size(), false)));
 }
 
+// A datagram cut into 8-byte pieces (here 201, in reverse order) is reassembled as a host would,
+// and counted: giving it up would let it through uninspected.
+TEST(Defragmenter, ADatagramOfHundredsOfTinyFragmentsIsReassembledAndCounted) {
+  const std::string payload(1588, 'q');
+  const Bytes seg = tcp_segment(false, payload);
+  Harness h;
+  std::vector<Bytes> pieces;
+  for (size_t at = 0; at < seg.size(); at += 8) {
+    const size_t to = std::min(seg.size(), at + 8);
+    pieces.push_back(fragment(false, seg, at, to, to < seg.size()));
+  }
+  ASSERT_GT(pieces.size(), 200u);
+  std::optional<std::string> whole;
+  for (auto it = pieces.rbegin(); it != pieces.rend(); ++it) whole = h.feed(*it);
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(*whole, payload);
+  EXPECT_EQ(h.count(DefragCounter::kManyFragments), 1u);
+  EXPECT_EQ(h.count(DefragCounter::kTooManyFragments), 0u);
+}
+
 TEST(Defragmenter, MemcapBoundsHeldBytes) {
   Harness h({.memcap = 65536});
   const Bytes seg = tcp_segment(false, std::string(1400, 'm'));

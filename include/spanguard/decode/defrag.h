@@ -22,7 +22,7 @@ struct DefragOptions {
   core::OverlapPolicy policy = core::OverlapPolicy::kBsd;
   core::Duration timeout = std::chrono::seconds(30);
   uint64_t memcap = 32ull << 20;
-  uint32_t max_fragments = 128;  // per datagram
+  uint32_t max_fragments = 8192;  // per datagram: 8-byte pieces of 64 KiB, what hosts accept
 };
 
 const core::ParamSection& defrag_params();
@@ -36,6 +36,7 @@ enum class DefragCounter : uint16_t {
   kOverlapMismatch,
   kTiny,
   kTooManyFragments,
+  kManyFragments,
   kMemcapDrops,
   kInvalid,
   kMemoryBytes,
