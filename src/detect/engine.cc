@@ -161,7 +161,9 @@ const rules::Content* fast_pattern(const rules::Rule& r, Scope scope) {
 const rules::Content* anchored_content(const rules::Rule& r) {
   const rules::Content* best = nullptr;
   for (const rules::Content& c : r.contents) {
-    if (c.negated || c.buffer != rules::kPayloadBuffer || c.relative() || c.endswith) continue;
+    if (c.negated || c.buffer != rules::kPayloadBuffer || c.relative() || c.endswith ||
+        !c.fixed_anchor())
+      continue;
     if (!c.startswith && !c.depth) continue;
     if (best == nullptr || c.bytes.size() > best->bytes.size()) best = &c;
   }
@@ -322,7 +324,7 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
     if (const rules::Content* fp = fast_pattern(r, cr.scope)) {
       pattern.expression = literal_expression(fp->bytes);
       pattern.flags = fp->nocase ? HS_FLAG_CASELESS : 0;
-      if (!fp->relative() && fp->depth && !fp->startswith && !fp->endswith) {
+      if (!fp->relative() && fp->depth && fp->fixed_anchor() && !fp->startswith && !fp->endswith) {
         pattern.max_offset = static_cast<unsigned long long>(fp->offset.value_or(0) + *fp->depth);
       }
       if (cr.scope == Scope::kTransaction)

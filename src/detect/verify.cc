@@ -169,6 +169,17 @@ uint64_t masked(uint64_t v, uint64_t mask) {
 
 // isdataat, byte_test and byte_jump: positions count from the buffer's first byte (for a stream,
 // the direction's first byte, as content offsets do); bytes outside those at hand do not match.
+// A field that is a number or, when `var` names one, a byte_extract variable's value.
+template <typename Ends>
+int64_t value(const Ends& ends, std::optional<int32_t> number, int8_t var) {
+  if (var == rules::kNoVariable) return number.value_or(0);
+  return static_cast<int64_t>(ends[Verifier::kVariables + static_cast<size_t>(var)]);
+}
+template <typename Ends>
+int64_t value(const Ends& ends, int32_t number, int8_t var) {
+  return value(ends, std::optional<int32_t>(number), var);
+}
+
 // How many bytes a byte_test / byte_jump reads at `at`: its count, or with 0 (string) all that
 // is left of the buffer (the digits end the number); -1 when that is not in the buffer.
 int64_t read_length(uint8_t bytes, int64_t at, int64_t begin, int64_t end) {
@@ -195,7 +206,10 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
     }
     case rules::Match::Kind::kByteTest: {
       const rules::ByteTest& t = rule.byte_tests[m.index];
-      const int64_t at = (t.relative ? cursor : 0) + t.offset;
+      const int64_t at = (t.relative ? cursor : 0) + value(ends, t.offset, t.offset_var);
+      const uint64_t against = t.value_var == rules::kNoVariable
+                                   ? t.value
+                                   : ends[kVariables + static_cast<size_t>(t.value_var)];
       const int64_t n = read_length(t.bytes, at, begin, end);
       uint64_t v = 0;
       if (!b.present || n < 0 ||
@@ -205,32 +219,32 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       bool holds = false;
       switch (t.op) {
         case rules::ByteTest::Op::kLess:
-          holds = v < t.value;
+          holds = v < against;
           break;
         case rules::ByteTest::Op::kGreater:
-          holds = v > t.value;
+          holds = v > against;
           break;
         case rules::ByteTest::Op::kEqual:
-          holds = v == t.value;
+          holds = v == against;
           break;
         case rules::ByteTest::Op::kLessEqual:
-          holds = v <= t.value;
+          holds = v <= against;
           break;
         case rules::ByteTest::Op::kGreaterEqual:
-          holds = v >= t.value;
+          holds = v >= against;
           break;
         case rules::ByteTest::Op::kAnd:
-          holds = (v & t.value) != 0;
+          holds = (v & against) != 0;
           break;
         case rules::ByteTest::Op::kXor:
-          holds = (v ^ t.value) != 0;
+          holds = (v ^ against) != 0;
           break;
       }
       return holds != t.negated && step(program, buffers, i + 1, ends);
     }
     case rules::Match::Kind::kByteJump: {
       const rules::ByteJump& j = rule.byte_jumps[m.index];
-      const int64_t at = (j.relative ? cursor : 0) + j.offset;
+      const int64_t at = (j.relative ? cursor : 0) + value(ends, j.offset, j.offset_var);
       const int64_t n = read_length(j.bytes, at, begin, end);
       uint64_t v = 0;
       if (!b.present || n < 0 ||
@@ -246,6 +260,24 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       if (to < begin || to > end) return false;
       Ends next = ends;
       next[bi] = static_cast<uint64_t>(to);
+      return step(program, buffers, i + 1, next);
+    }
+    case rules::Match::Kind::kByteExtract: {
+      // The number goes to the variable; the position moves past the bytes read (Suricata).
+      const rules::ByteExtract& e = rule.byte_extracts[m.index];
+      const int64_t at = (e.relative ? cursor : 0) + e.offset;
+      const int64_t n = read_length(e.bytes, at, begin, end);
+      uint64_t v = 0;
+      if (!b.present || n < 0 ||
+          !read_number(b.data.data() + (at - begin), static_cast<size_t>(n), e.base, e.little, v))
+        return false;
+      v = masked(v, e.bitmask);
+      if (v > (uint64_t{1} << 32)) return false;  // no offset or length is that large
+      v *= e.multiplier;
+      if (e.align != 0 && v % e.align != 0) v += e.align - v % e.align;
+      Ends next = ends;
+      next[kVariables + static_cast<size_t>(e.variable)] = v;
+      next[bi] = static_cast<uint64_t>(at + n);
       return step(program, buffers, i + 1, next);
     }
     case rules::Match::Kind::kBase64Decode: {
@@ -333,6 +365,7 @@ bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers,
     case rules::Match::Kind::kByteTest:
     case rules::Match::Kind::kByteJump:
     case rules::Match::Kind::kBase64Decode:
+    case rules::Match::Kind::kByteExtract:
       return positional(program, buffers, i, ends);
     case rules::Match::Kind::kContent:
     case rules::Match::Kind::kPcre:
@@ -352,12 +385,12 @@ bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers,
     if (c.startswith) {
       hi = static_cast<int64_t>(len);
     } else if (c.relative()) {
-      lo = static_cast<int64_t>(ends[bi]) + c.distance.value_or(0);
-      if (c.within) hi = lo + *c.within;
+      lo = static_cast<int64_t>(ends[bi]) + value(ends, c.distance, c.distance_var);
+      if (c.within) hi = lo + value(ends, c.within, c.within_var);
       lo = std::max<int64_t>(lo, 0);
     } else {
-      lo = c.offset.value_or(0);
-      if (c.depth) hi = lo + *c.depth;
+      lo = value(ends, c.offset, c.offset_var);
+      if (c.depth) hi = lo + value(ends, c.depth, c.depth_var);
     }
     uint64_t from = std::max<uint64_t>(static_cast<uint64_t>(lo), data_begin);
     uint64_t to =

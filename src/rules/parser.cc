@@ -277,6 +277,24 @@ class RuleBuilder {
   void flowbits(std::string_view v, size_t at);
   void isdataat(std::string_view v, size_t at);
   void base64_decode(std::string_view v, size_t at);
+  void byte_extract(std::string_view v, size_t at);
+  // The index of byte_extract variable `name` in this rule, or kNoVariable.
+  int8_t variable_of(std::string_view name) const {
+    for (size_t i = 0; i < rule_.variables.size(); ++i) {
+      if (rule_.variables[i] == name) return static_cast<int8_t>(i);
+    }
+    return kNoVariable;
+  }
+  // A content modifier's value: a number in [lo, hi] into `number`, or a variable into `var`.
+  void modifier_value(std::string_view keyword, std::string_view v, size_t at, int64_t lo,
+                      int64_t hi, std::optional<int32_t>& number, int8_t& var) {
+    if (const int8_t i = variable_of(trim(v)); i != kNoVariable) {
+      number = 0;
+      var = i;
+      return;
+    }
+    number = static_cast<int32_t>(number_arg(keyword, v, at, lo, hi));
+  }
   void threshold(std::string_view v, size_t at) { alert_rate("threshold", v, at); }
   void detection_filter(std::string_view v, size_t at) { alert_rate("detection_filter", v, at); }
   void alert_rate(std::string_view keyword, std::string_view v, size_t at);
@@ -343,6 +361,7 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
     {"xbits", &RuleBuilder::xbits, true},
     {"isdataat", &RuleBuilder::isdataat, true},
     {"base64_decode", &RuleBuilder::base64_decode, false},
+    {"byte_extract", &RuleBuilder::byte_extract, true},
     {"threshold", &RuleBuilder::threshold, true},
     {"detection_filter", &RuleBuilder::detection_filter, true},
     {"byte_test", &RuleBuilder::byte_test, true},
@@ -361,7 +380,7 @@ Content& RuleBuilder::last_content(std::string_view keyword, size_t at) {
   auto last = rule_.matches.rbegin();
   while (last != rule_.matches.rend() &&
          (last->kind == Match::Kind::kDataAt || last->kind == Match::Kind::kByteTest ||
-          last->kind == Match::Kind::kByteJump))
+          last->kind == Match::Kind::kByteJump || last->kind == Match::Kind::kByteExtract))
     ++last;
   if (rule_.contents.empty() || last == rule_.matches.rend() ||
       last->kind != Match::Kind::kContent) {
@@ -514,13 +533,13 @@ void RuleBuilder::content(std::string_view v, size_t value_at) {
 
 void RuleBuilder::offset(std::string_view v, size_t at) {
   Content& c = last_content("offset", at);
-  c.offset = static_cast<int32_t>(number_arg("offset", v, at, 0, 65535 * 16));
+  modifier_value("offset", v, at, 0, 65535 * 16, c.offset, c.offset_var);
 }
 
 void RuleBuilder::depth(std::string_view v, size_t at) {
   Content& c = last_content("depth", at);
-  c.depth = static_cast<int32_t>(number_arg("depth", v, at, 1, 65535 * 16));
-  if (*c.depth < static_cast<int32_t>(c.bytes.size())) {
+  modifier_value("depth", v, at, 1, 65535 * 16, c.depth, c.depth_var);
+  if (c.depth_var == kNoVariable && *c.depth < static_cast<int32_t>(c.bytes.size())) {
     fail(at,
          "'depth' " + std::to_string(*c.depth) + " is shorter than the content (" +
              std::to_string(c.bytes.size()) + " bytes)",
@@ -530,13 +549,13 @@ void RuleBuilder::depth(std::string_view v, size_t at) {
 
 void RuleBuilder::distance(std::string_view v, size_t at) {
   Content& c = last_content("distance", at);
-  c.distance = static_cast<int32_t>(number_arg("distance", v, at, -65535 * 16, 65535 * 16));
+  modifier_value("distance", v, at, -65535 * 16, 65535 * 16, c.distance, c.distance_var);
 }
 
 void RuleBuilder::within(std::string_view v, size_t at) {
   Content& c = last_content("within", at);
-  c.within = static_cast<int32_t>(number_arg("within", v, at, 1, 65535 * 16));
-  if (*c.within < static_cast<int32_t>(c.bytes.size())) {
+  modifier_value("within", v, at, 1, 65535 * 16, c.within, c.within_var);
+  if (c.within_var == kNoVariable && *c.within < static_cast<int32_t>(c.bytes.size())) {
     fail(at,
          "'within' " + std::to_string(*c.within) + " is shorter than the content (" +
              std::to_string(c.bytes.size()) + " bytes)",
@@ -848,8 +867,9 @@ int64_t number_or_variable(std::string_view keyword, std::string_view what, std:
   const std::string k(keyword);
   if (!text.empty() && std::isalpha(static_cast<unsigned char>(text.front()))) {
     fail(at,
-         "'" + k + "': byte_extract variables are not supported yet ('" + std::string(text) + "')",
-         "'" + k + "' with a variable");
+         "'" + k + "': '" + std::string(text) + "' is no byte_extract variable of this rule (a " +
+             "variable must be extracted before it is used)",
+         "'" + k + "' with an unknown variable");
   }
   fail(at, "'" + k + "': bad " + std::string(what) + " '" + std::string(text) + "'",
        "'" + k + "' with a bad " + std::string(what));
@@ -1108,6 +1128,61 @@ bool number_option(std::string_view arg, std::string_view next, bool& used_next,
 
 }  // namespace
 
+// byte_extract:N,OFFSET,NAME[,options] (Suricata's options; dce needs DCE/RPC parsing).
+void RuleBuilder::byte_extract(std::string_view v, size_t at) {
+  ByteExtract e;
+  const auto args = split_args(v);
+  if (args.size() < 3) {
+    fail(at, "'byte_extract' expects BYTES,OFFSET,NAME[,options]",
+         "'byte_extract' with too few arguments");
+  }
+  e.offset = static_cast<int32_t>(number_arg("byte_extract", args[1], at, -65535, 65535));
+  const std::string_view name = args[2];
+  if (name.empty() || !std::isalpha(static_cast<unsigned char>(name.front())) ||
+      name.find_first_of(" \t") != std::string_view::npos) {
+    fail(at, "'byte_extract': bad variable name '" + std::string(name) + "' (a letter first)",
+         "'byte_extract' with a bad name");
+  }
+  if (variable_of(name) != kNoVariable) {
+    fail(at, "'byte_extract': variable '" + std::string(name) + "' extracted twice",
+         "'byte_extract' variable given twice");
+  }
+  if (rule_.variables.size() == kMaxRuleVariables) {
+    fail(at, "'byte_extract': more than " + std::to_string(kMaxRuleVariables) + " variables",
+         "'byte_extract' with too many variables");
+  }
+  for (size_t i = 3; i < args.size(); ++i) {
+    bool used_next = false;
+    const std::string_view a = args[i];
+    const std::string_view next = i + 1 < args.size() ? args[i + 1] : std::string_view();
+    int64_t value = 0;
+    if (a.substr(0, 10) == "multiplier") {
+      if (!parse_number(a.substr(10), value) || value < 1 || value > 65535)
+        fail(at, "'byte_extract': bad multiplier in '" + std::string(a) + "'",
+             "'byte_extract' with a bad multiplier");
+      e.multiplier = static_cast<uint32_t>(value);
+    } else if (a.substr(0, 5) == "align") {
+      if (!parse_number(a.substr(5), value) || (value != 2 && value != 4))
+        fail(at, "'byte_extract': align must be 2 or 4, got '" + std::string(a) + "'",
+             "'byte_extract' with a bad align");
+      e.align = static_cast<uint8_t>(value);
+    } else if (a == "dce") {
+      fail(at, "'byte_extract': dce needs DCE/RPC parsing, which does not exist yet",
+           "'byte_extract' with dce");
+    } else if (!number_option(a, next, used_next, e)) {
+      fail(at, "'byte_extract': unknown option '" + std::string(a) + "'",
+           "'byte_extract' with an unknown option");
+    }
+    if (used_next) ++i;
+  }
+  e.bytes = byte_count("byte_extract", args[0], e.base, at);
+  e.buffer = buffer_;
+  e.variable = static_cast<int8_t>(rule_.variables.size());
+  rule_.variables.emplace_back(name);
+  rule_.byte_extracts.push_back(e);
+  rule_.matches.push_back({Match::Kind::kByteExtract, rule_.byte_extracts.size() - 1});
+}
+
 // byte_test:N,[!]OP,VALUE,OFFSET[,options]
 void RuleBuilder::byte_test(std::string_view v, size_t at) {
   ByteTest t;
@@ -1142,10 +1217,16 @@ void RuleBuilder::byte_test(std::string_view v, size_t at) {
              "' (expected <, >, =, <=, >=, &, ^, optionally preceded by !)",
          "'byte_test' with an unknown operator");
   }
-  const int64_t value = number_or_variable("byte_test", "value", args[2], at, 0, INT64_MAX);
-  const int64_t offset = number_or_variable("byte_test", "offset", args[3], at, -65535, 65535);
-  t.value = static_cast<uint64_t>(value);
-  t.offset = static_cast<int32_t>(offset);
+  t.value_var = variable_of(args[2]);
+  if (t.value_var == kNoVariable) {
+    t.value =
+        static_cast<uint64_t>(number_or_variable("byte_test", "value", args[2], at, 0, INT64_MAX));
+  }
+  t.offset_var = variable_of(args[3]);
+  if (t.offset_var == kNoVariable) {
+    t.offset =
+        static_cast<int32_t>(number_or_variable("byte_test", "offset", args[3], at, -65535, 65535));
+  }
   for (size_t i = 4; i < args.size(); ++i) {
     bool used_next = false;
     const std::string_view next = i + 1 < args.size() ? args[i + 1] : std::string_view();
@@ -1171,8 +1252,11 @@ void RuleBuilder::byte_jump(std::string_view v, size_t at) {
   if (args.size() < 2) {
     fail(at, "'byte_jump' expects BYTES,OFFSET[,options]", "'byte_jump' with too few arguments");
   }
-  const int64_t offset = number_or_variable("byte_jump", "offset", args[1], at, -65535, 65535);
-  j.offset = static_cast<int32_t>(offset);
+  j.offset_var = variable_of(args[1]);
+  if (j.offset_var == kNoVariable) {
+    j.offset =
+        static_cast<int32_t>(number_or_variable("byte_jump", "offset", args[1], at, -65535, 65535));
+  }
   for (size_t i = 2; i < args.size(); ++i) {
     bool used_next = false;
     const std::string_view a = args[i];

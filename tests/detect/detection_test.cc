@@ -273,6 +273,26 @@ TEST(Detection, WrongChecksumsNeverMoveTheStreamYetPacketsAreInspected) {
   EXPECT_EQ(s.counter("decode.anomaly.udp.bad_checksum"), 1u);
 }
 
+// ET Open's Heartbleed rule (its classtype left out: the test has no classification file):
+// byte_extract takes the TLS record length, byte_test compares the heartbeat's claimed payload
+// length with it.
+TEST(Detection, HeartbleedRequestIsToldFromAnHonestHeartbeat) {
+  const std::string rule =
+      R"RULE(alert tcp any any -> $HOME_NET !$HTTP_PORTS (msg:"ET EXPLOIT Malformed HeartBeat Request"; flow:established,to_server; content:"|18 03|"; depth:2; byte_test:1,<,4,2; content:"|01|"; offset:5; depth:1; byte_extract:2,3,record_len; byte_test:2,>,2,3; byte_test:2,>,record_len,6; threshold:type limit,track by_src,count 1,seconds 120; flowbits:set,ET.MalformedTLSHB; reference:cve,2014-0160; sid:2018372; rev:3;))RULE";
+  const auto session = [&](const std::string& heartbeat) {
+    Sensor s(rule, {"rules.vars.address={HOME_NET: \"[198.51.100.20/32]\"}"});
+    TcpConversation c = conversation(40001, 4433);
+    s.feed(c.handshake());
+    s.feed(c.client_sends(heartbeat));
+    return s.sids();
+  };
+  // Record of 3 bytes claiming a 16 KiB payload.
+  EXPECT_EQ(session(std::string("\x18\x03\x02\x00\x03\x01\x40\x00", 8)), Sids{2018372});
+  // Record of 19 bytes holding its 16-byte payload and padding.
+  EXPECT_EQ(session(std::string("\x18\x03\x02\x00\x13\x01\x00\x10", 8) + std::string(16, 'p')),
+            Sids{});
+}
+
 TEST(Detection, NotEstablishedAndFlags) {
   Sensor s(
       "alert tcp any any -> any 80 (msg:\"syn\"; flags:S; flow:not_established; sid:1;)\n"

@@ -108,6 +108,31 @@ TEST(Base64, DecodeThenMatchTheDecodedBytes) {
             "id=&&&&"));
 }
 
+// byte_extract reads a number into a variable later keywords use, and moves the position past the
+// bytes read.
+TEST(ByteExtract, VariablesFeedLaterKeywordsAndThePositionMoves) {
+  // A length-prefixed field: the length (3) says where the next marker is.
+  const std::string framed = std::string("\x03", 1) + "abcZ!";
+  EXPECT_TRUE(holds("byte_extract:1,0,len; content:\"Z\"; distance:len; within:1;", framed));
+  EXPECT_FALSE(holds("byte_extract:1,0,len; content:\"c\"; distance:len; within:1;", framed));
+  // As byte_test's value and offset, and content's offset/depth.
+  EXPECT_TRUE(holds("byte_extract:1,0,n; byte_test:1,=,n,4;", std::string("\x5a\0\0\0\x5a", 5)));
+  EXPECT_FALSE(holds("byte_extract:1,0,n; byte_test:1,=,n,4;", std::string("\x5a\0\0\0\x5b", 5)));
+  EXPECT_TRUE(
+      holds("byte_extract:1,0,at; byte_test:1,=,0x21,at;", std::string("\x04", 1) + "abc!"));
+  EXPECT_TRUE(holds("byte_extract:1,0,o; content:\"Z\"; offset:o; depth:2;", framed));
+  // The position after the extracted bytes is where relative keywords count from.
+  EXPECT_TRUE(holds("byte_extract:1,0,n,relative; content:\"abc\"; within:3;", framed));
+  // align rounds up to a multiple of 4: 3 -> 4, so "!" is 4 past the position after the byte.
+  EXPECT_TRUE(holds("byte_extract:1,0,n,align 4; content:\"!\"; distance:n; within:1;", framed));
+  EXPECT_FALSE(holds("byte_extract:1,0,n; content:\"!\"; distance:n; within:1;", framed));
+  EXPECT_TRUE(holds("byte_extract:1,0,n,multiplier 2; content:\"!\"; distance:n; within:1;",
+                    std::string("\x02", 1) + "abcd!"));  // 2 * 2 past position 1
+  // ASCII digits.
+  EXPECT_TRUE(
+      holds("byte_extract:2,0,n,string,dec; content:\"X\"; distance:n; within:1;", "03abcX"));
+}
+
 TEST(ByteJump, MovesThePositionRelativeMatchesCountFrom) {
   // A length byte (3) then 3 bytes skipped, then the marker right after them.
   const std::string p(
@@ -154,10 +179,15 @@ TEST(PositionalKeywords, ErrorsNameTheProblem) {
       {"byte_test:21,=,1,0,string,dec;", "BYTES must be 0..20"},
       {"byte_jump:0,0,string,dec;", "BYTES must be 1..20"},
       {"base64_data; content:\"x\";", "needs a base64_decode before it"},
+      {"byte_test:1,=,nope,0;", "'nope' is no byte_extract variable"},
+      {"byte_extract:1,0,v; byte_extract:1,1,v;", "variable 'v' extracted twice"},
+      {"byte_extract:1,0,9v;", "bad variable name '9v'"},
+      {"byte_extract:1,0,v,align 3;", "align must be 2 or 4"},
+      {"content:\"a\"; distance:later; byte_extract:1,0,later;", "expects a number"},
       {"base64_decode; base64_decode;", "'base64_decode' given twice"},
       {"base64_decode:bytes x;", "'bytes' expects 0..65535"},
       {"base64_decode:whole;", "unknown option 'whole'"},
-      {"byte_test:2,=,var,0;", "byte_extract variables"},
+      {"byte_test:2,=,var,0;", "is no byte_extract variable"},
       {"byte_test:2,=,1,0,dce;", "DCE/RPC"},
       {"byte_jump:4;", "expects BYTES,OFFSET"},
       {"byte_jump:4,0,from_beginning,from_end;", "exclude each other"},

@@ -37,7 +37,7 @@ class Sensor {
     config_.set("flow.records=no");
     for (const std::string& s : sets) config_.set(s);
     classes_.load_text(kClassifications, "classification.config");
-    rules::RuleParser parser(rules::default_variables(), &classes_, applayer::rule_registry());
+    rules::RuleParser parser(rules::rule_variables(config_), &classes_, applayer::rule_registry());
     parser.parse_text(rules_text, "t.rules");
     rules::RuleSet set = parser.take();
     for (const rules::Diagnostic& d : set.diagnostics) {

@@ -80,11 +80,14 @@ class Verifier {
   // Searches exhausted by the backtrack limit since construction (counted as not matching).
   uint64_t limit_hits() const { return limit_hits_; }
 
- private:
-  // Per rule buffer, where the last match ended; then (at kReach) the furthest end of any match in
-  // a buffer with fresh data.
+  // What a verification carries along a rule's matches: per rule buffer where the last match
+  // ended; at kReach the furthest end of any match in a buffer with fresh data; from kVariables
+  // the values of the rule's byte_extract variables.
   static constexpr size_t kReach = kMaxRuleBuffers;
-  using Ends = std::array<uint64_t, kMaxRuleBuffers + 1>;
+  static constexpr size_t kVariables = kReach + 1;
+  using Ends = std::array<uint64_t, kVariables + rules::kMaxRuleVariables>;
+
+ private:
   bool step(const VerifyProgram& program, const InspectBuffers& buffers, size_t i, Ends ends);
   bool positional(const VerifyProgram& program, const InspectBuffers& buffers, size_t i, Ends ends);
   // The next occurrence of content `c` starting at or after `from` and ending by `to` (absolute

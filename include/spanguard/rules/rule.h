@@ -53,6 +53,11 @@ struct TransformedBuffer {
   std::vector<Transform> chain;
 };
 
+// byte_extract variables: a rule names at most this many; a field that takes one holds its index
+// (kNoVariable: the field's number applies).
+inline constexpr size_t kMaxRuleVariables = 8;
+inline constexpr int8_t kNoVariable = -1;
+
 struct Content {
   std::string bytes;  // escapes and |hex| resolved
   bool negated = false;
@@ -60,9 +65,14 @@ struct Content {
   bool fast_pattern = false;
   bool startswith = false;
   bool endswith = false;
+  // A modifier given as a byte_extract variable has its field set (to 0) and its *_var index.
   std::optional<int32_t> offset, depth, distance, within;
+  int8_t offset_var = kNoVariable, depth_var = kNoVariable, distance_var = kNoVariable,
+         within_var = kNoVariable;
   Buffer buffer = kPayloadBuffer;
   bool relative() const { return distance.has_value() || within.has_value(); }
+  // offset and depth are numbers known when the rule loads.
+  bool fixed_anchor() const { return offset_var == kNoVariable && depth_var == kNoVariable; }
 };
 
 struct Pcre {
@@ -96,6 +106,23 @@ struct Base64Decode {
 // How byte_test / byte_jump read their number: raw bytes (endianness) or ASCII digits.
 enum class NumberBase : uint8_t { kBinary, kHex, kDec, kOct };
 
+// byte_extract:N,OFFSET,NAME[,relative][,multiplier M][,big|little][,string[,hex|dec|oct]]
+// [,align 2|4][,bitmask B]: reads a number into the rule variable NAME, which later keywords take
+// in place of a number (content offset/depth/distance/within, byte_test value/offset, byte_jump
+// offset), and moves the position relative matches count from past the bytes read (Suricata).
+struct ByteExtract {
+  uint8_t bytes = 1;
+  int32_t offset = 0;
+  bool relative = false;
+  uint32_t multiplier = 1;
+  bool little = false;
+  NumberBase base = NumberBase::kBinary;
+  uint8_t align = 0;  // round the value up to a multiple of 2 or 4
+  uint64_t bitmask = 0;
+  int8_t variable = 0;
+  Buffer buffer = kPayloadBuffer;
+};
+
 // byte_test:N,[!]OP,VALUE,OFFSET[,relative][,big|little][,string,hex|dec|oct][,bitmask M].
 struct ByteTest {
   enum class Op : uint8_t { kLess, kGreater, kEqual, kLessEqual, kGreaterEqual, kAnd, kXor };
@@ -104,6 +131,7 @@ struct ByteTest {
   bool negated = false;
   uint64_t value = 0;
   int32_t offset = 0;
+  int8_t value_var = kNoVariable, offset_var = kNoVariable;
   bool relative = false;
   bool little = false;
   NumberBase base = NumberBase::kBinary;
@@ -117,6 +145,7 @@ struct ByteTest {
 struct ByteJump {
   uint8_t bytes = 1;
   int32_t offset = 0;
+  int8_t offset_var = kNoVariable;
   bool relative = false;
   uint32_t multiplier = 1;
   bool little = false;
@@ -132,7 +161,15 @@ struct ByteJump {
 // A content, pcre or positional test, in rule order (relative ones refer to the one before in
 // the same buffer).
 struct Match {
-  enum class Kind : uint8_t { kContent, kPcre, kDataAt, kByteTest, kByteJump, kBase64Decode } kind;
+  enum class Kind : uint8_t {
+    kContent,
+    kPcre,
+    kDataAt,
+    kByteTest,
+    kByteJump,
+    kBase64Decode,
+    kByteExtract
+  } kind;
   size_t index;  // into Rule::contents, pcres, data_at, byte_tests or byte_jumps (0 for
                  // base64_decode: a rule has at most one)
 };
@@ -291,7 +328,9 @@ struct Rule {
   std::vector<ByteTest> byte_tests;
   std::vector<ByteJump> byte_jumps;
   std::optional<Base64Decode> base64;
-  std::vector<Match> matches;  // all of the above in rule order
+  std::vector<ByteExtract> byte_extracts;
+  std::vector<std::string> variables;  // byte_extract names, by index
+  std::vector<Match> matches;          // all of the above in rule order
   Buffer buffer_of(const Match& m) const {
     switch (m.kind) {
       case Match::Kind::kContent:
@@ -306,6 +345,8 @@ struct Rule {
         return byte_jumps[m.index].buffer;
       case Match::Kind::kBase64Decode:
         return base64->buffer;
+      case Match::Kind::kByteExtract:
+        return byte_extracts[m.index].buffer;
     }
     return kPayloadBuffer;
   }
