@@ -113,6 +113,15 @@ bool link_type_from_dlt(int dlt, decode::LinkType& out) {
     case DLT_LOOP:
       out = decode::LinkType::kNull;
       return true;
+    case DLT_PPP:
+      out = decode::LinkType::kPpp;
+      return true;
+    case DLT_PPP_SERIAL:
+      out = decode::LinkType::kPppSerial;
+      return true;
+    case DLT_C_HDLC:
+      out = decode::LinkType::kCiscoHdlc;
+      return true;
     default:
       return false;
   }
@@ -147,7 +156,7 @@ PcapHandle open_file(const std::string& path, decode::LinkType& link) {
   if (!link_type_from_dlt(dlt, link)) {
     throw core::RuntimeError(path + ": link type " + dlt_text(dlt) +
                              " is not supported (Ethernet, Linux cooked SLL/SLL2, raw IP, "
-                             "null/loopback are)");
+                             "null/loopback, PPP, PPP serial, Cisco HDLC are)");
   }
   return handle;
 }

@@ -23,6 +23,14 @@ constexpr uint16_t kEtherTypeQinqOld = 0x9100;
 constexpr uint16_t kEtherTypeTeb = 0x6558;      // transparent Ethernet bridging (GRE)
 constexpr uint16_t kEtherTypeErspanI = 0x88be;  // also type II, told apart by GRE's S bit
 constexpr uint16_t kEtherTypeErspanIII = 0x22eb;
+constexpr uint16_t kEtherTypePppoeSession = 0x8864;  // discovery (0x8863) carries no IP
+constexpr uint16_t kGreProtocolPpp = 0x880b;
+
+// PPP protocol numbers (RFC 1661 §2, RFC 5072 §2).
+constexpr uint16_t kPppIpv4 = 0x0021;
+constexpr uint16_t kPppIpv6 = 0x0057;
+
+constexpr uint16_t kTeredoPort = 3544;  // RFC 4380 §4: the Teredo server's port
 
 constexpr core::CounterDef kCounterDefs[] = {
     {"packets", "frames decoded"},
@@ -30,8 +38,11 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"ethernet", "Ethernet II frames"},
     {"vlan", "frames with at least one 802.1Q/802.1ad tag"},
     {"qinq", "frames with two VLAN tags"},
+    {"pppoe", "PPPoE session frames (RFC 2516)"},
     {"linux_sll", "Linux cooked-capture frames (SLL/SLL2)"},
     {"raw_ip", "frames without a link header (raw IP, DLT_NULL)"},
+    {"ppp", "PPP frames (PPP links, PPPoE, PPP over GRE and PPTP)"},
+    {"cisco_hdlc", "Cisco HDLC frames"},
     {"ipv4", "IPv4 packets"},
     {"ipv6", "IPv6 packets"},
     {"tcp", "TCP segments"},
@@ -43,18 +54,26 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"gre", "GRE-encapsulated packets"},
     {"erspan", "ERSPAN-encapsulated frames (remote SPAN)"},
     {"vxlan", "VXLAN-encapsulated frames (cloud traffic mirroring)"},
-    {"not_ip", "well-formed frames that carry no IP (ARP, LLDP, ...): skipped"},
+    {"pptp", "PPTP enhanced-GRE packets (RFC 2637)"},
+    {"teredo", "Teredo-encapsulated IPv6 packets (RFC 4380, UDP port 3544)"},
+    {"not_ip", "well-formed frames that carry no IP (ARP, LLDP, PPP control, ...): skipped"},
     {"malformed.link.truncated", "link header longer than the captured bytes"},
-    {"malformed.link.unknown", "link-layer payload of unknown kind"},
+    {"malformed.link.unknown",
+     "link-layer payload of unknown kind (raw IP version, Cisco HDLC address or control)"},
     {"malformed.vlan.truncated", "VLAN tag cut short"},
     {"malformed.vlan.too_many_tags", "more than two stacked VLAN tags"},
-    {"malformed.ipv4.truncated", "IPv4 header or datagram longer than the captured bytes"},
+    {"malformed.pppoe.truncated",
+     "PPPoE header or PPP protocol field cut short, or PPPoE length beyond the captured bytes"},
+    {"malformed.pppoe.bad_header", "PPPoE session header with version/type not 0x11 or code not 0"},
+    {"malformed.ipv4.truncated",
+     "IPv4 header or datagram longer than the captured bytes or the PPP frame carrying it"},
     {"malformed.ipv4.bad_version", "IPv4 version field is not 4"},
     {"malformed.ipv4.bad_ihl", "IPv4 header length below 20 bytes or beyond the total length"},
     {"malformed.ipv4.bad_total_len", "IPv4 total length below 20 bytes"},
     {"malformed.ipv4.bad_option", "IPv4 option with an impossible length"},
     {"malformed.ipv4.bad_fragment", "IPv4 fragment reaching past 65535 bytes"},
-    {"malformed.ipv6.truncated", "IPv6 header or payload longer than the captured bytes"},
+    {"malformed.ipv6.truncated",
+     "IPv6 header or payload longer than the captured bytes or the PPP frame carrying it"},
     {"malformed.ipv6.bad_version", "IPv6 version field is not 6"},
     {"malformed.ipv6.bad_ext_len", "IPv6 extension header reaching past the payload"},
     {"malformed.ipv6.too_many_ext", "IPv6 extension header chain longer than 8"},
@@ -67,8 +86,11 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"malformed.udp.bad_length",
      "UDP length below 8 or beyond the IP payload (ip rules still run)"},
     {"malformed.icmp.truncated", "ICMP message shorter than 8 bytes (ip rules still run)"},
-    {"malformed.gre.truncated", "GRE header longer than the IP payload"},
-    {"malformed.gre.bad_version", "GRE version other than 0, or deprecated routing present"},
+    {"malformed.gre.truncated",
+     "GRE header, PPTP payload or the PPP header in it longer than the IP payload"},
+    {"malformed.gre.bad_version",
+     "GRE version other than 0 or 1, a version 1 header not PPTP's (PPP, key, no checksum), or "
+     "deprecated routing present"},
     {"malformed.erspan.truncated", "ERSPAN header longer than the GRE payload"},
     {"malformed.erspan.bad_version", "ERSPAN version field does not match its GRE type"},
     {"malformed.vxlan.truncated", "VXLAN header longer than the UDP payload"},
@@ -103,13 +125,19 @@ constexpr core::Param kParams[] = {
     {.name = "tunnels",
      .type = core::ParamType::kBool,
      .default_value = "true",
-     .help = "Inspect the inner packet of GRE, ERSPAN and VXLAN remote-mirror encapsulation"},
+     .help = "Inspect the inner packet of GRE, ERSPAN and VXLAN remote-mirror encapsulation, and "
+             "of PPTP and Teredo tunnels"},
     {.name = "vxlan_port",
      .type = core::ParamType::kInt,
      .default_value = "4789",
      .help = "UDP destination port that carries VXLAN",
      .min = 1,
      .max = 65535},
+    {.name = "teredo",
+     .type = core::ParamType::kBool,
+     .default_value = "true",
+     .help = "With tunnels: inspect the IPv6 packet in UDP to or from port 3544 (Teredo) when the "
+             "payload is one; other traffic on that port stays plain UDP"},
 };
 
 constexpr core::ParamSection kSection{"decode", "Packet decoding", kParams};
@@ -147,6 +175,7 @@ DecoderOptions decoder_options(const core::Config& config, bool live_capture) {
   o.detect_offload = mode == "auto";
   o.decode_tunnels = config.get("decode.tunnels").as_bool();
   o.vxlan_port = static_cast<uint16_t>(config.get("decode.vxlan_port").as_int());
+  o.teredo = config.get("decode.teredo").as_bool();
   return o;
 }
 
@@ -215,15 +244,15 @@ DecodeStatus Decoder::decode(LinkType link, const uint8_t* data, uint32_t caplen
     case LinkType::kRawIp:
       if (caplen < 1) return malformed(DecodeCounter::kLinkTruncated);
       counters_.inc(DecodeCounter::kRawIp);
-      if (data[0] >> 4 == 4) return decode_ipv4(0, v, 0);
-      if (data[0] >> 4 == 6) return decode_ipv6(0, v, 0);
+      if (data[0] >> 4 == 4) return decode_ipv4(0, caplen, v, 0);
+      if (data[0] >> 4 == 6) return decode_ipv6(0, caplen, v, 0);
       return malformed(DecodeCounter::kLinkUnknown);
     case LinkType::kIpv4:
       counters_.inc(DecodeCounter::kRawIp);
-      return decode_ipv4(0, v, 0);
+      return decode_ipv4(0, caplen, v, 0);
     case LinkType::kIpv6:
       counters_.inc(DecodeCounter::kRawIp);
-      return decode_ipv6(0, v, 0);
+      return decode_ipv6(0, caplen, v, 0);
     case LinkType::kNull: {
       // 4-byte address family in the capturing host's byte order: accept either order.
       if (caplen < 4) return malformed(DecodeCounter::kLinkTruncated);
@@ -232,11 +261,20 @@ DecodeStatus Decoder::decode(LinkType link, const uint8_t* data, uint32_t caplen
       std::memcpy(&family, data, 4);
       const uint32_t swapped = __builtin_bswap32(family);
       const uint32_t af = family < 256 ? family : swapped;
-      if (af == 2) return decode_ipv4(4, v, 0);
-      if (af == 10 || af == 24 || af == 28 || af == 30) return decode_ipv6(4, v, 0);
+      if (af == 2) return decode_ipv4(4, caplen, v, 0);
+      if (af == 10 || af == 24 || af == 28 || af == 30) return decode_ipv6(4, caplen, v, 0);
       counters_.inc(DecodeCounter::kNotIp);
       return DecodeStatus::kNotIp;
     }
+    case LinkType::kPpp:
+      return decode_ppp(0, caplen, true, DecodeCounter::kLinkTruncated, v, 0);
+    case LinkType::kPppSerial:
+      // RFC 1662 framing starts with the all-stations address 0xff; a Cisco router's serial link
+      // gives Cisco HDLC the same link type (RFC 1547 §4.3.1), told apart by its own addresses.
+      if (caplen >= 1 && (data[0] == 0x0f || data[0] == 0x8f)) return decode_cisco_hdlc(0, v);
+      return decode_ppp(0, caplen, true, DecodeCounter::kLinkTruncated, v, 0);
+    case LinkType::kCiscoHdlc:
+      return decode_cisco_hdlc(0, v);
   }
   return malformed(DecodeCounter::kLinkUnknown);
 }
@@ -263,8 +301,8 @@ DecodeStatus Decoder::decode_ip(const uint8_t* data, uint32_t len, PacketView& v
     v.outer_ip_version = 0;
   }
   if (len < 1) return malformed(DecodeCounter::kIpv4Truncated);
-  if (data[0] >> 4 == 4) return decode_ipv4(0, v, 0);
-  if (data[0] >> 4 == 6) return decode_ipv6(0, v, 0);
+  if (data[0] >> 4 == 4) return decode_ipv4(0, len, v, 0);
+  if (data[0] >> 4 == 6) return decode_ipv6(0, len, v, 0);
   return malformed(DecodeCounter::kIpv4BadVersion);
 }
 
@@ -292,21 +330,98 @@ DecodeStatus Decoder::decode_ethertype(uint16_t type, uint32_t offset, PacketVie
   }
   if (v.vlan_count > 0) counters_.inc(DecodeCounter::kVlan);
   if (v.vlan_count > 1) counters_.inc(DecodeCounter::kQinq);
-  if (type == kEtherTypeIpv4) return decode_ipv4(offset, v, depth);
-  if (type == kEtherTypeIpv6) return decode_ipv6(offset, v, depth);
+  if (type == kEtherTypeIpv4) return decode_ipv4(offset, v.caplen, v, depth);
+  if (type == kEtherTypeIpv6) return decode_ipv6(offset, v.caplen, v, depth);
+  if (type == kEtherTypePppoeSession) return decode_pppoe(offset, v, depth);
   counters_.inc(DecodeCounter::kNotIp);
   return DecodeStatus::kNotIp;
 }
 
-DecodeStatus Decoder::decode_ipv4(uint32_t offset, PacketView& v, int depth) {
-  if (v.caplen < offset + 20) return malformed(DecodeCounter::kIpv4Truncated);
+DecodeStatus Decoder::decode_pppoe(uint32_t offset, PacketView& v, int depth) {
+  // RFC 2516 §4: VER(4)=1 TYPE(4)=1 CODE(8)=0 SESSION_ID(16) LENGTH(16), then LENGTH bytes of PPP
+  // frame (Ethernet padding may follow), which starts at its protocol field: PPPoE carries no
+  // address/control pair.
+  if (v.caplen - offset < 6) return malformed(DecodeCounter::kPppoeTruncated);
+  const uint8_t* ph = v.data + offset;
+  if (ph[0] != 0x11 || ph[1] != 0x00) return malformed(DecodeCounter::kPppoeBadHeader);
+  const uint32_t length = load16(ph + 4);
+  if (length > v.caplen - offset - 6) return malformed(DecodeCounter::kPppoeTruncated);
+  counters_.inc(DecodeCounter::kPppoe);
+  v.pppoe = true;
+  return decode_ppp(offset + 6, offset + 6 + length, false, DecodeCounter::kPppoeTruncated, v,
+                    depth);
+}
+
+namespace {
+
+// Reads the PPP header at `pos` (an offset into `data`, below `end`): the address/control pair of
+// HDLC-like framing (RFC 1662 §3.1) when `address_control` allows one and the all-stations
+// address 0xff says it is there (address/control-field compression, RFC 1661 §6.6, leaves it
+// out), then the protocol. Protocol numbers have an even first and an odd last octet, so an odd
+// first octet is a protocol compressed to one octet (RFC 1661 §6.5). Leaves `pos` on the PPP
+// payload; false when cut short. A control field other than UI (0x03: numbered mode, RFC 1663)
+// gives protocol 0, which is nothing to inspect.
+bool read_ppp_header(const uint8_t* data, uint32_t& pos, uint32_t end, bool address_control,
+                     uint16_t& protocol) {
+  if (address_control && end - pos >= 1 && data[pos] == 0xff) {
+    if (end - pos < 2) return false;
+    if (data[pos + 1] != 0x03) {
+      protocol = 0;
+      return true;
+    }
+    pos += 2;
+  }
+  if (end - pos < 1) return false;
+  if (data[pos] & 1) {
+    protocol = data[pos];
+    pos += 1;
+    return true;
+  }
+  if (end - pos < 2) return false;
+  protocol = load16(data + pos);
+  pos += 2;
+  return true;
+}
+
+}  // namespace
+
+DecodeStatus Decoder::decode_ppp(uint32_t offset, uint32_t end, bool address_control,
+                                 DecodeCounter truncated, PacketView& v, int depth) {
+  uint16_t protocol = 0;
+  if (!read_ppp_header(v.data, offset, end, address_control, protocol)) return malformed(truncated);
+  counters_.inc(DecodeCounter::kPpp);
+  if (protocol == kPppIpv4) return decode_ipv4(offset, end, v, depth);
+  if (protocol == kPppIpv6) return decode_ipv6(offset, end, v, depth);
+  // LCP, the NCPs, authentication, compressed or encrypted data: PPP's own business.
+  counters_.inc(DecodeCounter::kNotIp);
+  return DecodeStatus::kNotIp;
+}
+
+DecodeStatus Decoder::decode_cisco_hdlc(uint32_t offset, PacketView& v) {
+  // Address 0x0f (unicast) or 0x8f (broadcast), control 0x00, then an ethertype.
+  if (v.caplen - offset < 4) return malformed(DecodeCounter::kLinkTruncated);
+  const uint8_t* h = v.data + offset;
+  if ((h[0] != 0x0f && h[0] != 0x8f) || h[1] != 0x00) {
+    return malformed(DecodeCounter::kLinkUnknown);
+  }
+  counters_.inc(DecodeCounter::kCiscoHdlc);
+  const uint16_t type = load16(h + 2);
+  if (type == kEtherTypeIpv4) return decode_ipv4(offset + 4, v.caplen, v, 0);
+  if (type == kEtherTypeIpv6) return decode_ipv6(offset + 4, v.caplen, v, 0);
+  // SLARP keepalives (0x8035), CDP, ...
+  counters_.inc(DecodeCounter::kNotIp);
+  return DecodeStatus::kNotIp;
+}
+
+DecodeStatus Decoder::decode_ipv4(uint32_t offset, uint32_t limit, PacketView& v, int depth) {
+  if (limit < offset + 20) return malformed(DecodeCounter::kIpv4Truncated);
   const uint8_t* ip = v.data + offset;
   if (ip[0] >> 4 != 4) return malformed(DecodeCounter::kIpv4BadVersion);
   const uint32_t ihl = (ip[0] & 0x0fu) * 4;
   const uint32_t total = load16(ip + 2);
   if (total < 20) return malformed(DecodeCounter::kIpv4BadTotalLen);
   if (ihl < 20 || ihl > total) return malformed(DecodeCounter::kIpv4BadIhl);
-  if (v.caplen - offset < total) return malformed(DecodeCounter::kIpv4Truncated);
+  if (limit - offset < total) return malformed(DecodeCounter::kIpv4Truncated);
   if (options_.validate_checksums &&
       checksum_wrong(fold(ones_sum(ip, ihl, 0)) == 0, DecodeCounter::kIpv4BadChecksum)) {
     v.bad_checksum = true;
@@ -349,18 +464,18 @@ DecodeStatus Decoder::decode_ipv4(uint32_t offset, PacketView& v, int depth) {
   return decode_l4(offset + ihl, offset + total, v, depth);
 }
 
-DecodeStatus Decoder::decode_ipv6(uint32_t offset, PacketView& v, int depth) {
-  if (v.caplen < offset + 40) return malformed(DecodeCounter::kIpv6Truncated);
+DecodeStatus Decoder::decode_ipv6(uint32_t offset, uint32_t limit, PacketView& v, int depth) {
+  if (limit < offset + 40) return malformed(DecodeCounter::kIpv6Truncated);
   const uint8_t* ip = v.data + offset;
   if (ip[0] >> 4 != 6) return malformed(DecodeCounter::kIpv6BadVersion);
   uint32_t payload_len = load16(ip + 4);
   if (payload_len == 0 && ip[6] != 59) {
     // A zero payload length with a next header is a jumbogram, or a GSO/BIG TCP super-frame as
     // captured on the sending host: the captured bytes are the payload.
-    payload_len = v.caplen - offset - 40;
+    payload_len = limit - offset - 40;
   }
   const uint32_t end = offset + 40 + payload_len;
-  if (end > v.caplen) return malformed(DecodeCounter::kIpv6Truncated);
+  if (end > limit) return malformed(DecodeCounter::kIpv6Truncated);
 
   uint8_t next = ip[6];
   uint32_t pos = offset + 40;
@@ -543,6 +658,12 @@ DecodeStatus Decoder::decode_udp(uint32_t offset, uint32_t end, PacketView& v, i
   if (options_.decode_tunnels && v.dst_port == options_.vxlan_port) {
     return decode_vxlan(v.payload_offset, offset + udp_len, v, depth);
   }
+  // Teredo: only the server's port is known; a client's traffic with a relay uses whatever ports
+  // their NATs map, and telling it apart would mean trying every UDP payload.
+  if (options_.decode_tunnels && options_.teredo &&
+      (v.src_port == kTeredoPort || v.dst_port == kTeredoPort)) {
+    return decode_teredo(v.payload_offset, offset + udp_len, v, depth);
+  }
   return DecodeStatus::kOk;
 }
 
@@ -583,22 +704,45 @@ DecodeStatus Decoder::enter_tunnel(Tunnel kind, uint32_t id, PacketView& v, int 
 }
 
 DecodeStatus Decoder::decode_gre(uint32_t offset, uint32_t end, PacketView& v, int depth) {
-  // RFC 2784/2890: C, K and S flags each add a 4-byte field; version must be 0.
+  // RFC 2784/2890: C, K and S flags each add a 4-byte field; version 0. Version 1 is PPTP's
+  // enhanced GRE (RFC 2637 §4.1): protocol PPP, never a checksum, always a key (payload length in
+  // the high 16 bits, call id in the low 16), the sequence number when S is set, then an
+  // acknowledgment number when A (0x0080, reserved in version 0) is set.
   if (end - offset < 4) return malformed(DecodeCounter::kGreTruncated);
   const uint8_t* gh = v.data + offset;
   const uint16_t flags = load16(gh);
   const uint16_t protocol = load16(gh + 2);
-  if ((flags & 0x0007) != 0 || (flags & 0x4000) != 0) {
-    return malformed(DecodeCounter::kGreBadVersion);
-  }
+  const uint16_t version = flags & 0x0007;
   const bool has_checksum = flags & 0x8000;
   const bool has_key = flags & 0x2000;
   const bool has_seq = flags & 0x1000;
-  const uint32_t header = 4 + (has_checksum ? 4 : 0) + (has_key ? 4 : 0) + (has_seq ? 4 : 0);
+  const bool pptp = version == 1;
+  if (version > 1 || (flags & 0x4000) != 0 ||
+      (pptp && (protocol != kGreProtocolPpp || !has_key || has_checksum))) {
+    return malformed(DecodeCounter::kGreBadVersion);
+  }
+  const bool has_ack = pptp && (flags & 0x0080) != 0;
+  const uint32_t header =
+      4 + (has_checksum ? 4 : 0) + (has_key ? 4 : 0) + (has_seq ? 4 : 0) + (has_ack ? 4 : 0);
   if (end - offset < header) return malformed(DecodeCounter::kGreTruncated);
   const uint32_t key = has_key ? load32(gh + 4 + (has_checksum ? 4 : 0)) : 0;
   counters_.inc(DecodeCounter::kGre);
   uint32_t inner = offset + header;
+
+  if (pptp) {
+    counters_.inc(DecodeCounter::kPptp);
+    const uint32_t payload_len = key >> 16;
+    if (payload_len > end - inner) return malformed(DecodeCounter::kGreTruncated);
+    if (has_seq && payload_len > 0) {
+      return decode_gre_ppp(Tunnel::kPptp, key & 0xffff, inner, inner + payload_len, v, depth);
+    }
+    // Without S (or with an empty payload) the packet only acknowledges (RFC 2637 §4.1): no PPP
+    // frame, the outer packet stands as it is.
+    v.l4_offset = kAbsent;
+    v.payload_offset = inner;
+    v.payload_len = end - inner;
+    return DecodeStatus::kOk;
+  }
 
   switch (protocol) {
     case kEtherTypeIpv4:
@@ -607,10 +751,12 @@ DecodeStatus Decoder::decode_gre(uint32_t offset, uint32_t end, PacketView& v, i
       if (enter_tunnel(Tunnel::kGre, key, v, depth) != DecodeStatus::kOk) {
         return DecodeStatus::kMalformed;
       }
-      if (protocol == kEtherTypeIpv4) return decode_ipv4(inner, v, depth + 1);
-      if (protocol == kEtherTypeIpv6) return decode_ipv6(inner, v, depth + 1);
+      if (protocol == kEtherTypeIpv4) return decode_ipv4(inner, v.caplen, v, depth + 1);
+      if (protocol == kEtherTypeIpv6) return decode_ipv6(inner, v.caplen, v, depth + 1);
       return decode_ethernet(inner, v, depth + 1);
     }
+    case kGreProtocolPpp:
+      return decode_gre_ppp(Tunnel::kGre, key, inner, end, v, depth);
     case kEtherTypeErspanI: {
       counters_.inc(DecodeCounter::kErspan);
       if (!has_seq) {  // type I: no ERSPAN header, the mirrored frame follows GRE directly
@@ -647,12 +793,38 @@ DecodeStatus Decoder::decode_gre(uint32_t offset, uint32_t end, PacketView& v, i
       return decode_ethernet(inner + header_len, v, depth + 1);
     }
     default:
-      // GRE carrying something we do not inspect (PPP, MPLS...): the outer packet stands as is.
+      // GRE carrying something we do not inspect (MPLS, ...): the outer packet stands as is.
       v.l4_offset = kAbsent;
       v.payload_offset = inner;
       v.payload_len = end - inner;
       return DecodeStatus::kOk;
   }
+}
+
+DecodeStatus Decoder::decode_gre_ppp(Tunnel kind, uint32_t id, uint32_t offset, uint32_t end,
+                                     PacketView& v, int depth) {
+  // The PPP frame keeps its address/control pair unless the peers negotiated it away.
+  uint32_t pos = offset;
+  uint16_t protocol = 0;
+  if (!read_ppp_header(v.data, pos, end, true, protocol)) {
+    return malformed(DecodeCounter::kGreTruncated);
+  }
+  counters_.inc(DecodeCounter::kPpp);
+  if (protocol != kPppIpv4 && protocol != kPppIpv6) {
+    // PPP control, or data MPPE encrypted (CCP, 0x00fd) as most PPTP is: nothing inside to
+    // inspect, so the outer packet stands as it is, as for GRE carrying what we do not decode.
+    v.l4_offset = kAbsent;
+    v.payload_offset = offset;
+    v.payload_len = end - offset;
+    return DecodeStatus::kOk;
+  }
+  // PPTP is a user's VPN, not a mirror's encapsulation, but it is handled like plain GRE-in-IP:
+  // the tunneled packet is the conversation, so it is the one inspected (the tunnel endpoints stay
+  // in the outer fields), and entering a tunnel bounds the nesting and drops the outer Ethernet
+  // header, whose addresses belong to the tunnel endpoints, not to the inner packet's hosts.
+  if (enter_tunnel(kind, id, v, depth) != DecodeStatus::kOk) return DecodeStatus::kMalformed;
+  if (protocol == kPppIpv4) return decode_ipv4(pos, end, v, depth + 1);
+  return decode_ipv6(pos, end, v, depth + 1);
 }
 
 DecodeStatus Decoder::decode_vxlan(uint32_t offset, uint32_t end, PacketView& v, int depth) {
@@ -666,6 +838,38 @@ DecodeStatus Decoder::decode_vxlan(uint32_t offset, uint32_t end, PacketView& v,
     return DecodeStatus::kMalformed;
   }
   return decode_ethernet(offset + 8, v, depth + 1);
+}
+
+DecodeStatus Decoder::decode_teredo(uint32_t offset, uint32_t end, PacketView& v, int depth) {
+  // RFC 4380 §5.1.1: an authentication indicator (0x0001, client id length, authentication value
+  // length, client id, authentication value, 8-byte nonce, confirmation byte) and then an origin
+  // indication (0x0000, obfuscated port and IPv4 address) may precede the IPv6 packet, whose
+  // first byte (version 6) can never be zero.
+  uint32_t pos = offset;
+  const uint8_t* p = v.data;
+  if (end - pos >= 4 && p[pos] == 0x00 && p[pos + 1] == 0x01) {
+    const uint32_t auth = 4u + p[pos + 2] + p[pos + 3] + 8 + 1;
+    if (end - pos < auth) return DecodeStatus::kOk;
+    pos += auth;
+  }
+  if (end - pos >= 8 && p[pos] == 0x00 && p[pos + 1] == 0x00) pos += 8;
+  // Port 3544 carries other things too: only a plausible IPv6 packet is taken for Teredo, and
+  // anything else stays the UDP datagram it is. Plausible: version 6, and a payload length that
+  // accounts for exactly the rest of the datagram; zero only with no next header (59), as in the
+  // bubbles that open NAT mappings (a UDP datagram holds no jumbogram).
+  if (end - pos < 40) return DecodeStatus::kOk;
+  const uint8_t* ip = p + pos;
+  const uint32_t payload_len = load16(ip + 4);
+  if (ip[0] >> 4 != 6 || end - pos - 40 != payload_len || (payload_len == 0 && ip[6] != 59)) {
+    return DecodeStatus::kOk;
+  }
+  counters_.inc(DecodeCounter::kTeredo);
+  // Like VXLAN's inner frame, the IPv6 packet is the one inspected: it is the conversation, the
+  // UDP datagram only carries it across IPv4 NATs.
+  if (enter_tunnel(Tunnel::kTeredo, 0, v, depth) != DecodeStatus::kOk) {
+    return DecodeStatus::kMalformed;
+  }
+  return decode_ipv6(pos, end, v, depth + 1);
 }
 
 namespace {

@@ -589,7 +589,8 @@ PacketFlow FlowTable::process(const decode::PacketView& v) {
   ++f->packets[d];
   f->bytes[d] += v.wirelen;
   EndpointTrace& trace = f->endpoint[d];
-  if (v.eth_offset != decode::kAbsent) {
+  // A PPPoE frame's addresses are no use for injecting a plain IP frame (see PacketView::pppoe).
+  if (v.eth_offset != decode::kAbsent && !v.pppoe) {
     std::memcpy(trace.peer_mac.data(), v.data + v.eth_offset, 6);
     std::memcpy(trace.mac.data(), v.data + v.eth_offset + 6, 6);
     trace.has_mac = true;

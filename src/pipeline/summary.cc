@@ -65,7 +65,9 @@ std::string format_summary(std::string_view title, const core::CounterSnapshot& 
       {"udp", "transport"},     {"icmp", "transport"},
       {"icmpv6", "transport"},  {"other_ip_proto", "transport"},
       {"gre", "tunnels"},       {"erspan", "tunnels"},
-      {"vxlan", "tunnels"}};
+      {"vxlan", "tunnels"},     {"pppoe", "link"},
+      {"ppp", "link"},          {"cisco_hdlc", "link"},
+      {"pptp", "tunnels"},      {"teredo", "tunnels"}};
   std::map<std::string_view, std::vector<std::string>> decode_lines;
   std::vector<std::string> malformed, anomalies;
   uint64_t malformed_total = 0;

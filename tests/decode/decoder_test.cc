@@ -484,6 +484,559 @@ TEST(Decoder, TunnelsNestedTooDeepAreMalformed) {
   EXPECT_EQ(d.last_malformed(), DecodeCounter::kTunnelTooDeep);
 }
 
+// ---- PPPoE, PPP and Cisco HDLC links, PPP over GRE and PPTP, Teredo ----
+
+TEST(Decoder, PppoeSessionCarriesIpv4AndIpv6) {
+  const Bytes v4 = FrameBuilder()
+                       .ethernet()
+                       .vlan(40)
+                       .pppoe({.session = 0x1234})
+                       .ppp({.address_control = false})
+                       .ipv4(kA, kB)
+                       .tcp(40000, 443)
+                       .payload("over pppoe")
+                       .build();
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, v4, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.eth_offset, 0u);  // the subscriber's Ethernet header is the link layer
+  ASSERT_EQ(v.vlan_count, 1);
+  EXPECT_EQ(v.vlan_ids[0], 40);
+  EXPECT_EQ(v.l3_offset, 14u + 4u + 6u + 2u);
+  EXPECT_EQ(v.tunnel, Tunnel::kNone);
+  EXPECT_EQ(v.src_ip().to_string(), kA);
+  EXPECT_EQ(v.dst_ip().to_string(), kB);
+  ASSERT_TRUE(v.is_tcp());
+  EXPECT_EQ(v.src_port, 40000);
+  EXPECT_EQ(v.dst_port, 443);
+  EXPECT_EQ(std::string(v.payload().begin(), v.payload().end()), "over pppoe");
+  EXPECT_FALSE(v.bad_checksum);
+  expect_inside(v);
+
+  // Padded to the Ethernet minimum: the padding is neither PPP nor IP.
+  Bytes v6 = FrameBuilder()
+                 .ethernet()
+                 .pppoe()
+                 .ppp({.address_control = false})
+                 .ipv6(kA6, kB6)
+                 .udp(5000, 53)
+                 .payload("q")
+                 .build();
+  v6.resize(v6.size() + 30, 0);
+  ASSERT_EQ(run(d, v6, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.ip_version, 6);
+  EXPECT_EQ(v.l3_offset, 14u + 6u + 2u);
+  EXPECT_EQ(v.src_ip().to_string(), kA6);
+  EXPECT_EQ(v.dst_ip().to_string(), kB6);
+  ASSERT_TRUE(v.is_udp());
+  EXPECT_EQ(v.dst_port, 53);
+  EXPECT_EQ(v.payload_len, 1u);
+  EXPECT_FALSE(v.bad_checksum);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kPppoe), 2u);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kPpp), 2u);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kIpv6), 1u);
+}
+
+TEST(Decoder, PppoeControlAndDiscoveryAreNotIp) {
+  Decoder d;
+  PacketView v;
+  const Bytes lcp = FrameBuilder()
+                        .ethernet()
+                        .pppoe()
+                        .ppp({.address_control = false, .protocol = 0xc021})
+                        .payload(testing::hex("01 01 00 04"))
+                        .build();
+  EXPECT_EQ(run(d, lcp, v), DecodeStatus::kNotIp);
+  const Bytes ipcp = FrameBuilder()
+                         .ethernet()
+                         .pppoe()
+                         .ppp({.address_control = false, .protocol = 0x8021})
+                         .payload(testing::hex("01 01 00 04"))
+                         .build();
+  EXPECT_EQ(run(d, ipcp, v), DecodeStatus::kNotIp);
+  // PADI: discovery has its own ethertype, and code 0x09.
+  Bytes padi = FrameBuilder()
+                   .ethernet()
+                   .pppoe({.session = 0, .code = 0x09})
+                   .payload(testing::hex("01 01 00 00"))
+                   .build();
+  padi[13] = 0x63;  // 0x8863
+  EXPECT_EQ(run(d, padi, v), DecodeStatus::kNotIp);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kNotIp), 3u);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kPppoe), 2u);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kCount);  // nothing malformed
+}
+
+TEST(Decoder, BrokenPppoeIsCountedByReason) {
+  const auto frame = [](testing::PppoeFields f) {
+    return FrameBuilder()
+        .ethernet()
+        .pppoe(f)
+        .ppp({.address_control = false})
+        .ipv4(kA, kB)
+        .tcp(1, 2)
+        .build();
+  };
+  const Bytes whole = frame({});
+  struct Case {
+    const char* name;
+    Bytes frame;
+    DecodeCounter reason;
+  };
+  const Case cases[] = {
+      {"header cut short", Bytes(whole.begin(), whole.begin() + 14 + 5),
+       DecodeCounter::kPppoeTruncated},
+      {"protocol cut short", Bytes(whole.begin(), whole.begin() + 14 + 7),
+       DecodeCounter::kPppoeTruncated},
+      {"length beyond the frame", frame({.length = 200}), DecodeCounter::kPppoeTruncated},
+      {"length too short for the protocol", frame({.length = 1}), DecodeCounter::kPppoeTruncated},
+      {"version 2", frame({.version_type = 0x21}), DecodeCounter::kPppoeBadHeader},
+      {"discovery code on the session type", frame({.code = 0x09}), DecodeCounter::kPppoeBadHeader},
+      // The receiving PPPoE stack trims the frame to its length: the datagram must fit in it.
+      {"ip datagram beyond the pppoe length", frame({.length = 30}), DecodeCounter::kIpv4Truncated},
+  };
+  for (const Case& c : cases) {
+    Decoder d;
+    PacketView v;
+    EXPECT_EQ(run(d, c.frame, v), DecodeStatus::kMalformed) << c.name;
+    EXPECT_EQ(d.last_malformed(), c.reason) << c.name;
+    EXPECT_EQ(d.counters().get(c.reason), 1u) << c.name;
+  }
+}
+
+TEST(Decoder, PppLinkTypes) {
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  // HDLC-like framing (0xff 0x03), then IPv4.
+  const Bytes framed = FrameBuilder().ppp().ipv4(kA, kB).tcp(1234, 80).payload("GET").build();
+  for (LinkType link : {LinkType::kPpp, LinkType::kPppSerial}) {
+    ASSERT_EQ(run(d, framed, v, link), DecodeStatus::kOk);
+    EXPECT_EQ(v.eth_offset, kAbsent);
+    EXPECT_EQ(v.l3_offset, 4u);
+    EXPECT_EQ(v.src_ip().to_string(), kA);
+    EXPECT_EQ(v.dst_ip().to_string(), kB);
+    ASSERT_TRUE(v.is_tcp());
+    EXPECT_EQ(v.dst_port, 80);
+    EXPECT_EQ(std::string(v.payload().begin(), v.payload().end()), "GET");
+  }
+  // Address and control compressed away (RFC 1661 §6.6), then IPv6.
+  const Bytes bare =
+      FrameBuilder().ppp({.address_control = false}).ipv6(kA6, kB6).udp(53, 5353).build();
+  ASSERT_EQ(run(d, bare, v, LinkType::kPpp), DecodeStatus::kOk);
+  EXPECT_EQ(v.l3_offset, 2u);
+  EXPECT_EQ(v.src_ip().to_string(), kA6);
+  ASSERT_TRUE(v.is_udp());
+  EXPECT_EQ(v.src_port, 53);
+  EXPECT_EQ(v.dst_port, 5353);
+  // Protocol field compressed to one octet (RFC 1661 §6.5), with and without address/control.
+  for (bool address_control : {true, false}) {
+    const Bytes pfc = FrameBuilder()
+                          .ppp({.address_control = address_control, .compress_protocol = true})
+                          .ipv4(kB, kA)
+                          .udp(7, 9)
+                          .build();
+    ASSERT_EQ(run(d, pfc, v, LinkType::kPpp), DecodeStatus::kOk) << address_control;
+    EXPECT_EQ(v.l3_offset, address_control ? 3u : 1u);
+    EXPECT_EQ(v.src_ip().to_string(), kB);
+    EXPECT_EQ(v.dst_port, 9);
+  }
+  EXPECT_EQ(d.counters().get(DecodeCounter::kPpp), 5u);
+  EXPECT_FALSE(v.bad_checksum);
+
+  // LCP is PPP's own: not IP.
+  const Bytes lcp = FrameBuilder()
+                        .ppp({.protocol = 0xc021})
+                        .payload(testing::hex("09 01 00 08 00 00 00 00"))
+                        .build();
+  EXPECT_EQ(run(d, lcp, v, LinkType::kPpp), DecodeStatus::kNotIp);
+  // Numbered mode (RFC 1663): a control field other than UI, nothing to inspect.
+  Bytes numbered = framed;
+  numbered[1] = 0x21;
+  EXPECT_EQ(run(d, numbered, v, LinkType::kPpp), DecodeStatus::kNotIp);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kNotIp), 2u);
+
+  // Cut short before the protocol field ends.
+  for (const Bytes& cut : {Bytes{}, testing::hex("ff"), testing::hex("ff 03"),
+                           testing::hex("ff 03 00"), testing::hex("00")}) {
+    Decoder fresh;
+    EXPECT_EQ(run(fresh, cut, v, LinkType::kPpp), DecodeStatus::kMalformed) << cut.size();
+    EXPECT_EQ(fresh.last_malformed(), DecodeCounter::kLinkTruncated);
+    EXPECT_EQ(fresh.counters().get(DecodeCounter::kLinkTruncated), 1u);
+  }
+}
+
+TEST(Decoder, CiscoHdlcLinks) {
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  const Bytes unicast = FrameBuilder().cisco_hdlc(0x0f).ipv4(kA, kB).tcp(2000, 25).build();
+  ASSERT_EQ(run(d, unicast, v, LinkType::kCiscoHdlc), DecodeStatus::kOk);
+  EXPECT_EQ(v.eth_offset, kAbsent);
+  EXPECT_EQ(v.l3_offset, 4u);
+  EXPECT_EQ(v.dst_ip().to_string(), kB);
+  EXPECT_TRUE(v.is_tcp());
+  EXPECT_EQ(v.dst_port, 25);
+  const Bytes broadcast =
+      FrameBuilder().cisco_hdlc(0x8f).ipv6(kA6, kB6).udp(1, 2).payload("x").build();
+  ASSERT_EQ(run(d, broadcast, v, LinkType::kCiscoHdlc), DecodeStatus::kOk);
+  EXPECT_EQ(v.src_ip().to_string(), kA6);
+  EXPECT_EQ(v.payload_len, 1u);
+  // DLT_PPP_SERIAL carries Cisco HDLC too, told apart by its address byte.
+  ASSERT_EQ(run(d, unicast, v, LinkType::kPppSerial), DecodeStatus::kOk);
+  EXPECT_EQ(v.src_ip().to_string(), kA);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kCiscoHdlc), 3u);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kPpp), 0u);
+
+  // SLARP keepalive: well formed, not IP.
+  const Bytes slarp = testing::hex("8f 00 80 35 00 00 00 02 00 00 00 01 00 00 00 00 ff ff");
+  EXPECT_EQ(run(d, slarp, v, LinkType::kCiscoHdlc), DecodeStatus::kNotIp);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kNotIp), 1u);
+
+  Bytes bad_address = unicast;
+  bad_address[0] = 0x42;
+  EXPECT_EQ(run(d, bad_address, v, LinkType::kCiscoHdlc), DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kLinkUnknown);
+  Bytes bad_control = unicast;
+  bad_control[1] = 0x03;
+  EXPECT_EQ(run(d, bad_control, v, LinkType::kCiscoHdlc), DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kLinkUnknown);
+  const Bytes cut(unicast.begin(), unicast.begin() + 3);
+  EXPECT_EQ(run(d, cut, v, LinkType::kCiscoHdlc), DecodeStatus::kMalformed);
+  EXPECT_EQ(d.last_malformed(), DecodeCounter::kLinkTruncated);
+}
+
+TEST(Decoder, PptpInnerPacketIsInspected) {
+  const Bytes v4 = FrameBuilder()
+                       .ethernet()
+                       .ipv4("198.51.100.100", "198.51.100.200")
+                       .pptp({.call_id = 0x4242, .sequence = 7, .ack = 3})
+                       .ppp()
+                       .ipv4(kA, kB)
+                       .tcp(3389, 50000)
+                       .payload("rdp")
+                       .build();
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, v4, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.tunnel, Tunnel::kPptp);
+  EXPECT_EQ(v.tunnel_id, 0x4242u);
+  EXPECT_EQ(v.outer_src_ip().to_string(), "198.51.100.100");
+  EXPECT_EQ(v.outer_dst_ip().to_string(), "198.51.100.200");
+  EXPECT_EQ(v.eth_offset, kAbsent);  // the outer MACs are the tunnel endpoints'
+  EXPECT_EQ(v.l3_offset, 14u + 20u + 16u + 4u);
+  EXPECT_EQ(v.src_ip().to_string(), kA);
+  EXPECT_EQ(v.dst_ip().to_string(), kB);
+  ASSERT_TRUE(v.is_tcp());
+  EXPECT_EQ(v.src_port, 3389);
+  EXPECT_EQ(v.dst_port, 50000);
+  EXPECT_EQ(std::string(v.payload().begin(), v.payload().end()), "rdp");
+  EXPECT_FALSE(v.bad_checksum);
+
+  // No acknowledgment number, address/control compressed, IPv6 over an IPv6 outer header.
+  const Bytes v6 = FrameBuilder()
+                       .ethernet()
+                       .ipv6("2001:db8::100", "2001:db8::200")
+                       .pptp({.call_id = 9})
+                       .ppp({.address_control = false})
+                       .ipv6(kA6, kB6)
+                       .udp(4500, 500)
+                       .payload("ike")
+                       .build();
+  ASSERT_EQ(run(d, v6, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.tunnel, Tunnel::kPptp);
+  EXPECT_EQ(v.tunnel_id, 9u);
+  EXPECT_EQ(v.outer_src_ip().to_string(), "2001:db8::100");
+  EXPECT_EQ(v.l3_offset, 14u + 40u + 12u + 2u);
+  EXPECT_EQ(v.src_ip().to_string(), kA6);
+  ASSERT_TRUE(v.is_udp());
+  EXPECT_EQ(v.dst_port, 500);
+  EXPECT_EQ(std::string(v.payload().begin(), v.payload().end()), "ike");
+  EXPECT_EQ(d.counters().get(DecodeCounter::kGre), 2u);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kPptp), 2u);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kPpp), 2u);
+}
+
+TEST(Decoder, PppOverVersionZeroGre) {
+  const Bytes f = FrameBuilder()
+                      .ethernet()
+                      .ipv4("198.51.100.100", "198.51.100.200")
+                      .gre({.key = 5})
+                      .ppp()
+                      .ipv4(kA, kB)
+                      .udp(1000, 2000)
+                      .build();
+  Decoder d({.validate_checksums = true});
+  PacketView v;
+  ASSERT_EQ(run(d, f, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.tunnel, Tunnel::kGre);
+  EXPECT_EQ(v.tunnel_id, 5u);
+  EXPECT_EQ(v.src_ip().to_string(), kA);
+  EXPECT_EQ(v.dst_port, 2000);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kPpp), 1u);
+  EXPECT_EQ(d.counters().get(DecodeCounter::kPptp), 0u);
+}
+
+// Encrypted (MPPE) or control PPP, and acknowledgment-only packets, carry nothing to inspect: the
+// outer packet stands, as for GRE carrying what is not decoded.
+TEST(Decoder, PptpWithoutInnerIpLeavesTheOuterPacket) {
+  const Bytes mppe = FrameBuilder()
+                         .ethernet()
+                         .ipv4("198.51.100.100", "198.51.100.200")
+                         .pptp({.call_id = 1})
+                         .ppp({.protocol = 0x00fd})
+                         .payload(testing::hex("90 01 de ad be ef"))
+                         .build();
+  const Bytes ack_only =
+      FrameBuilder()
+          .ethernet()
+          .ipv4("198.51.100.100", "198.51.100.200")
+          .pptp({.call_id = 1, .sequence = std::nullopt, .ack = 77, .protocol = 0x880b})
+          .build();
+  for (const Bytes* f : {&mppe, &ack_only}) {
+    Decoder d;
+    PacketView v;
+    ASSERT_EQ(run(d, *f, v), DecodeStatus::kOk);
+    EXPECT_EQ(v.tunnel, Tunnel::kNone);
+    EXPECT_EQ(v.eth_offset, 0u);
+    EXPECT_EQ(v.ip_proto, ip_proto::kGre);
+    EXPECT_EQ(v.src_ip().to_string(), "198.51.100.100");
+    EXPECT_EQ(v.l4_offset, kAbsent);
+    EXPECT_EQ(d.counters().get(DecodeCounter::kPptp), 1u);
+    EXPECT_EQ(d.counters().get(DecodeCounter::kNotIp), 0u);
+    expect_inside(v);
+  }
+}
+
+TEST(Decoder, BrokenPptpIsCountedByReason) {
+  const auto outer = [] {
+    FrameBuilder b;
+    b.ethernet().ipv4("198.51.100.100", "198.51.100.200");
+    return b;
+  };
+  struct Case {
+    const char* name;
+    Bytes frame;
+    DecodeCounter reason;
+  };
+  const Case cases[] = {
+      {"version 1 carrying IPv4, not PPP",
+       outer().pptp({.protocol = 0x0800}).ipv4(kA, kB).udp(1, 2).build(),
+       DecodeCounter::kGreBadVersion},
+      {"version 2", outer().pptp({.version = 2}).ppp().ipv4(kA, kB).udp(1, 2).build(),
+       DecodeCounter::kGreBadVersion},
+      {"version 1 without the key",
+       outer().gre({.sequence = 1, .version = 1}).ppp().ipv4(kA, kB).udp(1, 2).build(),
+       DecodeCounter::kGreBadVersion},
+      {"version 1 with a checksum",
+       outer()
+           .gre({.key = 0x00300001, .sequence = 1, .checksum = true, .version = 1})
+           .ppp()
+           .ipv4(kA, kB)
+           .udp(1, 2)
+           .build(),
+       DecodeCounter::kGreBadVersion},
+      {"payload length beyond the packet",
+       outer().pptp({.payload_length = 500}).ppp().ipv4(kA, kB).udp(1, 2).build(),
+       DecodeCounter::kGreTruncated},
+      {"ppp protocol cut short by the payload length",
+       outer().pptp({.payload_length = 1}).ppp({.address_control = false}).ipv4(kA, kB).build(),
+       DecodeCounter::kGreTruncated},
+      {"ip datagram beyond the payload length",
+       outer().pptp({.payload_length = 30}).ppp().ipv4(kA, kB).tcp(1, 2).build(),
+       DecodeCounter::kIpv4Truncated},
+  };
+  for (const Case& c : cases) {
+    Decoder d;
+    PacketView v;
+    EXPECT_EQ(run(d, c.frame, v), DecodeStatus::kMalformed) << c.name;
+    EXPECT_EQ(d.last_malformed(), c.reason) << c.name;
+    EXPECT_EQ(d.counters().get(c.reason), 1u) << c.name;
+  }
+}
+
+TEST(Decoder, TeredoInnerIpv6IsInspected) {
+  // Authentication indicator (client id "ab", 3-byte value, nonce, confirmation), origin
+  // indication.
+  const Bytes auth = testing::hex("00 01 02 03  61 62  01 02 03  11 22 33 44 55 66 77 88  00");
+  const Bytes origin = testing::hex("00 00  f2 27  3c cc 9b fe");
+  const Bytes both = [&] {
+    Bytes b = auth;
+    b.insert(b.end(), origin.begin(), origin.end());
+    return b;
+  }();
+  const Bytes none;
+  for (const Bytes* prefix : {&none, &origin, &auth, &both}) {
+    for (bool to_server : {true, false}) {
+      FrameBuilder b;
+      b.ethernet().ipv4("198.51.100.100", "198.51.100.200");
+      to_server ? b.udp(40000, 3544) : b.udp(3544, 40000);
+      if (!prefix->empty()) b.payload(*prefix);
+      const Bytes f = b.ipv6(kA6, kB6).tcp(49152, 80).payload("teredo").build();
+      Decoder d({.validate_checksums = true});
+      PacketView v;
+      ASSERT_EQ(run(d, f, v), DecodeStatus::kOk) << prefix->size() << " " << to_server;
+      EXPECT_EQ(v.tunnel, Tunnel::kTeredo);
+      EXPECT_EQ(v.outer_src_ip().to_string(), "198.51.100.100");
+      EXPECT_EQ(v.eth_offset, kAbsent);
+      EXPECT_EQ(v.l3_offset, 14u + 20u + 8u + prefix->size());
+      EXPECT_EQ(v.ip_version, 6);
+      EXPECT_EQ(v.src_ip().to_string(), kA6);
+      EXPECT_EQ(v.dst_ip().to_string(), kB6);
+      ASSERT_TRUE(v.is_tcp());
+      EXPECT_EQ(v.src_port, 49152);
+      EXPECT_EQ(v.dst_port, 80);
+      EXPECT_EQ(std::string(v.payload().begin(), v.payload().end()), "teredo");
+      EXPECT_FALSE(v.bad_checksum);
+      EXPECT_EQ(d.counters().get(DecodeCounter::kTeredo), 1u);
+      EXPECT_EQ(d.counters().get(DecodeCounter::kTcp), 1u);
+      EXPECT_EQ(d.counters().get(DecodeCounter::kUdp), 1u);
+      expect_inside(v);
+    }
+  }
+  // A bubble, as a server relays it: origin indication, then a bare IPv6 header (next header 59).
+  const Bytes bubble = FrameBuilder()
+                           .ethernet()
+                           .ipv4("198.51.100.100", "198.51.100.200")
+                           .udp(3544, 61000)
+                           .payload(origin)
+                           .ipv6(kA6, kB6)
+                           .build();
+  Decoder d;
+  PacketView v;
+  ASSERT_EQ(run(d, bubble, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.tunnel, Tunnel::kTeredo);
+  EXPECT_EQ(v.ip_proto, 59);
+  EXPECT_EQ(v.payload_len, 0u);
+}
+
+TEST(Decoder, TeredoPortTrafficThatIsNotIpv6StaysUdp) {
+  const auto udp = [](const Bytes& payload, uint16_t sport = 40000, uint16_t dport = 3544) {
+    return FrameBuilder()
+        .ethernet()
+        .ipv4("198.51.100.100", "198.51.100.200")
+        .udp(sport, dport)
+        .payload(payload)
+        .build();
+  };
+  const Bytes ipv6_inside =
+      FrameBuilder().ipv6(kA6, kB6).udp(1, 2).payload("x").build();  // a real Teredo payload
+  Bytes wrong_length = ipv6_inside;
+  wrong_length[5] += 1;  // payload length one more than there is
+  Bytes padded = ipv6_inside;
+  padded.push_back(0);  // one byte after the IPv6 packet
+  Bytes bubble_with_next_header = FrameBuilder().ipv6(kA6, kB6, {.next_header = 6}).build();
+  const Bytes ipv4_inside = FrameBuilder().ipv4(kA, kB).udp(1, 2).build();
+  Bytes auth_cut = testing::hex("00 01 20 20 00 00");  // lengths beyond the datagram
+  const struct {
+    const char* name;
+    Bytes frame;
+  } cases[] = {
+      {"text", udp(Bytes{'h', 'e', 'l', 'l', 'o'})},
+      {"empty", udp({})},
+      {"ipv6 payload length beyond", udp(wrong_length)},
+      {"ipv6 payload length short", udp(padded)},
+      {"zero payload length with a next header", udp(bubble_with_next_header)},
+      {"ipv4 inside", udp(ipv4_inside)},
+      {"authentication cut short", udp(auth_cut)},
+      {"ipv6 header cut short", udp(Bytes(ipv6_inside.begin(), ipv6_inside.begin() + 39))},
+  };
+  for (const auto& c : cases) {
+    Decoder d({.validate_checksums = true});
+    PacketView v;
+    ASSERT_EQ(run(d, c.frame, v), DecodeStatus::kOk) << c.name;
+    EXPECT_EQ(v.tunnel, Tunnel::kNone) << c.name;
+    EXPECT_EQ(v.ip_version, 4) << c.name;
+    ASSERT_TRUE(v.is_udp()) << c.name;
+    EXPECT_EQ(v.src_port, 40000) << c.name;
+    EXPECT_EQ(v.dst_port, 3544) << c.name;
+    EXPECT_EQ(v.payload_offset, 14u + 20u + 8u) << c.name;
+    EXPECT_EQ(d.counters().get(DecodeCounter::kTeredo), 0u) << c.name;
+    EXPECT_EQ(d.last_malformed(), DecodeCounter::kCount) << c.name;
+  }
+
+  // Switched off, by decode.teredo or by decode.tunnels: the Teredo packet is plain UDP.
+  const Bytes teredo = udp(ipv6_inside);
+  for (DecoderOptions o :
+       {DecoderOptions{.teredo = false}, DecoderOptions{.decode_tunnels = false}}) {
+    Decoder d(o);
+    PacketView v;
+    ASSERT_EQ(run(d, teredo, v), DecodeStatus::kOk);
+    EXPECT_EQ(v.tunnel, Tunnel::kNone);
+    EXPECT_EQ(v.ip_version, 4);
+    EXPECT_EQ(v.dst_port, 3544);
+    EXPECT_EQ(d.counters().get(DecodeCounter::kTeredo), 0u);
+  }
+  Decoder on;
+  PacketView v;
+  ASSERT_EQ(run(on, teredo, v), DecodeStatus::kOk);
+  EXPECT_EQ(v.tunnel, Tunnel::kTeredo);
+  EXPECT_EQ(v.ip_version, 6);
+}
+
+TEST(Decoder, TeredoCanBeSwitchedOffInTheConfiguration) {
+  core::Config config({&decode_params()});
+  EXPECT_TRUE(decoder_options(config, false).teredo);
+  config.set("decode.teredo=false");
+  EXPECT_FALSE(decoder_options(config, false).teredo);
+}
+
+// Every prefix of a frame in each new encapsulation is malformed under exactly one reason.
+TEST(Decoder, EveryPrefixOfTheNewEncapsulationsIsMalformed) {
+  const struct {
+    const char* name;
+    LinkType link;
+    Bytes frame;
+  } frames[] = {
+      {"pppoe", LinkType::kEthernet,
+       FrameBuilder()
+           .ethernet()
+           .vlan(3)
+           .pppoe()
+           .ppp({.address_control = false})
+           .ipv4(kA, kB)
+           .tcp(1, 2)
+           .payload("data")
+           .build()},
+      {"ppp", LinkType::kPpp,
+       FrameBuilder().ppp().ipv6(kA6, kB6).tcp(1, 2).payload("data").build()},
+      {"cisco hdlc", LinkType::kCiscoHdlc,
+       FrameBuilder().cisco_hdlc().ipv4(kA, kB).tcp(1, 2).payload("data").build()},
+      {"pptp", LinkType::kEthernet,
+       FrameBuilder()
+           .ethernet()
+           .ipv4("198.51.100.100", "198.51.100.200")
+           .pptp({.ack = 1})
+           .ppp()
+           .ipv4(kA, kB)
+           .tcp(1, 2)
+           .payload("data")
+           .build()},
+      {"teredo", LinkType::kEthernet,
+       FrameBuilder()
+           .ethernet()
+           .ipv4("198.51.100.100", "198.51.100.200")
+           .udp(40000, 3544)
+           .ipv6(kA6, kB6)
+           .tcp(1, 2)
+           .payload("data")
+           .build()},
+  };
+  for (const auto& f : frames) {
+    for (size_t len = 0; len < f.frame.size() - 4; ++len) {
+      Decoder d;
+      PacketView v;
+      const DecodeStatus s = d.decode(f.link, f.frame.data(), static_cast<uint32_t>(len),
+                                      static_cast<uint32_t>(len), {}, v);
+      EXPECT_EQ(s, DecodeStatus::kMalformed) << f.name << " prefix " << len;
+      uint64_t malformed = 0;
+      for (size_t i = static_cast<size_t>(DecodeCounter::kLinkTruncated);
+           i < static_cast<size_t>(DecodeCounter::kTcpBadOptionLen); ++i) {
+        malformed += d.counters().get(static_cast<DecodeCounter>(i));
+      }
+      EXPECT_EQ(malformed, 1u) << f.name << " prefix " << len;
+    }
+  }
+}
+
 TEST(Decoder, BadHeaderFieldsAreCountedByReason) {
   struct Case {
     const char* name;

@@ -379,6 +379,22 @@ TEST(FlowTable, EndpointTraceKeepsMacsVlansAndTtlPerDirection) {
   EXPECT_EQ(client.ttl, 64);
 }
 
+// A PPPoE session's Ethernet addresses belong to the PPPoE peers: a reset sent to them as a plain
+// IP frame would be ignored, so the trace records none (layer-2 injection then declines).
+TEST(FlowTable, PppoeFramesLeaveNoLinkAddressToInjectTo) {
+  Harness h;
+  const PacketFlow p = h.feed(FrameBuilder()
+                                  .ethernet()
+                                  .pppoe()
+                                  .ppp({.address_control = false})
+                                  .ipv4("198.51.100.1", "198.51.100.2")
+                                  .tcp(40000, 443, {.flags = decode::tcp_flag::kSyn})
+                                  .build(),
+                              kSecond);
+  ASSERT_NE(p.flow, nullptr);
+  EXPECT_FALSE(p.flow->endpoint[index(Direction::kToServer)].has_mac);
+}
+
 TEST(FlowTable, FlowIdsAreStableForTheSameInput) {
   uint64_t ids[2];
   for (uint64_t& id : ids) {

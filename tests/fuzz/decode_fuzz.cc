@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1 || size > 70000) return 0;
   static spanguard::decode::Decoder plain({.validate_checksums = false});
   static spanguard::decode::Decoder strict({.validate_checksums = true});
-  const auto link = static_cast<LinkType>(data[0] % 7);
+  const auto link = static_cast<LinkType>(data[0] % 10);  // every LinkType
   const auto* frame = data + 1;
   const auto caplen = static_cast<uint32_t>(size - 1);
   for (auto* decoder : {&plain, &strict}) {

@@ -160,6 +160,22 @@ FrameBuilder& FrameBuilder::vxlan(uint32_t vni, uint8_t flags) {
   l.small = flags;
   return *this;
 }
+FrameBuilder& FrameBuilder::pppoe(PppoeFields f) {
+  push(Kind::kPppoe).pppoe = f;
+  return *this;
+}
+FrameBuilder& FrameBuilder::ppp(PppFields f) {
+  push(Kind::kPpp).ppp = f;
+  return *this;
+}
+FrameBuilder& FrameBuilder::cisco_hdlc(uint8_t address) {
+  push(Kind::kCiscoHdlc).small = address;
+  return *this;
+}
+FrameBuilder& FrameBuilder::pptp(PptpFields f) {
+  push(Kind::kPptp).pptp = f;
+  return *this;
+}
 FrameBuilder& FrameBuilder::payload(std::string_view text) {
   push(Kind::kPayload).data.assign(text.begin(), text.end());
   return *this;
@@ -184,9 +200,19 @@ uint16_t FrameBuilder::ethertype_of(size_t index) const {
       return 0x88be;
     case Kind::kErspan3:
       return 0x22eb;
+    case Kind::kPppoe:
+      return 0x8864;
+    case Kind::kPpp:
+      return 0x880b;  // as a GRE protocol type
     default:
       return 0x88b5;
   }
+}
+
+uint16_t FrameBuilder::ppp_protocol_of(size_t index) const {
+  if (index < layers_.size() && layers_[index].kind == Kind::kIpv4) return 0x0021;
+  if (index < layers_.size() && layers_[index].kind == Kind::kIpv6) return 0x0057;
+  return 0xc021;  // LCP
 }
 
 uint8_t FrameBuilder::ip_proto_of(size_t index) const {
@@ -197,6 +223,7 @@ uint8_t FrameBuilder::ip_proto_of(size_t index) const {
     case Kind::kUdp:
       return 17;
     case Kind::kGre:
+    case Kind::kPptp:
       return 47;
     case Kind::kIcmp:
       for (size_t j = index; j-- > 0;) {
@@ -427,6 +454,41 @@ void FrameBuilder::serialise(size_t i, Bytes& inner) const {
       h.insert(h.end(), {0, 0, 0});
       put32(h, l.c << 8);
       break;
+    case Kind::kPppoe: {
+      const PppoeFields& f = l.pppoe;
+      h.push_back(f.version_type);
+      h.push_back(f.code);
+      put16(h, f.session);
+      put16(h, f.length ? *f.length : static_cast<uint16_t>(inner.size()));
+      break;
+    }
+    case Kind::kPpp: {
+      const PppFields& f = l.ppp;
+      if (f.address_control) h.insert(h.end(), {0xff, 0x03});
+      const uint16_t proto = f.protocol ? *f.protocol : ppp_protocol_of(i + 1);
+      if (f.compress_protocol && proto < 0x100) {
+        h.push_back(static_cast<uint8_t>(proto));
+      } else {
+        put16(h, proto);
+      }
+      break;
+    }
+    case Kind::kCiscoHdlc:
+      h.push_back(l.small);
+      h.push_back(0x00);
+      put16(h, ethertype_of(i + 1));
+      break;
+    case Kind::kPptp: {
+      const PptpFields& f = l.pptp;
+      put16(h, static_cast<uint16_t>(0x2000 | (f.sequence ? 0x1000 : 0) | (f.ack ? 0x0080 : 0) |
+                                     (f.version & 7)));
+      put16(h, f.protocol ? *f.protocol : ethertype_of(i + 1));
+      put16(h, f.payload_length ? *f.payload_length : static_cast<uint16_t>(inner.size()));
+      put16(h, f.call_id);
+      if (f.sequence) put32(h, *f.sequence);
+      if (f.ack) put32(h, *f.ack);
+      break;
+    }
   }
   h.insert(h.end(), inner.begin(), inner.end());
   inner = std::move(h);

@@ -24,7 +24,7 @@ struct Ipv4Fields {
   uint16_t id = 1;
   bool dont_fragment = true;
   bool more_fragments = false;
-  uint16_t fragment_offset = 0;      // bytes, a multiple of 8
+  uint16_t fragment_offset = 0;        // bytes, a multiple of 8
   Bytes options{};                     // raw option bytes, padded to 4 by the builder
   std::optional<uint8_t> protocol{};   // default: from the next layer
   std::optional<uint8_t> ihl_words{};  // override to corrupt
@@ -34,7 +34,7 @@ struct Ipv4Fields {
 
 struct Ipv6Extension {
   uint8_t type;  // 0 hop-by-hop, 43 routing, 44 fragment, 60 destination options, 51 AH
-  Bytes body{};    // bytes after the next-header/length pair; the builder pads to the unit size
+  Bytes body{};  // bytes after the next-header/length pair; the builder pads to the unit size
   std::optional<uint8_t> length_field{};  // override to corrupt
   // fragment header fields (type 44)
   uint16_t fragment_offset = 0;
@@ -73,6 +73,29 @@ struct GreFields {
   std::optional<uint16_t> protocol{};  // default: from the next layer
 };
 
+struct PppoeFields {
+  uint16_t session = 1;
+  uint8_t version_type = 0x11;       // override to corrupt
+  uint8_t code = 0;                  // 0: session data
+  std::optional<uint16_t> length{};  // default: the bytes that follow
+};
+
+struct PppFields {
+  bool address_control = true;         // 0xff 0x03 in front (not on PPPoE)
+  bool compress_protocol = false;      // one-byte protocol field when it fits (RFC 1661 §6.5)
+  std::optional<uint16_t> protocol{};  // default: from the next layer (IPv4 0x0021, IPv6 0x0057)
+};
+
+// PPTP's enhanced GRE header (RFC 2637 §4.1, version 1).
+struct PptpFields {
+  uint16_t call_id = 0;
+  std::optional<uint32_t> sequence = 1;  // absent: an acknowledgment-only packet
+  std::optional<uint32_t> ack{};
+  uint16_t version = 1;                      // override to corrupt
+  std::optional<uint16_t> protocol{};        // default: from the next layer (0x880b for ppp())
+  std::optional<uint16_t> payload_length{};  // default: the bytes that follow
+};
+
 class FrameBuilder {
  public:
   FrameBuilder& ethernet(Mac src = kClientMac, Mac dst = kServerMac);
@@ -90,6 +113,10 @@ class FrameBuilder {
   FrameBuilder& erspan2(uint16_t session, uint16_t vlan = 0, uint32_t index = 0);
   FrameBuilder& erspan3(uint16_t session, bool platform_subheader = false, uint8_t version = 2);
   FrameBuilder& vxlan(uint32_t vni, uint8_t flags = 0x08);
+  FrameBuilder& pppoe(PppoeFields f = {});           // PPPoE session header; then ppp()
+  FrameBuilder& ppp(PppFields f = {});               // PPP header up to the protocol field
+  FrameBuilder& cisco_hdlc(uint8_t address = 0x0f);  // Cisco HDLC: address, control, ethertype
+  FrameBuilder& pptp(PptpFields f = {});             // enhanced GRE; then ppp()
   FrameBuilder& payload(std::string_view text);
   FrameBuilder& payload(const Bytes& bytes);
 
@@ -111,7 +138,11 @@ class FrameBuilder {
     kErspan2,
     kErspan3,
     kVxlan,
-    kPayload
+    kPayload,
+    kPppoe,
+    kPpp,
+    kCiscoHdlc,
+    kPptp
   };
   struct Layer {
     Kind kind;
@@ -128,11 +159,15 @@ class FrameBuilder {
     TcpFields tcp;
     GreFields gre;
     Bytes data;
+    PppoeFields pppoe;
+    PppFields ppp;
+    PptpFields pptp;
   };
   Layer& push(Kind kind);
   void serialise(size_t index, Bytes& inner) const;
   uint16_t ethertype_of(size_t index) const;  // of layer `index`, for the header in front of it
   uint8_t ip_proto_of(size_t index) const;
+  uint16_t ppp_protocol_of(size_t index) const;
   uint32_t l4_checksum(size_t l4_index, const Bytes& segment, uint8_t proto) const;
 
   std::vector<Layer> layers_{};

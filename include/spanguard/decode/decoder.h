@@ -1,7 +1,8 @@
-// The decoder: turns a captured frame into a PacketView (Ethernet, 802.1Q/QinQ, Linux cooked, raw
-// IP, IPv4, IPv6 with extension headers, TCP, UDP, ICMP, and GRE/ERSPAN/VXLAN remote-mirror tunnels
-// whose inner packet is the one inspected). Every length is checked against the captured bytes; a
-// malformed frame is counted by reason and reported as such, never read past its end.
+// The decoder: turns a captured frame into a PacketView (Ethernet, 802.1Q/QinQ, PPPoE, Linux
+// cooked, raw IP, PPP, Cisco HDLC, IPv4, IPv6 with extension headers, TCP, UDP, ICMP,
+// GRE/ERSPAN/VXLAN remote-mirror tunnels, and PPTP and Teredo tunnels, whose inner packet is the
+// one inspected). Every length is checked against the captured bytes; a malformed frame is counted
+// by reason and reported as such, never read past its end.
 #pragma once
 
 #include <cstdint>
@@ -20,8 +21,11 @@ enum class DecodeCounter : uint16_t {
   kEthernet,
   kVlan,
   kQinq,
+  kPppoe,
   kLinuxSll,
   kRawIp,
+  kPpp,
+  kCiscoHdlc,
   kIpv4,
   kIpv6,
   kTcp,
@@ -33,12 +37,16 @@ enum class DecodeCounter : uint16_t {
   kGre,
   kErspan,
   kVxlan,
+  kPptp,
+  kTeredo,
   kNotIp,
   // malformed: skipped, except that a broken TCP/UDP/ICMP header leaves the IP layer to ip rules
   kLinkTruncated,
   kLinkUnknown,
   kVlanTruncated,
   kVlanTooManyTags,
+  kPppoeTruncated,
+  kPppoeBadHeader,
   kIpv4Truncated,
   kIpv4BadVersion,
   kIpv4BadIhl,
@@ -87,11 +95,14 @@ struct DecoderOptions {
   // Turn validation off when over 10% of the first 1,000 checksums are wrong: the capture was
   // taken where offloading leaves them unfilled (Suricata's "auto").
   bool detect_offload = false;
-  bool decode_tunnels = true;  // inspect the inner packet of GRE/ERSPAN/VXLAN
+  bool decode_tunnels = true;  // inspect the inner packet of GRE/ERSPAN/VXLAN/PPTP/Teredo
   uint16_t vxlan_port = 4789;
+  // With decode_tunnels: inspect the IPv6 packet a UDP datagram to or from port 3544 carries
+  // (Teredo, RFC 4380) when its payload parses as one.
+  bool teredo = true;
 };
 
-// The "decode" configuration section (checksum validation mode, tunnels, VXLAN port).
+// The "decode" configuration section (checksum validation mode, tunnels, VXLAN port, Teredo).
 const core::ParamSection& decode_params();
 // Options for a capture kind: checksum validation "auto" means on for files, off for live capture.
 DecoderOptions decoder_options(const core::Config& config, bool live_capture);
@@ -121,14 +132,28 @@ class Decoder {
   bool checksum_wrong(bool ok, DecodeCounter reason);
   DecodeStatus decode_ethertype(uint16_t ethertype, uint32_t offset, PacketView& v, int depth);
   DecodeStatus decode_ethernet(uint32_t offset, PacketView& v, int depth);
-  DecodeStatus decode_ipv4(uint32_t offset, PacketView& v, int depth);
-  DecodeStatus decode_ipv6(uint32_t offset, PacketView& v, int depth);
+  DecodeStatus decode_pppoe(uint32_t offset, PacketView& v, int depth);
+  // A PPP frame from its protocol field (after the address/control pair when `address_control`
+  // allows one); a frame too short for its header is malformed as `truncated`.
+  DecodeStatus decode_ppp(uint32_t offset, uint32_t end, bool address_control,
+                          DecodeCounter truncated, PacketView& v, int depth);
+  DecodeStatus decode_cisco_hdlc(uint32_t offset, PacketView& v);
+  // `limit`: where the layer that carries the datagram ends (the captured bytes, or the end of a
+  // PPP frame whose length its header gives); the datagram must fit before it.
+  DecodeStatus decode_ipv4(uint32_t offset, uint32_t limit, PacketView& v, int depth);
+  DecodeStatus decode_ipv6(uint32_t offset, uint32_t limit, PacketView& v, int depth);
   DecodeStatus decode_l4(uint32_t offset, uint32_t end, PacketView& v, int depth);
   DecodeStatus decode_tcp(uint32_t offset, uint32_t end, PacketView& v);
   DecodeStatus decode_udp(uint32_t offset, uint32_t end, PacketView& v, int depth);
   DecodeStatus decode_icmp(uint32_t offset, uint32_t end, PacketView& v);
   DecodeStatus decode_gre(uint32_t offset, uint32_t end, PacketView& v, int depth);
+  // PPP over GRE (PPTP, or version 0 with protocol 0x880b): an IP packet inside becomes the
+  // inspected one, anything else leaves the outer packet as it is.
+  DecodeStatus decode_gre_ppp(Tunnel kind, uint32_t id, uint32_t offset, uint32_t end,
+                              PacketView& v, int depth);
   DecodeStatus decode_vxlan(uint32_t offset, uint32_t end, PacketView& v, int depth);
+  // Teredo: kOk with the UDP datagram left as it is when the payload is not an IPv6 packet.
+  DecodeStatus decode_teredo(uint32_t offset, uint32_t end, PacketView& v, int depth);
   DecodeStatus enter_tunnel(Tunnel kind, uint32_t id, PacketView& v, int depth);
   uint32_t l4_checksum(const PacketView& v, uint32_t offset, uint32_t length) const;
 

@@ -20,10 +20,23 @@ enum class LinkType : uint8_t {
   kIpv4,       // DLT_IPV4
   kIpv6,       // DLT_IPV6
   kNull,       // DLT_NULL / DLT_LOOP: 4-byte address family (BSD loopback)
+  kPpp,        // DLT_PPP: PPP protocol field, after 0xff 0x03 address/control when present
+  kPppSerial,  // DLT_PPP_SERIAL: PPP in HDLC-like framing, or Cisco HDLC (first byte 0x0f/0x8f)
+  kCiscoHdlc,  // DLT_C_HDLC: address (0x0f/0x8f), control 0x00, 2-byte ethertype
 };
 
-// The encapsulation a remote mirror delivered the inspected packet in.
-enum class Tunnel : uint8_t { kNone, kGre, kErspanI, kErspanII, kErspanIII, kVxlan };
+// The encapsulation the inspected packet arrived in: a remote mirror's (GRE, ERSPAN, VXLAN) or a
+// tunnel the monitored hosts built themselves (GRE, PPTP, Teredo).
+enum class Tunnel : uint8_t {
+  kNone,
+  kGre,
+  kErspanI,
+  kErspanII,
+  kErspanIII,
+  kVxlan,
+  kPptp,
+  kTeredo
+};
 
 namespace tcp_flag {
 inline constexpr uint8_t kFin = 0x01;
@@ -111,9 +124,13 @@ struct PacketView {
   uint8_t icmp_type = 0;
   uint8_t icmp_code = 0;
 
-  // Outer headers of a remote-mirror tunnel, kept for reporting.
+  // The frame is a PPPoE session frame: its Ethernet addresses belong to the PPPoE peers, and a
+  // plain IP frame sent to them would be ignored (no reset can be injected at layer 2).
+  bool pppoe = false;
+
+  // Outer headers of the outermost tunnel, kept for reporting.
   Tunnel tunnel = Tunnel::kNone;
-  uint32_t tunnel_id = 0;  // ERSPAN session id or VXLAN VNI
+  uint32_t tunnel_id = 0;  // GRE key, ERSPAN session id, VXLAN VNI or PPTP call id
   uint32_t outer_l3_offset = kAbsent;
   uint8_t outer_ip_version = 0;
 
