@@ -505,11 +505,13 @@ Flow* FlowTable::create(const FlowKey& key, uint64_t hash, const decode::PacketV
   f->key = key;
   f->first_seen = f->last_seen = v.ts;
   // Deterministic across runs (same capture, same ids), distinct for sessions reusing a 4-tuple
-  // even within one clock tick, and below 2^51 so JSON readers keep it exact.
+  // even within one clock tick, and below 2^49 (< 10^15): JSON readers keep it exact, and a
+  // shortest-round-trip printer writes it with at most 15 digits, never in exponent form
+  // (Suricata's EVE parsers read flow_id as an integer).
   f->flow_id = (hash_flow_key(key, 0x5bd1e9955bd1e995ULL) ^
                 static_cast<uint64_t>(core::to_ns(v.ts)) * 0x9e3779b97f4a7c15ULL ^
                 ++flows_created_ * 0xc2b2ae3d27d4eb4fULL) &
-               ((uint64_t{1} << 51) - 1);
+               ((uint64_t{1} << 49) - 1);
   // Who is the client: the SYN's sender; the SYN-ACK's receiver; mid-stream, the side on the
   // ephemeral port when the other is a well-known one; otherwise whoever spoke first.
   bool sender_is_client = true;

@@ -197,6 +197,26 @@ TEST(Replay, SameInputGivesTheSameFiguresWithOneOrSeveralWorkers) {
   EXPECT_EQ(count(one.err, "tcp"), count(three.err, "tcp"));
 }
 
+// SIEM parsers written for Suricata's EVE read flow_id as an integer: never "1.6e+15".
+TEST(Replay, FlowIdsArePlainIntegersInEve) {
+  std::vector<Bytes> frames;
+  for (int i = 0; i < 40; ++i) {
+    const auto more = conversation("198.51.100." + std::to_string(10 + i), "198.51.100.2");
+    frames.insert(frames.end(), more.begin(), more.end());
+  }
+  const std::string path = write_capture("ids.pcap", frames);
+  const std::string eve = temp_path("ids.json");
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", path, "--eve", eve});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream in(eve);
+  const std::regex integer("\"flow_id\":[0-9]{1,15}[,}]");
+  int checked = 0;
+  for (std::string line; std::getline(in, line); ++checked) {
+    EXPECT_TRUE(std::regex_search(line, integer)) << line;
+  }
+  EXPECT_EQ(checked, 40);
+}
+
 TEST(Replay, EveFlowRecordsDescribeEveryFlow) {
   std::vector<Bytes> frames = conversation("198.51.100.1", "198.51.100.2");
   const auto v6 = conversation("2001:db8::1", "2001:db8::2");

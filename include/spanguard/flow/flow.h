@@ -68,7 +68,7 @@ struct EndpointTrace {
 
 struct Flow {
   FlowKey key;
-  uint64_t flow_id = 0;  // stable id, below 2^51 so that JSON readers keep it exact
+  uint64_t flow_id = 0;  // stable id, below 2^49: printed as a JSON integer, kept exact
   core::Timestamp first_seen{};
   core::Timestamp last_seen{};
   uint64_t packets[2] = {0, 0};  // by Direction
