@@ -29,6 +29,7 @@
 #include "spanguard/respond/injector.h"
 #include "spanguard/respond/responder.h"
 #include "spanguard/rules/parser.h"
+#include "spanguard/rules/threshold_config.h"
 
 #ifndef SPANGUARD_VERSION
 #define SPANGUARD_VERSION "0.0.0"
@@ -213,12 +214,30 @@ rules::Classifications load_classifications(const core::Config& config,
 
 // Parses `files` (plus rules.files), reporting every diagnostic; throws when a file is unreadable,
 // or when any rule failed under --strict / rules.strict.
+// rules.threshold_file, when set, applied to the parsed rules; its problems join the rules'.
+void apply_threshold_file(const core::Config& config, const rules::Variables& vars,
+                          rules::RuleSet& set) {
+  const std::string& path = config.get("rules.threshold_file").as_string();
+  if (path.empty()) return;
+  const size_t before = set.diagnostics.size();
+  rules::apply_threshold_file(path, vars, set.rules, set.diagnostics);
+  for (size_t i = before; i < set.diagnostics.size(); ++i) {
+    if (set.diagnostics[i].severity == rules::Diagnostic::Severity::kError)
+      ++set.failed;
+    else
+      ++set.warnings;
+  }
+}
+
 rules::RuleSet load_rules(const core::Config& config, std::vector<std::string> files,
                           const rules::Classifications& classes) {
   for (const std::string& f : config.get("rules.files").as_strings()) files.push_back(f);
-  rules::RuleParser parser(rules::rule_variables(config), &classes, applayer::rule_registry());
+  const rules::Variables vars = rules::rule_variables(config);
+  rules::RuleParser parser(vars, &classes, applayer::rule_registry());
   for (const std::string& f : files) parser.parse_file(f);
-  return parser.take();
+  rules::RuleSet set = parser.take();
+  apply_threshold_file(config, vars, set);
+  return set;
 }
 
 // The compiled rule set the workers share, or null without rules. Every skipped rule is logged
@@ -319,11 +338,13 @@ int cmd_check_rules(const std::vector<std::string>& files, const std::string& co
   core::Config config(config_schema());
   if (!config_file.empty()) config.load_file(config_file);
   const rules::Classifications classes = load_classifications(config, classification);
-  rules::RuleParser parser(rules::rule_variables(config), &classes, applayer::rule_registry());
+  const rules::Variables vars = rules::rule_variables(config);
+  rules::RuleParser parser(vars, &classes, applayer::rule_registry());
   const int64_t start = core::monotonic_ns();
   for (const std::string& f : files) parser.parse_file(f);
   const double took = static_cast<double>(core::monotonic_ns() - start) / 1e9;
   rules::RuleSet set = parser.take();
+  apply_threshold_file(config, vars, set);
   // Compile what parsed, so that what PCRE2 or Hyperscan refuses is reported here too.
   std::vector<rules::Diagnostic> compile_diagnostics;
   const size_t parsed = set.rules.size();

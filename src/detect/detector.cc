@@ -23,6 +23,7 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"streams", "Hyperscan streams opened (flow directions with payload)"},
     {"streams_released", "Hyperscan streams freed when their TCP connection closed or was reset"},
     {"chunk_candidates", "anchored stream rules nominated on a delivered chunk of stream data"},
+    {"suppressed", "matches a threshold.config suppress line kept from alerting"},
 };
 constexpr core::CounterGroup kCounterGroup{"detect", kCounterDefs};
 
@@ -135,6 +136,25 @@ void apply_xbits(const CompiledRule& cr, XbitStore& store, const core::IpAddress
         break;
     }
   }
+}
+
+bool suppressed(const rules::Rule& r, const core::IpAddress& src, const core::IpAddress& dst) {
+  for (const rules::Suppression& s : r.suppressions) {
+    switch (s.track) {
+      case rules::Suppression::Track::kAll:
+        return true;
+      case rules::Suppression::Track::kSrc:
+        if (s.addresses.contains(src)) return true;
+        break;
+      case rules::Suppression::Track::kDst:
+        if (s.addresses.contains(dst)) return true;
+        break;
+      case rules::Suppression::Track::kEither:
+        if (s.addresses.contains(src) || s.addresses.contains(dst)) return true;
+        break;
+    }
+  }
+  return false;
 }
 
 constexpr uint64_t kMaxTxFired = 1024;
@@ -453,6 +473,12 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
     }
     if (cr.rule().noalert) {
       counters_.inc(DetectCounter::kNoAlert);
+      if (state != nullptr) mark_fired(*state, tx, dir, index);
+      continue;
+    }
+    // threshold.config suppress: the rule acted (above), it raises no alert for these addresses.
+    if (!cr.rule().suppressions.empty() && suppressed(cr.rule(), h.src, h.dst)) {
+      counters_.inc(DetectCounter::kSuppressed);
       if (state != nullptr) mark_fired(*state, tx, dir, index);
       continue;
     }

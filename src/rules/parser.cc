@@ -123,6 +123,11 @@ constexpr core::Param kParams[] = {
      .default_value = "rules/classification.config",
      .help = "classtype definitions (classification.config format), relative to the working "
              "directory"},
+    {.name = "threshold_file",
+     .type = core::ParamType::kString,
+     .default_value = "\"\"",
+     .help = "Suricata threshold.config: threshold/event_filter and suppress lines applied to the "
+             "loaded rules (rate_filter is reported and ignored); empty: none"},
     {.name = "vars.address",
      .type = core::ParamType::kStringMap,
      .default_value = "{}",

@@ -76,6 +76,7 @@ enum class DetectCounter : uint16_t {
   kStreamsOpened,
   kStreamsReleased,
   kChunkCandidates,
+  kSuppressed,
   kCount
 };
 

@@ -246,6 +246,15 @@ struct AlertRate {
   uint32_t seconds = 60;
 };
 
+// A threshold.config suppress line applied to a rule: no alert when the packet's source
+// (kSrc), destination (kDst) or either (kEither) address is in `addresses`; kAll: never (the rule
+// still acts: flowbits, xbits).
+struct Suppression {
+  enum class Track : uint8_t { kAll, kSrc, kDst, kEither };
+  Track track = Track::kAll;
+  AddressSet addresses;
+};
+
 // ttl, tos, id, ip_proto, window, seq, ack, icmp_id, icmp_seq: a packet header field compared
 // with Suricata's integer forms.
 struct HeaderTest {
@@ -366,7 +375,8 @@ struct Rule {
   std::vector<FlowbitOp> flowbits;
   std::vector<XbitOp> xbits;
   bool noalert = false;  // noalert / flowbits:noalert: matches act (flowbits) but raise no alert
-  std::optional<AlertRate> rate;  // threshold or detection_filter
+  std::optional<AlertRate> rate;          // threshold or detection_filter
+  std::vector<Suppression> suppressions;  // from threshold.config
 
   // Where it came from
   std::string file;

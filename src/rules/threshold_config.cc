@@ -1,0 +1,225 @@
+#include "spanguard/rules/threshold_config.h"
+
+#include <charconv>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+namespace spanguard::rules {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// "key value" parts separated by commas outside [...] (an address list keeps its commas).
+std::vector<std::string_view> split_parts(std::string_view v) {
+  std::vector<std::string_view> out;
+  int depth = 0;
+  size_t start = 0;
+  for (size_t i = 0; i <= v.size(); ++i) {
+    if (i < v.size() && v[i] == '[') ++depth;
+    if (i < v.size() && v[i] == ']') --depth;
+    if (i == v.size() || (v[i] == ',' && depth == 0)) {
+      out.push_back(trim(v.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+struct LineError {
+  std::string message;
+};
+
+uint32_t number(std::string_view key, std::string_view text) {
+  uint32_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    throw LineError{"'" + std::string(key) + "' expects a number, got '" + std::string(text) + "'"};
+  }
+  return n;
+}
+
+// One parsed line: its command and its "key value" parts.
+struct Entry {
+  std::string command;
+  std::vector<std::pair<std::string, std::string>> parts;
+  const std::string* get(std::string_view key) const {
+    for (const auto& [k, v] : parts) {
+      if (k == key) return &v;
+    }
+    return nullptr;
+  }
+  const std::string& need(std::string_view key) const {
+    const std::string* v = get(key);
+    if (v == nullptr) throw LineError{"'" + command + "' needs '" + std::string(key) + "'"};
+    return *v;
+  }
+};
+
+Entry parse_line(std::string_view line) {
+  Entry e;
+  const size_t space = line.find_first_of(" \t");
+  e.command = std::string(line.substr(0, space));
+  if (space == std::string_view::npos) throw LineError{"'" + e.command + "' has no options"};
+  for (const std::string_view part : split_parts(line.substr(space + 1))) {
+    const size_t sep = part.find_first_of(" \t");
+    if (sep == std::string_view::npos) {
+      throw LineError{"'" + std::string(part) + "' is no 'key value' pair"};
+    }
+    e.parts.emplace_back(std::string(part.substr(0, sep)), std::string(trim(part.substr(sep))));
+  }
+  return e;
+}
+
+AlertRate rate_of(const Entry& e) {
+  AlertRate r;
+  const std::string& type = e.need("type");
+  if (type == "limit") {
+    r.kind = AlertRate::Kind::kLimit;
+  } else if (type == "threshold") {
+    r.kind = AlertRate::Kind::kThreshold;
+  } else if (type == "both") {
+    r.kind = AlertRate::Kind::kBoth;
+  } else {
+    throw LineError{"'type' must be limit, threshold or both, got '" + type + "'"};
+  }
+  const std::string& track = e.need("track");
+  if (track == "by_src") {
+    r.track = AlertRate::Track::kBySrc;
+  } else if (track == "by_dst") {
+    r.track = AlertRate::Track::kByDst;
+  } else if (track == "by_rule") {
+    r.track = AlertRate::Track::kByRule;
+  } else if (track == "by_both") {
+    r.track = AlertRate::Track::kByBoth;
+  } else {
+    throw LineError{"'track' must be by_src, by_dst, by_rule or by_both, got '" + track + "'"};
+  }
+  r.count = number("count", e.need("count"));
+  r.seconds = number("seconds", e.need("seconds"));
+  if (r.count == 0) throw LineError{"'count' must be at least 1"};
+  return r;
+}
+
+Suppression suppression_of(const Entry& e, const Variables& vars) {
+  Suppression s;
+  const std::string* track = e.get("track");
+  const std::string* ip = e.get("ip");
+  if (track == nullptr && ip == nullptr) return s;  // the whole rule
+  if (track == nullptr || ip == nullptr) throw LineError{"'suppress' needs both 'track' and 'ip'"};
+  if (*track == "by_src") {
+    s.track = Suppression::Track::kSrc;
+  } else if (*track == "by_dst") {
+    s.track = Suppression::Track::kDst;
+  } else if (*track == "by_either") {
+    s.track = Suppression::Track::kEither;
+  } else {
+    throw LineError{"'track' must be by_src, by_dst or by_either, got '" + *track + "'"};
+  }
+  SpecError error{};
+  auto addresses = AddressSet::parse(*ip, vars, error);
+  if (!addresses) throw LineError{"'ip' " + *ip + ": " + error.message};
+  s.addresses = std::move(*addresses);
+  return s;
+}
+
+Diagnostic diagnostic(Diagnostic::Severity severity, const std::string& name, int line,
+                      std::string message, std::string reason) {
+  Diagnostic d;
+  d.severity = severity;
+  d.file = name;
+  d.line = line;
+  d.column = 1;
+  d.message = std::move(message);
+  d.reason = std::move(reason);
+  return d;
+}
+
+}  // namespace
+
+void apply_threshold_config(std::string_view text, const std::string& name, const Variables& vars,
+                            std::vector<Rule>& rules, std::vector<Diagnostic>& diagnostics) {
+  std::istringstream in{std::string(text)};
+  std::string physical;
+  int number_of_line = 0;
+  while (std::getline(in, physical)) {
+    const int first_line = ++number_of_line;
+    std::string line(trim(physical));
+    while (!line.empty() && line.back() == '\\' && std::getline(in, physical)) {
+      ++number_of_line;
+      line.pop_back();
+      line += " ";
+      line += trim(physical);
+    }
+    const std::string_view content = trim(line);
+    if (content.empty() || content.front() == '#') continue;
+    try {
+      const Entry e = parse_line(content);
+      if (e.command == "rate_filter") {
+        diagnostics.push_back(diagnostic(Diagnostic::Severity::kWarning, name, first_line,
+                                         "rate_filter is not supported: the line is ignored",
+                                         "threshold.config rate_filter"));
+        continue;
+      }
+      const bool threshold = e.command == "threshold" || e.command == "event_filter";
+      if (!threshold && e.command != "suppress") {
+        throw LineError{"unknown command '" + e.command +
+                        "' (expected threshold, event_filter, suppress or rate_filter)"};
+      }
+      const uint32_t gid = number("gen_id", e.need("gen_id"));
+      const uint32_t sid = number("sig_id", e.need("sig_id"));
+      std::optional<AlertRate> rate;
+      std::optional<Suppression> suppress;
+      if (threshold) {
+        rate = rate_of(e);
+      } else {
+        suppress = suppression_of(e, vars);
+      }
+      size_t applied = 0;
+      for (Rule& r : rules) {
+        if ((gid != 0 && r.gid != gid) || (sid != 0 && r.sid != sid)) continue;
+        if (rate) {
+          // One rule: replaces its own; all of them: only where the rule has none (Suricata).
+          if (sid != 0 || !r.rate) {
+            r.rate = rate;
+            ++applied;
+          }
+        } else {
+          r.suppressions.push_back(*suppress);
+          ++applied;
+        }
+      }
+      if (applied == 0 && sid != 0) {
+        diagnostics.push_back(diagnostic(
+            Diagnostic::Severity::kWarning, name, first_line,
+            "no loaded rule has gen_id " + std::to_string(gid) + ", sig_id " + std::to_string(sid),
+            "threshold.config for a rule not loaded"));
+      }
+    } catch (const LineError& error) {
+      diagnostics.push_back(diagnostic(Diagnostic::Severity::kError, name, first_line,
+                                       error.message + " (line ignored)",
+                                       "threshold.config line malformed"));
+    }
+  }
+}
+
+void apply_threshold_file(const std::string& path, const Variables& vars, std::vector<Rule>& rules,
+                          std::vector<Diagnostic>& diagnostics) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    diagnostics.push_back(diagnostic(Diagnostic::Severity::kError, path, 0, "cannot read the file",
+                                     "unreadable threshold file"));
+    return;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  apply_threshold_config(text.str(), path, vars, rules, diagnostics);
+}
+
+}  // namespace spanguard::rules

@@ -1,0 +1,96 @@
+// rules.threshold_file through `spanguard replay`: suppress by host keeps a rule from alerting
+// for that host only, a suppressed rule still sets its flowbits, a threshold line replaces the
+// rule's own, and a malformed file is reported with file:line by check-rules.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "frame_builder.h"
+#include "process.h"
+#include "rule_replay.h"
+#include "tcp_conversation.h"
+
+namespace spanguard::testing {
+namespace {
+
+void append(std::vector<Bytes>& to, const std::vector<Bytes>& more) {
+  to.insert(to.end(), more.begin(), more.end());
+}
+
+// One short conversation per client, each sending `request`.
+std::vector<Bytes> clients_send(const std::vector<std::string>& clients,
+                                const std::string& request) {
+  std::vector<Bytes> frames;
+  uint16_t port = 41000;
+  for (const std::string& client : clients) {
+    TcpConversation c({client, port++, kClientMac}, {"198.51.100.20", 8080, kServerMac});
+    append(frames, c.handshake());
+    append(frames, c.client_sends(request));
+    append(frames, c.close());
+  }
+  return frames;
+}
+
+std::string threshold_file(const std::string& name, const std::string& text) {
+  const std::string path = temp_path(name);
+  std::ofstream(path) << text;
+  return path;
+}
+
+const std::string kRules =
+    "alert tcp any any -> any 8080 (msg:\"probe\"; flow:to_server; content:\"PROBE\"; "
+    "flowbits:set,probed; sid:1001;)\n"
+    "alert tcp any any -> any 8080 (msg:\"probe seen\"; flow:to_server; content:\"PROBE\"; "
+    "flowbits:isset,probed; sid:1002;)\n";
+
+TEST(ThresholdFile, SuppressByHostSilencesThatHostOnlyAndTheRuleStillSetsItsFlowbits) {
+  const std::string file = threshold_file(
+      "suppress.config", "suppress gen_id 1, sig_id 1001, track by_src, ip 198.51.100.7\n");
+  const Replay r = replay("suppress", clients_send({"198.51.100.7", "198.51.100.8"}, "PROBE\r\n"),
+                          kRules, "{}", {"rules.threshold_file=" + file});
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  EXPECT_EQ(alerts_of(r, 1001), 1) << r.eve_text;  // 198.51.100.8 only
+  EXPECT_EQ(alerts_of(r, 1002), 2) << r.eve_text;  // the bit was set for both
+}
+
+TEST(ThresholdFile, AThresholdLineReplacesTheRulesOwn) {
+  const std::string rule =
+      "alert tcp any any -> any 8080 (msg:\"probe\"; flow:to_server; content:\"PROBE\"; "
+      "threshold: type limit, track by_rule, count 1, seconds 60; sid:1003;)\n";
+  const auto frames = clients_send({"198.51.100.7", "198.51.100.8", "198.51.100.9"}, "PROBE\r\n");
+  const Replay own = replay("threshold-own", frames, rule, "{}");
+  ASSERT_EQ(own.run.status, 0) << own.run.err;
+  EXPECT_EQ(alerts_of(own, 1003), 1);
+  const std::string file = threshold_file(
+      "threshold.config",
+      "threshold gen_id 1, sig_id 1003, type limit, track by_src, count 1, seconds 60\n");
+  const Replay replaced =
+      replay("threshold-replaced", frames, rule, "{}", {"rules.threshold_file=" + file});
+  ASSERT_EQ(replaced.run.status, 0) << replaced.run.err;
+  EXPECT_EQ(alerts_of(replaced, 1003), 3);  // one per source now
+}
+
+TEST(ThresholdFile, CheckRulesReportsItsLinesAndAMissingFileIsAConfigurationError) {
+  const std::string rules_path = temp_path("threshold-check.rules");
+  std::ofstream(rules_path) << kRules;
+  const std::string file =
+      threshold_file("bad-threshold.config", "# header\nsuppress gen_id 1, sig_id 1001, ip x\n");
+  const std::string config = temp_path("threshold-check.yaml");
+  std::ofstream(config) << "rules:\n  threshold_file: " << file << "\n";
+  const RunResult check = run({spanguard_binary(), "check-rules", "--config", config, rules_path});
+  EXPECT_NE(check.out.find(file + ":2:1: error: 'suppress' needs both 'track' and 'ip'"),
+            std::string::npos)
+      << check.out << check.err;
+  const RunResult missing =
+      run({spanguard_binary(), "replay", "--pcap", write_capture("none.pcap", {}), "--rules",
+           rules_path, "--set", "rules.threshold_file=/nonexistent/threshold.config"});
+  EXPECT_EQ(missing.status, 2) << missing.err;
+  EXPECT_NE(missing.err.find("/nonexistent/threshold.config: cannot read the file"),
+            std::string::npos)
+      << missing.err;
+}
+
+}  // namespace
+}  // namespace spanguard::testing
