@@ -39,6 +39,7 @@ class FlowDetect final : public flow::FlowData {
   // Transaction rules that alerted, by (transaction, rule), until the transaction is done.
   std::vector<std::pair<uint64_t, uint32_t>> tx_fired;
   std::vector<uint16_t> flowbits;  // the flowbits set on this flow, by id, unordered
+  std::vector<std::pair<uint16_t, uint32_t>> flowints;  // set flowints by id, unordered
   bool passed = false;
 };
 
@@ -155,6 +156,55 @@ bool suppressed(const rules::Rule& r, const core::IpAddress& src, const core::Ip
     }
   }
   return false;
+}
+
+// The flowints of a rule that matched, in rule order: changes are made as they come, a comparison
+// that fails ends the rule (what came before it stays done).
+bool run_flowints(const CompiledRule& cr, FlowDetect& state) {
+  const auto find = [&](uint16_t id) -> uint32_t* {
+    for (auto& [k, v] : state.flowints) {
+      if (k == id) return &v;
+    }
+    return nullptr;
+  };
+  for (const CompiledFlowint& f : cr.flowints) {
+    uint32_t* var = find(f.id);
+    if (f.op == rules::FlowintOp::Op::kIsSet || f.op == rules::FlowintOp::Op::kNotSet) {
+      if ((var != nullptr) != (f.op == rules::FlowintOp::Op::kIsSet)) return false;
+      continue;
+    }
+    uint32_t operand = f.value;
+    if (f.value_id >= 0) {
+      const uint32_t* other = find(static_cast<uint16_t>(f.value_id));
+      if (other == nullptr) return false;  // an unset VALUE matches nothing
+      operand = *other;
+    }
+    using Op = rules::FlowintOp::Op;
+    switch (f.op) {
+      case Op::kAdd:
+      case Op::kSub:
+      case Op::kSet: {
+        if (var == nullptr) {
+          state.flowints.emplace_back(f.id, 0);
+          var = &state.flowints.back().second;
+        }
+        *var = f.op == Op::kSet ? operand : f.op == Op::kAdd ? *var + operand : *var - operand;
+        break;
+      }
+      default: {
+        if (var == nullptr) return false;
+        const uint32_t x = *var;
+        const bool holds = f.op == Op::kEq   ? x == operand
+                           : f.op == Op::kNe ? x != operand
+                           : f.op == Op::kLt ? x < operand
+                           : f.op == Op::kLe ? x <= operand
+                           : f.op == Op::kGt ? x > operand
+                                             : x >= operand;
+        if (!holds) return false;
+      }
+    }
+  }
+  return true;
 }
 
 constexpr uint64_t kMaxTxFired = 1024;
@@ -461,6 +511,7 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
     counters_.inc(DetectCounter::kVerified);
     if (!verifier_.verify(cr.program, buffers)) continue;
     if (flow != nullptr && state == nullptr) state = &flow_state(*flow);
+    if (!cr.flowints.empty() && (state == nullptr || !run_flowints(cr, *state))) continue;
     if (cr.sets_flowbits && state != nullptr) apply_flowbits(cr, *state);
     if (!cr.xbits.empty()) apply_xbits(cr, engine_.xbits(), h.src, h.dst, now);
     if (cr.rule().action == rules::Action::kPass) {
@@ -473,7 +524,8 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
     }
     if (cr.rule().noalert) {
       counters_.inc(DetectCounter::kNoAlert);
-      if (state != nullptr) mark_fired(*state, tx, dir, index);
+      // A counting rule (flowint) must see every later match; others act once per direction.
+      if (state != nullptr && cr.flowints.empty()) mark_fired(*state, tx, dir, index);
       continue;
     }
     // threshold.config suppress: the rule acted (above), it raises no alert for these addresses.

@@ -255,6 +255,7 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
   std::map<std::tuple<size_t, std::string, unsigned, unsigned long long>, unsigned> ids;
   std::map<std::string, uint16_t, std::less<>> flowbit_ids;
   std::map<std::string, uint16_t, std::less<>> xbit_ids;
+  std::map<std::string, uint16_t, std::less<>> flowint_ids;
 
   compiled_.reserve(rules_.size());
   for (const rules::Rule& r : rules_) {
@@ -295,6 +296,18 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
       }
       cr.sets_flowbits = cr.sets_flowbits || !op.is_condition();
       cr.flowbits.push_back(std::move(fb));
+    }
+    for (const rules::FlowintOp& op : r.flowints) {
+      const auto id_of = [&](const std::string& name) {
+        auto [it, inserted] = flowint_ids.emplace(name, static_cast<uint16_t>(flowint_ids.size()));
+        if (inserted && flowint_ids.size() > UINT16_MAX)
+          throw std::runtime_error("more than 65535 flowint names in one rule set");
+        return it->second;
+      };
+      CompiledFlowint f{op.op, id_of(op.name)};
+      f.value = op.value;
+      if (!op.value_name.empty()) f.value_id = id_of(op.value_name);
+      cr.flowints.push_back(f);
     }
     for (const rules::XbitOp& op : r.xbits) {
       auto [it, inserted] = xbit_ids.emplace(op.name, static_cast<uint16_t>(xbit_ids.size()));

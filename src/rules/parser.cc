@@ -267,6 +267,7 @@ class RuleBuilder {
   void sameip(std::string_view, size_t) { rule_.sameip = true; }
   void ftpdata_command(std::string_view v, size_t at);
   void xbits(std::string_view v, size_t at);
+  void flowint(std::string_view v, size_t at);
   void itype(std::string_view v, size_t at) { once("itype", rule_.itype, v, at); }
   void icode(std::string_view v, size_t at) { once("icode", rule_.icode, v, at); }
   void once(std::string_view keyword, std::optional<SizeCondition>& out, std::string_view v,
@@ -364,6 +365,7 @@ const RuleBuilder::Keyword RuleBuilder::kKeywords[] = {
     {"ftpdata_command", &RuleBuilder::ftpdata_command, true},
     {"flowbits", &RuleBuilder::flowbits, true},
     {"xbits", &RuleBuilder::xbits, true},
+    {"flowint", &RuleBuilder::flowint, true},
     {"isdataat", &RuleBuilder::isdataat, true},
     {"base64_decode", &RuleBuilder::base64_decode, false},
     {"byte_extract", &RuleBuilder::byte_extract, true},
@@ -1361,6 +1363,51 @@ void RuleBuilder::flowbits(std::string_view v, size_t at) {
     rest = rest.substr(at_sep + 1);
   }
   rule_.flowbits.push_back(std::move(op));
+}
+
+// flowint:NAME,OP,VALUE or flowint:NAME,isset|notset|isnotset (Suricata's syntax).
+void RuleBuilder::flowint(std::string_view v, size_t at) {
+  const std::vector<std::string_view> args = split_args(trim(v));
+  const auto bad = [&](const std::string& why) {
+    fail(at, "'flowint': " + why, "'flowint' malformed");
+  };
+  FlowintOp op;
+  if (args.size() < 2 || args.size() > 3 || args[0].empty()) {
+    bad("expects NAME,OPERATOR,VALUE or NAME,isset|notset, got '" + std::string(v) + "'");
+  }
+  op.name = std::string(args[0]);
+  static const std::pair<std::string_view, FlowintOp::Op> kOps[] = {
+      {"+", FlowintOp::Op::kAdd},         {"-", FlowintOp::Op::kSub},
+      {"=", FlowintOp::Op::kSet},         {"==", FlowintOp::Op::kEq},
+      {"!=", FlowintOp::Op::kNe},         {"<", FlowintOp::Op::kLt},
+      {"<=", FlowintOp::Op::kLe},         {">", FlowintOp::Op::kGt},
+      {">=", FlowintOp::Op::kGe},         {"isset", FlowintOp::Op::kIsSet},
+      {"notset", FlowintOp::Op::kNotSet}, {"isnotset", FlowintOp::Op::kNotSet}};
+  const auto found = std::find_if(std::begin(kOps), std::end(kOps),
+                                  [&](const auto& o) { return o.first == args[1]; });
+  if (found == std::end(kOps)) {
+    bad("unknown operator '" + std::string(args[1]) +
+        "' (expected +, -, =, ==, !=, <, <=, >, >=, isset or notset)");
+  }
+  op.op = found->second;
+  const bool takes_value = op.op != FlowintOp::Op::kIsSet && op.op != FlowintOp::Op::kNotSet;
+  if (takes_value != (args.size() == 3)) {
+    bad(takes_value ? "'" + std::string(args[1]) + "' needs a value"
+                    : "'" + std::string(args[1]) + "' takes no value");
+  }
+  if (takes_value) {
+    const std::string_view value = args[2];
+    int64_t n = 0;
+    if (!value.empty() && std::isalpha(static_cast<unsigned char>(value.front()))) {
+      op.value_name = std::string(value);
+    } else if (parse_int(value, n) && n >= 0 && n <= UINT32_MAX) {
+      op.value = static_cast<uint32_t>(n);
+    } else {
+      bad("value must be 0.." + std::to_string(UINT32_MAX) + " or a flowint name, got '" +
+          std::string(value) + "'");
+    }
+  }
+  rule_.flowints.push_back(std::move(op));
 }
 
 // xbits:CMD,NAME,track ip_src|ip_dst|ip_pair[,expire N] (Suricata's syntax; `noalert` alone as

@@ -134,6 +134,46 @@ TEST(Flowbits, HttpRequestRuleSetsABitTheResponseRuleChecks) {
   EXPECT_EQ(sorted(s.sids()), Sids{2});
 }
 
+// ---- flowint: per-flow integers
+// ------------------------------------------------------------------
+
+// Suricata's counting idiom: the increment happens on every match, the comparison after it decides
+// whether this one alerts.
+TEST(Flowint, CountsMatchesAndAlertsPastTheLimitPerFlow) {
+  Sensor s(
+      "alert tcp any any -> any any (msg:\"third failure\"; flow:to_client; content:\"FAIL\"; "
+      "flowint:fails,+,1; flowint:fails,>,2; sid:1;)\n");
+  TcpConversation c = conversation(40100);
+  s.feed(c.handshake());
+  s.feed(c.client_sends("LOGIN a\r\n"));
+  s.feed(c.server_sends("FAIL\r\n"));
+  s.feed(c.client_sends("LOGIN b\r\n"));
+  s.feed(c.server_sends("FAIL\r\n"));
+  TcpConversation other = conversation(40101);  // its own count
+  s.feed(other.handshake());
+  s.feed(other.client_sends("LOGIN a\r\n"));
+  s.feed(other.server_sends("FAIL\r\n"));
+  EXPECT_EQ(s.counter("detect.alerts"), 0u);
+  s.feed(c.client_sends("LOGIN c\r\n"));
+  s.feed(c.server_sends("FAIL\r\n"));
+  EXPECT_EQ(s.sids(), Sids{1});
+}
+
+TEST(Flowint, SetIssetNotsetAndComparingTwoVariables) {
+  Sensor s(
+      "alert tcp any any -> any any (msg:\"limit\"; flow:to_server; content:\"LIMIT\"; "
+      "flowint:max,notset; flowint:max,=,2; noalert; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"hit\"; flow:to_server; content:\"HIT\"; "
+      "flowint:max,isset; flowint:n,+,1; noalert; sid:2;)\n"
+      "alert tcp any any -> any any (msg:\"reached\"; flow:to_server; content:\"CHECK\"; "
+      "flowint:n,==,max; sid:3;)\n"
+      "alert tcp any any -> any any (msg:\"unset compares false\"; flow:to_server; "
+      "content:\"CHECK\"; flowint:never,<,100; sid:4;)\n");
+  talk(s, 40200, {{"LIMIT\r\n", ""}, {"HIT\r\n", ""}, {"HIT\r\n", ""}, {"CHECK\r\n", ""}});
+  talk(s, 40201, {{"HIT\r\n", ""}, {"HIT\r\n", ""}, {"CHECK\r\n", ""}});  // no max: no count
+  EXPECT_EQ(s.sids(), Sids{3});
+}
+
 // ---- xbits
 // ---------------------------------------------------------------------------------------
 

@@ -221,6 +221,29 @@ TEST(RuleParser, XbitsCommandsTracksAndExpiry) {
   }
 }
 
+TEST(RuleParser, FlowintOperatorsValuesAndErrors) {
+  const auto rule = with_options(
+      "flowint: ET.infostealer.dll.download, +, 1; flowint:n,>=,max; flowint:n,notset;");
+  ASSERT_TRUE(rule);
+  ASSERT_EQ(rule->flowints.size(), 3u);
+  EXPECT_EQ(rule->flowints[0].name, "ET.infostealer.dll.download");
+  EXPECT_EQ(rule->flowints[0].op, FlowintOp::Op::kAdd);
+  EXPECT_EQ(rule->flowints[0].value, 1u);
+  EXPECT_EQ(rule->flowints[1].op, FlowintOp::Op::kGe);
+  EXPECT_EQ(rule->flowints[1].value_name, "max");
+  EXPECT_EQ(rule->flowints[2].op, FlowintOp::Op::kNotSet);
+  for (const auto& [options, message] : std::vector<std::pair<std::string, std::string>>{
+           {"flowint:n;", "expects NAME,OPERATOR,VALUE"},
+           {"flowint:n,*,2;", "unknown operator '*'"},
+           {"flowint:n,+;", "'+' needs a value"},
+           {"flowint:n,isset,1;", "'isset' takes no value"},
+           {"flowint:n,=,-1;", "value must be 0..4294967295"}}) {
+    const RuleSet set = parse("alert tcp any any -> any any (msg:\"m\"; " + options + " sid:1;)");
+    ASSERT_NE(first_error(set), nullptr) << options;
+    EXPECT_NE(first_error(set)->message.find(message), std::string::npos) << describe(set);
+  }
+}
+
 TEST(RuleParser, FtpdataCommandMakesAnFtpDataRule) {
   const auto stor = with_options("ftpdata_command:stor; content:\"x\";");
   const auto retr =
@@ -1051,9 +1074,9 @@ constexpr ErrorCase kErrorCases[] = {
     {"NotAKeyword", "alert tcp any any -> any any (msg:\"x\"; `\"loose\"; sid:100;)",
      "expected an option keyword, got '\"'", "bad option syntax"},
     {"UnsupportedKeyword",
-     "alert tcp any any -> any any (msg:\"x\"; content:\"a\"; `flowint:a,+,1; "
+     "alert tcp any any -> any any (msg:\"x\"; content:\"a\"; `asn1:oversize_length 10; "
      "sid:100;)",
-     "unsupported keyword 'flowint'", "unsupported keyword 'flowint'"},
+     "unsupported keyword 'asn1'", "unsupported keyword 'asn1'"},
     {"KeywordNeedsValue", "alert tcp any any -> any any (msg:\"x\"; `content; sid:100;)",
      "'content' needs a value ('content:...;')", "'content' without a value"},
     {"SidNeedsValue", "alert tcp any any -> any any (msg:\"x\"; `sid;)",
@@ -1338,7 +1361,7 @@ TEST(RuleParser, BackslashContinuesARuleOnTheNextLine) {
 }
 
 TEST(RuleParser, ErrorOnAContinuationLineReportsThatLineAndItsColumn) {
-  const std::string second = "  content:\"a\"; flowint:a,+,1; sid:5;)";
+  const std::string second = "  content:\"a\"; asn1:oversize_length 10; sid:5;)";
   const RuleSet set = parse("alert tcp any any -> any any (msg:\"x\"; \\\n" + second +
                             "\n"
                             "alert tcp any any -> any any (msg:\"y\"; \\\n"
@@ -1348,8 +1371,8 @@ TEST(RuleParser, ErrorOnAContinuationLineReportsThatLineAndItsColumn) {
   EXPECT_EQ(set.failed, 2u);
   ASSERT_EQ(set.diagnostics.size(), 2u) << describe(set);
   EXPECT_EQ(set.diagnostics[0].line, 2);
-  EXPECT_EQ(set.diagnostics[0].column, static_cast<int>(second.find("flowint")) + 1);
-  EXPECT_EQ(set.diagnostics[0].reason, "unsupported keyword 'flowint'");
+  EXPECT_EQ(set.diagnostics[0].column, static_cast<int>(second.find("asn1")) + 1);
+  EXPECT_EQ(set.diagnostics[0].reason, "unsupported keyword 'asn1'");
   EXPECT_EQ(set.diagnostics[1].line, 5);
   EXPECT_EQ(set.diagnostics[1].column, 22);  // the value of depth
   EXPECT_EQ(set.diagnostics[1].reason, "'depth' with a non-numeric value");
@@ -1381,7 +1404,7 @@ TEST(RuleParser, CrlfLineEndingsAreAccepted) {
       "\r\n"
       "alert tcp any any -> any any (msg:\"two\"; \\\r\n"
       "  sid:2;)\r\n"
-      "alert tcp any any -> any any (msg:\"bad\"; flowint:1; sid:3;)\r\n");
+      "alert tcp any any -> any any (msg:\"bad\"; asn1:1; sid:3;)\r\n");
   ASSERT_EQ(set.rules.size(), 2u) << describe(set);
   EXPECT_EQ(set.rules[0].text, "alert tcp any any -> any any (msg:\"one\"; content:\"a\"; sid:1;)");
   EXPECT_EQ(set.rules[0].contents[0].bytes, "a");
@@ -1390,7 +1413,7 @@ TEST(RuleParser, CrlfLineEndingsAreAccepted) {
   ASSERT_EQ(set.diagnostics.size(), 1u);
   EXPECT_EQ(set.diagnostics[0].line, 6);
   EXPECT_EQ(set.diagnostics[0].column, 42);
-  EXPECT_EQ(set.diagnostics[0].reason, "unsupported keyword 'flowint'");
+  EXPECT_EQ(set.diagnostics[0].reason, "unsupported keyword 'asn1'");
 }
 
 // ---- warnings and reports ----------------------------------------------------------------------
@@ -1444,20 +1467,20 @@ TEST(Diagnostic, FormatsAsFileLineColumnSeverityMessage) {
 
 TEST(RuleSet, FailuresByReasonGroupsErrorsMostFrequentFirst) {
   const RuleSet set = parse(
-      "alert tcp any any -> any any (msg:\"a\"; flowint:a,+,1; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"a\"; asn1:oversize_length 10; sid:1;)\n"
       "alarm tcp any any -> any any (msg:\"b\"; sid:2;)\n"
-      "alert tcp any any -> any any (msg:\"c\"; flowint:b,+,1; sid:3;)\n"
+      "alert tcp any any -> any any (msg:\"c\"; asn1:oversize_length 20; sid:3;)\n"
       "alert tcp any any -> any any (msg:\"d\"; rev:1;)\n"
       "alert tcp any any -> any any (msg:\"e\"; content:\"\"; sid:5;)\n"
       "alarm tcp any any -> any any (msg:\"f\"; sid:6;)\n"
-      "alert tcp any any -> any any (msg:\"g\"; flowint:c,+,1; sid:7;)\n"
+      "alert tcp any any -> any any (msg:\"g\"; asn1:oversize_length 30; sid:7;)\n"
       "alert tcp any any -> any any (tag:session,10,packets; sid:8;)\n"
       "alert tcp any any -> any any (msg:\"ok\"; sid:9;)\n");
   EXPECT_EQ(set.failed, 7u);
   EXPECT_EQ(set.warnings, 2u);
   EXPECT_EQ(set.rules.size(), 2u);
   const std::vector<std::pair<std::string, size_t>> expected = {
-      {"unsupported keyword 'flowint'", 3},
+      {"unsupported keyword 'asn1'", 3},
       {"unknown action", 2},
       {"empty content", 1},  // ties keep name order
       {"missing sid", 1},

@@ -83,10 +83,20 @@ struct CompiledXbit {
   core::Duration lifetime;
 };
 
+// A flowint operation with its names resolved to the engine's dense ids (value_id: VALUE given as
+// another flowint, else -1).
+struct CompiledFlowint {
+  rules::FlowintOp::Op op;
+  uint16_t id;
+  int32_t value_id = -1;
+  uint32_t value = 0;
+};
+
 struct CompiledRule {
   VerifyProgram program;
   std::vector<CompiledFlowbit> flowbits;
   std::vector<CompiledXbit> xbits;
+  std::vector<CompiledFlowint> flowints;
   bool sets_flowbits = false;  // flowbits or xbits set, unset or toggle: runs before the rules
                                // that check
   Scope scope = Scope::kStream;

@@ -246,6 +246,20 @@ struct AlertRate {
   uint32_t seconds = 60;
 };
 
+// flowint:NAME,OP,VALUE / flowint:NAME,isset|notset: an integer per flow. `+`, `-` and `=` change
+// it (an unset one counts as 0), `==`, `!=`, `<`, `<=`, `>`, `>=` compare it (an unset one never
+// compares true); VALUE is a number or another flowint. Run in rule order once the rest of the
+// rule matched: a change stays even when a later comparison of the same rule fails (Suricata's
+// counting idiom `flowint:n,+,1; flowint:n,>,5;`).
+struct FlowintOp {
+  enum class Op : uint8_t { kAdd, kSub, kSet, kEq, kNe, kLt, kLe, kGt, kGe, kIsSet, kNotSet };
+  std::string name;
+  Op op = Op::kIsSet;
+  uint32_t value = 0;
+  std::string value_name;  // VALUE given as another flowint
+  bool modifies() const { return op == Op::kAdd || op == Op::kSub || op == Op::kSet; }
+};
+
 // A threshold.config suppress line applied to a rule: no alert when the packet's source
 // (kSrc), destination (kDst) or either (kEither) address is in `addresses`; kAll: never (the rule
 // still acts: flowbits, xbits).
@@ -374,6 +388,7 @@ struct Rule {
   std::vector<AppFactTest> app_tests;
   std::vector<FlowbitOp> flowbits;
   std::vector<XbitOp> xbits;
+  std::vector<FlowintOp> flowints;
   bool noalert = false;  // noalert / flowbits:noalert: matches act (flowbits) but raise no alert
   std::optional<AlertRate> rate;          // threshold or detection_filter
   std::vector<Suppression> suppressions;  // from threshold.config
