@@ -170,6 +170,27 @@ bool read_u16_list(Bytes data, std::vector<uint16_t>& out) {
   return true;
 }
 
+// RFC 8446 §4.2 (RFC 5246 §7.4.1.4): the extensions that end a hello. Each type is appended to
+// `types` and its data handed to `read` as a Reader, which must read it to its end (skip what it
+// does not need: `x = Reader({})`) and returns false when the contents do not parse. False when the
+// block, an extension or an extension's contents do not fit.
+template <typename Read>
+bool read_extensions(Reader& r, std::vector<uint16_t>& types, Read&& read) {
+  bool ok = true;
+  Bytes extensions;
+  if (!r.empty() && (!r.vec16(extensions) || !r.empty())) ok = false;
+  Reader e(extensions);
+  while (!e.empty()) {
+    uint16_t type = 0;
+    Bytes data;
+    if (!e.u16(type) || !e.vec16(data)) return false;
+    types.push_back(type);
+    Reader x(data);
+    if (!read(type, x) || !x.consumed()) ok = false;
+  }
+  return ok;
+}
+
 constexpr char kHexLower[] = "0123456789abcdef";
 constexpr char kHexUpper[] = "0123456789ABCDEF";
 
@@ -792,19 +813,8 @@ void Parser::client_hello(std::span<const uint8_t> body) {
   read_u16_list(ciphers, s.ciphers);
   s.compression_methods.assign(compression.begin(), compression.end());
 
-  bool ok = true;
-  Bytes extensions;
-  if (!r.empty() && (!r.vec16(extensions) || !r.empty())) ok = false;
-  Reader e(extensions);
-  while (!e.empty()) {
-    uint16_t type = 0;
-    Bytes data;
-    if (!e.u16(type) || !e.vec16(data)) {
-      ok = false;
-      break;
-    }
-    s.extensions.push_back(type);
-    Reader x(data);
+  const bool ok = read_extensions(r, s.extensions, [&s](uint16_t type, Reader& x) {
+    bool fine = true;
     Bytes list;
     switch (type) {
       case kServerName: {
@@ -816,7 +826,7 @@ void Parser::client_hello(std::span<const uint8_t> body) {
           uint8_t name_type = 0;
           Bytes name;
           if (!names.u8(name_type) || !names.vec16(name)) {
-            ok = false;
+            fine = false;
             break;
           }
           if (name_type == 0 && s.sni.empty()) s.sni.assign(name.begin(), name.end());
@@ -827,7 +837,7 @@ void Parser::client_hello(std::span<const uint8_t> body) {
       case kSignatureAlgorithms:
         if (x.vec16(list) &&
             !read_u16_list(list, type == kSupportedGroups ? s.groups : s.sig_algs)) {
-          ok = false;
+          fine = false;
         }
         break;
       case kEcPointFormats:
@@ -840,7 +850,7 @@ void Parser::client_hello(std::span<const uint8_t> body) {
         while (!names.empty()) {
           Bytes name;
           if (!names.vec8(name)) {
-            ok = false;
+            fine = false;
             break;
           }
           s.alpn.emplace_back(name.begin(), name.end());
@@ -848,14 +858,14 @@ void Parser::client_hello(std::span<const uint8_t> body) {
         break;
       }
       case kSupportedVersions:
-        if (x.vec8(list) && !read_u16_list(list, s.client_versions)) ok = false;
+        if (x.vec8(list) && !read_u16_list(list, s.client_versions)) fine = false;
         break;
       default:
         x = Reader({});  // contents not needed
         break;
     }
-    if (!x.consumed()) ok = false;  // a known extension longer or shorter than its contents
-  }
+    return fine;
+  });
   if (!ok) flag(Anomaly::kInvalidHandshake);
   compute_ja3(s);
   compute_ja4(s);
@@ -893,20 +903,9 @@ void Parser::server_hello(std::span<const uint8_t> body) {
   s.cipher = cipher;
   s.compression = compression;
 
-  bool ok = true, psk = false;
+  bool psk = false;
   uint16_t selected = 0;
-  Bytes extensions;
-  if (!r.empty() && (!r.vec16(extensions) || !r.empty())) ok = false;
-  Reader e(extensions);
-  while (!e.empty()) {
-    uint16_t type = 0;
-    Bytes data;
-    if (!e.u16(type) || !e.vec16(data)) {
-      ok = false;
-      break;
-    }
-    s.server_extensions.push_back(type);
-    Reader x(data);
+  const bool ok = read_extensions(r, s.server_extensions, [&](uint16_t type, Reader& x) {
     switch (type) {
       case kSupportedVersions:  // RFC 8446 §4.2.1: the selected version alone
         x.u16(selected);
@@ -925,8 +924,8 @@ void Parser::server_hello(std::span<const uint8_t> body) {
         x = Reader({});
         break;
     }
-    if (!x.consumed()) ok = false;
-  }
+    return true;
+  });
   if (!ok) flag(Anomaly::kInvalidHandshake);
   s.version = selected != 0 ? selected : version;
   compute_ja3s(s);

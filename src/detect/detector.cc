@@ -2,6 +2,7 @@
 #include "spanguard/detect/detector.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "spanguard/detect/transforms.h"
 
@@ -563,9 +564,12 @@ void Detector::on_packet(const decode::PacketView& v, flow::Flow* flow, flow::Di
   if (state != nullptr && state->passed) return;
   counters_.inc(DetectCounter::kPacketsInspected);
   begin_nomination();
-  const Header header = Header::of(flow, dir, &v);
-  engine_.header_rules().visit(header.src, header.dst, header.sport, header.dport,
-                               [this](std::span<const uint32_t> rules) { nominate(rules); });
+  std::optional<Header> header;  // built once something needs it
+  if (!engine_.header_rules().empty()) {
+    header = Header::of(flow, dir, &v);
+    engine_.header_rules().visit(header->src, header->dst, header->sport, header->dport,
+                                 [this](std::span<const uint32_t> rules) { nominate(rules); });
+  }
   const std::span<const uint8_t> payload = v.payload();
   if (!payload.empty()) {
     if (const hs_database_t* db = engine_.database(Scope::kPacket)) {
@@ -577,8 +581,9 @@ void Detector::on_packet(const decode::PacketView& v, flow::Flow* flow, flow::Di
     nominate(engine_.unprefiltered(Scope::kPacket));
   }
   if (candidates_.empty()) return;
+  if (!header) header = Header::of(flow, dir, &v);
   payload_only_[rules::kPayloadBuffer] = {payload, 0, true};
-  judge(header, flow, dir, payload_only_, &v, payload);
+  judge(*header, flow, dir, payload_only_, &v, payload);
 }
 
 void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
@@ -595,6 +600,7 @@ void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<c
     ds.tail.clear();
     if (ds.stream) hs_reset_stream(ds.stream.get(), 0, nullptr, nullptr, nullptr);
   }
+  std::optional<Header> header;  // built once a judgement needs it
   begin_nomination();
   if (db != nullptr) {
     if (!ds.stream) {
@@ -625,7 +631,8 @@ void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<c
     }
     // What the tail holds was inspected with the segments before: a match must reach the new data.
     payload_only_[rules::kPayloadBuffer] = {window, base, true, base == offset ? 0 : offset};
-    judge(Header::of(&flow, dir, packet), &flow, dir, payload_only_, packet, data);
+    header = Header::of(&flow, dir, packet);
+    judge(*header, &flow, dir, payload_only_, packet, data);
     if (state.passed) return;
   }
 
@@ -640,7 +647,8 @@ void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<c
     if (!candidates_.empty()) {
       counters_.inc(DetectCounter::kChunkCandidates, candidates_.size());
       payload_only_[rules::kPayloadBuffer] = {data, 0, true};
-      judge(Header::of(&flow, dir, packet), &flow, dir, payload_only_, packet, data);
+      if (!header) header = Header::of(&flow, dir, packet);
+      judge(*header, &flow, dir, payload_only_, packet, data);
       if (state.passed) return;
     }
   }

@@ -165,10 +165,6 @@ uint64_t masked(uint64_t v, uint64_t mask) {
   return (v & mask) >> std::countr_zero(mask);
 }
 
-}  // namespace
-
-// isdataat, byte_test and byte_jump: positions count from the buffer's first byte (for a stream,
-// the direction's first byte, as content offsets do); bytes outside those at hand do not match.
 // A field that is a number or, when `var` names one, a byte_extract variable's value.
 template <typename Ends>
 int64_t value(const Ends& ends, std::optional<int32_t> number, int8_t var) {
@@ -180,14 +176,27 @@ int64_t value(const Ends& ends, int32_t number, int8_t var) {
   return value(ends, std::optional<int32_t>(number), var);
 }
 
-// How many bytes a byte_test / byte_jump reads at `at`: its count, or with 0 (string) all that
-// is left of the buffer (the digits end the number); -1 when that is not in the buffer.
-int64_t read_length(uint8_t bytes, int64_t at, int64_t begin, int64_t end) {
-  if (at < begin) return -1;
-  if (bytes == 0) return at < end ? end - at : -1;
-  return at + bytes <= end ? bytes : -1;
+// The number a byte_test, byte_jump or byte_extract `f` reads at `at` (its byte count — 0 with
+// string: all digits there —, base, byte order and bitmask) and how many bytes it took; false
+// when those bytes are not in the buffer or hold no number.
+template <typename Field>
+bool read_field(const Field& f, const InspectBuffer& b, int64_t at, uint64_t& v, int64_t& taken) {
+  const auto begin = static_cast<int64_t>(b.base);
+  const int64_t end = begin + static_cast<int64_t>(b.data.size());
+  if (!b.present || at < begin) return false;
+  taken = f.bytes == 0 ? end - at : f.bytes;
+  if (taken <= 0 || at + taken > end) return false;
+  if (!read_number(b.data.data() + (at - begin), static_cast<size_t>(taken), f.base, f.little, v))
+    return false;
+  v = masked(v, f.bitmask);
+  return true;
 }
 
+}  // namespace
+
+// isdataat, byte_test, byte_jump, byte_extract, base64_decode: positions count from the buffer's
+// first byte (for a stream, the direction's first byte, as content offsets do); bytes outside those
+// at hand do not match.
 bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& buffers, size_t i,
                           Ends ends) {
   const rules::Rule& rule = *program.rule;
@@ -210,12 +219,9 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       const uint64_t against = t.value_var == rules::kNoVariable
                                    ? t.value
                                    : ends[kVariables + static_cast<size_t>(t.value_var)];
-      const int64_t n = read_length(t.bytes, at, begin, end);
       uint64_t v = 0;
-      if (!b.present || n < 0 ||
-          !read_number(b.data.data() + (at - begin), static_cast<size_t>(n), t.base, t.little, v))
-        return false;
-      v = masked(v, t.bitmask);
+      int64_t taken = 0;
+      if (!read_field(t, b, at, v, taken)) return false;
       bool holds = false;
       switch (t.op) {
         case rules::ByteTest::Op::kLess:
@@ -245,17 +251,14 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
     case rules::Match::Kind::kByteJump: {
       const rules::ByteJump& j = rule.byte_jumps[m.index];
       const int64_t at = (j.relative ? cursor : 0) + value(ends, j.offset, j.offset_var);
-      const int64_t n = read_length(j.bytes, at, begin, end);
       uint64_t v = 0;
-      if (!b.present || n < 0 ||
-          !read_number(b.data.data() + (at - begin), static_cast<size_t>(n), j.base, j.little, v))
-        return false;
-      v = masked(v, j.bitmask);
+      int64_t taken = 0;
+      if (!read_field(j, b, at, v, taken)) return false;
       if (v > (uint64_t{1} << 32)) return false;  // beyond any buffer
       int64_t jump = static_cast<int64_t>(v) * j.multiplier;
       if (j.align && jump % 4 != 0) jump += 4 - jump % 4;
       // From the end of the bytes read (Snort and Suricata), or from either end of the buffer.
-      const int64_t origin = j.from_beginning ? 0 : j.from_end ? end : at + j.bytes;
+      const int64_t origin = j.from_beginning ? 0 : j.from_end ? end : at + taken;
       const int64_t to = origin + jump + j.post_offset;
       if (to < begin || to > end) return false;
       Ends next = ends;
@@ -266,18 +269,15 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       // The number goes to the variable; the position moves past the bytes read (Suricata).
       const rules::ByteExtract& e = rule.byte_extracts[m.index];
       const int64_t at = (e.relative ? cursor : 0) + e.offset;
-      const int64_t n = read_length(e.bytes, at, begin, end);
       uint64_t v = 0;
-      if (!b.present || n < 0 ||
-          !read_number(b.data.data() + (at - begin), static_cast<size_t>(n), e.base, e.little, v))
-        return false;
-      v = masked(v, e.bitmask);
+      int64_t taken = 0;
+      if (!read_field(e, b, at, v, taken)) return false;
       if (v > (uint64_t{1} << 32)) return false;  // no offset or length is that large
       v *= e.multiplier;
       if (e.align != 0 && v % e.align != 0) v += e.align - v % e.align;
       Ends next = ends;
       next[kVariables + static_cast<size_t>(e.variable)] = v;
-      next[bi] = static_cast<uint64_t>(at + n);
+      next[bi] = static_cast<uint64_t>(at + taken);
       return step(program, buffers, i + 1, next);
     }
     case rules::Match::Kind::kBase64Decode: {

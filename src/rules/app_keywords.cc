@@ -11,6 +11,8 @@
 #include <tuple>
 #include <vector>
 
+#include "spanguard/core/text.h"
+
 namespace spanguard::rules {
 
 namespace {
@@ -32,11 +34,7 @@ constexpr AppFactKeyword kKeywords[] = {
     {"ftpbounce", AppFact::kFtpBounce, false},
 };
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
+using core::trim;
 
 [[noreturn]] void bad(std::string_view keyword, const std::string& expected, std::string_view v) {
   throw KeywordError{

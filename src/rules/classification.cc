@@ -5,15 +5,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "spanguard/core/text.h"
+
 namespace spanguard::rules {
 
 namespace {
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
+using core::trim;
 }  // namespace
 
 std::vector<std::string> Classifications::load_file(const std::string& path) {

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "app_keywords.h"
+#include "spanguard/core/text.h"
 
 namespace spanguard::rules {
 
@@ -158,10 +159,20 @@ Variables rule_variables(const core::Config& config) {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
+using core::trim;
+
+// The commands flowbits and xbits share.
+std::optional<FlowbitOp::Cmd> bit_command(std::string_view name) {
+  static constexpr std::pair<std::string_view, FlowbitOp::Cmd> kCmds[] = {
+      {"set", FlowbitOp::Cmd::kSet},
+      {"unset", FlowbitOp::Cmd::kUnset},
+      {"toggle", FlowbitOp::Cmd::kToggle},
+      {"isset", FlowbitOp::Cmd::kIsSet},
+      {"isnotset", FlowbitOp::Cmd::kIsNotSet}};
+  for (const auto& [n, c] : kCmds) {
+    if (n == name) return c;
+  }
+  return std::nullopt;
 }
 
 // Thrown inside one rule's parse; caught per rule.
@@ -1315,21 +1326,10 @@ void RuleBuilder::flowbits(std::string_view v, size_t at) {
     rule_.noalert = true;
     return;
   }
-  static const std::pair<std::string_view, FlowbitOp::Cmd> kCmds[] = {
-      {"set", FlowbitOp::Cmd::kSet},
-      {"unset", FlowbitOp::Cmd::kUnset},
-      {"toggle", FlowbitOp::Cmd::kToggle},
-      {"isset", FlowbitOp::Cmd::kIsSet},
-      {"isnotset", FlowbitOp::Cmd::kIsNotSet}};
   FlowbitOp op;
-  bool known = false;
-  for (const auto& [name, c] : kCmds) {
-    if (cmd == name) {
-      op.cmd = c;
-      known = true;
-    }
-  }
-  if (!known) {
+  if (const auto c = bit_command(cmd)) {
+    op.cmd = *c;
+  } else {
     fail(at,
          "'flowbits': unknown command '" + std::string(cmd) +
              "' (expected set, unset, toggle, isset, isnotset or noalert)",
@@ -1426,19 +1426,12 @@ void RuleBuilder::xbits(std::string_view v, size_t at) {
         "'");
   }
   XbitOp op;
-  static const std::pair<std::string_view, FlowbitOp::Cmd> kCmds[] = {
-      {"set", FlowbitOp::Cmd::kSet},
-      {"unset", FlowbitOp::Cmd::kUnset},
-      {"toggle", FlowbitOp::Cmd::kToggle},
-      {"isset", FlowbitOp::Cmd::kIsSet},
-      {"isnotset", FlowbitOp::Cmd::kIsNotSet}};
-  const auto cmd = std::find_if(std::begin(kCmds), std::end(kCmds),
-                                [&](const auto& c) { return c.first == args[0]; });
-  if (cmd == std::end(kCmds)) {
+  const auto cmd = bit_command(args[0]);
+  if (!cmd) {
     bad("unknown command '" + std::string(args[0]) +
         "' (expected set, unset, toggle, isset, isnotset or noalert)");
   }
-  op.cmd = cmd->second;
+  op.cmd = *cmd;
   if (args[1].empty() || args[1].find_first_of(" \t|&") != std::string_view::npos) {
     bad("bad name '" + std::string(args[1]) + "'");
   }

@@ -5,16 +5,13 @@
 #include <optional>
 #include <sstream>
 
+#include "spanguard/core/text.h"
+
 namespace spanguard::rules {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
+using core::trim;
 
 // "key value" parts separated by commas outside [...] (an address list keeps its commas).
 std::vector<std::string_view> split_parts(std::string_view v) {

@@ -9,7 +9,6 @@
 #include <fstream>
 #include <map>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -209,11 +208,7 @@ TEST(DnsRules, OutputEveDnsWritesTheRequestAndTheResponse) {
     const Replay r = testing::replay(name, frames, k2037895, "{HOME_NET: \"[198.51.100.1/32]\"}",
                                      {"output.eve.dns=true"});
     ASSERT_EQ(r.run.status, 0) << r.run.err;
-    std::vector<std::string> records;
-    std::istringstream lines(r.eve_text);
-    for (std::string line; std::getline(lines, line);) {
-      if (line.find("\"event_type\":\"dns\"") != std::string::npos) records.push_back(line);
-    }
+    const std::vector<std::string> records = events_of_type(r, "dns");
     ASSERT_EQ(records.size(), 2u) << r.eve_text;
     EXPECT_NE(records[0].find("\"type\":\"request\""), std::string::npos) << records[0];
     EXPECT_NE(records[0].find(std::string("\"src_ip\":\"") + kClientIp), std::string::npos)

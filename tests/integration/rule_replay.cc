@@ -3,6 +3,7 @@
 
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <stdexcept>
 
 #include "capture_writer.h"
@@ -57,6 +58,16 @@ Replay replay(const std::string& name, const std::vector<Bytes>& frames, const s
 int alerts_of(const Replay& r, uint32_t sid) {
   const auto it = r.alerts.find(sid);
   return it == r.alerts.end() ? 0 : it->second;
+}
+
+std::vector<std::string> events_of_type(const Replay& r, const std::string& event_type) {
+  std::vector<std::string> out;
+  std::istringstream lines(r.eve_text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("\"event_type\":\"" + event_type + "\"") != std::string::npos)
+      out.push_back(line);
+  }
+  return out;
 }
 
 uint32_t sid_of(const std::string& rule) {

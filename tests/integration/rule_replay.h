@@ -32,6 +32,8 @@ Replay replay(const std::string& name, const std::vector<Bytes>& frames, const s
               const std::string& address_vars, const std::vector<std::string>& settings = {});
 
 int alerts_of(const Replay& r, uint32_t sid);
+// The EVE lines of one event_type ("tls", "dns", ...), in order.
+std::vector<std::string> events_of_type(const Replay& r, const std::string& event_type);
 // The sid a rule's text names (throws std::invalid_argument without one).
 uint32_t sid_of(const std::string& rule);
 

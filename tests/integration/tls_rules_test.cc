@@ -780,11 +780,7 @@ TEST(TlsRules, OutputEveTlsWritesOneRecordPerHandshake) {
   const Replay r = replay("tls-records", conversation(h), kSecretMarker, home_is(Home::kClient),
                           {"output.eve.tls=true"});
   ASSERT_EQ(r.run.status, 0) << r.run.err;
-  std::vector<std::string> records;
-  std::istringstream lines(r.eve_text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.find("\"event_type\":\"tls\"") != std::string::npos) records.push_back(line);
-  }
+  const std::vector<std::string> records = events_of_type(r, "tls");
   ASSERT_EQ(records.size(), 1u) << r.eve_text;
   const std::string& t = records.front();
   for (const std::string& want :

@@ -46,6 +46,7 @@ class HeaderIndex {
     size_t by_address = 0, by_port = 0, generic = 0;
   };
   const Stats& stats() const { return stats_; }
+  bool empty() const { return stats_.by_address + stats_.by_port + stats_.generic == 0; }
 
  private:
   enum Side : uint8_t { kSrc, kDst, kEither, kSides };
