@@ -1,0 +1,57 @@
+// Keywords that describe a rule rather than what it matches: msg, sid, rev, gid, priority,
+// classtype, metadata, reference.
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "rule_builder.h"
+
+namespace spanguard::rules::detail {
+
+std::span<const RuleBuilder::Keyword> RuleBuilder::meta_keywords() {
+  static constexpr Keyword kKeywords[] = {
+      {"msg", &RuleBuilder::msg, true},           {"sid", &RuleBuilder::sid, true},
+      {"rev", &RuleBuilder::rev, true},           {"gid", &RuleBuilder::gid, true},
+      {"priority", &RuleBuilder::priority, true}, {"classtype", &RuleBuilder::classtype, true},
+      {"metadata", &RuleBuilder::metadata, true}, {"reference", &RuleBuilder::reference, true},
+  };
+  return kKeywords;
+}
+
+void RuleBuilder::classtype(std::string_view v, size_t at) {
+  rule_.classtype = std::string(trim(v));
+  const Classification* c =
+      classifications_ != nullptr ? classifications_->find(rule_.classtype) : nullptr;
+  if (c == nullptr) {
+    fail(at, "unknown classtype '" + rule_.classtype + "' (not in the classification file)",
+         "unknown classtype");
+  }
+  rule_.category = c->description;
+  if (!priority_seen_) rule_.priority = c->priority;
+}
+
+void RuleBuilder::metadata(std::string_view v, size_t) {
+  std::string_view rest = v;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const std::string_view item = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (item.empty()) continue;
+    const auto space = item.find(' ');
+    rule_.metadata.emplace_back(std::string(item.substr(0, space)),
+                                space == std::string_view::npos
+                                    ? std::string()
+                                    : std::string(trim(item.substr(space + 1))));
+  }
+}
+
+void RuleBuilder::reference(std::string_view v, size_t at) {
+  const auto comma = v.find(',');
+  if (comma == std::string_view::npos) {
+    fail(at, "'reference' expects TYPE,VALUE", "'reference' without a type");
+  }
+  rule_.references.push_back(
+      {std::string(trim(v.substr(0, comma))), std::string(trim(v.substr(comma + 1)))});
+}
+
+}  // namespace spanguard::rules::detail
