@@ -6,7 +6,10 @@
 #include <pcap/pcap.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -22,6 +25,7 @@
 #include "spanguard/core/log.h"
 #include "spanguard/decode/decoder.h"
 #include "spanguard/detect/engine.h"
+#include "spanguard/detect/rule_profile.h"
 #include "spanguard/output/alert_stream.h"
 #include "spanguard/output/eve_writer.h"
 #include "spanguard/pipeline/engine.h"
@@ -50,6 +54,13 @@ struct CommonOptions {
   int workers = -1;  // -1: not given
   std::string log_level;
   bool strict = false;
+  int profile_rules = 20;  // rules to print (0: all) when --profile-rules is given
+  std::vector<const CLI::Option*> profile_flags;  // one per subcommand sharing these options
+  std::string profile_rules_file;
+  bool profile_table() const {
+    return std::any_of(profile_flags.begin(), profile_flags.end(),
+                       [](const CLI::Option* f) { return f->count() > 0; });
+  }
 };
 
 void add_common(CLI::App& cmd, CommonOptions& o) {
@@ -73,12 +84,22 @@ void add_common(CLI::App& cmd, CommonOptions& o) {
                  "Worker threads (replay: 1, deterministic; run: one per core)")
       ->check(CLI::Range(1, 256));
   cmd.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical or off");
+  o.profile_flags.push_back(
+      cmd.add_flag("--profile-rules{20}", o.profile_rules,
+                   "Profile rules (detect.profile_rules) and print the N costliest at the end "
+                   "(--profile-rules=N, default 20; 0: all)")
+          ->check(CLI::NonNegativeNumber));
+  cmd.add_option("--profile-rules-file", o.profile_rules_file,
+                 "Profile rules and write every checked rule's figures as JSON to PATH at the end")
+      ->type_name("PATH");
 }
 
 core::Config load_config(const CommonOptions& o) {
   core::Config config(config_schema());
   if (!o.config_file.empty()) config.load_file(o.config_file);
   for (const std::string& s : o.sets) config.set(s);
+  if (o.profile_table() || !o.profile_rules_file.empty())
+    config.set("detect.profile_rules=true");
   core::set_log_level(o.log_level.empty() ? config.get("logging.level").as_string() : o.log_level);
   return config;
 }
@@ -92,8 +113,30 @@ unsigned worker_count(const CommonOptions& o, const core::Config& config, unsign
 
 // Runs until the input ends or SIGINT/SIGTERM, then drains the alert stream (bounded by
 // output.drain_timeout: a collector outage is not a sensor failure) and prints the summary.
+// With rule profiling on, the costliest rules follow the summary (and go to
+// --profile-rules-file).
+void report_rule_profile(const pipeline::Engine& engine, const detect::DetectionEngine* detection,
+                         const CommonOptions& o) {
+  if (detection == nullptr || !detection->options().profile_rules) return;
+  const std::vector<detect::RuleProfile> profile = engine.rule_profile();
+  if (o.profile_table() || o.profile_rules_file.empty()) {
+    const size_t top = static_cast<size_t>(o.profile_table() ? o.profile_rules : 20);
+    std::fputs(detect::format_rule_profile(*detection, profile, top).c_str(), stderr);
+  }
+  if (!o.profile_rules_file.empty()) {
+    const std::string json = detect::rule_profile_json(*detection, profile);
+    std::FILE* f = std::fopen(o.profile_rules_file.c_str(), "w");
+    if (f == nullptr || std::fwrite(json.data(), 1, json.size(), f) != json.size()) {
+      core::logger("cli")->error("{}: cannot write the rule profile: {}", o.profile_rules_file,
+                                 std::strerror(errno));
+    }
+    if (f != nullptr) std::fclose(f);
+  }
+}
+
 int run_engine(pipeline::Engine& engine, const std::string& title, bool read_errors_fail,
-               output::AlertStream* alerts) {
+               output::AlertStream* alerts, const detect::DetectionEngine* detection,
+               const CommonOptions& o) {
   SignalWatcher signals([&engine](int) { engine.stop(); });
   const int64_t start = core::monotonic_ns();
   engine.run();
@@ -101,6 +144,7 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
   if (alerts != nullptr) alerts->close();
   const core::CounterSnapshot counters = engine.counters();
   std::fputs(pipeline::format_summary(title, counters, wall).c_str(), stderr);
+  report_rule_profile(engine, detection, o);
   if (read_errors_fail && counters.get("capture.read_errors") > 0) return 1;
   return 0;
 }
@@ -291,7 +335,7 @@ int cmd_replay(const std::vector<std::string>& pcaps, const CommonOptions& o) {
   pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 1), false, outputs);
   run.engine = &engine;
   // An unreadable record ends its file with a warning; only --strict makes that a failure.
-  const int status = run_engine(engine, title, o.strict, run.alerts.get());
+  const int status = run_engine(engine, title, o.strict, run.alerts.get(), detection.get(), o);
   run.engine = nullptr;
   return status;
 }
@@ -328,7 +372,8 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
       "running with {} worker(s) on {} interface(s); stop with SIGINT/SIGTERM",
       engine.worker_count(), interfaces.size());
   run.engine = &engine;
-  const int status = run_engine(engine, "spanguard run", false, run.alerts.get());
+  const int status =
+      run_engine(engine, "spanguard run", false, run.alerts.get(), detection.get(), o);
   run.engine = nullptr;
   return status;
 }

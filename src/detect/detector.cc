@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "spanguard/core/time.h"
 #include "spanguard/detect/transforms.h"
 
 namespace spanguard::detect {
@@ -374,6 +375,7 @@ Detector::Detector(const DetectionEngine& engine, AlertSink& sink)
       tx_buffers_(engine.buffer_count()),
       transformed_(engine.transformed().size()),
       counters_(kCounterGroup) {
+  if (engine.options().profile_rules) profile_.resize(engine.rules().size());
   detect_slot();  // registered while stages are built
   for (size_t s = 0; s < static_cast<size_t>(Scope::kCount); ++s) {
     if (const hs_database_t* db = engine.database(static_cast<Scope>(s)))
@@ -477,6 +479,21 @@ bool Detector::header_holds(const CompiledRule& cr, const Header& h,
          r.src.contains(h.dst) && r.dst.contains(h.src);
 }
 
+bool Detector::profiled_verify(uint32_t index, const CompiledRule& cr, InspectBuffers buffers) {
+  const int64_t start = core::monotonic_ns();
+  const bool matched = verifier_.verify(cr.program, buffers);
+  const auto ns = static_cast<uint64_t>(core::monotonic_ns() - start);
+  RuleProfile& p = profile_[index];
+  ++p.checks;
+  p.ns += ns;
+  p.ns_max = std::max(p.ns_max, ns);
+  if (matched) {
+    ++p.matches;
+    p.ns_match += ns;
+  }
+  return matched;
+}
+
 void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, InspectBuffers buffers,
                      const decode::PacketView* packet, std::span<const uint8_t> excerpt,
                      const TransactionView* tx) {
@@ -510,7 +527,9 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
     if (!cr.flowbits.empty() && !flowbits_hold(cr, state)) continue;
     if (!cr.xbits.empty() && !xbits_hold(cr, engine_.xbits(), h.src, h.dst, now)) continue;
     counters_.inc(DetectCounter::kVerified);
-    if (!verifier_.verify(cr.program, buffers)) continue;
+    if (!profile_.empty() ? !profiled_verify(index, cr, buffers)
+                          : !verifier_.verify(cr.program, buffers))
+      continue;
     if (flow != nullptr && state == nullptr) state = &flow_state(*flow);
     if (!cr.flowints.empty() && (state == nullptr || !run_flowints(cr, *state))) continue;
     if (cr.sets_flowbits && state != nullptr) apply_flowbits(cr, *state);
@@ -543,6 +562,7 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
     }
     if (state != nullptr) mark_fired(*state, tx, dir, index);
     counters_.inc(DetectCounter::kAlerts);
+    if (!profile_.empty()) ++profile_[index].alerts;
     AlertEvent alert;
     alert.rule = &cr;
     alert.flow = flow;

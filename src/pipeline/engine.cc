@@ -199,6 +199,12 @@ void Engine::run_threaded() {
   for (auto& t : threads) t.join();
 }
 
+std::vector<detect::RuleProfile> Engine::rule_profile() const {
+  std::vector<detect::RuleProfile> sum;
+  for (const auto& worker : workers_) worker->collect_profile(sum);
+  return sum;
+}
+
 core::CounterSnapshot Engine::counters() const {
   core::CounterSnapshot snapshot;
   core::Counters<CaptureCounter> capture(kCaptureGroup);

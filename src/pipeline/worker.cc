@@ -290,4 +290,11 @@ void Worker::collect(core::CounterSnapshot& out) const {
   if (responder_) out.add(responder_->counters().values());
 }
 
+void Worker::collect_profile(std::vector<detect::RuleProfile>& out) const {
+  if (!detector_) return;
+  const std::vector<detect::RuleProfile>& mine = detector_->profile();
+  if (out.size() < mine.size()) out.resize(mine.size());
+  for (size_t i = 0; i < mine.size(); ++i) out[i].add(mine[i]);
+}
+
 }  // namespace spanguard::pipeline

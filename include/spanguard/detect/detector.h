@@ -18,6 +18,7 @@
 //    data. threshold / detection_filter decide per tracked address whether a match alerts.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -28,6 +29,7 @@
 #include "spanguard/decode/packet_view.h"
 #include "spanguard/detect/alert_rate.h"
 #include "spanguard/detect/engine.h"
+#include "spanguard/detect/rule_profile.h"
 #include "spanguard/flow/flow.h"
 
 namespace spanguard::detect {
@@ -104,6 +106,8 @@ class Detector {
 
   const core::Counters<DetectCounter>& counters() const { return counters_; }
   static const core::CounterGroup& counter_group();
+  // By rule index; empty unless detect.profile_rules.
+  const std::vector<RuleProfile>& profile() const { return profile_; }
   // Bytes of detection state one flow direction holds once it carries payload.
   size_t direction_state_bytes() const;
 
@@ -117,6 +121,7 @@ class Detector {
   void judge(const Header& header, flow::Flow* flow, flow::Direction dir, InspectBuffers buffers,
              const decode::PacketView* packet, std::span<const uint8_t> excerpt,
              const TransactionView* tx = nullptr);
+  bool profiled_verify(uint32_t index, const CompiledRule& cr, InspectBuffers buffers);
   bool header_holds(const CompiledRule& r, const Header& h, const decode::PacketView* packet,
                     const flow::Flow* flow) const;
 
@@ -135,6 +140,7 @@ class Detector {
   std::vector<std::string> transformed_;     // bytes of each transformed buffer
   std::string transform_scratch_;
   core::Counters<DetectCounter> counters_;
+  std::vector<RuleProfile> profile_;
 };
 
 }  // namespace spanguard::detect

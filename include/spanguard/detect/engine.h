@@ -57,6 +57,7 @@ struct DetectOptions {
   uint32_t backtrack_limit = 5000;   // verification steps per candidate rule
   uint32_t pcre_match_limit = 3500;  // PCRE2 match and depth limits
   uint32_t payload_excerpt = 256;    // bytes of the triggering data in an alert (0: none)
+  bool profile_rules = false;        // per-rule checks, matches and verification time
 };
 const core::ParamSection& detect_params();
 DetectOptions detect_options(const core::Config& config);

@@ -37,6 +37,9 @@ class Engine {
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
   // Sums of every worker's and source's counters; safe while running.
   core::CounterSnapshot counters() const;
+  // Every worker's rule profile summed, by rule index (empty unless detect.profile_rules); after
+  // run() has returned.
+  std::vector<detect::RuleProfile> rule_profile() const;
 
  private:
   void run_inline();

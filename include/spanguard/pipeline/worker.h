@@ -51,6 +51,9 @@ class Worker final : public capture::FrameSink,
   void finish();
   // Adds this worker's counters to `out`; safe from another thread while the worker runs.
   void collect(core::CounterSnapshot& out) const;
+  // Adds this worker's rule profile (detect.profile_rules) to `out`, by rule index; call once the
+  // worker has stopped.
+  void collect_profile(std::vector<detect::RuleProfile>& out) const;
 
  private:
   void on_flow_end(const flow::Flow& flow, flow::EndReason reason) override;
