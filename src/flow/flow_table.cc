@@ -525,6 +525,10 @@ Flow* FlowTable::create(const FlowKey& key, uint64_t hash, const decode::PacketV
   dir = sender_is_client ? Direction::kToServer : Direction::kToClient;
   f->client_is_first = source_is_first == sender_is_client;
   f->timeout_class = timeout_class_of(key);
+  if (v.is_icmp()) {
+    f->icmp_type = v.icmp_type;
+    f->icmp_code = v.icmp_code;
+  }
   if (f->is_tcp()) {
     f->tcp.start(v, dir);
     if (f->tcp.midstream()) counters_.inc(FlowCounter::kTcpMidstream);

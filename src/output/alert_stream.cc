@@ -114,6 +114,17 @@ constexpr core::Param kParams[] = {
      .default_value = "false",
      .help = "Also emit one event_type \"dns\" record per DNS message, request and response, "
              "like Suricata's dns log (version 3)"},
+    {.name = "eve.community_id",
+     .type = core::ParamType::kBool,
+     .default_value = "true",
+     .help = "Add each flow's Community ID (v1) to alerts, flow, reset and protocol records, to "
+             "join them with Zeek's and other tools' records of the same connection"},
+    {.name = "eve.community_id_seed",
+     .type = core::ParamType::kInt,
+     .default_value = "0",
+     .help = "Community ID seed; tools whose records are joined must use the same",
+     .min = 0,
+     .max = 65535},
 };
 
 constexpr core::ParamSection kSection{"output", "Alert stream to the SIEM collector", kParams};

@@ -7,6 +7,7 @@
 
 #include "spanguard/applayer/dns.h"
 #include "spanguard/applayer/tls.h"
+#include "spanguard/core/community_id.h"
 
 namespace spanguard::output {
 
@@ -419,6 +420,41 @@ const google::protobuf::Message* event_body(const v1::Envelope& e) {
       return &e.app();
     default:
       return nullptr;
+  }
+}
+
+std::string community_id(const flow::Flow& f, uint16_t seed) {
+  const int client = f.client_is_first ? 0 : 1;
+  const bool icmp =
+      f.key.proto == decode::ip_proto::kIcmp || f.key.proto == decode::ip_proto::kIcmpv6;
+  return core::community_id_v1(flow::endpoint_address(f.key, client),
+                               icmp ? f.icmp_type : f.key.port[client],
+                               flow::endpoint_address(f.key, 1 - client),
+                               icmp ? f.icmp_code : f.key.port[1 - client], f.key.proto, seed);
+}
+
+std::string community_id(const decode::PacketView& p, uint16_t seed) {
+  const bool icmp = p.is_icmp();
+  return core::community_id_v1(p.src_ip(), icmp ? p.icmp_type : p.src_port, p.dst_ip(),
+                               icmp ? p.icmp_code : p.dst_port, p.ip_proto, seed);
+}
+
+void set_community_id(v1::Envelope& e, std::string id) {
+  switch (e.body_case()) {
+    case v1::Envelope::kAlert:
+      e.mutable_alert()->set_community_id(std::move(id));
+      break;
+    case v1::Envelope::kFlow:
+      e.mutable_flow()->set_community_id(std::move(id));
+      break;
+    case v1::Envelope::kResetReport:
+      e.mutable_reset_report()->set_community_id(std::move(id));
+      break;
+    case v1::Envelope::kApp:
+      e.mutable_app()->set_community_id(std::move(id));
+      break;
+    default:
+      break;
   }
 }
 

@@ -30,6 +30,10 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
       http_records_(config.get("output.eve.http").as_bool()),
       tls_records_(config.get("output.eve.tls").as_bool()),
       dns_records_(config.get("output.eve.dns").as_bool()),
+      community_seed_(config.get("output.eve.community_id").as_bool()
+                          ? std::optional<uint16_t>(static_cast<uint16_t>(
+                                config.get("output.eve.community_id_seed").as_int()))
+                          : std::nullopt),
       decoder_(decode::decoder_options(config, live_capture)),
       defrag_(decode::defrag_options(config)),
       detector_(outputs.detection != nullptr
@@ -145,6 +149,8 @@ void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
   if (flow_records_ && (outputs_.eve != nullptr || outputs_.alerts != nullptr)) {
     v1::Envelope event;
     *event.mutable_flow() = output::flow_record(flow, reason);
+    if (community_seed_)
+      output::set_community_id(event, output::community_id(flow, *community_seed_));
     emit(event);
   }
 }
@@ -201,6 +207,13 @@ void Worker::on_alert(const detect::AlertEvent& alert) {
                                                   alert.in_transaction ? current_tx_ : nullptr);
   p.flow = alert.flow;
   p.responded = responded;
+  if (community_seed_) {
+    if (alert.flow != nullptr) {
+      output::set_community_id(p.event, output::community_id(*alert.flow, *community_seed_));
+    } else if (alert.packet != nullptr) {
+      output::set_community_id(p.event, output::community_id(*alert.packet, *community_seed_));
+    }
+  }
 }
 
 void Worker::emit_pending_alerts() {
@@ -233,6 +246,8 @@ void Worker::on_reset_outcome(const respond::ResetOutcomeEvent& event) {
   if (outputs_.eve == nullptr && outputs_.alerts == nullptr) return;
   v1::Envelope envelope;
   *envelope.mutable_reset_report() = output::reset_report(event, 0);
+  if (community_seed_ && event.flow != nullptr)
+    output::set_community_id(envelope, output::community_id(*event.flow, *community_seed_));
   emit(envelope);
 }
 
@@ -277,6 +292,8 @@ void Worker::emit_record(const applayer::TxInspection& tx) {
   if (outputs_.eve == nullptr && outputs_.alerts == nullptr) return;
   v1::Envelope event;
   *event.mutable_app() = output::app_record(tx, last_ts_, 0);
+  if (community_seed_ && tx.flow != nullptr)
+    output::set_community_id(event, output::community_id(*tx.flow, *community_seed_));
   emit(event);
 }
 

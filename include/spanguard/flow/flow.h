@@ -85,8 +85,10 @@ struct Flow {
   core::FtpDataCommand ftp_command = core::FtpDataCommand::kOther;  // an FTP data session's
   uint64_t parent_flow_id = 0;  // an FTP data session: its control session's flow_id
   uint8_t timeout_class = 0;    // cached index into the timeout table (see FlowTable)
-  TcpTracker tcp;               // meaningful for TCP flows only
-  EndpointTrace endpoint[2];    // by Direction of the endpoint's packets
+  uint8_t icmp_type = 0;        // ICMP flows: the first packet's type and code (Community ID)
+  uint8_t icmp_code = 0;
+  TcpTracker tcp;             // meaningful for TCP flows only
+  EndpointTrace endpoint[2];  // by Direction of the endpoint's packets
   std::array<std::unique_ptr<FlowData>, kMaxFlowSlots> data;
 
   // Intrusive links: the hash chain and the expiry wheel.

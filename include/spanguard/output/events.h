@@ -43,6 +43,13 @@ uint64_t event_seq(const v1::Envelope& e);
 bool set_event_seq(v1::Envelope& e, uint64_t seq);
 const google::protobuf::Message* event_body(const v1::Envelope& e);
 
+// Community ID v1 of a flow: the client as first endpoint, an ICMP flow's first type and code as
+// its ports; of a packet outside any flow, from its own header.
+std::string community_id(const flow::Flow& flow, uint16_t seed);
+std::string community_id(const decode::PacketView& packet, uint16_t seed);
+// Sets the community_id of the event an envelope carries (alert, flow, reset or protocol record).
+void set_community_id(v1::Envelope& e, std::string id);
+
 // The `reset` object of an alert or reset report: mode, packets and outcome per end.
 void set_reset(v1::ResetInfo* info, const respond::ResetSummary& summary);
 // The follow-up of a reset whose kill watch ended: event_type "reset", the outcome per end.

@@ -80,6 +80,7 @@ class Worker final : public capture::FrameSink,
   bool http_records_;
   bool tls_records_;
   bool dns_records_;
+  std::optional<uint16_t> community_seed_;  // output.eve.community_id: on, with this seed
   decode::Decoder decoder_;
   decode::Defragmenter defrag_;
   decode::PacketView view_;
