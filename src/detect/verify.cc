@@ -169,7 +169,10 @@ uint64_t masked(uint64_t v, uint64_t mask) {
 template <typename Ends>
 int64_t value(const Ends& ends, std::optional<int32_t> number, int8_t var) {
   if (var == rules::kNoVariable) return number.value_or(0);
-  return static_cast<int64_t>(ends[Verifier::kVariables + static_cast<size_t>(var)]);
+  // A byte_math result may be any 64-bit number; as a position, anything past 2^40 is as far out
+  // of every buffer (and keeps the sums positions take part in from overflowing).
+  return static_cast<int64_t>(
+      std::min<uint64_t>(ends[Verifier::kVariables + static_cast<size_t>(var)], uint64_t{1} << 40));
 }
 template <typename Ends>
 int64_t value(const Ends& ends, int32_t number, int8_t var) {
@@ -177,8 +180,8 @@ int64_t value(const Ends& ends, int32_t number, int8_t var) {
 }
 
 // The number a byte_test, byte_jump or byte_extract `f` reads at `at` (its byte count — 0 with
-// string: all digits there —, base, byte order and bitmask) and how many bytes it took; false
-// when those bytes are not in the buffer or hold no number.
+// string: all digits there —, base and byte order; the caller applies a bitmask) and how many bytes
+// it took; false when those bytes are not in the buffer or hold no number.
 template <typename Field>
 bool read_field(const Field& f, const InspectBuffer& b, int64_t at, uint64_t& v, int64_t& taken) {
   const auto begin = static_cast<int64_t>(b.base);
@@ -188,7 +191,6 @@ bool read_field(const Field& f, const InspectBuffer& b, int64_t at, uint64_t& v,
   if (taken <= 0 || at + taken > end) return false;
   if (!read_number(b.data.data() + (at - begin), static_cast<size_t>(taken), f.base, f.little, v))
     return false;
-  v = masked(v, f.bitmask);
   return true;
 }
 
@@ -210,7 +212,8 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
     case rules::Match::Kind::kDataAt: {
       // Suricata: absolute, a byte at N exists; relative, N more bytes after the cursor.
       const rules::DataAt& d = rule.data_at[m.index];
-      const bool there = b.present && (d.relative ? cursor + d.n <= end : int64_t{d.n} < end);
+      const int64_t n = value(ends, static_cast<int32_t>(d.n), d.n_var);
+      const bool there = b.present && (d.relative ? cursor + n <= end : n < end);
       return there != d.negated && step(program, buffers, i + 1, ends);
     }
     case rules::Match::Kind::kByteTest: {
@@ -222,6 +225,7 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       uint64_t v = 0;
       int64_t taken = 0;
       if (!read_field(t, b, at, v, taken)) return false;
+      v = masked(v, t.bitmask);
       bool holds = false;
       switch (t.op) {
         case rules::ByteTest::Op::kLess:
@@ -254,6 +258,7 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       uint64_t v = 0;
       int64_t taken = 0;
       if (!read_field(j, b, at, v, taken)) return false;
+      v = masked(v, j.bitmask);
       if (v > (uint64_t{1} << 32)) return false;  // beyond any buffer
       int64_t jump = static_cast<int64_t>(v) * j.multiplier;
       if (j.align && jump % 4 != 0) jump += 4 - jump % 4;
@@ -272,11 +277,50 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       uint64_t v = 0;
       int64_t taken = 0;
       if (!read_field(e, b, at, v, taken)) return false;
+      v = masked(v, e.bitmask);
       if (v > (uint64_t{1} << 32)) return false;  // no offset or length is that large
       v *= e.multiplier;
       if (e.align != 0 && v % e.align != 0) v += e.align - v % e.align;
       Ends next = ends;
       next[kVariables + static_cast<size_t>(e.variable)] = v;
+      next[bi] = static_cast<uint64_t>(at + taken);
+      return step(program, buffers, i + 1, next);
+    }
+    case rules::Match::Kind::kByteMath: {
+      // Suricata: the operation, then the bitmask (shifted right by its trailing zeros) on the
+      // result; the position moves past the bytes read. Division by zero does not match.
+      const rules::ByteMath& bm = rule.byte_maths[m.index];
+      const int64_t at = (bm.relative ? cursor : 0) + bm.offset;
+      uint64_t v = 0;
+      int64_t taken = 0;
+      if (!read_field(bm, b, at, v, taken)) return false;
+      const uint64_t r = bm.rvalue_var == rules::kNoVariable
+                             ? bm.rvalue
+                             : ends[kVariables + static_cast<size_t>(bm.rvalue_var)];
+      switch (bm.op) {
+        case rules::ByteMath::Op::kAdd:
+          v += r;
+          break;
+        case rules::ByteMath::Op::kSubtract:
+          v -= r;
+          break;
+        case rules::ByteMath::Op::kMultiply:
+          v *= r;
+          break;
+        case rules::ByteMath::Op::kDivide:
+          if (r == 0) return false;
+          v /= r;
+          break;
+        case rules::ByteMath::Op::kShiftLeft:
+          v = r >= 64 ? 0 : v << r;
+          break;
+        case rules::ByteMath::Op::kShiftRight:
+          v = r >= 64 ? 0 : v >> r;
+          break;
+      }
+      v = masked(v, bm.bitmask);
+      Ends next = ends;
+      next[kVariables + static_cast<size_t>(bm.variable)] = v;
       next[bi] = static_cast<uint64_t>(at + taken);
       return step(program, buffers, i + 1, next);
     }
@@ -366,6 +410,7 @@ bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers,
     case rules::Match::Kind::kByteJump:
     case rules::Match::Kind::kBase64Decode:
     case rules::Match::Kind::kByteExtract:
+    case rules::Match::Kind::kByteMath:
       return positional(program, buffers, i, ends);
     case rules::Match::Kind::kContent:
     case rules::Match::Kind::kPcre:

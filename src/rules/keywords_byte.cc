@@ -14,6 +14,7 @@ std::span<const RuleBuilder::Keyword> RuleBuilder::byte_keywords() {
       {"byte_extract", &RuleBuilder::byte_extract, true},
       {"byte_test", &RuleBuilder::byte_test, true},
       {"byte_jump", &RuleBuilder::byte_jump, true},
+      {"byte_math", &RuleBuilder::byte_math, true},
   };
   return kKeywords;
 }
@@ -128,6 +129,25 @@ bool number_option(std::string_view arg, std::string_view next, bool& used_next,
 
 }  // namespace
 
+int8_t RuleBuilder::new_variable(std::string_view keyword, std::string_view name, size_t at) {
+  const std::string k(keyword);
+  if (name.empty() || !std::isalpha(static_cast<unsigned char>(name.front())) ||
+      name.find_first_of(" \t") != std::string_view::npos) {
+    fail(at, "'" + k + "': bad variable name '" + std::string(name) + "' (a letter first)",
+         "'" + k + "' with a bad name");
+  }
+  if (variable_of(name) != kNoVariable) {
+    fail(at, "'" + k + "': variable '" + std::string(name) + "' is already set by this rule",
+         "'" + k + "' variable given twice");
+  }
+  if (rule_.variables.size() == kMaxRuleVariables) {
+    fail(at, "'" + k + "': more than " + std::to_string(kMaxRuleVariables) + " variables",
+         "'" + k + "' with too many variables");
+  }
+  rule_.variables.emplace_back(name);
+  return static_cast<int8_t>(rule_.variables.size() - 1);
+}
+
 // byte_extract:N,OFFSET,NAME[,options] (Suricata's options; dce needs DCE/RPC parsing).
 void RuleBuilder::byte_extract(std::string_view v, size_t at) {
   ByteExtract e;
@@ -138,19 +158,6 @@ void RuleBuilder::byte_extract(std::string_view v, size_t at) {
   }
   e.offset = static_cast<int32_t>(number_arg("byte_extract", args[1], at, -65535, 65535));
   const std::string_view name = args[2];
-  if (name.empty() || !std::isalpha(static_cast<unsigned char>(name.front())) ||
-      name.find_first_of(" \t") != std::string_view::npos) {
-    fail(at, "'byte_extract': bad variable name '" + std::string(name) + "' (a letter first)",
-         "'byte_extract' with a bad name");
-  }
-  if (variable_of(name) != kNoVariable) {
-    fail(at, "'byte_extract': variable '" + std::string(name) + "' extracted twice",
-         "'byte_extract' variable given twice");
-  }
-  if (rule_.variables.size() == kMaxRuleVariables) {
-    fail(at, "'byte_extract': more than " + std::to_string(kMaxRuleVariables) + " variables",
-         "'byte_extract' with too many variables");
-  }
   for (size_t i = 3; i < args.size(); ++i) {
     bool used_next = false;
     const std::string_view a = args[i];
@@ -177,8 +184,7 @@ void RuleBuilder::byte_extract(std::string_view v, size_t at) {
   }
   e.bytes = byte_count("byte_extract", args[0], e.base, at);
   e.buffer = buffer_;
-  e.variable = static_cast<int8_t>(rule_.variables.size());
-  rule_.variables.emplace_back(name);
+  e.variable = new_variable("byte_extract", name, at);
   rule_.byte_extracts.push_back(e);
   rule_.matches.push_back({Match::Kind::kByteExtract, rule_.byte_extracts.size() - 1});
 }
@@ -295,6 +301,146 @@ void RuleBuilder::byte_jump(std::string_view v, size_t at) {
   j.buffer = buffer_;
   rule_.byte_jumps.push_back(j);
   rule_.matches.push_back({Match::Kind::kByteJump, rule_.byte_jumps.size() - 1});
+}
+
+// byte_math:bytes N,offset O,oper OP,rvalue V,result NAME[,relative][,endian big|little]
+// [,string hex|dec|oct][,bitmask M] — named options in any order, each at most once (Suricata).
+void RuleBuilder::byte_math(std::string_view v, size_t at) {
+  ByteMath m;
+  std::optional<std::string_view> bytes, offset, oper, rvalue, result;
+  bool endian_seen = false, relative_seen = false, string_seen = false, bitmask_seen = false;
+  auto once = [&](bool& seen, std::string_view what) {
+    if (seen) {
+      fail(at, "'byte_math': '" + std::string(what) + "' given twice",
+           "'byte_math' with an option given twice");
+    }
+    seen = true;
+  };
+  auto set = [&](std::optional<std::string_view>& field, std::string_view what,
+                 std::string_view value) {
+    if (field) {
+      fail(at, "'byte_math': '" + std::string(what) + "' given twice",
+           "'byte_math' with an option given twice");
+    }
+    field = value;
+  };
+  for (const std::string_view arg : split_args(v)) {
+    const auto space = arg.find_first_of(" \t");
+    const std::string_view name = arg.substr(0, space);
+    const std::string_view value =
+        space == std::string_view::npos ? std::string_view() : trim(arg.substr(space));
+    if (name == "bytes" || name == "offset" || name == "oper" || name == "rvalue" ||
+        name == "result" || name == "endian" || name == "string" || name == "bitmask") {
+      if (value.empty()) {
+        fail(at, "'byte_math': '" + std::string(name) + "' needs a value",
+             "'byte_math' option without a value");
+      }
+    }
+    if (name == "bytes") {
+      set(bytes, name, value);
+    } else if (name == "offset") {
+      set(offset, name, value);
+    } else if (name == "oper") {
+      set(oper, name, value);
+    } else if (name == "rvalue") {
+      set(rvalue, name, value);
+    } else if (name == "result") {
+      set(result, name, value);
+    } else if (name == "relative" && value.empty()) {
+      once(relative_seen, name);
+      m.relative = true;
+    } else if (name == "endian") {
+      once(endian_seen, name);
+      if (value == "dce") {
+        fail(at, "'byte_math': endian dce needs DCE/RPC parsing, which does not exist yet",
+             "'byte_math' with dce");
+      }
+      if (value != "big" && value != "little") {
+        fail(at, "'byte_math': endian must be big or little, got '" + std::string(value) + "'",
+             "'byte_math' with a bad endian");
+      }
+      m.little = value == "little";
+    } else if (name == "dce" && value.empty()) {
+      fail(at, "'byte_math': dce needs DCE/RPC parsing, which does not exist yet",
+           "'byte_math' with dce");
+    } else if (name == "string") {
+      once(string_seen, name);
+      if (value != "hex" && value != "dec" && value != "oct") {
+        fail(at, "'byte_math': string must be hex, dec or oct, got '" + std::string(value) + "'",
+             "'byte_math' with a bad string base");
+      }
+      m.base = value == "hex"   ? NumberBase::kHex
+               : value == "oct" ? NumberBase::kOct
+                                : NumberBase::kDec;
+    } else if (name == "bitmask") {
+      once(bitmask_seen, name);
+      std::string_view hex = value;
+      if (hex.size() > 2 && hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X')) hex.remove_prefix(2);
+      uint64_t parsed = 0;
+      const auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), parsed, 16);
+      if (hex.empty() || ec != std::errc() || end != hex.data() + hex.size() || parsed == 0 ||
+          parsed > UINT32_MAX) {
+        fail(at,
+             "'byte_math': bitmask must be a non-zero 32-bit hex value, got '" +
+                 std::string(value) + "'",
+             "'byte_math' with a bad bitmask");
+      }
+      m.bitmask = parsed;
+    } else {
+      fail(at,
+           "'byte_math': unknown option '" + std::string(arg) +
+               "' (expected bytes, offset, oper, rvalue, result, relative, endian, string, "
+               "bitmask)",
+           "'byte_math' with an unknown option");
+    }
+  }
+  for (const auto& [field, what] :
+       {std::pair{&bytes, "bytes"}, std::pair{&offset, "offset"}, std::pair{&oper, "oper"},
+        std::pair{&rvalue, "rvalue"}, std::pair{&result, "result"}}) {
+    if (!*field) {
+      fail(at,
+           std::string("'byte_math' needs ") + what +
+               " (bytes N, offset O, oper OP, rvalue V, result NAME)",
+           "'byte_math' without " + std::string(what));
+    }
+  }
+  static constexpr std::pair<std::string_view, ByteMath::Op> kOps[] = {
+      {"+", ByteMath::Op::kAdd},        {"-", ByteMath::Op::kSubtract},
+      {"*", ByteMath::Op::kMultiply},   {"/", ByteMath::Op::kDivide},
+      {"<<", ByteMath::Op::kShiftLeft}, {">>", ByteMath::Op::kShiftRight}};
+  const auto op = std::find_if(std::begin(kOps), std::end(kOps),
+                               [&](const auto& o) { return o.first == *oper; });
+  if (op == std::end(kOps)) {
+    fail(at, "'byte_math': unknown oper '" + std::string(*oper) + "' (expected + - * / << >>)",
+         "'byte_math' with an unknown oper");
+  }
+  m.op = op->second;
+  if (variable_of(*bytes) != kNoVariable) {
+    fail(at, "'byte_math': bytes from a variable is not supported; give a number",
+         "'byte_math' with variable bytes");
+  }
+  const bool shift = m.op == ByteMath::Op::kShiftLeft || m.op == ByteMath::Op::kShiftRight;
+  const int64_t max_bytes = shift ? 4 : m.base == NumberBase::kBinary ? 8 : 10;
+  int64_t n = 0;
+  if (!shift && m.base == NumberBase::kBinary && parse_int(*bytes, n) && (n == 9 || n == 10)) {
+    fail(at,
+         "'byte_math': bytes " + std::to_string(n) +
+             " needs string (a binary number is at "
+             "most 8 bytes)",
+         "'byte_math' out of range");
+  }
+  n = number_arg("byte_math", *bytes, at, 1, max_bytes);
+  m.bytes = static_cast<uint8_t>(n);
+  m.offset = static_cast<int32_t>(number_arg("byte_math", *offset, at, -65535, 65535));
+  m.rvalue_var = variable_of(*rvalue);
+  if (m.rvalue_var == kNoVariable) {
+    m.rvalue = static_cast<uint64_t>(
+        number_or_variable("byte_math", "rvalue", *rvalue, at, 0, UINT32_MAX));
+  }
+  m.buffer = buffer_;
+  m.variable = new_variable("byte_math", *result, at);
+  rule_.byte_maths.push_back(m);
+  rule_.matches.push_back({Match::Kind::kByteMath, rule_.byte_maths.size() - 1});
 }
 
 }  // namespace spanguard::rules::detail

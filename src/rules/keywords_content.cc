@@ -189,8 +189,12 @@ void RuleBuilder::isdataat(std::string_view v, size_t at) {
     n = trim(n.substr(1));
   }
   int64_t value = 0;
-  if (!parse_number(n, value) || value < 0 || value > 65535 * 16) {
-    fail(at, "'isdataat' expects [!]N with N from 0 to 1048560, got '" + std::string(n) + "'",
+  d.n_var = variable_of(n);
+  if (d.n_var == kNoVariable && (!parse_number(n, value) || value < 0 || value > 65535 * 16)) {
+    fail(at,
+         "'isdataat' expects [!]N with N from 0 to 1048560 or a byte_extract/byte_math "
+         "variable, got '" +
+             std::string(n) + "'",
          "'isdataat' with a bad value");
   }
   d.n = static_cast<uint32_t>(value);

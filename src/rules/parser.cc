@@ -220,7 +220,8 @@ Content& RuleBuilder::last_content(std::string_view keyword, size_t at) {
   auto last = rule_.matches.rbegin();
   while (last != rule_.matches.rend() &&
          (last->kind == Match::Kind::kDataAt || last->kind == Match::Kind::kByteTest ||
-          last->kind == Match::Kind::kByteJump || last->kind == Match::Kind::kByteExtract))
+          last->kind == Match::Kind::kByteJump || last->kind == Match::Kind::kByteExtract ||
+          last->kind == Match::Kind::kByteMath))
     ++last;
   if (rule_.contents.empty() || last == rule_.matches.rend() ||
       last->kind != Match::Kind::kContent) {
@@ -382,11 +383,11 @@ void RuleBuilder::finish(size_t end) {
 
 }  // namespace detail
 
+using detail::fail;
+using detail::parse_int;
 using detail::RuleBuilder;
 using detail::RuleError;
 using detail::trim;
-using detail::fail;
-using detail::parse_int;
 
 // ---- files and rules -------------------------------------------------------------------------
 

@@ -133,6 +133,70 @@ TEST(ByteExtract, VariablesFeedLaterKeywordsAndThePositionMoves) {
       holds("byte_extract:2,0,n,string,dec; content:\"X\"; distance:n; within:1;", "03abcX"));
 }
 
+// byte_math (Suricata): OPER applied to the number read and RVALUE, into a variable later keywords
+// take; bitmask after the operation; the position moves past the bytes read.
+TEST(ByteMath, EachOperatorIntoAVariableLaterKeywordsRead) {
+  const auto math = [](const std::string& oper, int rvalue) {
+    return "byte_math:bytes 1,offset 0,oper " + oper + ",rvalue " + std::to_string(rvalue) +
+           ",result r; byte_test:1,=,r,1;";
+  };
+  const auto with = [](char read, char expected) { return std::string{read, expected}; };
+  EXPECT_TRUE(holds(math("+", 3), with(5, 8)));
+  EXPECT_FALSE(holds(math("+", 3), with(5, 9)));
+  EXPECT_TRUE(holds(math("-", 3), with(5, 2)));
+  EXPECT_TRUE(holds(math("*", 3), with(5, 15)));
+  EXPECT_TRUE(holds(math("/", 3), with(5, 1)));
+  EXPECT_TRUE(holds(math("<<", 2), with(5, 20)));
+  EXPECT_TRUE(holds(math(">>", 1), with(5, 2)));
+  // Division by zero never matches, whatever follows.
+  EXPECT_FALSE(holds("byte_math:bytes 1,offset 0,oper /,rvalue 0,result r;", with(5, 0)));
+  // Wrapping below zero gives a huge number: no byte lies that far.
+  EXPECT_TRUE(
+      holds("byte_math:bytes 1,offset 0,oper -,rvalue 6,result r; isdataat:!r;", with(5, 0)));
+  EXPECT_FALSE(
+      holds("byte_math:bytes 1,offset 0,oper -,rvalue 6,result r; isdataat:r;", with(5, 0)));
+}
+
+TEST(ByteMath, RvalueFromAVariableByteOrderStringAndBitmaskAfterTheOperation) {
+  EXPECT_TRUE(
+      holds("byte_extract:1,0,a; byte_math:bytes 1,offset 1,oper +,rvalue a,result r; "
+            "byte_test:1,=,r,2;",
+            std::string("\x02\x03\x05", 3)));
+  EXPECT_TRUE(
+      holds("byte_math:bytes 2,offset 0,oper +,rvalue 0,result r,endian little; "
+            "byte_test:1,=,r,2;",
+            std::string("\x01\x00\x01", 3)));
+  EXPECT_FALSE(holds("byte_math:bytes 2,offset 0,oper +,rvalue 0,result r; byte_test:1,=,r,2;",
+                     std::string("\x01\x00\x01", 3)));  // big endian: 256
+  EXPECT_TRUE(
+      holds("byte_math:bytes 2,offset 0,oper -,rvalue 2,result r,string dec; "
+            "byte_test:1,=,r,2;",
+            "12\x0a"));
+  // 3 * 16 = 0x30, masked with 0x30 and shifted right by 4: 3. (Masking first would give 0.)
+  EXPECT_TRUE(
+      holds("byte_math:bytes 1,offset 0,oper *,rvalue 16,result r,bitmask 0x30; "
+            "byte_test:1,=,r,1;",
+            std::string("\x03\x03", 2)));
+  EXPECT_FALSE(
+      holds("byte_math:bytes 1,offset 0,oper *,rvalue 16,result r,bitmask 0x30; "
+            "byte_test:1,=,r,1;",
+            std::string("\x03\x00", 2)));
+}
+
+TEST(ByteMath, RelativeReadAndThePositionMovesPastIt) {
+  const std::string rule =
+      "content:\"LEN\"; byte_math:bytes 1,offset 0,oper +,rvalue 1,result n,relative; "
+      "content:\"Z\"; distance:n; within:1;";
+  EXPECT_TRUE(holds(rule, "xLEN\x02" "abcZ"));  // the cursor after the length byte, then 3 on
+  EXPECT_FALSE(holds(rule, "xLEN\x02" "abZc"));
+  // isdataat takes the variable too.
+  EXPECT_TRUE(
+      holds("byte_math:bytes 1,offset 0,oper +,rvalue 1,result n; isdataat:n;", "\x03" "abcd"));
+  EXPECT_FALSE(
+      holds("byte_math:bytes 1,offset 0,oper +,rvalue 1,result n; isdataat:n;", "\x03" "abc"));
+  EXPECT_FALSE(holds("byte_math:bytes 2,offset 5,oper +,rvalue 1,result n;", "\x03" "abc"));
+}
+
 TEST(ByteJump, MovesThePositionRelativeMatchesCountFrom) {
   // A length byte (3) then 3 bytes skipped, then the marker right after them.
   const std::string p(
@@ -180,7 +244,20 @@ TEST(PositionalKeywords, ErrorsNameTheProblem) {
       {"byte_jump:0,0,string,dec;", "BYTES must be 1..20"},
       {"base64_data; content:\"x\";", "needs a base64_decode before it"},
       {"byte_test:1,=,nope,0;", "'nope' is no byte_extract variable"},
-      {"byte_extract:1,0,v; byte_extract:1,1,v;", "variable 'v' extracted twice"},
+      {"byte_extract:1,0,v; byte_extract:1,1,v;", "variable 'v' is already set"},
+      {"byte_extract:1,0,v; byte_math:bytes 1,offset 0,oper +,rvalue 1,result v;",
+       "variable 'v' is already set"},
+      {"byte_math:bytes 1,offset 0,oper +,rvalue 1;", "needs result"},
+      {"byte_math:bytes 1,offset 0,oper %,rvalue 1,result r;", "unknown oper '%'"},
+      {"byte_math:bytes 5,offset 0,oper <<,rvalue 1,result r;", "out of range 1..4"},
+      {"byte_math:bytes 9,offset 0,oper +,rvalue 1,result r;", "needs string"},
+      {"byte_math:bytes 11,offset 0,oper +,rvalue 1,result r,string dec;", "out of range 1..10"},
+      {"byte_math:bytes 1,offset 0,oper +,rvalue 1,result r,endian dce;", "DCE/RPC"},
+      {"byte_math:bytes 1,offset 0,oper +,rvalue 1,result r,dce;", "DCE/RPC"},
+      {"byte_math:bytes 1,offset 0,offset 1,oper +,rvalue 1,result r;", "'offset' given twice"},
+      {"byte_math:bytes 1,offset 0,oper +,rvalue nope,result r;", "'nope' is no byte_extract"},
+      {"byte_math:bytes 1,offset 0,oper +,rvalue 1,result r,bitmask 0;", "non-zero"},
+      {"byte_math:bytes 1,offset 0,oper +,rvalue 1,result r,multiplier 2;", "unknown option"},
       {"byte_extract:1,0,9v;", "bad variable name '9v'"},
       {"byte_extract:1,0,v,align 3;", "align must be 2 or 4"},
       {"content:\"a\"; distance:later; byte_extract:1,0,later;", "expects a number"},

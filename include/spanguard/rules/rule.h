@@ -87,6 +87,7 @@ struct Pcre {
 // the previous match's end when relative).
 struct DataAt {
   uint32_t n = 0;
+  int8_t n_var = kNoVariable;  // N given as a byte_extract / byte_math variable
   bool negated = false;
   bool relative = false;
   Buffer buffer = kPayloadBuffer;
@@ -158,6 +159,27 @@ struct ByteJump {
   Buffer buffer = kPayloadBuffer;
 };
 
+// byte_math:bytes N,offset O,oper OP,rvalue V,result NAME[,relative][,endian big|little]
+// [,string hex|dec|oct][,bitmask M] (options in any order): reads a number, applies OP (+ - * /
+// << >>, unsigned 64-bit) with V (a number or a variable), masks the result (shifted right by the
+// mask's trailing zeros, as Suricata does after the operation) into the rule variable NAME, and
+// moves the position relative matches count from past the bytes read. Dividing by 0 does not
+// match.
+struct ByteMath {
+  enum class Op : uint8_t { kAdd, kSubtract, kMultiply, kDivide, kShiftLeft, kShiftRight };
+  uint8_t bytes = 1;
+  int32_t offset = 0;
+  Op op = Op::kAdd;
+  uint64_t rvalue = 0;
+  int8_t rvalue_var = kNoVariable;
+  bool relative = false;
+  bool little = false;
+  NumberBase base = NumberBase::kBinary;
+  uint64_t bitmask = 0;  // 0: none; applied to the result
+  int8_t variable = 0;
+  Buffer buffer = kPayloadBuffer;
+};
+
 // A content, pcre or positional test, in rule order (relative ones refer to the one before in
 // the same buffer).
 struct Match {
@@ -168,7 +190,8 @@ struct Match {
     kByteTest,
     kByteJump,
     kBase64Decode,
-    kByteExtract
+    kByteExtract,
+    kByteMath
   } kind;
   size_t index;  // into Rule::contents, pcres, data_at, byte_tests or byte_jumps (0 for
                  // base64_decode: a rule has at most one)
@@ -352,7 +375,8 @@ struct Rule {
   std::vector<ByteJump> byte_jumps;
   std::optional<Base64Decode> base64;
   std::vector<ByteExtract> byte_extracts;
-  std::vector<std::string> variables;  // byte_extract names, by index
+  std::vector<ByteMath> byte_maths;
+  std::vector<std::string> variables;  // byte_extract and byte_math results, by index
   std::vector<Match> matches;          // all of the above in rule order
   Buffer buffer_of(const Match& m) const {
     switch (m.kind) {
@@ -370,6 +394,8 @@ struct Rule {
         return base64->buffer;
       case Match::Kind::kByteExtract:
         return byte_extracts[m.index].buffer;
+      case Match::Kind::kByteMath:
+        return byte_maths[m.index].buffer;
     }
     return kPayloadBuffer;
   }
