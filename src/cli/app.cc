@@ -98,8 +98,7 @@ core::Config load_config(const CommonOptions& o) {
   core::Config config(config_schema());
   if (!o.config_file.empty()) config.load_file(o.config_file);
   for (const std::string& s : o.sets) config.set(s);
-  if (o.profile_table() || !o.profile_rules_file.empty())
-    config.set("detect.profile_rules=true");
+  if (o.profile_table() || !o.profile_rules_file.empty()) config.set("detect.profile_rules=true");
   core::set_log_level(o.log_level.empty() ? config.get("logging.level").as_string() : o.log_level);
   return config;
 }
@@ -305,6 +304,8 @@ std::unique_ptr<detect::DetectionEngine> load_detection(const core::Config& conf
     if (d.severity == rules::Diagnostic::Severity::kError) {
       ++errors;
       log->error("{} (rule skipped)", d.to_string());
+    } else if (d.severity == rules::Diagnostic::Severity::kSkipped) {
+      log->info("{}", d.to_string());  // meant for another engine or version
     } else {
       log->warn("{}", d.to_string());
     }
@@ -315,10 +316,10 @@ std::unique_ptr<detect::DetectionEngine> load_detection(const core::Config& conf
   }
   const detect::EngineStats& st = engine->stats();
   log->info(
-      "{} rules loaded ({} live, {} waiting for a protocol parser), {} skipped; compiled in "
-      "{:.3f} s, {} patterns, {:.1f} KiB of databases",
-      st.rules, st.rules - st.waiting_for_app, st.waiting_for_app, errors, st.compile_time.count(),
-      st.patterns, static_cast<double>(st.database_bytes) / 1024);
+      "{} rules loaded ({} live, {} waiting for a protocol parser), {} refused, {} skipped by "
+      "their requires; compiled in {:.3f} s, {} patterns, {:.1f} KiB of databases",
+      st.rules, st.rules - st.waiting_for_app, st.waiting_for_app, errors, set.skipped,
+      st.compile_time.count(), st.patterns, static_cast<double>(st.database_bytes) / 1024);
   return engine;
 }
 
@@ -407,8 +408,10 @@ int cmd_check_rules(const std::vector<std::string>& files, const std::string& co
   }
   const detect::EngineStats& st = engine.stats();
   const detect::HeaderIndex::Stats& groups = engine.header_rules().stats();
-  std::printf("%zu rules loaded, %zu failed, %zu warnings (%zu files, parsed in %.3f s)\n",
-              st.rules, set.failed, set.warnings, files.size(), took);
+  std::printf(
+      "%zu rules loaded, %zu failed, %zu skipped by their requires, %zu warnings (%zu files, "
+      "parsed in %.3f s)\n",
+      st.rules, set.failed, set.skipped, set.warnings, files.size(), took);
   const auto reasons = set.failures_by_reason();
   if (!reasons.empty()) {
     std::printf("failed rules by reason:\n");

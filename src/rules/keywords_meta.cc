@@ -1,5 +1,5 @@
 // Keywords that describe a rule rather than what it matches: msg, sid, rev, gid, priority,
-// classtype, metadata, reference.
+// classtype, metadata, reference, requires.
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -14,6 +14,8 @@ std::span<const RuleBuilder::Keyword> RuleBuilder::meta_keywords() {
       {"rev", &RuleBuilder::rev, true},           {"gid", &RuleBuilder::gid, true},
       {"priority", &RuleBuilder::priority, true}, {"classtype", &RuleBuilder::classtype, true},
       {"metadata", &RuleBuilder::metadata, true}, {"reference", &RuleBuilder::reference, true},
+      // Judged before the other options (RuleParser::parse_rule): a rule reaching here meets it.
+      {"requires", &RuleBuilder::ignored, true},
   };
   return kKeywords;
 }

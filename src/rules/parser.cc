@@ -93,7 +93,10 @@ bool SizeCondition::matches(uint32_t size) const {
 
 std::string Diagnostic::to_string() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) +
-         (severity == Severity::kError ? ": error: " : ": warning: ") + message;
+         (severity == Severity::kError     ? ": error: "
+          : severity == Severity::kSkipped ? ": skipped: "
+                                           : ": warning: ") +
+         message;
 }
 
 std::vector<std::pair<std::string, size_t>> RuleSet::failures_by_reason() const {
@@ -276,6 +279,22 @@ const Match* RuleBuilder::previous_in_buffer(Buffer b) const {
   return nullptr;
 }
 
+bool RuleBuilder::knows(std::string_view name, const Registry& registry) {
+  if (registry.find_sticky(name) != Registry::kNoBuffer ||
+      registry.find_legacy(name) != Registry::kNoBuffer || transform_from_name(name) ||
+      find_app_fact_keyword(name) != nullptr) {
+    return true;
+  }
+  for (const auto family : {meta_keywords, content_keywords, header_keywords, flow_keywords,
+                            buffer_keywords, byte_keywords}) {
+    for (const Keyword& k : family()) {
+      if (k.name == name) return true;
+    }
+  }
+  return std::find(std::begin(kIgnoredWithWarning), std::end(kIgnoredWithWarning), name) !=
+         std::end(kIgnoredWithWarning);
+}
+
 void RuleBuilder::option(std::string_view name, std::optional<std::string_view> value, size_t at,
                          size_t value_at) {
   if (const Buffer b = registry_.find_sticky(name); b != Registry::kNoBuffer) {
@@ -385,6 +404,7 @@ void RuleBuilder::finish(size_t end) {
 
 using detail::fail;
 using detail::parse_int;
+using detail::split_args;
 using detail::RuleBuilder;
 using detail::RuleError;
 using detail::trim;
@@ -442,6 +462,125 @@ void RuleParser::parse_text(std::string_view text, const std::string& name) {
 
 namespace {
 
+struct RuleOption {
+  std::string_view name;
+  std::optional<std::string_view> value;
+  size_t name_at, value_at;
+};
+
+using Version = std::array<uint32_t, 3>;
+
+// "7", "7.0", "7.0.3": missing parts are 0 (Suricata).
+Version parse_version(std::string_view text, size_t at) {
+  Version v{0, 0, 0};
+  size_t part = 0;
+  std::string_view rest = text;
+  while (true) {
+    const auto dot = rest.find('.');
+    const std::string_view digits = rest.substr(0, dot);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v[part]);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || part > 2) {
+      fail(at, "'requires': bad version '" + std::string(text) + "' (expected e.g. 7.0.3)",
+           "'requires' with a bad version");
+    }
+    ++part;
+    if (dot == std::string_view::npos) break;
+    rest = rest.substr(dot + 1);
+    if (part == 3)
+      fail(at, "'requires': bad version '" + std::string(text) + "'",
+           "'requires' with a bad version");
+  }
+  return v;
+}
+
+// `version >= 7.0.3 < 8 | >= 8.0.1`: alternatives split by '|', each a conjunction of
+// OPERATOR VERSION terms (>=, >, <=, <).
+bool version_holds(std::string_view expr, size_t at) {
+  bool any = false;
+  while (true) {
+    const auto bar = expr.find('|');
+    std::string_view alt = trim(expr.substr(0, bar));
+    bool all = true;
+    size_t terms = 0;
+    while (!alt.empty()) {
+      size_t op_len = 0;
+      while (op_len < alt.size() &&
+             (alt[op_len] == '<' || alt[op_len] == '>' || alt[op_len] == '=')) {
+        ++op_len;
+      }
+      const std::string_view op = alt.substr(0, op_len);
+      alt = trim(alt.substr(op_len));
+      const auto space = alt.find_first_of(" \t");
+      const Version v = parse_version(alt.substr(0, space), at);
+      alt = space == std::string_view::npos ? std::string_view() : trim(alt.substr(space));
+      const Version& we = kSuricataVersion;
+      if (op == ">=") {
+        all = all && we >= v;
+      } else if (op == ">") {
+        all = all && we > v;
+      } else if (op == "<=") {
+        all = all && we <= v;
+      } else if (op == "<") {
+        all = all && we < v;
+      } else {
+        fail(at, "'requires': version needs an operator (>=, >, <=, <) before each version",
+             "'requires' with a bad version");
+      }
+      ++terms;
+    }
+    if (terms == 0) {
+      fail(at, "'requires': empty version expression", "'requires' with a bad version");
+    }
+    any = any || all;
+    if (bar == std::string_view::npos) break;
+    expr = expr.substr(bar + 1);
+  }
+  return any;
+}
+
+// Why a rule's `requires` does not hold here (nullopt: it holds); a malformed value fails the
+// rule. `feature NAME`: spanguard registers none of Suricata's optional features (file-store,
+// Lua, GeoIP...); `keyword NAME`: a keyword this parser knows; `version EXPR`: compared with
+// kSuricataVersion. An unknown requirement does not hold (Suricata, for forward compatibility).
+std::optional<std::string> unmet_requirement(std::string_view value, size_t at,
+                                             const Registry& registry) {
+  bool version_seen = false;
+  std::optional<std::string> unmet;
+  for (std::string_view item : split_args(value)) {
+    const auto space = item.find_first_of(" \t");
+    const std::string_view kind = item.substr(0, space);
+    const std::string_view arg =
+        space == std::string_view::npos ? std::string_view() : trim(item.substr(space));
+    if (arg.empty()) {
+      fail(at,
+           "'requires': '" + std::string(item) +
+               "' needs a value (feature NAME, keyword "
+               "NAME or version EXPRESSION)",
+           "'requires' without a value");
+    }
+    std::optional<std::string> why;
+    if (kind == "version") {
+      if (version_seen) fail(at, "'requires': version given twice", "'requires' with two versions");
+      version_seen = true;
+      if (!version_holds(arg, at)) {
+        why = "version: the rule wants Suricata " + std::string(arg) +
+              "; spanguard's rule language follows " + std::to_string(kSuricataVersion[0]) + "." +
+              std::to_string(kSuricataVersion[1]) + "." + std::to_string(kSuricataVersion[2]);
+      }
+    } else if (kind == "feature") {
+      why = "feature: '" + std::string(arg) + "' is not available in spanguard";
+    } else if (kind == "keyword") {
+      if (!RuleBuilder::knows(arg, registry)) {
+        why = "keyword: '" + std::string(arg) + "' is not supported by spanguard";
+      }
+    } else {
+      why = "unknown requirement: '" + std::string(kind) + "'";
+    }
+    if (why && !unmet) unmet = std::move(why);
+  }
+  return unmet;
+}
+
 // Splits the header into whitespace-separated tokens (brackets may hold spaces) up to '('.
 std::vector<std::pair<std::string_view, size_t>> header_tokens(std::string_view text,
                                                                size_t& open) {
@@ -493,6 +632,58 @@ void RuleParser::parse_rule(std::string_view text, const std::string& file,
            "extra header token");
     if (open >= text.size())
       fail(open, "expected '(' to start the rule options", "missing options");
+    // Options, read first: a rule whose `requires` does not hold is skipped whatever else it
+    // holds (Suricata reads requires before the rest, so rules for newer versions load quietly).
+    std::vector<RuleOption> options;
+    size_t i = open + 1;
+    for (;;) {
+      while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+      if (i >= text.size())
+        fail(text.size(), "expected ')' at the end of the rule", "unterminated options");
+      if (text[i] == ')') break;
+      const size_t name_at = i;
+      while (i < text.size() && (std::isalnum(static_cast<unsigned char>(text[i])) ||
+                                 text[i] == '_' || text[i] == '.' || text[i] == '-')) {
+        ++i;
+      }
+      const std::string_view name = text.substr(name_at, i - name_at);
+      if (name.empty())
+        fail(name_at, std::string("expected an option keyword, got '") + text[name_at] + "'",
+             "bad option syntax");
+      while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+      std::optional<std::string_view> value;
+      size_t value_at = i;
+      if (i < text.size() && text[i] == ':') {
+        ++i;
+        value_at = i;
+        // As in Suricata, a value ends at the first unescaped ';' (quotes do not protect it).
+        while (i < text.size() && text[i] != ';') {
+          i += text[i] == '\\' && i + 1 < text.size() ? 2 : 1;
+        }
+        value = text.substr(value_at, i - value_at);
+        while (value_at < text.size() && text[value_at] == ' ') ++value_at;
+      }
+      if (i >= text.size() || text[i] != ';') {
+        fail(i, "expected ';' after option '" + std::string(name) + "'", "missing ';'");
+      }
+      options.push_back({name, value, name_at, value_at});
+      ++i;
+    }
+    for (const RuleOption& o : options) {
+      if (o.name != "requires") continue;
+      if (!o.value) fail(o.name_at, "'requires' needs a value", "'requires' without a value");
+      if (std::optional<std::string> unmet = unmet_requirement(*o.value, o.value_at, registry_)) {
+        Diagnostic d;
+        d.severity = Diagnostic::Severity::kSkipped;
+        d.file = file;
+        locate(o.name_at, d.line, d.column);
+        d.message = "rule skipped: " + *unmet;
+        d.reason = "requires " + unmet->substr(0, unmet->find(':'));
+        set_.diagnostics.push_back(std::move(d));
+        ++set_.skipped;
+        return;
+      }
+    }
     // Action
     static const std::pair<std::string_view, Action> kActions[] = {
         {"alert", Action::kAlert},
@@ -574,40 +765,7 @@ void RuleParser::parse_rule(std::string_view text, const std::string& file,
 
     // Options
     RuleBuilder builder(rule, classifications_, registry_, warnings);
-    size_t i = open + 1;
-    for (;;) {
-      while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-      if (i >= text.size())
-        fail(text.size(), "expected ')' at the end of the rule", "unterminated options");
-      if (text[i] == ')') break;
-      const size_t name_at = i;
-      while (i < text.size() && (std::isalnum(static_cast<unsigned char>(text[i])) ||
-                                 text[i] == '_' || text[i] == '.' || text[i] == '-')) {
-        ++i;
-      }
-      const std::string_view name = text.substr(name_at, i - name_at);
-      if (name.empty())
-        fail(name_at, std::string("expected an option keyword, got '") + text[name_at] + "'",
-             "bad option syntax");
-      while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
-      std::optional<std::string_view> value;
-      size_t value_at = i;
-      if (i < text.size() && text[i] == ':') {
-        ++i;
-        value_at = i;
-        // As in Suricata, a value ends at the first unescaped ';' (quotes do not protect it).
-        while (i < text.size() && text[i] != ';') {
-          i += text[i] == '\\' && i + 1 < text.size() ? 2 : 1;
-        }
-        value = text.substr(value_at, i - value_at);
-        while (value_at < text.size() && text[value_at] == ' ') ++value_at;
-      }
-      if (i >= text.size() || text[i] != ';') {
-        fail(i, "expected ';' after option '" + std::string(name) + "'", "missing ';'");
-      }
-      builder.option(name, value, name_at, value_at);
-      ++i;
-    }
+    for (const RuleOption& o : options) builder.option(o.name, o.value, o.name_at, o.value_at);
     if (const std::string_view rest = text.substr(i + 1); !trim(rest).empty()) {
       const size_t junk = i + 1 + rest.find_first_not_of(" \t");
       fail(junk, "unexpected text after the closing ')'", "text after ')'");

@@ -43,6 +43,8 @@ class RuleBuilder {
               size_t value_at);
   void finish(size_t end);
   size_t sid_offset() const { return sid_at_; }  // where the sid option is written
+  // Whether `name` is a keyword, sticky buffer or transform this parser accepts.
+  static bool knows(std::string_view name, const Registry& registry);
 
  private:
   using Handler = void (RuleBuilder::*)(std::string_view, size_t);

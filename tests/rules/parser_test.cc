@@ -1578,3 +1578,75 @@ TEST(RuleParser, LoadsTenThousandGeneratedRules) {
 
 }  // namespace
 }  // namespace spanguard::rules
+
+// ---- requires ----------------------------------------------------------------------------------
+
+namespace spanguard::rules {
+namespace {
+
+// `requires` is judged before everything else: a rule for another version or engine is skipped
+// (counted, not an error), whatever keywords or protocols it uses; one that holds loads as usual.
+TEST(Requires, VersionFeatureAndKeywordDecideWhetherTheRuleLoads) {
+  const auto rule = [](const std::string& requires_value, const std::string& rest = "") {
+    return "alert tcp any any -> any any (msg:\"r\"; requires: " + requires_value + "; " + rest +
+           "content:\"x\"; sid:1;)";
+  };
+  struct Case {
+    std::string text;
+    bool loads;
+  };
+  const Case cases[] = {
+      {rule("version >= 7.0.3"), true},
+      {rule("version >= 8"), true},
+      {rule("version >= 7.0.3 < 8"), false},
+      {rule("version >= 7.0.10 < 8 | >= 8.0.0 < 9"), true},
+      {rule("version < 7 | >= 9"), false},
+      {rule("version >= 9.0.3"), false},
+      {rule("keyword byte_math"), true},
+      {rule("keyword http.uri, keyword to_sha256"), true},
+      {rule("keyword lua"), false},
+      {rule("feature geoip"), false},
+      {rule("feature output::file-store, version >= 7"), false},
+      {rule("frobnicate 3"), false},  // unknown requirements do not hold (Suricata)
+      // What the rule needs beyond its requires is not even looked at when it is skipped.
+      {"alert smb any any -> any any (msg:\"r\"; requires: version >= 9; smb.share; sid:1;)",
+       false},
+  };
+  for (const Case& c : cases) {
+    const RuleSet set = parse(c.text);
+    EXPECT_EQ(set.rules.size(), c.loads ? 1u : 0u) << c.text << "\n" << describe(set);
+    EXPECT_EQ(set.failed, 0u) << c.text << "\n" << describe(set);
+    EXPECT_EQ(set.skipped, c.loads ? 0u : 1u) << c.text;
+    if (!c.loads) {
+      ASSERT_EQ(set.diagnostics.size(), 1u);
+      EXPECT_EQ(set.diagnostics[0].severity, Diagnostic::Severity::kSkipped);
+      EXPECT_NE(set.diagnostics[0].to_string().find("t.rules:1:"), std::string::npos);
+      EXPECT_NE(set.diagnostics[0].to_string().find("skipped: rule skipped: "), std::string::npos)
+          << set.diagnostics[0].to_string();
+    }
+  }
+}
+
+TEST(Requires, TwoVariantsOfOneSidLoadTheOneForThisVersion) {
+  const RuleSet set = parse(
+      "alert tcp any any -> any any (msg:\"old\"; requires: version < 8; content:\"a\"; sid:7;)\n"
+      "alert tcp any any -> any any (msg:\"new\"; requires: version >= 8; content:\"b\"; "
+      "sid:7;)\n");
+  ASSERT_EQ(set.rules.size(), 1u) << describe(set);
+  EXPECT_EQ(set.rules[0].msg, "new");
+  EXPECT_EQ(set.failed, 0u) << "no duplicate-sid error for the skipped variant";
+  EXPECT_EQ(set.skipped, 1u);
+}
+
+TEST(Requires, AMalformedRequiresIsAnError) {
+  for (const char* value :
+       {"version 8", "version >= 8.x", "version >= 7, version >= 8", "version", "version >="}) {
+    const RuleSet set = parse(std::string("alert tcp any any -> any any (msg:\"r\"; requires: ") +
+                              value + "; content:\"x\"; sid:1;)");
+    EXPECT_EQ(set.failed, 1u) << value << "\n" << describe(set);
+    EXPECT_EQ(set.skipped, 0u) << value;
+  }
+}
+
+}  // namespace
+}  // namespace spanguard::rules

@@ -2,6 +2,7 @@
 // (file:line:col: error: ...). A bad rule is skipped with its reason; the others load.
 #pragma once
 
+#include <array>
 #include <map>
 #include <string>
 #include <string_view>
@@ -15,7 +16,9 @@
 namespace spanguard::rules {
 
 struct Diagnostic {
-  enum class Severity : uint8_t { kError, kWarning };
+  // kSkipped: the rule's `requires` does not hold here (not an error: rules for other engines and
+  // versions are meant to be skipped).
+  enum class Severity : uint8_t { kError, kWarning, kSkipped };
   Severity severity = Severity::kError;
   std::string file;
   int line = 0;
@@ -30,9 +33,14 @@ struct RuleSet {
   std::vector<Diagnostic> diagnostics;
   size_t failed = 0;
   size_t warnings = 0;
+  size_t skipped = 0;  // by `requires`
   // Refused rules grouped by reason, most frequent first.
   std::vector<std::pair<std::string, size_t>> failures_by_reason() const;
 };
+
+// The Suricata version spanguard's rule language follows: what a rule's `requires: version ...`
+// is compared with.
+inline constexpr std::array<uint32_t, 3> kSuricataVersion = {8, 0, 0};
 
 // The "rules" configuration section: files, strict mode, classification file, variables.
 const core::ParamSection& rules_params();
