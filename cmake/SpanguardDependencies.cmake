@@ -10,6 +10,13 @@ find_package(CLI11 CONFIG REQUIRED)
 find_package(Threads REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(OpenSSL 3 REQUIRED)  # X.509 parsing, JA3/JA4 and certificate hashes
+# RapidJSON (header-only) for the EVE printer (output/json_printer): Debian's
+# RapidJSONConfig.cmake only sets RAPIDJSON_INCLUDE_DIRS, so the header is located from there.
+find_package(RapidJSON CONFIG REQUIRED)
+find_path(RAPIDJSON_INCLUDE_DIR rapidjson/writer.h HINTS ${RAPIDJSON_INCLUDE_DIRS} REQUIRED)
+add_library(spanguard_rapidjson INTERFACE)
+target_include_directories(spanguard_rapidjson SYSTEM INTERFACE ${RAPIDJSON_INCLUDE_DIR})
+add_library(RapidJSON::RapidJSON ALIAS spanguard_rapidjson)
 find_program(PROTOC_EXECUTABLE protoc REQUIRED)
 
 # libnet ships no pkg-config file on Debian 12: ask libnet-config for its defines, find the library.

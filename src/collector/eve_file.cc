@@ -1,4 +1,4 @@
-// JSON lines through protobuf's printer, flushed per line, with reopen for rotation.
+// JSON lines through the EVE printer, flushed per line, with reopen for rotation.
 #include "eve_file.h"
 
 #include <cerrno>
@@ -6,11 +6,11 @@
 
 #include "spanguard/core/error.h"
 #include "spanguard/core/log.h"
+#include "spanguard/output/json_printer.h"
 
 namespace spanguard::collector {
 
 EveFile::EveFile(std::string path) : path_(std::move(path)) {
-  options_.preserve_proto_field_names = true;
   if (path_ == "-") {
     file_ = stdout;
     return;
@@ -28,9 +28,9 @@ EveFile::~EveFile() {
 
 bool EveFile::write(const google::protobuf::Message& event) {
   line_.clear();
-  const auto status = google::protobuf::util::MessageToJsonString(event, &line_, options_);
-  if (!status.ok()) {
-    core::logger("collector")->error("cannot print an event as JSON: {}", status.ToString());
+  if (!output::append_json(event, line_)) {
+    core::logger("collector")
+        ->error("cannot print a {} event as JSON", event.GetDescriptor()->full_name());
     return false;
   }
   line_ += '\n';

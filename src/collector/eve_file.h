@@ -1,10 +1,9 @@
-// The collector's EVE output: one JSON object per line from protobuf's JSON printer (field names
-// as declared, which are EVE's), flushed per line so that a shipper tailing the file sees each
-// event at once, and reopened on SIGHUP for log rotation.
+// The collector's EVE output: one JSON object per line from the sensor's EVE printer
+// (output/json_printer.h: field names as declared, which are EVE's), flushed per line so that a
+// shipper tailing the file sees each event at once, and reopened on SIGHUP for log rotation.
 #pragma once
 
 #include <google/protobuf/message.h>
-#include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
 #include <string>
@@ -31,7 +30,6 @@ class EveFile {
   std::string path_;
   FILE* file_ = nullptr;
   std::string line_;
-  google::protobuf::util::JsonPrintOptions options_;
 };
 
 }  // namespace spanguard::collector

@@ -1,4 +1,5 @@
-// JSON lines through protobuf's printer.
+// JSON lines through the reflection printer: each thread prints into its own buffer, the mutex
+// covers only the fwrite, so that workers do not serialize behind each other's printing.
 #include "spanguard/output/eve_writer.h"
 
 #include <cerrno>
@@ -6,8 +7,16 @@
 
 #include "spanguard/core/error.h"
 #include "spanguard/core/log.h"
+#include "spanguard/output/json_printer.h"
 
 namespace spanguard::output {
+
+namespace {
+
+// A thread's line buffer is kept between events unless one event made it this large.
+constexpr size_t kKeptLineCapacity = size_t{1} << 20;
+
+}  // namespace
 
 EveWriter::EveWriter(const std::string& path) : path_(path) {
   if (path == "-") {
@@ -19,7 +28,6 @@ EveWriter::EveWriter(const std::string& path) : path_(path) {
     }
     owned_ = true;
   }
-  options_.preserve_proto_field_names = true;
 }
 
 EveWriter::~EveWriter() {
@@ -28,19 +36,25 @@ EveWriter::~EveWriter() {
 }
 
 void EveWriter::write(const google::protobuf::Message& event) {
-  std::lock_guard lock(mutex_);
-  line_.clear();
-  const auto status = google::protobuf::util::MessageToJsonString(event, &line_, options_);
-  if (!status.ok()) {
-    if (errors_++ == 0)
-      core::logger("output")->error("EVE: cannot print an event: {}", status.ToString());
+  thread_local std::string line;
+  line.clear();
+  if (!append_json(event, line)) {
+    std::lock_guard lock(mutex_);
+    if (errors_++ == 0) {
+      core::logger("output")->error("EVE: cannot print a {} event (nesting or an Any)",
+                                    event.GetDescriptor()->full_name());
+    }
     return;
   }
-  line_ += '\n';
-  if (std::fwrite(line_.data(), 1, line_.size(), file_) != line_.size() && errors_++ == 0) {
-    core::logger("output")->error("{}: write failed: {}", path_, std::strerror(errno));
+  line += '\n';
+  {
+    std::lock_guard lock(mutex_);
+    if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() && errors_++ == 0) {
+      core::logger("output")->error("{}: write failed: {}", path_, std::strerror(errno));
+    }
+    events_.fetch_add(1, std::memory_order_relaxed);
   }
-  ++events_;
+  if (line.capacity() > kKeptLineCapacity) std::string().swap(line);
 }
 
 void EveWriter::flush() {

@@ -88,7 +88,7 @@ std::vector<Line> read_eve(const std::string& path) {
     EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &record).ok()) << text;
     const auto& f = record.fields();
     out.push_back({f.count("run_id") ? f.at("run_id").string_value() : "",
-                   f.count("seq") ? std::stoull(f.at("seq").string_value()) : 0});
+                   f.count("seq") ? static_cast<uint64_t>(f.at("seq").number_value()) : 0});
   }
   return out;
 }

@@ -1,10 +1,11 @@
-// EVE-compatible JSON lines, one event per line, printed by protobuf's JSON mapping with the proto
-// field names preserved (the names are EVE's). Safe to call from several workers.
+// EVE-compatible JSON lines, one event per line, printed by the reflection walk of json_printer.h
+// (proto field names, which are EVE's; 64-bit integers as JSON numbers). Safe to call from several
+// workers: each prints into its own buffer, the lock covers only the write.
 #pragma once
 
 #include <google/protobuf/message.h>
-#include <google/protobuf/util/json_util.h>
 
+#include <atomic>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -24,17 +25,15 @@ class EveWriter {
 
   void write(const google::protobuf::Message& event);
   void flush();
-  uint64_t events() const { return events_; }
+  uint64_t events() const { return events_.load(std::memory_order_relaxed); }
 
  private:
   std::mutex mutex_;
   FILE* file_ = nullptr;
   bool owned_ = false;
   std::string path_;
-  std::string line_;
-  google::protobuf::util::JsonPrintOptions options_;
-  uint64_t events_ = 0;
-  uint64_t errors_ = 0;
+  std::atomic<uint64_t> events_{0};
+  uint64_t errors_ = 0;  // under mutex_; only the first error is logged
 };
 
 }  // namespace spanguard::output
