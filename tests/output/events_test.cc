@@ -21,6 +21,15 @@ TEST(Events, TimestampsAreEveFormatInUtc) {
   EXPECT_EQ(eve_timestamp(core::timestamp_from_ns(1'713'693'600'123'456'789)),
             "2024-04-21T10:00:00.123456+0000");
   EXPECT_EQ(eve_timestamp(core::timestamp_from_ns(0)), "1970-01-01T00:00:00.000000+0000");
+  // Leap days, century rules, carries at the end of a year.
+  EXPECT_EQ(eve_timestamp(core::timestamp_from_ns(1'709'164'800'999'999'000)),
+            "2024-02-29T00:00:00.999999+0000");
+  EXPECT_EQ(eve_timestamp(core::timestamp_from_ns(951'868'800'000'000'000)),
+            "2000-03-01T00:00:00.000000+0000");
+  EXPECT_EQ(eve_timestamp(core::timestamp_from_ns(946'684'799'999'999'999)),
+            "1999-12-31T23:59:59.999999+0000");
+  EXPECT_EQ(eve_timestamp(core::timestamp_from_ns(4'102'444'800'000'001'000)),
+            "2100-01-01T00:00:00.000001+0000");
 }
 
 TEST(Events, ProtocolNamesAreEves) {
