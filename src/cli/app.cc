@@ -33,6 +33,7 @@
 #include "spanguard/respond/injector.h"
 #include "spanguard/respond/responder.h"
 #include "spanguard/rules/parser.h"
+#include "spanguard/rules/reference_config.h"
 #include "spanguard/rules/threshold_config.h"
 
 #ifndef SPANGUARD_VERSION
@@ -237,15 +238,22 @@ void open_live_responses(const core::Config& config, const std::string& inject_i
       });
 }
 
+// The file a rules.*_file key names (or `override_path`): when the key is left at its default and
+// that path does not exist, the copy shipped with this build.
+std::string rules_support_file(const core::Config& config, const std::string& key,
+                               const std::string& override_path, const char* shipped) {
+  std::string path = override_path.empty() ? config.get(key).as_string() : override_path;
+  if (override_path.empty() && !config.is_set(key) && !std::filesystem::exists(path)) {
+    path = std::string(SPANGUARD_RULES_DIR "/") + shipped;
+  }
+  return path;
+}
+
 // Loads the classification file named by rules.classification_file (or `override_path`).
 rules::Classifications load_classifications(const core::Config& config,
                                             const std::string& override_path) {
-  std::string path =
-      override_path.empty() ? config.get("rules.classification_file").as_string() : override_path;
-  if (override_path.empty() && !config.is_set("rules.classification_file") &&
-      !std::filesystem::exists(path)) {
-    path = SPANGUARD_RULES_DIR "/classification.config";  // the copy shipped with this build
-  }
+  const std::string path = rules_support_file(config, "rules.classification_file", override_path,
+                                              "classification.config");
   rules::Classifications c;
   const auto errors = c.load_file(path);
   if (!errors.empty() && c.size() == 0) {
@@ -253,6 +261,21 @@ rules::Classifications load_classifications(const core::Config& config,
   }
   for (const std::string& e : errors) core::logger("rules")->warn("{}", e);
   return c;
+}
+
+// rules.reference_file resolves the rules' references to URLs; its problems are warnings.
+void resolve_references(const core::Config& config, rules::RuleSet& set) {
+  const std::string path =
+      rules_support_file(config, "rules.reference_file", "", "reference.config");
+  rules::ReferenceSystems systems;
+  const auto errors = systems.load_file(path);
+  if (!errors.empty() && systems.size() == 0) {
+    throw core::ConfigError("rules.reference_file: " + errors.front());
+  }
+  for (const std::string& e : errors) core::logger("rules")->warn("{}", e);
+  const size_t before = set.diagnostics.size();
+  rules::resolve_references(systems, set.rules, set.diagnostics);
+  set.warnings += set.diagnostics.size() - before;
 }
 
 // Parses `files` (plus rules.files), reporting every diagnostic; throws when a file is unreadable,
@@ -280,6 +303,7 @@ rules::RuleSet load_rules(const core::Config& config, std::vector<std::string> f
   for (const std::string& f : files) parser.parse_file(f);
   rules::RuleSet set = parser.take();
   apply_threshold_file(config, vars, set);
+  resolve_references(config, set);
   return set;
 }
 
@@ -391,6 +415,7 @@ int cmd_check_rules(const std::vector<std::string>& files, const std::string& co
   const double took = static_cast<double>(core::monotonic_ns() - start) / 1e9;
   rules::RuleSet set = parser.take();
   apply_threshold_file(config, vars, set);
+  resolve_references(config, set);
   // Compile what parsed, so that what PCRE2 or Hyperscan refuses is reported here too.
   std::vector<rules::Diagnostic> compile_diagnostics;
   const size_t parsed = set.rules.size();

@@ -145,6 +145,9 @@ void set_rule(v1::AlertInfo* info, const rules::Rule& rule, const char* action) 
   info->set_signature(rule.msg);
   info->set_category(rule.category);
   info->set_severity(rule.priority);
+  for (const rules::Reference& ref : rule.references) {
+    info->add_references(ref.url.empty() ? ref.type + "," + ref.value : ref.url);
+  }
   if (!rule.metadata.empty()) {
     auto& fields = *info->mutable_metadata()->mutable_fields();
     for (const auto& [key, value] : rule.metadata) {
@@ -348,6 +351,18 @@ v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq,
   }
   const bool blocked = reset != nullptr && reset->attempted;
   set_rule(r.mutable_alert(), rule, blocked ? "blocked" : eve_action(rule.action));
+  if (rule.target != rules::Target::kNone) {
+    // Suricata: target:dest_ip makes the alert's destination the target, its source the source.
+    const bool dest_is_target = rule.target == rules::Target::kDestIp;
+    v1::AlertEndpoint* target = r.mutable_alert()->mutable_target();
+    v1::AlertEndpoint* source = r.mutable_alert()->mutable_source();
+    target->set_ip(dest_is_target ? r.dest_ip() : r.src_ip());
+    source->set_ip(dest_is_target ? r.src_ip() : r.dest_ip());
+    if (r.has_src_port()) {
+      target->set_port(dest_is_target ? r.dest_port() : r.src_port());
+      source->set_port(dest_is_target ? r.src_port() : r.dest_port());
+    }
+  }
   if (reset != nullptr && reset->tcp) set_reset(r.mutable_reset(), *reset);
   r.set_seq(seq);
   if (!a.excerpt.empty()) r.set_payload(a.excerpt.data(), a.excerpt.size());

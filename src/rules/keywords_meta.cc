@@ -1,5 +1,5 @@
 // Keywords that describe a rule rather than what it matches: msg, sid, rev, gid, priority,
-// classtype, metadata, reference, requires.
+// classtype, metadata, reference, requires, target.
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -10,12 +10,17 @@ namespace spanguard::rules::detail {
 
 std::span<const RuleBuilder::Keyword> RuleBuilder::meta_keywords() {
   static constexpr Keyword kKeywords[] = {
-      {"msg", &RuleBuilder::msg, true},           {"sid", &RuleBuilder::sid, true},
-      {"rev", &RuleBuilder::rev, true},           {"gid", &RuleBuilder::gid, true},
-      {"priority", &RuleBuilder::priority, true}, {"classtype", &RuleBuilder::classtype, true},
-      {"metadata", &RuleBuilder::metadata, true}, {"reference", &RuleBuilder::reference, true},
+      {"msg", &RuleBuilder::msg, true},
+      {"sid", &RuleBuilder::sid, true},
+      {"rev", &RuleBuilder::rev, true},
+      {"gid", &RuleBuilder::gid, true},
+      {"priority", &RuleBuilder::priority, true},
+      {"classtype", &RuleBuilder::classtype, true},
+      {"metadata", &RuleBuilder::metadata, true},
+      {"reference", &RuleBuilder::reference, true},
       // Judged before the other options (RuleParser::parse_rule): a rule reaching here meets it.
       {"requires", &RuleBuilder::ignored, true},
+      {"target", &RuleBuilder::target, true},
   };
   return kKeywords;
 }
@@ -52,8 +57,22 @@ void RuleBuilder::reference(std::string_view v, size_t at) {
   if (comma == std::string_view::npos) {
     fail(at, "'reference' expects TYPE,VALUE", "'reference' without a type");
   }
-  rule_.references.push_back(
-      {std::string(trim(v.substr(0, comma))), std::string(trim(v.substr(comma + 1)))});
+  std::string type(trim(v.substr(0, comma)));
+  for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  rule_.references.push_back({std::move(type), std::string(trim(v.substr(comma + 1))), {}});
+}
+
+// target:src_ip|dest_ip (Suricata): names the attacked end for EVE's alert.source/target.
+void RuleBuilder::target(std::string_view v, size_t at) {
+  const std::string_view t = trim(v);
+  if (t == "src_ip") {
+    rule_.target = Target::kSrcIp;
+  } else if (t == "dest_ip") {
+    rule_.target = Target::kDestIp;
+  } else {
+    fail(at, "'target' expects src_ip or dest_ip, got '" + std::string(t) + "'",
+         "'target' with a bad value");
+  }
 }
 
 }  // namespace spanguard::rules::detail

@@ -129,6 +129,11 @@ constexpr core::Param kParams[] = {
      .default_value = "rules/classification.config",
      .help = "classtype definitions (classification.config format), relative to the working "
              "directory"},
+    {.name = "reference_file",
+     .type = core::ParamType::kString,
+     .default_value = "rules/reference.config",
+     .help = "Reference systems (reference.config format) turning a rule's reference:cve,... into "
+             "the URL EVE prints in alert.references, relative to the working directory"},
     {.name = "threshold_file",
      .type = core::ParamType::kString,
      .default_value = "\"\"",
@@ -214,7 +219,7 @@ bool parse_number(std::string_view t, int64_t& out) {
 
 // Keywords that change neither what matches nor what is reported as matching; loaded with a
 // warning.
-constexpr std::string_view kIgnoredWithWarning[] = {"target", "tag"};
+constexpr std::string_view kIgnoredWithWarning[] = {"tag"};
 
 // Content modifiers apply to the last content; isdataat and byte_* written between the content
 // and its modifiers do not change which (Suricata looks up the last content the same way), a pcre
@@ -404,9 +409,9 @@ void RuleBuilder::finish(size_t end) {
 
 using detail::fail;
 using detail::parse_int;
-using detail::split_args;
 using detail::RuleBuilder;
 using detail::RuleError;
+using detail::split_args;
 using detail::trim;
 
 // ---- files and rules -------------------------------------------------------------------------

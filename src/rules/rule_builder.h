@@ -89,6 +89,7 @@ class RuleBuilder {
   void classtype(std::string_view v, size_t at);
   void metadata(std::string_view v, size_t at);
   void reference(std::string_view v, size_t at);
+  void target(std::string_view v, size_t at);
   void content(std::string_view v, size_t at);
   void nocase(std::string_view, size_t at) { last_content("nocase", at).nocase = true; }
   void rawbytes(std::string_view, size_t at) { last_content("rawbytes", at); }

@@ -1423,24 +1423,37 @@ TEST(RuleParser, IgnoredKeywordsAndMissingMsgWarnButTheRuleLoads) {
       "alert tcp any any -> any any (msg:\"t\"; target:dest_ip; tag:session,10,packets; sid:2;)\n"
       "alert tcp any any -> any any (content:\"a\"; sid:3;)\n");
   EXPECT_EQ(set.failed, 0u);
-  EXPECT_EQ(set.warnings, 3u);
+  EXPECT_EQ(set.warnings, 2u);
   ASSERT_EQ(set.rules.size(), 2u);
-  ASSERT_EQ(set.diagnostics.size(), 3u) << describe(set);
+  ASSERT_EQ(set.diagnostics.size(), 2u) << describe(set);
   for (const Diagnostic& d : set.diagnostics) {
     EXPECT_EQ(d.severity, Diagnostic::Severity::kWarning) << d.to_string();
   }
+  EXPECT_EQ(set.rules[0].target, Target::kDestIp);
   EXPECT_EQ(set.diagnostics[0].line, 1);
-  EXPECT_EQ(set.diagnostics[0].column, 40);
-  EXPECT_EQ(set.diagnostics[0].message, "'target' is ignored (it does not change what matches)");
+  EXPECT_EQ(set.diagnostics[0].column, 56);
+  EXPECT_EQ(set.diagnostics[0].message, "'tag' is ignored (it does not change what matches)");
   EXPECT_EQ(set.diagnostics[0].reason, set.diagnostics[0].message);
-  EXPECT_EQ(set.diagnostics[1].line, 1);
-  EXPECT_EQ(set.diagnostics[1].column, 56);
-  EXPECT_EQ(set.diagnostics[1].message, "'tag' is ignored (it does not change what matches)");
-  EXPECT_EQ(set.diagnostics[2].line, 2);
-  EXPECT_EQ(set.diagnostics[2].column, 50);  // at ')'
-  EXPECT_EQ(set.diagnostics[2].message, "rule has no msg");
+  EXPECT_EQ(set.diagnostics[1].line, 2);
+  EXPECT_EQ(set.diagnostics[1].column, 50);  // at ')'
+  EXPECT_EQ(set.diagnostics[1].message, "rule has no msg");
   EXPECT_TRUE(set.rules[1].msg.empty());
   EXPECT_TRUE(set.failures_by_reason().empty());
+}
+
+TEST(RuleParser, TargetAndReferences) {
+  const auto r = with_options(
+      "target:src_ip; reference:URL,example.com/a; reference:cve,2021-44228; content:\"x\";");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->target, Target::kSrcIp);
+  ASSERT_EQ(r->references.size(), 2u);
+  EXPECT_EQ(r->references[0].type, "url");  // systems are case-insensitive
+  EXPECT_EQ(r->references[0].value, "example.com/a");
+  EXPECT_EQ(r->references[1].type, "cve");
+  const RuleSet bad = parse("alert tcp any any -> any any (msg:\"m\"; target:both; sid:1;)");
+  ASSERT_NE(first_error(bad), nullptr);
+  EXPECT_NE(first_error(bad)->message.find("'target' expects src_ip or dest_ip"),
+            std::string::npos);
 }
 
 TEST(Diagnostic, FormatsAsFileLineColumnSeverityMessage) {

@@ -343,9 +343,13 @@ struct AppFactTest {
 };
 
 struct Reference {
-  std::string type;
-  std::string value;
+  std::string type;   // the reference system, lowercased ("url", "cve", ...)
+  std::string value;  // as written
+  std::string url;    // reference.config's prefix + value, once resolved (else empty)
 };
+
+// target:src_ip|dest_ip — which end of the alert is the target (EVE alert.source/target).
+enum class Target : uint8_t { kNone, kSrcIp, kDestIp };
 
 struct Rule {
   // Header
@@ -366,6 +370,7 @@ struct Rule {
   uint32_t priority = 3;  // explicit priority, else the classtype's, else 3
   std::vector<std::pair<std::string, std::string>> metadata;
   std::vector<Reference> references;
+  Target target = Target::kNone;
 
   // What must hold
   std::vector<Content> contents;
