@@ -184,6 +184,8 @@ bool any_rule_responds(const detect::DetectionEngine* detection,
   if (detection == nullptr) return false;
   for (const detect::CompiledRule& r : detection->rules()) {
     if (respond::responds_to(r.rule().action, options)) return true;
+    const auto& filter = r.rule().rate_filter;  // a rate_filter may turn an alert into a reset
+    if (filter && respond::responds_to(filter->new_action, options)) return true;
   }
   return false;
 }

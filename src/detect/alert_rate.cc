@@ -1,6 +1,7 @@
 // Thresholding state: one entry per (rule, tracked addresses), reset when its window has passed.
 #include "spanguard/detect/alert_rate.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace spanguard::detect {
@@ -16,11 +17,11 @@ size_t AlertRateTracker::KeyHash::operator()(const Key& k) const {
   return static_cast<size_t>(h ^ (h >> 29));
 }
 
-bool AlertRateTracker::admit(uint32_t rule, const rules::AlertRate& rate,
-                             const core::IpAddress& src, const core::IpAddress& dst,
-                             core::Timestamp now) {
+AlertRateTracker::Entry& AlertRateTracker::entry(uint32_t rule, rules::AlertRate::Track track,
+                                                 const core::IpAddress& src,
+                                                 const core::IpAddress& dst, core::Timestamp now) {
   Key key{rule, {}, {}};
-  switch (rate.track) {
+  switch (track) {
     case rules::AlertRate::Track::kBySrc:
       key.a = src;
       break;
@@ -29,13 +30,24 @@ bool AlertRateTracker::admit(uint32_t rule, const rules::AlertRate& rate,
       break;
     case rules::AlertRate::Track::kByRule:
       break;
-    case rules::AlertRate::Track::kByBoth:
-      key.a = src;
-      key.b = dst;
+    case rules::AlertRate::Track::kByBoth: {
+      // Suricata tracks the pair, whichever way the data went.
+      const bool src_first =
+          src.family() < dst.family() ||
+          (src.family() == dst.family() && std::memcmp(src.bytes(), dst.bytes(), 16) <= 0);
+      key.a = src_first ? src : dst;
+      key.b = src_first ? dst : src;
       break;
+    }
   }
   if (entries_.size() >= max_entries_ && entries_.find(key) == entries_.end()) make_room(now);
-  Entry& e = entries_[key];
+  return entries_[key];
+}
+
+bool AlertRateTracker::admit(uint32_t rule, const rules::AlertRate& rate,
+                             const core::IpAddress& src, const core::IpAddress& dst,
+                             core::Timestamp now) {
+  Entry& e = entry(rule, rate.track, src, dst, now);
   const auto window = std::chrono::seconds(rate.seconds);
   if (e.count == 0 || now >= e.window_end) {
     e.window_end = now + window;
@@ -62,6 +74,29 @@ bool AlertRateTracker::admit(uint32_t rule, const rules::AlertRate& rate,
   }
   if (alert) ++e.alerts;
   return alert;
+}
+
+std::optional<rules::Action> AlertRateTracker::rate_filter(uint32_t rule,
+                                                           const rules::RateFilter& filter,
+                                                           const core::IpAddress& src,
+                                                           const core::IpAddress& dst,
+                                                           core::Timestamp now) {
+  // Filters live in the same table as thresholds: a rule has one or the other (threshold.config
+  // ignores a rate_filter for a rule with its own threshold).
+  Entry& e = entry(rule, filter.track, src, dst, now);
+  if (now < e.active_until) return filter.new_action;
+  const auto window = std::chrono::seconds(filter.seconds);
+  if (e.count == 0 || now >= e.window_end) {
+    e.window_end = now + window;
+    e.count = 0;
+  }
+  if (++e.count <= filter.count) return std::nullopt;
+  // Exceeded: this match and those of the next `timeout` seconds take the new action; counting
+  // starts over afterwards.
+  e.active_until = now + std::chrono::seconds(filter.timeout);
+  e.window_end = std::max(e.window_end, e.active_until);
+  e.count = 0;
+  return filter.new_action;
 }
 
 // Full: entries whose window has passed go first; if none has, the table starts over (an alert

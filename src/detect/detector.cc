@@ -26,6 +26,7 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"streams_released", "Hyperscan streams freed when their TCP connection closed or was reset"},
     {"chunk_candidates", "anchored stream rules nominated on a delivered chunk of stream data"},
     {"suppressed", "matches a threshold.config suppress line kept from alerting"},
+    {"rate_filtered", "matches whose action a threshold.config rate_filter changed"},
 };
 constexpr core::CounterGroup kCounterGroup{"detect", kCounterDefs};
 
@@ -560,11 +561,22 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
       counters_.inc(DetectCounter::kThresholded);
       continue;
     }
+    // threshold.config rate_filter: over the rate, the match takes the filter's action.
+    rules::Action action = cr.rule().action;
+    if (cr.rule().rate_filter) {
+      if (const auto changed =
+              rates_.rate_filter(index, *cr.rule().rate_filter, h.src, h.dst, now)) {
+        action = *changed;
+        counters_.inc(DetectCounter::kRateFiltered);
+        if (action == rules::Action::kPass) continue;  // passed: no alert
+      }
+    }
     if (state != nullptr) mark_fired(*state, tx, dir, index);
     counters_.inc(DetectCounter::kAlerts);
     if (!profile_.empty()) ++profile_[index].alerts;
     AlertEvent alert;
     alert.rule = &cr;
+    alert.action = action;
     alert.flow = flow;
     alert.dir = dir;
     alert.packet = packet;

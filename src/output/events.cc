@@ -350,7 +350,7 @@ v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq,
     for (int i = 0; i < p->vlan_count; ++i) r.add_vlan(p->vlan_ids[i]);
   }
   const bool blocked = reset != nullptr && reset->attempted;
-  set_rule(r.mutable_alert(), rule, blocked ? "blocked" : eve_action(rule.action));
+  set_rule(r.mutable_alert(), rule, blocked ? "blocked" : eve_action(a.action));
   if (rule.target != rules::Target::kNone) {
     // Suricata: target:dest_ip makes the alert's destination the target, its source the source.
     const bool dest_is_target = rule.target == rules::Target::kDestIp;

@@ -535,11 +535,9 @@ bool Responder::send_icmp(const detect::AlertEvent& alert) {
 }
 
 std::optional<ResetSummary> Responder::respond(const detect::AlertEvent& alert) {
-  if (alert.rule == nullptr || !responds_to(alert.rule->rule().action, options_)) {
-    return std::nullopt;
-  }
+  if (alert.rule == nullptr || !responds_to(alert.action, options_)) return std::nullopt;
   if (alert.flow != nullptr && alert.flow->reset) return std::nullopt;  // one reset per flow
-  const rules::Action action = alert.rule->rule().action;
+  const rules::Action action = alert.action;
   ResetSummary none;
   none.mode = options_.mode;
 

@@ -137,8 +137,8 @@ constexpr core::Param kParams[] = {
     {.name = "threshold_file",
      .type = core::ParamType::kString,
      .default_value = "\"\"",
-     .help = "Suricata threshold.config: threshold/event_filter and suppress lines applied to the "
-             "loaded rules (rate_filter is reported and ignored); empty: none"},
+     .help = "Suricata threshold.config: threshold/event_filter, suppress and rate_filter lines "
+             "applied to the loaded rules; empty: none"},
     {.name = "vars.address",
      .type = core::ParamType::kStringMap,
      .default_value = "{}",

@@ -74,6 +74,44 @@ Entry parse_line(std::string_view line) {
   return e;
 }
 
+AlertRate::Track track_of(const Entry& e) {
+  const std::string& track = e.need("track");
+  if (track == "by_src") return AlertRate::Track::kBySrc;
+  if (track == "by_dst") return AlertRate::Track::kByDst;
+  if (track == "by_rule") return AlertRate::Track::kByRule;
+  if (track == "by_both") return AlertRate::Track::kByBoth;
+  throw LineError{"'track' must be by_src, by_dst, by_rule or by_both, got '" + track + "'"};
+}
+
+// rate_filter gen_id G, sig_id S, track T, count N, seconds S, new_action A, timeout T.
+RateFilter rate_filter_of(const Entry& e) {
+  RateFilter f;
+  f.track = track_of(e);
+  f.count = number("count", e.need("count"));
+  f.seconds = number("seconds", e.need("seconds"));
+  f.timeout = number("timeout", e.need("timeout"));
+  if (f.seconds == 0) throw LineError{"'seconds' must be at least 1"};
+  static constexpr std::pair<std::string_view, Action> kActions[] = {
+      {"alert", Action::kAlert},
+      {"pass", Action::kPass},
+      {"drop", Action::kDrop},
+      {"reject", Action::kRejectBoth},
+      {"rejectsrc", Action::kRejectSrc},
+      {"rejectdst", Action::kRejectDst},
+      {"rejectboth", Action::kRejectBoth}};
+  const std::string& action = e.need("new_action");
+  for (const auto& [name, a] : kActions) {
+    if (action == name) {
+      f.new_action = a;
+      return f;
+    }
+  }
+  throw LineError{
+      "'new_action' must be alert, pass, drop, reject, rejectsrc, rejectdst or "
+      "rejectboth, got '" +
+      action + "'"};
+}
+
 AlertRate rate_of(const Entry& e) {
   AlertRate r;
   const std::string& type = e.need("type");
@@ -86,18 +124,7 @@ AlertRate rate_of(const Entry& e) {
   } else {
     throw LineError{"'type' must be limit, threshold or both, got '" + type + "'"};
   }
-  const std::string& track = e.need("track");
-  if (track == "by_src") {
-    r.track = AlertRate::Track::kBySrc;
-  } else if (track == "by_dst") {
-    r.track = AlertRate::Track::kByDst;
-  } else if (track == "by_rule") {
-    r.track = AlertRate::Track::kByRule;
-  } else if (track == "by_both") {
-    r.track = AlertRate::Track::kByBoth;
-  } else {
-    throw LineError{"'track' must be by_src, by_dst, by_rule or by_both, got '" + track + "'"};
-  }
+  r.track = track_of(e);
   r.count = number("count", e.need("count"));
   r.seconds = number("seconds", e.need("seconds"));
   if (r.count == 0) throw LineError{"'count' must be at least 1"};
@@ -158,30 +185,36 @@ void apply_threshold_config(std::string_view text, const std::string& name, cons
     if (content.empty() || content.front() == '#') continue;
     try {
       const Entry e = parse_line(content);
-      if (e.command == "rate_filter") {
-        diagnostics.push_back(diagnostic(Diagnostic::Severity::kWarning, name, first_line,
-                                         "rate_filter is not supported: the line is ignored",
-                                         "threshold.config rate_filter"));
-        continue;
-      }
       const bool threshold = e.command == "threshold" || e.command == "event_filter";
-      if (!threshold && e.command != "suppress") {
+      const bool rate_filter = e.command == "rate_filter";
+      if (!threshold && !rate_filter && e.command != "suppress") {
         throw LineError{"unknown command '" + e.command +
                         "' (expected threshold, event_filter, suppress or rate_filter)"};
       }
       const uint32_t gid = number("gen_id", e.need("gen_id"));
       const uint32_t sid = number("sig_id", e.need("sig_id"));
       std::optional<AlertRate> rate;
+      std::optional<RateFilter> filter;
       std::optional<Suppression> suppress;
       if (threshold) {
         rate = rate_of(e);
+      } else if (rate_filter) {
+        filter = rate_filter_of(e);
       } else {
         suppress = suppression_of(e, vars);
       }
-      size_t applied = 0;
+      size_t applied = 0, has_own = 0;
       for (Rule& r : rules) {
         if ((gid != 0 && r.gid != gid) || (sid != 0 && r.sid != sid)) continue;
-        if (rate) {
+        if (filter) {
+          // Suricata: a rule's own threshold/detection_filter takes precedence.
+          if (r.rate) {
+            ++has_own;
+          } else {
+            r.rate_filter = filter;
+            ++applied;
+          }
+        } else if (rate) {
           // One rule: replaces its own; all of them: only where the rule has none (Suricata).
           if (sid != 0 || !r.rate) {
             r.rate = rate;
@@ -192,7 +225,13 @@ void apply_threshold_config(std::string_view text, const std::string& name, cons
           ++applied;
         }
       }
-      if (applied == 0 && sid != 0) {
+      if (has_own > 0 && sid != 0) {
+        diagnostics.push_back(diagnostic(
+            Diagnostic::Severity::kWarning, name, first_line,
+            "rate_filter ignored: rule " + std::to_string(gid) + ":" + std::to_string(sid) +
+                " has its own threshold or detection_filter, which takes precedence",
+            "threshold.config rate_filter on a thresholded rule"));
+      } else if (applied == 0 && sid != 0) {
         diagnostics.push_back(diagnostic(
             Diagnostic::Severity::kWarning, name, first_line,
             "no loaded rule has gen_id " + std::to_string(gid) + ", sig_id " + std::to_string(sid),

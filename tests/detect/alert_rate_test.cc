@@ -71,8 +71,30 @@ TEST(AlertRate, TrackingSeparatesWhatItTracks) {
   EXPECT_TRUE(t.admit(3, by_rule, ip(1), ip(2), at(0)));
   EXPECT_FALSE(t.admit(3, by_rule, ip(6), ip(7), at(1)));  // anything
   EXPECT_TRUE(t.admit(4, by_both, ip(1), ip(2), at(0)));
-  EXPECT_TRUE(t.admit(4, by_both, ip(2), ip(1), at(1)));  // the pair reversed is another pair
+  EXPECT_FALSE(t.admit(4, by_both, ip(2), ip(1), at(1)));  // the same pair, reversed (Suricata)
+  EXPECT_TRUE(t.admit(4, by_both, ip(1), ip(3), at(1)));   // another pair
   EXPECT_TRUE(t.admit(5, by_src, ip(1), ip(2), at(0)));   // another rule: its own count
+}
+
+// rate_filter: over `count` matches within `seconds`, the match and those of the next `timeout`
+// seconds take new_action; then the rule's own action again, and counting starts over.
+TEST(AlertRate, RateFilterChangesTheActionForTimeoutSecondsOnceTheRateIsExceeded) {
+  const rules::RateFilter f{AlertRate::Track::kBySrc, 2, 10, rules::Action::kRejectBoth, 30};
+  AlertRateTracker t;
+  EXPECT_FALSE(t.rate_filter(1, f, ip(1), ip(2), at(0)));
+  EXPECT_FALSE(t.rate_filter(1, f, ip(1), ip(2), at(1)));
+  EXPECT_FALSE(t.rate_filter(1, f, ip(9), ip(2), at(1)));  // another source counts apart
+  EXPECT_EQ(t.rate_filter(1, f, ip(1), ip(2), at(2)), rules::Action::kRejectBoth);  // the 3rd
+  EXPECT_EQ(t.rate_filter(1, f, ip(1), ip(2), at(20)), rules::Action::kRejectBoth);
+  EXPECT_EQ(t.rate_filter(1, f, ip(1), ip(2), at(31)), rules::Action::kRejectBoth);
+  EXPECT_FALSE(t.rate_filter(1, f, ip(1), ip(2), at(33)));  // timeout over: counting again
+  EXPECT_FALSE(t.rate_filter(1, f, ip(1), ip(2), at(34)));
+  EXPECT_EQ(t.rate_filter(1, f, ip(1), ip(2), at(35)), rules::Action::kRejectBoth);
+  // Slower than the rate: never exceeded.
+  EXPECT_FALSE(t.rate_filter(2, f, ip(1), ip(2), at(0)));
+  EXPECT_FALSE(t.rate_filter(2, f, ip(1), ip(2), at(6)));
+  EXPECT_FALSE(t.rate_filter(2, f, ip(1), ip(2), at(12)));
+  EXPECT_FALSE(t.rate_filter(2, f, ip(1), ip(2), at(18)));
 }
 
 TEST(AlertRate, StateStaysBoundedUnderManySources) {

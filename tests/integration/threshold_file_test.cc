@@ -92,5 +92,66 @@ TEST(ThresholdFile, CheckRulesReportsItsLinesAndAMissingFileIsAConfigurationErro
       << missing.err;
 }
 
+// rate_filter: once the rule matched more than `count` times, its matches take new_action — here
+// a passive alert rule turns into resets for the clients beyond the rate (Suricata's use: block a
+// brute-forcer once it exceeds N attempts).
+TEST(ThresholdFile, RateFilterTurnsMatchesBeyondTheRateIntoResets) {
+  const std::string file =
+      threshold_file("rate_filter.config",
+                     "rate_filter gen_id 1, sig_id 1004, track by_rule, count 2, seconds 60, "
+                     "new_action reject, timeout 60\n");
+  const std::string rule =
+      "alert tcp any any -> any 8080 (msg:\"probe\"; flow:to_server; content:\"PROBE\"; "
+      "sid:1004;)\n";
+  const auto frames =
+      clients_send({"198.51.100.7", "198.51.100.8", "198.51.100.9", "198.51.100.10"}, "PROBE\r\n");
+  const std::string resets = temp_path("rate_filter_resets.pcap");
+  const Replay r = replay("rate-filter", frames, rule, "{}", {"rules.threshold_file=" + file});
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  const std::vector<std::string> alerts = events_of_type(r, "alert");
+  ASSERT_EQ(alerts.size(), 4u) << r.eve_text;  // rate_filter never hides an alert
+  int allowed = 0, rejected = 0;
+  for (const std::string& a : alerts) {
+    allowed += a.find("\"action\":\"allowed\"") != std::string::npos;
+    rejected += a.find("\"action\":\"rejectboth\"") != std::string::npos;
+  }
+  EXPECT_EQ(allowed, 2) << r.eve_text;
+  EXPECT_EQ(rejected, 2) << r.eve_text;
+  EXPECT_NE(r.run.err.find("rate_filtered 2"), std::string::npos) << r.run.err;
+
+  // With resets written to a file, those two are really torn down (action "blocked").
+  const std::string rules_path = temp_path("rate-filter.rules");
+  std::ofstream(rules_path) << rule;
+  const std::string eve = temp_path("rate-filter-blocked.json");
+  std::remove(eve.c_str());
+  const RunResult blocked =
+      run({spanguard_binary(), "replay", "--pcap", write_capture("rate-filter-blocked", frames),
+           "--rules", rules_path, "--eve", eve, "--resets-pcap", resets, "--set",
+           "rules.threshold_file=" + file, "--set", "flow.records=no"});
+  ASSERT_EQ(blocked.status, 0) << blocked.err;
+  std::ifstream in(eve);
+  int blocked_alerts = 0;
+  for (std::string line; std::getline(in, line);) {
+    blocked_alerts += line.find("\"event_type\":\"alert\"") != std::string::npos &&
+                      line.find("\"action\":\"blocked\"") != std::string::npos;
+  }
+  EXPECT_EQ(blocked_alerts, 2) << blocked.err;
+}
+
+TEST(ThresholdFile, RateFilterPassSilencesTheMatchesBeyondTheRate) {
+  const std::string file =
+      threshold_file("rate_filter_pass.config",
+                     "rate_filter gen_id 1, sig_id 1005, track by_src, count 1, seconds 60, "
+                     "new_action pass, timeout 60\n");
+  const Replay r = replay(
+      "rate-filter-pass",
+      clients_send({"198.51.100.7", "198.51.100.7", "198.51.100.7", "198.51.100.8"}, "PROBE\r\n"),
+      "alert tcp any any -> any 8080 (msg:\"probe\"; flow:to_server; content:\"PROBE\"; "
+      "sid:1005;)\n",
+      "{}", {"rules.threshold_file=" + file});
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  EXPECT_EQ(alerts_of(r, 1005), 2) << r.eve_text;  // the first of .7, and .8
+}
+
 }  // namespace
 }  // namespace spanguard::testing

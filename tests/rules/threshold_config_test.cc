@@ -1,6 +1,6 @@
 // threshold.config applied to parsed rules: thresholds replace a rule's own (or, for sig_id 0,
-// fill in where a rule has none), suppressions by host or for the whole rule, rate_filter
-// reported, and every malformed line named by file:line.
+// fill in where a rule has none), suppressions by host or for the whole rule, rate_filter set (or
+// ignored where the rule thresholds itself), and every malformed line named by file:line.
 #include "spanguard/rules/threshold_config.h"
 
 #include <gtest/gtest.h>
@@ -80,7 +80,7 @@ TEST(ThresholdConfig, ProblemsNameTheLineAndKeepTheOtherLines) {
   apply_threshold_config(
       "threshold gen_id 1, sig_id 1, type sometimes, track by_src, count 1, seconds 1\n"
       "suppress gen_id 1, sig_id 1, track by_src\n"
-      "rate_filter gen_id 1, sig_id 1, track by_src, count 10, seconds 60, new_action drop, "
+      "rate_filter gen_id 1, sig_id 2, track by_src, count 10, seconds 60, new_action drop, "
       "timeout 30\n"
       "suppress gen_id 1, sig_id 999\n"
       "supress gen_id 1, sig_id 1\n"
@@ -91,7 +91,7 @@ TEST(ThresholdConfig, ProblemsNameTheLineAndKeepTheOtherLines) {
   const std::vector<std::pair<int, std::string>> want = {
       {1, "'type' must be limit, threshold or both, got 'sometimes'"},
       {2, "'suppress' needs both 'track' and 'ip'"},
-      {3, "rate_filter is not supported"},
+      {3, "rate_filter ignored: rule 1:2 has its own threshold"},
       {4, "no loaded rule has gen_id 1, sig_id 999"},
       {5, "unknown command 'supress'"},
       {6, "'sig_id' expects a number, got 'x'"},
@@ -109,6 +109,29 @@ TEST(ThresholdConfig, ProblemsNameTheLineAndKeepTheOtherLines) {
   // The good last line still applied.
   ASSERT_EQ(rules[0].suppressions.size(), 1u);
   EXPECT_EQ(rules[0].suppressions[0].track, Suppression::Track::kAll);
+}
+
+TEST(ThresholdConfig, RateFilterSetsNewActionCountAndTimeout) {
+  std::vector<Rule> rules = parse(kRules);
+  std::vector<Diagnostic> diagnostics;
+  apply_threshold_config(
+      "rate_filter gen_id 1, sig_id 1, track by_rule, count 5, seconds 10, new_action reject, "
+      "timeout 60\n"
+      "rate_filter gen_id 3, sig_id 3, track by_src, count 5, seconds 10, new_action sdrop, "
+      "timeout 60\n"
+      "rate_filter gen_id 3, sig_id 3, track by_src, count 5, seconds 10, new_action pass\n",
+      "threshold.config", default_variables(), rules, diagnostics);
+  ASSERT_TRUE(rules[0].rate_filter);
+  EXPECT_EQ(rules[0].rate_filter->track, AlertRate::Track::kByRule);
+  EXPECT_EQ(rules[0].rate_filter->count, 5u);
+  EXPECT_EQ(rules[0].rate_filter->seconds, 10u);
+  EXPECT_EQ(rules[0].rate_filter->new_action, Action::kRejectBoth);
+  EXPECT_EQ(rules[0].rate_filter->timeout, 60u);
+  EXPECT_FALSE(rules[2].rate_filter);
+  ASSERT_EQ(diagnostics.size(), 2u);
+  EXPECT_NE(diagnostics[0].message.find("'new_action' must be alert, pass, drop"),
+            std::string::npos);
+  EXPECT_NE(diagnostics[1].message.find("needs 'timeout'"), std::string::npos);
 }
 
 }  // namespace

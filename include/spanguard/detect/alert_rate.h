@@ -1,10 +1,12 @@
-// threshold and detection_filter: whether a rule's match raises an alert, from how often the rule
+// threshold and detection_filter: whether a rule's match raises an alert, and rate_filter: which
+// action it takes, from how often the rule
 // matched for the same tracked address(es) within its window — Suricata's thresholding semantics
 // (limit, threshold, both, detection_filter; by_src, by_dst, by_rule, by_both). State is per
 // worker, bounded, and expires with its window; time is the packets' time.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <unordered_map>
 
 #include "spanguard/core/ip_address.h"
@@ -21,6 +23,11 @@ class AlertRateTracker {
   // it raises an alert.
   bool admit(uint32_t rule, const rules::AlertRate& rate, const core::IpAddress& src,
              const core::IpAddress& dst, core::Timestamp now);
+  // rate_filter: the action a match of rule `rule` takes — `filter.new_action` while the rate is
+  // exceeded (more than count matches within seconds, then for timeout seconds), else nullopt.
+  std::optional<rules::Action> rate_filter(uint32_t rule, const rules::RateFilter& filter,
+                                           const core::IpAddress& src, const core::IpAddress& dst,
+                                           core::Timestamp now);
   size_t entries() const { return entries_.size(); }
   uint64_t evicted() const { return evicted_; }
 
@@ -34,10 +41,14 @@ class AlertRateTracker {
     size_t operator()(const Key& k) const;
   };
   struct Entry {
-    core::Timestamp window_end{};  // the window runs until here
-    uint32_t count = 0;            // matches in the window
-    uint32_t alerts = 0;           // alerts raised in the window
+    core::Timestamp window_end{};    // the window runs until here
+    uint32_t count = 0;              // matches in the window
+    uint32_t alerts = 0;             // alerts raised in the window
+    core::Timestamp active_until{};  // rate_filter: new_action applies until here
   };
+  // The entry of `rule` for the addresses `track` follows (both directions of a pair share one).
+  Entry& entry(uint32_t rule, rules::AlertRate::Track track, const core::IpAddress& src,
+               const core::IpAddress& dst, core::Timestamp now);
   void make_room(core::Timestamp now);
 
   size_t max_entries_;

@@ -43,6 +43,8 @@ struct AlertEvent {
   std::span<const uint8_t> excerpt;            // the data inspected, up to payload_excerpt bytes
   bool in_transaction = false;                 // raised by a transaction's inspection
   uint64_t tx_id = 0;
+  // The action this alert takes: the rule's, or a threshold.config rate_filter's new_action.
+  rules::Action action = rules::Action::kAlert;
 };
 
 // One inspection of an application-layer transaction (see applayer::TxInspection).
@@ -79,6 +81,7 @@ enum class DetectCounter : uint16_t {
   kStreamsReleased,
   kChunkCandidates,
   kSuppressed,
+  kRateFiltered,
   kCount
 };
 

@@ -269,6 +269,17 @@ struct AlertRate {
   uint32_t seconds = 60;
 };
 
+// threshold.config rate_filter: once the rule matched more than `count` times within `seconds`
+// for the tracked address(es), its matches take `new_action` for `timeout` seconds (Suricata:
+// alerts are still raised; with pass, the match raises none).
+struct RateFilter {
+  AlertRate::Track track = AlertRate::Track::kBySrc;
+  uint32_t count = 1;
+  uint32_t seconds = 60;
+  Action new_action = Action::kAlert;
+  uint32_t timeout = 60;
+};
+
 // flowint:NAME,OP,VALUE / flowint:NAME,isset|notset: an integer per flow. `+`, `-` and `=` change
 // it (an unset one counts as 0), `==`, `!=`, `<`, `<=`, `>`, `>=` compare it (an unset one never
 // compares true); VALUE is a number or another flowint. Run in rule order once the rest of the
@@ -422,6 +433,7 @@ struct Rule {
   std::vector<FlowintOp> flowints;
   bool noalert = false;  // noalert / flowbits:noalert: matches act (flowbits) but raise no alert
   std::optional<AlertRate> rate;          // threshold or detection_filter
+  std::optional<RateFilter> rate_filter;  // from threshold.config
   std::vector<Suppression> suppressions;  // from threshold.config
 
   // Where it came from
