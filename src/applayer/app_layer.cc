@@ -14,6 +14,7 @@
 
 #include "session.h"
 #include "spanguard/applayer/http_buffers.h"
+#include "spanguard/applayer/smb_probe.h"
 
 namespace spanguard::applayer {
 
@@ -87,6 +88,9 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"flows.ftp_data", "flows recognised as FTP data sessions of a control session"},
     {"flows.ssh", "flows identified as SSH"},
     {"flows.smtp", "flows identified as SMTP"},
+    {"flows.smb", "flows identified as SMB (rules run on their payload; not parsed)"},
+    {"flows.dcerpc",
+     "flows identified as DCE/RPC over TCP (rules run on their payload; not parsed)"},
     {"flows.failed", "flows with payload whose protocol could not be identified"},
     {"probe_retries", "mid-stream directions probed again at a later segment"},
     {"parsers_released", "parsers dropped between transactions (idle keep-alive connections)"},
@@ -116,6 +120,10 @@ AppCounter flows_counter(core::AppProto p) {
       return AppCounter::kFlowsSsh;
     case core::AppProto::kSmtp:
       return AppCounter::kFlowsSmtp;
+    case core::AppProto::kSmb:
+      return AppCounter::kFlowsSmb;
+    case core::AppProto::kDcerpc:
+      return AppCounter::kFlowsDcerpc;
     case core::AppProto::kNone:
     case core::AppProto::kFailed:
     case core::AppProto::kCount:
@@ -172,6 +180,13 @@ Verdict probe_stream(std::span<const uint8_t> first, bool toward_server) {
   if (smtp.probe == Probe::kYes && ftp.probe != Probe::kYes)
     return {Probe::kYes, core::AppProto::kSmtp, !smtp.side || *smtp.side == Side::kClient};
   need_more = need_more || ftp.probe != Probe::kNo || smtp.probe != Probe::kNo;
+  for (const auto& [result, proto] : {std::pair{probe_smb(first), core::AppProto::kSmb},
+                                      std::pair{probe_dcerpc(first), core::AppProto::kDcerpc}}) {
+    if (result.probe == Probe::kYes) {
+      return {Probe::kYes, proto, result.side ? *result.side == Side::kClient : toward_server};
+    }
+    need_more = need_more || result.probe == Probe::kNeedMore;
+  }
   bool response = false;
   if (auto v = consider(dns::probe_tcp(first, &response), core::AppProto::kDns, true)) {
     v->client = !response;

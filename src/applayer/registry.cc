@@ -52,9 +52,11 @@ constexpr OtherBuffer kOtherBuffers[] = {
     {"smtp.rcpt_to", "", AppProto::kSmtp, kReq},
 };
 
-// Protocols with a parser, whose buffers rules can use.
-constexpr AppProto kParsed[] = {AppProto::kHttp, AppProto::kTls,  AppProto::kDns,    AppProto::kSsh,
-                                AppProto::kFtp,  AppProto::kSmtp, AppProto::kFtpData};
+// Protocols rules can name: those with a parser (whose buffers rules can use), and SMB and
+// DCE/RPC, identified only, whose rules match their payload.
+constexpr AppProto kParsed[] = {AppProto::kHttp,    AppProto::kTls, AppProto::kDns,
+                                AppProto::kSsh,     AppProto::kFtp, AppProto::kSmtp,
+                                AppProto::kFtpData, AppProto::kSmb, AppProto::kDcerpc};
 
 bool parsed(AppProto p) {
   return std::find(std::begin(kParsed), std::end(kParsed), p) != std::end(kParsed);

@@ -10,10 +10,10 @@ struct Name {
   AppProto proto;
 };
 constexpr Name kNames[] = {
-    {"http", AppProto::kHttp},        {"http1", AppProto::kHttp}, {"tls", AppProto::kTls},
-    {"ssl", AppProto::kTls},          {"dns", AppProto::kDns},    {"ftp", AppProto::kFtp},
-    {"ftp-data", AppProto::kFtpData}, {"ssh", AppProto::kSsh},    {"smtp", AppProto::kSmtp},
-    {"failed", AppProto::kFailed},
+    {"http", AppProto::kHttp},        {"http1", AppProto::kHttp},    {"tls", AppProto::kTls},
+    {"ssl", AppProto::kTls},          {"dns", AppProto::kDns},       {"ftp", AppProto::kFtp},
+    {"ftp-data", AppProto::kFtpData}, {"ssh", AppProto::kSsh},       {"smtp", AppProto::kSmtp},
+    {"smb", AppProto::kSmb},          {"dcerpc", AppProto::kDcerpc}, {"failed", AppProto::kFailed},
 };
 
 }  // namespace

@@ -738,7 +738,7 @@ void RuleParser::parse_rule(std::string_view text, const std::string& file,
       fail(tokens[1].second,
            "unsupported protocol '" + std::string(proto) +
                "' (supported: ip, tcp, udp, icmp, tcp-pkt, tcp-stream, http, http1, tls, dns, "
-               "ftp, ftp-data, ssh, smtp)",
+               "ftp, ftp-data, ssh, smtp, smb, dcerpc)",
            "unsupported protocol '" + std::string(proto) + "'");
     // Addresses, ports, direction
     auto address = [&](const std::pair<std::string_view, size_t>& t, AddressSet& out) {

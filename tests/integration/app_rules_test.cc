@@ -66,9 +66,10 @@ std::vector<Bytes> tcp_session(const std::vector<Step>& steps, uint16_t server_p
 
 // Which side the rule's $HOME_NET is: the test sets it to that one host ($EXTERNAL_NET is
 // !$HOME_NET, $SMTP_SERVERS is $HOME_NET, $SSH_PORTS is 22 by default).
-enum class Home { kClient, kServer };
+enum class Home { kClient, kServer, kBoth };
 
 std::string home_is(Home home) {
+  if (home == Home::kBoth) return std::string("{HOME_NET: \"[198.51.100.0/24]\"}");
   return std::string("{HOME_NET: \"[") + (home == Home::kClient ? kClientIp : kServerIp) +
          "/32]\"}";
 }
@@ -493,6 +494,89 @@ const std::string k2034695 =
 
 // ---- the cases ----------------------------------------------------------------------------------
 
+// ---- SMB and DCE/RPC ----------------------------------------------------------------------------
+// Identified from their first bytes (NetBIOS session message + SMB header; DCE/RPC version 5.0
+// PDU), on any port; `alert smb` / `alert dcerpc` contents match their payload, anchored
+// offsets per segment as in Suricata's packet inspection.
+
+const std::string k2024208 =
+    R"rule(alert smb $HOME_NET any -> any any (msg:"ET EXPLOIT Possible ETERNALROMANCE MS17-010"; flow:from_server,established; content:"|FF|SMB|25 05 00 00 80|"; offset:4; depth:9; content:"LSbfLScnLSepLSlfLSmf"; distance:0; fast_pattern; content:"LSrfLSsrLSscLSblLSss"; within:20; content:"LSshLStrLStcLSopLScd"; within:20; flowbits:set,ETPRO.ETERNALROMANCE; classtype:trojan-activity; sid:2024208; rev:1; metadata:attack_target SMB_Server, created_at 2017_04_17, deployment Internal, former_category EXPLOIT, signature_severity Critical, updated_at 2019_07_26;))rule";
+const std::string k2027267 =
+    R"rule(alert smb any any -> $HOME_NET any (msg:"ET ATTACK_RESPONSE Possible Lateral Movement - File Creation Request in Remote System32 Directory (T1105)"; flow:established,to_server; content:"|05 00|"; offset:16; depth:2; content:"|00|W|00|i|00|n|00|d|00|o|00|w|00|s|00 5c 00|S|00|y|00|s|00|t|00|e|00|m|00|3|00|2|00|"; fast_pattern; classtype:attempted-user; sid:2027267; rev:2; metadata:affected_product Windows_XP_Vista_7_8_10_Server_32_64_Bit, created_at 2019_04_23, deployment Internal, former_category ATTACK_RESPONSE, performance_impact Low, signature_severity Major, tag T1105, tag lateral_movement, tag remote_file_copy, updated_at 2019_07_26;))rule";
+const std::string k2043996 =
+    R"rule(alert dcerpc $HOME_NET any -> $HOME_NET any (msg:"ET INFO Suspected Impacket WMIExec Activity"; flow:established,to_server; content:"|3e 00 20 00 5c 00 5c 00 31 00 32 00 37 00 2e 00 30 00 2e 00 30 00 2e 00 31 00 5c 00 41 00 44 00 4d 00 49 00 4e 00 24 00 5c 00 5f 00 5f 00|"; fast_pattern; reference:url,thedfirreport.com/2023/01/09/unwrapping-ursnifs-gifts; reference:url,github.com/fortra/impacket/blob/8799a1a2c42ad74423841d21ed5f4193ea54f3d5/examples/wmiexec.py; classtype:bad-unknown; sid:2043996; rev:1; metadata:attack_target Client_Endpoint, created_at 2023_01_26, deployment Internal, former_category INFO, confidence Low, signature_severity Informational, updated_at 2023_01_26;))rule";
+
+std::string le16(uint16_t v) { return {static_cast<char>(v), static_cast<char>(v >> 8)}; }
+
+// A NetBIOS session message (RFC 1002 §4.3.6) around `smb`.
+std::string netbios(const std::string& smb) {
+  const auto n = static_cast<uint32_t>(smb.size());
+  return std::string(1, '\0') + static_cast<char>(n >> 16) + static_cast<char>(n >> 8) +
+         static_cast<char>(n) + smb;
+}
+
+// An SMB1 header (MS-CIFS §2.2.3.1): command, status, flags (0x80: reply), then `rest`.
+std::string smb1(uint8_t command, const std::string& status, uint8_t flags,
+                 const std::string& rest) {
+  return netbios("\xffSMB" + std::string(1, static_cast<char>(command)) + status +
+                 static_cast<char>(flags) + std::string(23, '\0') + rest);
+}
+
+// An SMB2 header (MS-SMB2 §2.2.1): structure size 64, command, flags (1: response), `rest`.
+std::string smb2(uint16_t command, uint32_t flags, const std::string& rest) {
+  std::string h = "\xfeSMB" + le16(64) + le16(1) + std::string(4, '\0') + le16(command) + le16(1) +
+                  le16(static_cast<uint16_t>(flags)) + le16(0);
+  h += std::string(64 - h.size(), '\0');
+  return netbios(h + rest);
+}
+
+std::string utf16(const std::string& ascii) {
+  std::string out;
+  for (const char ch : ascii) out += std::string(1, ch) + '\0';
+  return out;
+}
+
+// ETERNALROMANCE's leaked-pool response: an SMB1 Trans reply with status 0xC0000005... as the
+// rule reads it (05 00 00 80 after the command), and the three marker runs it looks for.
+std::vector<Bytes> eternalromance(const std::string& status) {
+  const std::string markers =
+      "LSbfLScnLSepLSlfLSmf"
+      "LSrfLSsrLSscLSblLSss"
+      "LSshLStrLStcLSopLScd";
+  return tcp_session({client(smb1(0x25, std::string(4, '\0'), 0x18, std::string(40, 'q'))),
+                      server(smb1(0x25, status, 0x98, std::string(16, '\0') + markers))},
+                     445);
+}
+
+// An SMB2 CREATE (command 5) of a file under \Windows\System32 on a share.
+std::vector<Bytes> smb2_create(uint16_t command, const std::string& path) {
+  const std::string negotiate = smb2(0, 0, std::string(36, '\0'));
+  return tcp_session({client(negotiate), server(smb2(0, 1, std::string(64, '\0'))),
+                      client(smb2(command, 0, std::string(56, '\0') + utf16(path))),
+                      server(smb2(command, 1, std::string(88, '\0')))},
+                     445);
+}
+
+// A DCE/RPC bind, then a request whose stub carries `stub` (C706 §12.6, little-endian drep).
+std::string dcerpc_pdu(uint8_t type, const std::string& body) {
+  const auto length = static_cast<uint16_t>(16 + body.size());
+  return std::string("\x05\x00", 2) + static_cast<char>(type) + '\x03' +
+         std::string("\x10\x00\x00\x00", 4) + le16(length) + le16(0) +
+         std::string("\x02\x00\x00\x00", 4) + body;
+}
+
+// With `as_dcerpc` false, both ends open with a line of text first: no DCE/RPC to identify.
+std::vector<Bytes> dcerpc_session(const std::string& stub, bool as_dcerpc = true) {
+  const std::string prefix = as_dcerpc ? "" : "HELLO\r\n";
+  const std::string bind = dcerpc_pdu(11, std::string(56, '\x01'));
+  const std::string request = dcerpc_pdu(0, std::string(8, '\0') + stub);
+  return tcp_session({client(prefix + bind),
+                      server(prefix + dcerpc_pdu(12, std::string(40, '\x02'))), client(request)},
+                     49666);
+}
+
+const std::string kWmiExecOutput = utf16("> \\\\127.0.0.1\\ADMIN$\\__1674582384.123");
+
 struct RuleCase {
   std::string name;
   std::string rule;
@@ -666,6 +750,17 @@ std::vector<RuleCase> rule_cases() {
       0);
   add("ScriptOverPassiveDataConnection", k2034695, kC, ftp_passive_download(vbscript("ftp://")), 1);
   add("NearMiss_NoFtpUrl", k2034695, kC, ftp_passive_download(vbscript("ftq://")), 0);
+
+  // ---- SMB, DCE/RPC
+  add("EternalromanceLeakResponse", k2024208, kS,
+      eternalromance(std::string("\x05\x00\x00\x80", 4)), 1);
+  add("NearMiss_OtherStatus", k2024208, kS, eternalromance(std::string("\x05\x00\x00\x81", 4)), 0);
+  add("Smb2CreateInSystem32", k2027267, kS, smb2_create(5, "Windows\\System32\\evil.dll"), 1);
+  add("NearMiss_Smb2CloseNotCreate", k2027267, kS, smb2_create(6, "Windows\\System32\\evil.dll"),
+      0);
+  add("WmiExecOutputRedirect", k2043996, Home::kBoth, dcerpc_session(kWmiExecOutput), 1);
+  add("NearMiss_SameBytesNotDcerpc", k2043996, Home::kBoth, dcerpc_session(kWmiExecOutput, false),
+      0);
   return c;
 }
 

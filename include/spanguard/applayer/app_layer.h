@@ -108,6 +108,8 @@ enum class AppCounter : uint16_t {
   kFlowsFtpData,
   kFlowsSsh,
   kFlowsSmtp,
+  kFlowsSmb,
+  kFlowsDcerpc,
   kFlowsFailed,
   kProbeRetries,
   kParsersReleased,

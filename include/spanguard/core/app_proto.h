@@ -18,6 +18,8 @@ enum class AppProto : uint8_t {
   kFtpData,
   kSsh,
   kSmtp,
+  kSmb,     // identified only (no parser): rules on its payload
+  kDcerpc,  // identified only (no parser): rules on its payload
   kFailed,  // detection gave up: no known protocol in the first bytes
   kCount
 };
