@@ -71,6 +71,7 @@ void DnsSession::message(Side side, std::span<const uint8_t> wire) {
     c.set(rules::kPayloadBuffer,
           std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
     c.set(rules::AppFact::kDnsOpcode, m.header.opcode);
+    c.set(rules::AppFact::kDnsEvents, m.anomalies);
     if (q != nullptr) {
       // dns.query is the request's question name (Suricata: to_server only).
       if (!m.header.qr) c.set(c.ids.dns_query, q->name);

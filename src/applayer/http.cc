@@ -216,6 +216,7 @@ void Parser::flag(Transaction* tx, Anomaly a) {
   if (tx != nullptr) {
     if (tx->anomalies & bit(a)) return;  // counted once per transaction
     tx->anomalies |= bit(a);
+    if (reading_ == Side::kRequest) tx->request_anomalies |= bit(a);
   }
   counters_.inc(anomaly_counter(a));
 }
@@ -226,6 +227,7 @@ void Parser::parse(Side side, std::span<const uint8_t> data) {
 }
 
 void Parser::feed(Side side, const uint8_t* p, const uint8_t* end) {
+  reading_ = side;
   Stream& s = stream(side);
   while (p < end && !tunnel_) {
     switch (s.state) {
@@ -545,11 +547,13 @@ Parser::Framing Parser::framing(Side side, Transaction& tx, uint64_t& length) {
     }
   }
   if (const Header* te = m.field("Transfer-Encoding")) {
+    // Anything but one "chunked" is anomalous, "chunked, chunked" (a smuggling trick that splits
+    // front ends from back ends) included, though the body is still read as chunked.
+    if (!iequals(te->value, "chunked")) flag(&tx, Anomaly::kUnknownTransferEncoding);
     if (has_token(te->value, "chunked")) {
       if (cl != nullptr) flag(&tx, Anomaly::kContentLengthWithChunked);
       return Framing::kChunked;
     }
-    flag(&tx, Anomaly::kUnknownTransferEncoding);
     // RFC 7230 §3.3.3 item 3: a response without final chunked runs to the close.
     if (side == Side::kResponse) return Framing::kClose;
   }

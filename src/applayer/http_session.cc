@@ -113,6 +113,8 @@ void HttpSession::on_http(http::Transaction& tx, http::Side side, http::Event ev
     if (complete) ctx_.scratch += message.body;
     ctx_.buffers[rules::kPayloadBuffer] = ctx_.scratch;
   }
+  ctx_.set(rules::AppFact::kHttpRequestEvents, tx.request_anomalies);
+  ctx_.set(rules::AppFact::kHttpResponseEvents, tx.anomalies & ~tx.request_anomalies);
   TxInspection inspection = this->inspection(
       core::AppProto::kHttp, side == http::Side::kRequest ? Side::kClient : Side::kServer, tx.id);
   inspection.complete = complete;

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "spanguard/applayer/dns.h"
+#include "spanguard/applayer/http.h"
 #include "spanguard/applayer/http_buffers.h"
 
 namespace spanguard::applayer {
@@ -62,6 +64,57 @@ bool parsed(AppProto p) {
   return std::find(std::begin(kParsed), std::end(kParsed), p) != std::end(kParsed);
 }
 
+// app-layer-event names (Suricata's, from libhtp's and its DNS parser's event tables) and the
+// anomalies of our parsers that raise them.
+struct AppEvent {
+  std::string_view name;
+  rules::AppFact fact;
+  uint32_t bits;
+};
+using HA = http::Anomaly;
+using DA = dns::Anomaly;
+constexpr rules::AppFact kReqEv = rules::AppFact::kHttpRequestEvents;
+constexpr rules::AppFact kRespEv = rules::AppFact::kHttpResponseEvents;
+constexpr AppEvent kEvents[] = {
+    {"http.request_line_invalid", kReqEv, http::bit(HA::kInvalidRequestLine)},
+    {"http.request_field_missing_colon", kReqEv, http::bit(HA::kInvalidHeader)},
+    {"http.request_header_invalid", kReqEv, http::bit(HA::kInvalidHeader)},
+    {"http.invalid_request_field_folding", kReqEv, http::bit(HA::kFoldedHeader)},
+    {"http.request_field_too_long", kReqEv, http::bit(HA::kHeaderLimit)},
+    {"http.invalid_request_chunk_len", kReqEv, http::bit(HA::kInvalidChunkSize)},
+    {"http.invalid_transfer_encoding_value_in_request", kReqEv,
+     http::bit(HA::kUnknownTransferEncoding)},
+    {"http.invalid_content_length_field_in_request", kReqEv, http::bit(HA::kInvalidContentLength)},
+    {"http.duplicate_content_length_field_in_request", kReqEv,
+     http::bit(HA::kConflictingContentLength)},
+    {"http.missing_host_header", kReqEv, http::bit(HA::kHostMissing)},
+    {"http.host_header_ambiguous", kReqEv, http::bit(HA::kHostMismatch)},
+    {"http.response_invalid_protocol", kRespEv, http::bit(HA::kInvalidProtocol)},
+    {"http.response_invalid_status", kRespEv, http::bit(HA::kInvalidStatusCode)},
+    {"http.response_field_missing_colon", kRespEv, http::bit(HA::kInvalidHeader)},
+    {"http.response_header_invalid", kRespEv, http::bit(HA::kInvalidHeader)},
+    {"http.invalid_response_field_folding", kRespEv, http::bit(HA::kFoldedHeader)},
+    {"http.response_field_too_long", kRespEv, http::bit(HA::kHeaderLimit)},
+    {"http.invalid_response_chunk_len", kRespEv, http::bit(HA::kInvalidChunkSize)},
+    {"http.invalid_transfer_encoding_value_in_response", kRespEv,
+     http::bit(HA::kUnknownTransferEncoding)},
+    {"http.invalid_content_length_field_in_response", kRespEv,
+     http::bit(HA::kInvalidContentLength)},
+    {"http.duplicate_content_length_field_in_response", kRespEv,
+     http::bit(HA::kConflictingContentLength)},
+    {"http.unable_to_match_response_to_request", kRespEv, http::bit(HA::kResponseWithoutRequest)},
+    {"http.gzip_decompression_failed", kRespEv, http::bit(HA::kDecompressionFailed)},
+    {"http.compression_bomb", kRespEv, http::bit(HA::kCompressionBomb)},
+    {"dns.malformed_data", rules::AppFact::kDnsEvents,
+     dns::bit(DA::kTruncatedHeader) | dns::bit(DA::kBadName) | dns::bit(DA::kCountMismatch) |
+         dns::bit(DA::kBadRdata) | dns::bit(DA::kTrailingData)},
+    {"dns.z_flag_set", rules::AppFact::kDnsEvents, dns::bit(DA::kZFlagSet)},
+    {"dns.invalid_opcode", rules::AppFact::kDnsEvents, dns::bit(DA::kInvalidOpcode)},
+    {"dns.name_too_long", rules::AppFact::kDnsEvents, dns::bit(DA::kNameTooLong)},
+    {"dns.label_too_long", rules::AppFact::kDnsEvents, dns::bit(DA::kLabelTooLong)},
+    {"dns.infinite_loop", rules::AppFact::kDnsEvents, dns::bit(DA::kPointerLoop)},
+};
+
 rules::Registry build() {
   rules::Registry r;
   for (const HttpBufferDef& h : http_buffer_defs()) {
@@ -80,6 +133,7 @@ rules::Registry build() {
     r.add_buffer(std::move(d));
   }
   for (const AppProto p : kParsed) r.add_parser(p);
+  for (const AppEvent& e : kEvents) r.add_event({std::string(e.name), e.fact, e.bits});
   return r;
 }
 

@@ -245,6 +245,9 @@ AppFactTest parse_app_fact(const AppFactKeyword& k, std::string_view v) {
       if (t.value.a > 65535 || t.value.b > 65535)
         bad(k.name, "a record type 0..65535 (N, !N, <N, >N, N<>M)", v);
       return t;
+    case AppFact::kHttpRequestEvents:
+    case AppFact::kHttpResponseEvents:
+    case AppFact::kDnsEvents:
     case AppFact::kCount:
       break;
   }
@@ -258,6 +261,11 @@ AppProto protocol_of(AppFact fact) {
       return AppProto::kDns;
     case AppFact::kFtpBounce:
       return AppProto::kFtp;
+    case AppFact::kHttpRequestEvents:
+    case AppFact::kHttpResponseEvents:
+      return AppProto::kHttp;
+    case AppFact::kDnsEvents:
+      return AppProto::kDns;
     default:
       return AppProto::kTls;
   }

@@ -13,6 +13,7 @@ std::span<const RuleBuilder::Keyword> RuleBuilder::flow_keywords() {
       {"flow", &RuleBuilder::flow, true},
       {"stream_size", &RuleBuilder::stream_size, true},
       {"app-layer-protocol", &RuleBuilder::app_layer_protocol, true},
+      {"app-layer-event", &RuleBuilder::app_layer_event, true},
       {"ftpdata_command", &RuleBuilder::ftpdata_command, true},
       {"flowbits", &RuleBuilder::flowbits, true},
       {"xbits", &RuleBuilder::xbits, true},
@@ -80,6 +81,38 @@ void RuleBuilder::app_layer_protocol(std::string_view v, size_t at) {
   }
   c.proto = *proto;
   rule_.app_layer = c;
+}
+
+// app-layer-event:PROTO.EVENT — the inspected message raised that protocol event (Suricata's
+// names, as the parsers register them in the registry); the rule becomes the protocol's.
+void RuleBuilder::app_layer_event(std::string_view v, size_t at) {
+  const std::string_view name = trim(v);
+  const Registry::Event* e = registry_.find_event(name);
+  if (e == nullptr) {
+    const std::string_view proto = name.substr(0, name.find('.'));
+    std::string known;
+    for (const Registry::Event& k : registry_.events()) {
+      if (k.name.substr(0, k.name.find('.')) == proto)
+        known += (known.empty() ? "" : ", ") + k.name;
+    }
+    fail(at,
+         "unsupported app-layer event '" + std::string(name) + "'" +
+             (known.empty() ? std::string(" (events exist for http and dns)")
+                            : " (" + std::string(proto) + " events: " + known + ")"),
+         "unsupported app-layer event");
+  }
+  const AppProto proto = protocol_of(e->fact);
+  if (rule_.app_proto != AppProto::kNone && rule_.app_proto != proto) {
+    fail(at,
+         "'" + std::string(name) + "' is an event of " + std::string(core::to_string(proto)) +
+             ", the rule is for " + std::string(core::to_string(rule_.app_proto)),
+         "app-layer event of another protocol");
+  }
+  rule_.app_proto = proto;
+  AppFactTest t;
+  t.fact = e->fact;
+  t.bits = e->bits;
+  rule_.app_tests.push_back(t);
 }
 
 // ftpdata_command:retr|stor — an FTP data connection by the control session's command for it; as

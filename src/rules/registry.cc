@@ -66,6 +66,20 @@ BufferId Registry::find_pcre_flag(char flag) const {
   return kNoBuffer;
 }
 
+void Registry::add_event(Event e) {
+  if (find_event(e.name) != nullptr) {
+    throw std::invalid_argument("app-layer event '" + e.name + "' registered twice");
+  }
+  events_.push_back(std::move(e));
+}
+
+const Registry::Event* Registry::find_event(std::string_view name) const {
+  for (const Event& e : events_) {
+    if (e.name == name) return &e;
+  }
+  return nullptr;
+}
+
 bool Registry::has_parser(AppProto proto) const {
   return std::find(parsers_.begin(), parsers_.end(), proto) != parsers_.end();
 }

@@ -139,6 +139,7 @@ class RuleBuilder {
   }
   void urilen(std::string_view v, size_t at);
   void app_layer_protocol(std::string_view v, size_t at);
+  void app_layer_event(std::string_view v, size_t at);
   void flowbits(std::string_view v, size_t at);
   void isdataat(std::string_view v, size_t at);
   void base64_decode(std::string_view v, size_t at);

@@ -53,7 +53,8 @@ enum class Anomaly : uint8_t {
   kInvalidContentLength,      // not a decimal number
   kConflictingContentLength,  // repeated Content-Length with different values
   kContentLengthWithChunked,  // both framings: chunked wins (RFC 7230 §3.3.3), a smuggling sign
-  kUnknownTransferEncoding,   // Transfer-Encoding without "chunked"
+  kUnknownTransferEncoding,   // Transfer-Encoding other than one "chunked" ("gzip", "chunked,
+                              // chunked")
   kInvalidChunkSize,          // chunk size line not hex: the message ends there
   kInvalidChunkEnd,           // chunk data not followed by an empty line
   kUnknownContentEncoding,    // a coding other than gzip/deflate/identity: the body is kept raw
@@ -110,11 +111,12 @@ struct Transaction {
   uint64_t id = 0;  // 0,1,2.. per flow in creation order (request order)
   Message request, response;
   bool has_request = false, has_response = false;  // response-only tx when the request was missed
-  bool http09 = false;         // simple request: no headers; the response is raw bytes until close
-  uint32_t anomalies = 0;      // bit set of Anomaly
-  std::string uri;             // normalised http.uri, computed from the request line
-  std::string host;            // normalised host (lower case, no port, no trailing dot)
-  bool host_from_uri = false;  // host came from an absolute-form target (else from Host)
+  bool http09 = false;     // simple request: no headers; the response is raw bytes until close
+  uint32_t anomalies = 0;  // bit set of Anomaly
+  uint32_t request_anomalies = 0;  // of those, flagged while reading the request
+  std::string uri;                 // normalised http.uri, computed from the request line
+  std::string host;                // normalised host (lower case, no port, no trailing dot)
+  bool host_from_uri = false;      // host came from an absolute-form target (else from Host)
 };
 
 // Views for the detection engine: each member is one Suricata sticky buffer; `present` has the bit
@@ -337,6 +339,7 @@ class Parser {  // one per flow; both directions
   Transaction& pair_response(Stream& s);
   void maybe_release(Transaction& tx);
   void flag(Transaction* tx, Anomaly a);
+  Side reading_ = Side::kRequest;  // the side feed() is reading (flag() files anomalies by it)
   void notify(Transaction& tx, Side side, Event event) { observer_.on_http(tx, side, event); }
 
   Limits limits_;

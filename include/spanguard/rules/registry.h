@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,11 @@ enum class AppFact : uint8_t {
   kDnsOpcode,  // the header's opcode
   kDnsRrtype,  // the first question's type
   kFtpBounce,  // 1: a PORT/EPRT names an address other than the client's (FTP bounce)
+  // app-layer-event: the protocol events (anomalies) of the inspected message, one bit each as
+  // the parser registers them (Registry::add_event).
+  kHttpRequestEvents,
+  kHttpResponseEvents,
+  kDnsEvents,
   kCount
 };
 
@@ -73,6 +79,16 @@ class Registry {
   BufferId add_buffer(BufferDef def);
   // Marks `proto` as having a parser: rules restricted to it can fire.
   void add_parser(AppProto proto);
+  // An app-layer-event name ("http.invalid_transfer_encoding_value_in_request") a parser raises:
+  // the fact holding it and its bits there (any of them raises the event).
+  struct Event {
+    std::string name;
+    AppFact fact;
+    uint32_t bits;
+  };
+  void add_event(Event e);
+  const Event* find_event(std::string_view name) const;
+  std::span<const Event> events() const { return events_; }
 
   size_t buffer_count() const { return buffers_.size(); }
   const BufferDef& buffer(BufferId id) const { return buffers_[id]; }
@@ -86,6 +102,7 @@ class Registry {
  private:
   std::vector<BufferDef> buffers_;
   std::vector<AppProto> parsers_;
+  std::vector<Event> events_;
 };
 
 }  // namespace spanguard::rules
