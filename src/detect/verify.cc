@@ -6,6 +6,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "spanguard/detect/asn1.h"
+
 namespace spanguard::detect {
 
 namespace {
@@ -324,6 +326,15 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       next[bi] = static_cast<uint64_t>(at + taken);
       return step(program, buffers, i + 1, next);
     }
+    case rules::Match::Kind::kAsn1: {
+      // Suricata: from the absolute offset, or the previous match's end + the relative one; the
+      // position stays.
+      const rules::Asn1& a = rule.asn1s[m.index];
+      const int64_t start = (a.relative ? cursor : begin) + a.offset;
+      if (!b.present || start < begin || start >= end) return false;
+      if (!asn1_matches(a, b.data, static_cast<size_t>(start - begin))) return false;
+      return step(program, buffers, i + 1, ends);
+    }
     case rules::Match::Kind::kBase64Decode: {
       // Suricata: from OFFSET past the buffer's start, or past the previous match with relative.
       const rules::Base64Decode& d = *rule.base64;
@@ -411,6 +422,7 @@ bool Verifier::step(const VerifyProgram& program, const InspectBuffers& buffers,
     case rules::Match::Kind::kBase64Decode:
     case rules::Match::Kind::kByteExtract:
     case rules::Match::Kind::kByteMath:
+    case rules::Match::Kind::kAsn1:
       return positional(program, buffers, i, ends);
     case rules::Match::Kind::kContent:
     case rules::Match::Kind::kPcre:

@@ -1,5 +1,5 @@
-// Keywords that read numbers out of the payload: byte_test, byte_jump, byte_extract, and
-// base64_decode (which decodes a span for base64_data).
+// Keywords that read numbers and structures out of the payload: byte_test, byte_jump,
+// byte_extract, byte_math, asn1, and base64_decode (which decodes a span for base64_data).
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -15,6 +15,7 @@ std::span<const RuleBuilder::Keyword> RuleBuilder::byte_keywords() {
       {"byte_test", &RuleBuilder::byte_test, true},
       {"byte_jump", &RuleBuilder::byte_jump, true},
       {"byte_math", &RuleBuilder::byte_math, true},
+      {"asn1", &RuleBuilder::asn1, true},
   };
   return kKeywords;
 }
@@ -441,6 +442,60 @@ void RuleBuilder::byte_math(std::string_view v, size_t at) {
   m.variable = new_variable("byte_math", *result, at);
   rule_.byte_maths.push_back(m);
   rule_.matches.push_back({Match::Kind::kByteMath, rule_.byte_maths.size() - 1});
+}
+
+// asn1:OPTION[,OPTION...] — options separated by commas or blanks (Suricata reads both):
+// bitstring_overflow, double_overflow, oversize_length N, absolute_offset N, relative_offset N.
+void RuleBuilder::asn1(std::string_view v, size_t at) {
+  Asn1 a;
+  std::vector<std::string_view> tokens;
+  for (std::string_view rest = v; !rest.empty();) {
+    const auto start = rest.find_first_not_of(" \t,");
+    if (start == std::string_view::npos) break;
+    rest.remove_prefix(start);
+    const auto end = rest.find_first_of(" \t,");
+    tokens.push_back(rest.substr(0, end));
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+  }
+  bool offset_seen = false, any_check = false;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string_view t = tokens[i];
+    if (t == "bitstring_overflow") {
+      a.bitstring_overflow = any_check = true;
+    } else if (t == "double_overflow") {
+      a.double_overflow = any_check = true;
+    } else if (t == "oversize_length" || t == "absolute_offset" || t == "relative_offset") {
+      if (i + 1 == tokens.size()) {
+        fail(at, "'asn1': '" + std::string(t) + "' needs a number", "'asn1' without a number");
+      }
+      const std::string_view n = tokens[++i];
+      if (t == "oversize_length") {
+        a.oversize_length = static_cast<uint32_t>(number_arg("asn1", n, at, 0, UINT32_MAX));
+        any_check = true;
+        continue;
+      }
+      if (offset_seen) {
+        fail(at, "'asn1': give one of absolute_offset and relative_offset",
+             "'asn1' with two offsets");
+      }
+      offset_seen = true;
+      a.relative = t == "relative_offset";
+      a.offset = static_cast<int32_t>(number_arg("asn1", n, at, a.relative ? -65535 : 0, 65535));
+    } else {
+      fail(at,
+           "'asn1': unknown option '" + std::string(t) +
+               "' (expected bitstring_overflow, double_overflow, oversize_length N, "
+               "absolute_offset N, relative_offset N)",
+           "'asn1' with an unknown option");
+    }
+  }
+  if (!any_check) {
+    fail(at, "'asn1' needs a check (bitstring_overflow, double_overflow or oversize_length)",
+         "'asn1' without a check");
+  }
+  a.buffer = buffer_;
+  rule_.asn1s.push_back(a);
+  rule_.matches.push_back({Match::Kind::kAsn1, rule_.asn1s.size() - 1});
 }
 
 }  // namespace spanguard::rules::detail

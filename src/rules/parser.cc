@@ -229,7 +229,7 @@ Content& RuleBuilder::last_content(std::string_view keyword, size_t at) {
   while (last != rule_.matches.rend() &&
          (last->kind == Match::Kind::kDataAt || last->kind == Match::Kind::kByteTest ||
           last->kind == Match::Kind::kByteJump || last->kind == Match::Kind::kByteExtract ||
-          last->kind == Match::Kind::kByteMath))
+          last->kind == Match::Kind::kByteMath || last->kind == Match::Kind::kAsn1))
     ++last;
   if (rule_.contents.empty() || last == rule_.matches.rend() ||
       last->kind != Match::Kind::kContent) {

@@ -145,6 +145,7 @@ class RuleBuilder {
   void base64_decode(std::string_view v, size_t at);
   void byte_extract(std::string_view v, size_t at);
   void byte_math(std::string_view v, size_t at);
+  void asn1(std::string_view v, size_t at);
   // Declares the rule variable `name` for `keyword` (byte_extract, byte_math); its index.
   int8_t new_variable(std::string_view keyword, std::string_view name, size_t at);
   // The index of byte_extract variable `name` in this rule, or kNoVariable.

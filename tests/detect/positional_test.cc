@@ -187,14 +187,42 @@ TEST(ByteMath, RelativeReadAndThePositionMovesPastIt) {
   const std::string rule =
       "content:\"LEN\"; byte_math:bytes 1,offset 0,oper +,rvalue 1,result n,relative; "
       "content:\"Z\"; distance:n; within:1;";
-  EXPECT_TRUE(holds(rule, "xLEN\x02" "abcZ"));  // the cursor after the length byte, then 3 on
-  EXPECT_FALSE(holds(rule, "xLEN\x02" "abZc"));
+  EXPECT_TRUE(holds(rule,
+                    "xLEN\x02"
+                    "abcZ"));  // the cursor after the length byte, then 3 on
+  EXPECT_FALSE(holds(rule,
+                     "xLEN\x02"
+                     "abZc"));
   // isdataat takes the variable too.
+  EXPECT_TRUE(holds("byte_math:bytes 1,offset 0,oper +,rvalue 1,result n; isdataat:n;",
+                    "\x03"
+                    "abcd"));
+  EXPECT_FALSE(holds("byte_math:bytes 1,offset 0,oper +,rvalue 1,result n; isdataat:n;",
+                     "\x03"
+                     "abc"));
+  EXPECT_FALSE(holds("byte_math:bytes 2,offset 5,oper +,rvalue 1,result n;",
+                     "\x03"
+                     "abc"));
+}
+
+// asn1 in the verifier: from the absolute offset or after the previous match, any check that
+// fires on a decoded BER object matches; the position is left alone.
+TEST(Asn1, ChecksBerObjectsAtTheOffset) {
+  const std::string octets11 = "\x04\x0b" + std::string(11, 'a');  // OCTET STRING of 11 bytes
+  EXPECT_TRUE(holds("asn1:oversize_length 10;", octets11));
+  EXPECT_FALSE(holds("asn1:oversize_length 11;", octets11));
+  EXPECT_TRUE(holds("asn1:oversize_length 10,absolute_offset 2;", "zz" + octets11));
+  EXPECT_FALSE(holds("asn1:oversize_length 10,absolute_offset 1;", "zz" + octets11));
+  // A BIT STRING of one octet claiming 9 unused bits, after "AA" (Suricata's own example).
+  const std::string bits("AA\x03\x01\x09", 5);
+  EXPECT_TRUE(holds("content:\"AA\"; asn1:bitstring_overflow, relative_offset 0;", bits));
+  EXPECT_TRUE(holds("asn1:bitstring_overflow relative_offset 2;", bits));  // blanks separate too
+  EXPECT_FALSE(holds("content:\"AA\"; asn1:double_overflow, relative_offset 0;", bits));
+  // The position stays: a relative content after asn1 counts from "AA".
   EXPECT_TRUE(
-      holds("byte_math:bytes 1,offset 0,oper +,rvalue 1,result n; isdataat:n;", "\x03" "abcd"));
-  EXPECT_FALSE(
-      holds("byte_math:bytes 1,offset 0,oper +,rvalue 1,result n; isdataat:n;", "\x03" "abc"));
-  EXPECT_FALSE(holds("byte_math:bytes 2,offset 5,oper +,rvalue 1,result n;", "\x03" "abc"));
+      holds("content:\"AA\"; asn1:bitstring_overflow, relative_offset 0; "
+            "content:\"|03|\"; within:1;",
+            bits));
 }
 
 TEST(ByteJump, MovesThePositionRelativeMatchesCountFrom) {
@@ -258,6 +286,11 @@ TEST(PositionalKeywords, ErrorsNameTheProblem) {
       {"byte_math:bytes 1,offset 0,oper +,rvalue nope,result r;", "'nope' is no byte_extract"},
       {"byte_math:bytes 1,offset 0,oper +,rvalue 1,result r,bitmask 0;", "non-zero"},
       {"byte_math:bytes 1,offset 0,oper +,rvalue 1,result r,multiplier 2;", "unknown option"},
+      {"asn1:absolute_offset 1;", "'asn1' needs a check"},
+      {"asn1:oversize_length 5, absolute_offset 1, relative_offset 2;", "one of absolute_offset"},
+      {"asn1:bitstring_overflow, print;", "unknown option 'print'"},
+      {"asn1:oversize_length;", "needs a number"},
+      {"asn1:double_overflow, absolute_offset -1;", "out of range 0..65535"},
       {"byte_extract:1,0,9v;", "bad variable name '9v'"},
       {"byte_extract:1,0,v,align 3;", "align must be 2 or 4"},
       {"content:\"a\"; distance:later; byte_extract:1,0,later;", "expects a number"},

@@ -180,6 +180,18 @@ struct ByteMath {
   Buffer buffer = kPayloadBuffer;
 };
 
+// asn1:[bitstring_overflow][,double_overflow][,oversize_length N][,absolute_offset N |
+// relative_offset N] (Suricata): the BER objects at the offset show one of the anomalies asked
+// about (any of them); the position is left where it was.
+struct Asn1 {
+  bool bitstring_overflow = false;  // BIT STRING whose unused-bits octet exceeds 8 x its length
+  bool double_overflow = false;     // decimal-encoded REAL longer than 256 octets
+  std::optional<uint32_t> oversize_length;  // an object longer than this (strictly)
+  bool relative = false;  // `offset` counts from the end of the previous match, else the start
+  int32_t offset = 0;     // absolute_offset 0..65535 or relative_offset -65535..65535
+  Buffer buffer = kPayloadBuffer;
+};
+
 // A content, pcre or positional test, in rule order (relative ones refer to the one before in
 // the same buffer).
 struct Match {
@@ -191,7 +203,8 @@ struct Match {
     kByteJump,
     kBase64Decode,
     kByteExtract,
-    kByteMath
+    kByteMath,
+    kAsn1
   } kind;
   size_t index;  // into Rule::contents, pcres, data_at, byte_tests or byte_jumps (0 for
                  // base64_decode: a rule has at most one)
@@ -392,6 +405,7 @@ struct Rule {
   std::optional<Base64Decode> base64;
   std::vector<ByteExtract> byte_extracts;
   std::vector<ByteMath> byte_maths;
+  std::vector<Asn1> asn1s;
   std::vector<std::string> variables;  // byte_extract and byte_math results, by index
   std::vector<Match> matches;          // all of the above in rule order
   Buffer buffer_of(const Match& m) const {
@@ -412,6 +426,8 @@ struct Rule {
         return byte_extracts[m.index].buffer;
       case Match::Kind::kByteMath:
         return byte_maths[m.index].buffer;
+      case Match::Kind::kAsn1:
+        return asn1s[m.index].buffer;
     }
     return kPayloadBuffer;
   }
