@@ -12,6 +12,7 @@ packages=(
   rapidjson-dev
   # tests: GoogleTest, libFuzzer (clang), network-namespace test bed
   libgtest-dev libgmock-dev clang libclang-rt-14-dev iproute2 tcpdump ethtool
+  python3-jsonschema  # tests: EVE output validated against Suricata's schema
 )
 
 missing=()

@@ -450,15 +450,16 @@ void FlowTable::update_emergency() {
     emergency_ = true;
     refile_pending_ = true;
     counters_.inc(FlowCounter::kEmergencyEntered);
-    core::logger("flow")->warn(
-        "session table {}% full ({} flows): emergency mode, shorter timeouts, "
-        "half-open flows evicted first",
-        used, active_);
+    // Rate-limited (with the line below): traffic hovering at the threshold would flap.
+    core::log_limited("flow", spdlog::level::warn, "flow.emergency",
+                      "session table {}% full ({} flows): emergency mode, shorter timeouts, "
+                      "half-open flows evicted first",
+                      used, active_);
   } else if (emergency_ && used < options_.emergency_low_percent) {
     emergency_ = false;
     counters_.inc(FlowCounter::kEmergencyLeft);
-    core::logger("flow")->info("session table back to {}% ({} flows): emergency mode over", used,
-                               active_);
+    core::log_limited("flow", spdlog::level::info, "flow.emergency",
+                      "session table back to {}% ({} flows): emergency mode over", used, active_);
   }
 }
 
@@ -594,6 +595,12 @@ PacketFlow FlowTable::process(const decode::PacketView& v) {
   f->last_seen = v.ts;
   ++f->packets[d];
   f->bytes[d] += v.wirelen;
+  if (v.ip_proto == decode::ip_proto::kTcp) {
+    f->tcp_flags[d] |= v.tcp_flags;
+  } else if (d == 1 && f->packets[1] == 1 && v.is_icmp()) {
+    f->icmp_reply_type = v.icmp_type;
+    f->icmp_reply_code = v.icmp_code;
+  }
   EndpointTrace& trace = f->endpoint[d];
   // A PPPoE frame's addresses are no use for injecting a plain IP frame (see PacketView::pppoe).
   if (v.eth_offset != decode::kAbsent && !v.pppoe) {

@@ -114,6 +114,12 @@ constexpr core::Param kParams[] = {
      .default_value = "false",
      .help = "Also emit one event_type \"dns\" record per DNS message, request and response, "
              "like Suricata's dns log (version 3)"},
+    {.name = "eve.payload",
+     .type = core::ParamType::kEnum,
+     .default_value = "both",
+     .help = "The triggering bytes in alerts (detect.payload_excerpt of them): EVE's payload "
+             "(base64), payload_printable, both, or none",
+     .choices = "none|base64|printable|both"},
     {.name = "eve.community_id",
      .type = core::ParamType::kBool,
      .default_value = "true",

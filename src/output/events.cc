@@ -79,6 +79,32 @@ const char* eve_reason(flow::EndReason r) {
 
 }  // namespace
 
+namespace {
+
+// EVE's tcp object of a flow record: the flags seen, as hex per direction and as booleans.
+void set_tcp(v1::TcpInfo* tcp, const flow::Flow& f) {
+  namespace tf = decode::tcp_flag;
+  tcp->set_state(flow::to_string(f.tcp.state()));
+  const uint8_t ts = f.tcp_flags[0], tc = f.tcp_flags[1], both = ts | tc;
+  const auto hex = [](uint8_t v) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    return std::string{kDigits[v >> 4], kDigits[v & 15]};
+  };
+  tcp->set_tcp_flags(hex(both));
+  tcp->set_tcp_flags_ts(hex(ts));
+  tcp->set_tcp_flags_tc(hex(tc));
+  if (both & tf::kSyn) tcp->set_syn(true);
+  if (both & tf::kFin) tcp->set_fin(true);
+  if (both & tf::kRst) tcp->set_rst(true);
+  if (both & tf::kPsh) tcp->set_psh(true);
+  if (both & tf::kAck) tcp->set_ack(true);
+  if (both & tf::kUrg) tcp->set_urg(true);
+  if (both & tf::kEce) tcp->set_ecn(true);
+  if (both & tf::kCwr) tcp->set_cwr(true);
+}
+
+}  // namespace
+
 v1::FlowRecord flow_record(const flow::Flow& f, flow::EndReason reason) {
   v1::FlowRecord r;
   const int client = f.client_is_first ? 0 : 1;
@@ -87,10 +113,20 @@ v1::FlowRecord flow_record(const flow::Flow& f, flow::EndReason reason) {
   r.set_event_type("flow");
   if (f.parent_flow_id != 0) r.set_parent_id(static_cast<double>(f.parent_flow_id));
   r.set_src_ip(address_text(f.key, client));
-  r.set_src_port(f.key.port[client]);
   r.set_dest_ip(address_text(f.key, 1 - client));
-  r.set_dest_port(f.key.port[1 - client]);
+  if (f.key.proto == decode::ip_proto::kTcp || f.key.proto == decode::ip_proto::kUdp) {
+    r.set_src_port(f.key.port[client]);  // EVE has ports for these only
+    r.set_dest_port(f.key.port[1 - client]);
+  }
   r.set_proto(proto_name(f.key.proto));
+  if (f.key.proto == decode::ip_proto::kIcmp || f.key.proto == decode::ip_proto::kIcmpv6) {
+    r.set_icmp_type(f.icmp_type);
+    r.set_icmp_code(f.icmp_code);
+    if (f.packets[1] > 0) {
+      r.set_response_icmp_type(f.icmp_reply_type);
+      r.set_response_icmp_code(f.icmp_reply_code);
+    }
+  }
   const flow::EndpointTrace& trace = f.endpoint[flow::index(flow::Direction::kToServer)];
   for (int i = 0; i < trace.vlan_count; ++i) r.add_vlan(trace.vlan_ids[i]);
   v1::FlowInfo* info = r.mutable_flow();
@@ -107,15 +143,26 @@ v1::FlowRecord flow_record(const flow::Flow& f, flow::EndReason reason) {
   info->set_alerted(f.alerted);
   if (f.app_proto != core::AppProto::kNone)
     r.set_app_proto(std::string(core::to_string(f.app_proto)));
-  if (f.is_tcp()) r.mutable_tcp()->set_state(flow::to_string(f.tcp.state()));
+  if (f.is_tcp()) set_tcp(r.mutable_tcp(), f);
   r.set_end_reason(flow::to_string(reason));
   return r;
 }
 
-const char* eve_action(rules::Action action) {
-  return action == rules::Action::kAlert || action == rules::Action::kPass
-             ? "allowed"
-             : rules::to_string(action);
+std::string payload_printable(std::span<const uint8_t> bytes) {
+  std::string out(bytes.size(), '.');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const uint8_t c = bytes[i];
+    // Suricata: printable ASCII, CR and LF as they are, anything else a dot.
+    if ((c >= 0x20 && c < 0x7f) || c == '\r' || c == '\n') out[i] = static_cast<char>(c);
+  }
+  return out;
+}
+
+PayloadFormat payload_format(std::string_view name) {
+  if (name == "none") return {false, false};
+  if (name == "printable") return {false, true};
+  if (name == "both") return {true, true};
+  return {true, false};  // base64
 }
 
 namespace {
@@ -331,7 +378,8 @@ v1::AppRecord app_record(const applayer::TxInspection& tx, core::Timestamp ts, u
 }
 
 v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq,
-                       const respond::ResetSummary* reset, const applayer::TxInspection* tx) {
+                       const respond::ResetSummary* reset, const applayer::TxInspection* tx,
+                       PayloadFormat payload) {
   v1::Alert r;
   const rules::Rule& rule = a.rule->rule();
   const decode::PacketView* p = a.packet;
@@ -350,7 +398,26 @@ v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq,
     for (int i = 0; i < p->vlan_count; ++i) r.add_vlan(p->vlan_ids[i]);
   }
   const bool blocked = reset != nullptr && reset->attempted;
-  set_rule(r.mutable_alert(), rule, blocked ? "blocked" : eve_action(a.action));
+  // Suricata's two values: what happened to the traffic, not what the rule asked for.
+  set_rule(r.mutable_alert(), rule, blocked ? "blocked" : "allowed");
+  r.set_direction(a.dir == flow::Direction::kToServer ? "to_server" : "to_client");
+  r.set_pkt_src(p != nullptr ? "wire/pcap" : "stream (flow timeout)");
+  if (p != nullptr && p->is_icmp()) {
+    r.set_icmp_type(p->icmp_type);
+    r.set_icmp_code(p->icmp_code);
+  } else if (a.flow != nullptr && (a.flow->key.proto == decode::ip_proto::kIcmp ||
+                                   a.flow->key.proto == decode::ip_proto::kIcmpv6)) {
+    r.set_icmp_type(a.flow->icmp_type);
+    r.set_icmp_code(a.flow->icmp_code);
+  }
+  if (a.flow != nullptr) {
+    v1::FlowInfo* info = r.mutable_flow();
+    info->set_pkts_toserver(static_cast<double>(a.flow->packets[0]));
+    info->set_pkts_toclient(static_cast<double>(a.flow->packets[1]));
+    info->set_bytes_toserver(static_cast<double>(a.flow->bytes[0]));
+    info->set_bytes_toclient(static_cast<double>(a.flow->bytes[1]));
+    info->set_start(eve_timestamp(a.flow->first_seen));
+  }
   if (rule.target != rules::Target::kNone) {
     // Suricata: target:dest_ip makes the alert's destination the target, its source the source.
     const bool dest_is_target = rule.target == rules::Target::kDestIp;
@@ -365,7 +432,11 @@ v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq,
   }
   if (reset != nullptr && reset->tcp) set_reset(r.mutable_reset(), *reset);
   r.set_seq(seq);
-  if (!a.excerpt.empty()) r.set_payload(a.excerpt.data(), a.excerpt.size());
+  if (!a.excerpt.empty() && (payload.base64 || payload.printable)) {
+    if (payload.base64) r.set_payload(a.excerpt.data(), a.excerpt.size());
+    if (payload.printable) r.set_payload_printable(payload_printable(a.excerpt));
+    r.set_stream(a.rule->scope == detect::Scope::kStream ? 1 : 0);
+  }
   if (a.flow != nullptr && a.flow->app_proto != core::AppProto::kNone)
     r.set_app_proto(std::string(core::to_string(a.flow->app_proto)));
   if (a.in_transaction) r.set_tx_id(static_cast<uint32_t>(a.tx_id));

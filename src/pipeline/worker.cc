@@ -30,6 +30,7 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
       http_records_(config.get("output.eve.http").as_bool()),
       tls_records_(config.get("output.eve.tls").as_bool()),
       dns_records_(config.get("output.eve.dns").as_bool()),
+      payload_(output::payload_format(config.get("output.eve.payload").as_string())),
       community_seed_(config.get("output.eve.community_id").as_bool()
                           ? std::optional<uint16_t>(static_cast<uint16_t>(
                                 config.get("output.eve.community_id_seed").as_int()))
@@ -203,8 +204,9 @@ void Worker::on_alert(const detect::AlertEvent& alert) {
   // Built now, while the packet, the matched bytes and the transaction exist; sent at the end of
   // the batch.
   PendingAlert& p = pending_alerts_.emplace_back();
-  *p.event.mutable_alert() = output::alert_record(alert, 0, responded ? &*reset : nullptr,
-                                                  alert.in_transaction ? current_tx_ : nullptr);
+  *p.event.mutable_alert() =
+      output::alert_record(alert, 0, responded ? &*reset : nullptr,
+                           alert.in_transaction ? current_tx_ : nullptr, payload_);
   p.flow = alert.flow;
   p.responded = responded;
   if (community_seed_) {

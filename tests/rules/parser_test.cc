@@ -1074,9 +1074,9 @@ constexpr ErrorCase kErrorCases[] = {
     {"NotAKeyword", "alert tcp any any -> any any (msg:\"x\"; `\"loose\"; sid:100;)",
      "expected an option keyword, got '\"'", "bad option syntax"},
     {"UnsupportedKeyword",
-     "alert tcp any any -> any any (msg:\"x\"; content:\"a\"; `asn1:oversize_length 10; "
+     "alert tcp any any -> any any (msg:\"x\"; content:\"a\"; `lua:oversize_length 10; "
      "sid:100;)",
-     "unsupported keyword 'asn1'", "unsupported keyword 'asn1'"},
+     "unsupported keyword 'lua'", "unsupported keyword 'lua'"},
     {"KeywordNeedsValue", "alert tcp any any -> any any (msg:\"x\"; `content; sid:100;)",
      "'content' needs a value ('content:...;')", "'content' without a value"},
     {"SidNeedsValue", "alert tcp any any -> any any (msg:\"x\"; `sid;)",
@@ -1361,7 +1361,7 @@ TEST(RuleParser, BackslashContinuesARuleOnTheNextLine) {
 }
 
 TEST(RuleParser, ErrorOnAContinuationLineReportsThatLineAndItsColumn) {
-  const std::string second = "  content:\"a\"; asn1:oversize_length 10; sid:5;)";
+  const std::string second = "  content:\"a\"; lua:oversize_length 10; sid:5;)";
   const RuleSet set = parse("alert tcp any any -> any any (msg:\"x\"; \\\n" + second +
                             "\n"
                             "alert tcp any any -> any any (msg:\"y\"; \\\n"
@@ -1371,8 +1371,8 @@ TEST(RuleParser, ErrorOnAContinuationLineReportsThatLineAndItsColumn) {
   EXPECT_EQ(set.failed, 2u);
   ASSERT_EQ(set.diagnostics.size(), 2u) << describe(set);
   EXPECT_EQ(set.diagnostics[0].line, 2);
-  EXPECT_EQ(set.diagnostics[0].column, static_cast<int>(second.find("asn1")) + 1);
-  EXPECT_EQ(set.diagnostics[0].reason, "unsupported keyword 'asn1'");
+  EXPECT_EQ(set.diagnostics[0].column, static_cast<int>(second.find("lua")) + 1);
+  EXPECT_EQ(set.diagnostics[0].reason, "unsupported keyword 'lua'");
   EXPECT_EQ(set.diagnostics[1].line, 5);
   EXPECT_EQ(set.diagnostics[1].column, 22);  // the value of depth
   EXPECT_EQ(set.diagnostics[1].reason, "'depth' with a non-numeric value");
@@ -1404,7 +1404,7 @@ TEST(RuleParser, CrlfLineEndingsAreAccepted) {
       "\r\n"
       "alert tcp any any -> any any (msg:\"two\"; \\\r\n"
       "  sid:2;)\r\n"
-      "alert tcp any any -> any any (msg:\"bad\"; asn1:1; sid:3;)\r\n");
+      "alert tcp any any -> any any (msg:\"bad\"; lua:1; sid:3;)\r\n");
   ASSERT_EQ(set.rules.size(), 2u) << describe(set);
   EXPECT_EQ(set.rules[0].text, "alert tcp any any -> any any (msg:\"one\"; content:\"a\"; sid:1;)");
   EXPECT_EQ(set.rules[0].contents[0].bytes, "a");
@@ -1413,7 +1413,7 @@ TEST(RuleParser, CrlfLineEndingsAreAccepted) {
   ASSERT_EQ(set.diagnostics.size(), 1u);
   EXPECT_EQ(set.diagnostics[0].line, 6);
   EXPECT_EQ(set.diagnostics[0].column, 42);
-  EXPECT_EQ(set.diagnostics[0].reason, "unsupported keyword 'asn1'");
+  EXPECT_EQ(set.diagnostics[0].reason, "unsupported keyword 'lua'");
 }
 
 // ---- warnings and reports ----------------------------------------------------------------------
@@ -1480,20 +1480,20 @@ TEST(Diagnostic, FormatsAsFileLineColumnSeverityMessage) {
 
 TEST(RuleSet, FailuresByReasonGroupsErrorsMostFrequentFirst) {
   const RuleSet set = parse(
-      "alert tcp any any -> any any (msg:\"a\"; asn1:oversize_length 10; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"a\"; lua:oversize_length 10; sid:1;)\n"
       "alarm tcp any any -> any any (msg:\"b\"; sid:2;)\n"
-      "alert tcp any any -> any any (msg:\"c\"; asn1:oversize_length 20; sid:3;)\n"
+      "alert tcp any any -> any any (msg:\"c\"; lua:oversize_length 20; sid:3;)\n"
       "alert tcp any any -> any any (msg:\"d\"; rev:1;)\n"
       "alert tcp any any -> any any (msg:\"e\"; content:\"\"; sid:5;)\n"
       "alarm tcp any any -> any any (msg:\"f\"; sid:6;)\n"
-      "alert tcp any any -> any any (msg:\"g\"; asn1:oversize_length 30; sid:7;)\n"
+      "alert tcp any any -> any any (msg:\"g\"; lua:oversize_length 30; sid:7;)\n"
       "alert tcp any any -> any any (tag:session,10,packets; sid:8;)\n"
       "alert tcp any any -> any any (msg:\"ok\"; sid:9;)\n");
   EXPECT_EQ(set.failed, 7u);
   EXPECT_EQ(set.warnings, 2u);
   EXPECT_EQ(set.rules.size(), 2u);
   const std::vector<std::pair<std::string, size_t>> expected = {
-      {"unsupported keyword 'asn1'", 3},
+      {"unsupported keyword 'lua'", 3},
       {"unknown action", 2},
       {"empty content", 1},  // ties keep name order
       {"missing sid", 1},

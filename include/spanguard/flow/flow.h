@@ -87,8 +87,11 @@ struct Flow {
   uint8_t timeout_class = 0;    // cached index into the timeout table (see FlowTable)
   uint8_t icmp_type = 0;        // ICMP flows: the first packet's type and code (Community ID)
   uint8_t icmp_code = 0;
-  TcpTracker tcp;             // meaningful for TCP flows only
-  EndpointTrace endpoint[2];  // by Direction of the endpoint's packets
+  uint8_t icmp_reply_type = 0;  // ICMP flows: the first answer's (EVE response_icmp_*)
+  uint8_t icmp_reply_code = 0;
+  uint8_t tcp_flags[2] = {0, 0};  // TCP flows: the flags seen, by Direction (EVE tcp object)
+  TcpTracker tcp;                 // meaningful for TCP flows only
+  EndpointTrace endpoint[2];      // by Direction of the endpoint's packets
   std::array<std::unique_ptr<FlowData>, kMaxFlowSlots> data;
 
   // Intrusive links: the hash chain and the expiry wheel.

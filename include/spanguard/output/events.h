@@ -20,6 +20,17 @@ std::string eve_timestamp(core::Timestamp t);
 std::string proto_name(uint8_t ip_proto);
 // The EVE flow record of a flow that just ended.
 v1::FlowRecord flow_record(const flow::Flow& flow, flow::EndReason reason);
+// Which forms of the triggering bytes an alert carries (output.eve.payload): EVE's `payload`
+// (base64) and `payload_printable`.
+struct PayloadFormat {
+  bool base64 = true;
+  bool printable = false;
+};
+// "none", "base64", "printable" or "both" (anything else: base64).
+PayloadFormat payload_format(std::string_view name);
+// Suricata's payload_printable: printable ASCII, CR and LF kept, every other byte a '.'.
+std::string payload_printable(std::span<const uint8_t> bytes);
+
 // The EVE alert of a detection: src is the sender of the data that matched (as in Suricata);
 // `seq` numbers the run's events from 1. `reset`: what a response sent (null: none was due);
 // alert.action is then "blocked" when anything was sent.
@@ -27,7 +38,7 @@ v1::FlowRecord flow_record(const flow::Flow& flow, flow::EndReason reason);
 // object).
 v1::Alert alert_record(const detect::AlertEvent& alert, uint64_t seq,
                        const respond::ResetSummary* reset = nullptr,
-                       const applayer::TxInspection* tx = nullptr);
+                       const applayer::TxInspection* tx = nullptr, PayloadFormat payload = {});
 // EVE's `tls` object of a session, `dns` object of a message.
 void set_tls(v1::TlsInfo* info, const applayer::tls::Session& session);
 void set_dns(v1::DnsInfo* info, const applayer::dns::Message& message);
@@ -54,8 +65,5 @@ void set_community_id(v1::Envelope& e, std::string id);
 void set_reset(v1::ResetInfo* info, const respond::ResetSummary& summary);
 // The follow-up of a reset whose kill watch ended: event_type "reset", the outcome per end.
 v1::ResetReport reset_report(const respond::ResetOutcomeEvent& event, uint64_t seq);
-// EVE's alert.action before any response: "allowed" for alert rules, else the rule's action
-// (drop, rejectsrc, rejectdst, rejectboth) until the reset outcome is known.
-const char* eve_action(rules::Action action);
 
 }  // namespace spanguard::output

@@ -17,6 +17,7 @@
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/output/alert_stream.h"
 #include "spanguard/output/eve_writer.h"
+#include "spanguard/output/events.h"
 #include "spanguard/respond/responder.h"
 #include "spanguard/stream/reassembler.h"
 
@@ -80,6 +81,7 @@ class Worker final : public capture::FrameSink,
   bool http_records_;
   bool tls_records_;
   bool dns_records_;
+  output::PayloadFormat payload_;           // output.eve.payload
   std::optional<uint16_t> community_seed_;  // output.eve.community_id: on, with this seed
   decode::Decoder decoder_;
   decode::Defragmenter defrag_;
