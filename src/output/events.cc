@@ -2,6 +2,7 @@
 #include "spanguard/output/events.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <ctime>
 
@@ -12,15 +13,34 @@
 namespace spanguard::output {
 
 std::string eve_timestamp(core::Timestamp t) {
+  // By hand: snprintf and gmtime_r cost more than the rest of a flow record's fields.
   const int64_t ns = core::to_ns(t);
-  const time_t seconds = static_cast<time_t>(ns / 1'000'000'000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+0000", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ns % 1'000'000'000 / 1000));
-  return buf;
+  int64_t seconds = ns / 1'000'000'000, sub = ns % 1'000'000'000;
+  if (sub < 0) sub += 1'000'000'000, --seconds;
+  int64_t days = seconds / 86400, rem = seconds % 86400;
+  if (rem < 0) rem += 86400, --days;
+  // Days since 1970-01-01 to a proleptic Gregorian date (eras of 400 years from 0000-03-01).
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  char buf[] = "0000-00-00T00:00:00.000000+0000";
+  const auto put = [&buf](size_t at, int64_t v, size_t width) {
+    for (size_t i = width; i-- > 0; v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, year, 4);
+  put(5, month, 2);
+  put(8, day, 2);
+  put(11, rem / 3600, 2);
+  put(14, rem / 60 % 60, 2);
+  put(17, rem % 60, 2);
+  put(20, sub / 1000, 6);
+  return std::string(buf, sizeof buf - 1);
 }
 
 std::string proto_name(uint8_t ip_proto) {
@@ -107,6 +127,11 @@ void set_tcp(v1::TcpInfo* tcp, const flow::Flow& f) {
 
 v1::FlowRecord flow_record(const flow::Flow& f, flow::EndReason reason) {
   v1::FlowRecord r;
+  flow_record(f, reason, r);
+  return r;
+}
+
+void flow_record(const flow::Flow& f, flow::EndReason reason, v1::FlowRecord& r) {
   const int client = f.client_is_first ? 0 : 1;
   r.set_timestamp(eve_timestamp(f.last_seen));
   r.set_flow_id(static_cast<double>(f.flow_id));
@@ -145,7 +170,6 @@ v1::FlowRecord flow_record(const flow::Flow& f, flow::EndReason reason) {
     r.set_app_proto(std::string(core::to_string(f.app_proto)));
   if (f.is_tcp()) set_tcp(r.mutable_tcp(), f);
   r.set_end_reason(flow::to_string(reason));
-  return r;
 }
 
 std::string payload_printable(std::span<const uint8_t> bytes) {
@@ -510,13 +534,24 @@ const google::protobuf::Message* event_body(const v1::Envelope& e) {
 }
 
 std::string community_id(const flow::Flow& f, uint16_t seed) {
+  std::string out;
+  community_id(f, seed, out);
+  return out;
+}
+
+void community_id(const flow::Flow& f, uint16_t seed, std::string& out) {
   const int client = f.client_is_first ? 0 : 1;
   const bool icmp =
       f.key.proto == decode::ip_proto::kIcmp || f.key.proto == decode::ip_proto::kIcmpv6;
-  return core::community_id_v1(flow::endpoint_address(f.key, client),
-                               icmp ? f.icmp_type : f.key.port[client],
-                               flow::endpoint_address(f.key, 1 - client),
-                               icmp ? f.icmp_code : f.key.port[1 - client], f.key.proto, seed);
+  std::array<char, core::kCommunityIdV1Length> id;
+  if (core::community_id_v1(id, flow::endpoint_address(f.key, client),
+                            icmp ? f.icmp_type : f.key.port[client],
+                            flow::endpoint_address(f.key, 1 - client),
+                            icmp ? f.icmp_code : f.key.port[1 - client], f.key.proto, seed)) {
+    out.assign(id.data(), id.size());
+  } else {
+    out.clear();
+  }
 }
 
 std::string community_id(const decode::PacketView& p, uint16_t seed) {

@@ -148,10 +148,12 @@ void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
   emit_pending_alerts();  // before the flow (and its reset state) goes
   if (responder_) responder_->on_flow_end(flow);
   if (flow_records_ && (outputs_.eve != nullptr || outputs_.alerts != nullptr)) {
-    v1::Envelope event;
-    *event.mutable_flow() = output::flow_record(flow, reason);
-    if (community_seed_)
-      output::set_community_id(event, output::community_id(flow, *community_seed_));
+    v1::Envelope& event = flow_event_;
+    event.mutable_flow()->Clear();
+    output::flow_record(flow, reason, *event.mutable_flow());
+    if (community_seed_) {
+      output::community_id(flow, *community_seed_, *event.mutable_flow()->mutable_community_id());
+    }
     emit(event);
   }
 }

@@ -8,6 +8,9 @@ namespace {
 
 TEST(IpAddress, ParsesAndFormatsBothFamilies) {
   EXPECT_EQ(IpAddress::parse("198.51.100.7")->to_string(), "198.51.100.7");
+  EXPECT_EQ(IpAddress::parse("0.0.0.0")->to_string(), "0.0.0.0");
+  EXPECT_EQ(IpAddress::parse("255.255.255.255")->to_string(), "255.255.255.255");
+  EXPECT_EQ(IpAddress::parse("10.0.100.9")->to_string(), "10.0.100.9");
   EXPECT_TRUE(IpAddress::parse("198.51.100.7")->is_v4());
   EXPECT_EQ(IpAddress::parse("2001:db8:0::1")->to_string(), "2001:db8::1");
   EXPECT_TRUE(IpAddress::parse("2001:db8::1")->is_v6());

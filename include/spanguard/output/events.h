@@ -20,6 +20,9 @@ std::string eve_timestamp(core::Timestamp t);
 std::string proto_name(uint8_t ip_proto);
 // The EVE flow record of a flow that just ended.
 v1::FlowRecord flow_record(const flow::Flow& flow, flow::EndReason reason);
+// The same into `record` (cleared first by the caller): a reused message keeps its strings'
+// memory, so steady-state flow records allocate nothing.
+void flow_record(const flow::Flow& flow, flow::EndReason reason, v1::FlowRecord& record);
 // Which forms of the triggering bytes an alert carries (output.eve.payload): EVE's `payload`
 // (base64) and `payload_printable`.
 struct PayloadFormat {
@@ -57,6 +60,7 @@ const google::protobuf::Message* event_body(const v1::Envelope& e);
 // Community ID v1 of a flow: the client as first endpoint, an ICMP flow's first type and code as
 // its ports; of a packet outside any flow, from its own header.
 std::string community_id(const flow::Flow& flow, uint16_t seed);
+void community_id(const flow::Flow& flow, uint16_t seed, std::string& out);  // into `out`
 std::string community_id(const decode::PacketView& packet, uint16_t seed);
 // Sets the community_id of the event an envelope carries (alert, flow, reset or protocol record).
 void set_community_id(v1::Envelope& e, std::string id);

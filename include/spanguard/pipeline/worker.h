@@ -99,6 +99,7 @@ class Worker final : public capture::FrameSink,
     bool responded;
   };
   std::vector<PendingAlert> pending_alerts_;
+  v1::Envelope flow_event_;  // reused for every flow record
   core::Timestamp last_ts_{};
   // respond.ftp_data: follow — the live FTP data flows of each control flow id, and the control
   // flows reset so far (their data flows are reset too, also those that open later).
