@@ -130,10 +130,18 @@ void Engine::run_inline() {
       }
     }
   } catch (...) {
-    std::lock_guard lock(error_mutex_);
-    error_ = std::current_exception();
+    {
+      std::lock_guard lock(error_mutex_);
+      error_ = std::current_exception();
+    }
+    stop();
   }
-  worker.finish();
+  try {
+    worker.finish();
+  } catch (...) {
+    std::lock_guard lock(error_mutex_);
+    if (!error_) error_ = std::current_exception();
+  }
 }
 
 void Engine::run_threaded() {
@@ -150,33 +158,49 @@ void Engine::run_threaded() {
       Worker& worker = *workers_[w];
       auto handle = [&worker](const capture::Frame& f) { worker.on_frame(f); };
       int idle_rounds = 0;
-      for (;;) {
-        size_t n = 0;
-        for (size_t s = 0; s < sources_.size(); ++s) {
-          n += rings_[s * worker_count + w]->drain(handle, 64);
-        }
-        if (n > 0) {
-          worker.on_batch_end();
-          idle_rounds = 0;
-          continue;
-        }
-        if (live_) worker.on_idle(std::chrono::system_clock::now());
-        if (captures_running.load(std::memory_order_acquire) == 0) {
-          bool all_empty = true;
+      // A worker that throws stops the whole sensor cleanly: the error is kept for run() to
+      // rethrow, capture stops, the other workers drain and finish, and so does this one, so that
+      // alerts already built still go out and the summary is printed.
+      try {
+        for (;;) {
+          size_t n = 0;
           for (size_t s = 0; s < sources_.size(); ++s) {
-            all_empty = all_empty && rings_[s * worker_count + w]->empty();
+            n += rings_[s * worker_count + w]->drain(handle, 64);
           }
-          if (all_empty) break;
-          continue;
+          if (n > 0) {
+            worker.on_batch_end();
+            idle_rounds = 0;
+            continue;
+          }
+          if (live_) worker.on_idle(std::chrono::system_clock::now());
+          if (captures_running.load(std::memory_order_acquire) == 0) {
+            bool all_empty = true;
+            for (size_t s = 0; s < sources_.size(); ++s) {
+              all_empty = all_empty && rings_[s * worker_count + w]->empty();
+            }
+            if (all_empty) break;
+            continue;
+          }
+          // Spin briefly, then sleep: an idle worker must not burn a core.
+          if (++idle_rounds < 1000) {
+            std::this_thread::yield();
+          } else {
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+          }
         }
-        // Spin briefly, then sleep: an idle worker must not burn a core.
-        if (++idle_rounds < 1000) {
-          std::this_thread::yield();
-        } else {
-          std::this_thread::sleep_for(std::chrono::microseconds(50));
+      } catch (...) {
+        {
+          std::lock_guard lock(error_mutex_);
+          if (!error_) error_ = std::current_exception();
         }
+        stop();
       }
-      worker.finish();
+      try {
+        worker.finish();
+      } catch (...) {
+        std::lock_guard lock(error_mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
     });
   }
   for (size_t s = 0; s < sources_.size(); ++s) {

@@ -61,6 +61,7 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
 Worker::~Worker() { finish(); }
 
 void Worker::on_frame(const capture::Frame& frame) {
+  if (outputs_.before_frame) outputs_.before_frame(frame);
   const decode::DecodeStatus status =
       decoder_.decode(frame.link, frame.data, frame.caplen, frame.wirelen, frame.ts, view_);
   last_ts_ = frame.ts;

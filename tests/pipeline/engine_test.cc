@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <thread>
 
 #include "spanguard/cli/config_schema.h"
@@ -96,6 +97,35 @@ TEST(Engine, StopEndsARunOfAnEndlessSource) {
   engine.run();
   stopper.join();
   EXPECT_EQ(engine.counters().get("decode.packets"), 100u);
+}
+
+// A worker that throws ends the run cleanly: run() rethrows its error after every thread has
+// finished (no std::terminate), the other workers' frames are counted, capture stopped.
+TEST(Engine, AWorkerErrorStopsTheRunAndIsRethrownInEitherMode) {
+  for (const unsigned workers : {1u, 2u}) {
+    std::vector<std::unique_ptr<capture::PacketSource>> sources;
+    auto source = std::make_unique<FakeSource>(100000, true);  // endless: only stop() ends it
+    FakeSource* raw = source.get();
+    sources.push_back(std::move(source));
+    std::atomic<int> seen{0};
+    WorkerOutputs outputs;
+    outputs.before_frame = [&seen](const capture::Frame&) {
+      if (seen.fetch_add(1) == 1000) throw std::runtime_error("worker failure");
+    };
+    const core::Config c = config();
+    Engine engine(c, std::move(sources), workers, true, outputs);
+    try {
+      engine.run();
+      ADD_FAILURE() << workers << " worker(s): run() returned without the error";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "worker failure");
+    }
+    struct Discard final : capture::FrameSink {
+      void on_frame(const capture::Frame&) override {}
+    } discard;
+    EXPECT_EQ(raw->dispatch(1, discard), -1) << "capture was stopped";
+    EXPECT_GE(engine.counters().get("decode.packets"), 1000u);
+  }
 }
 
 }  // namespace

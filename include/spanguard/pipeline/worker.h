@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 
 #include "spanguard/applayer/app_layer.h"
 #include "spanguard/capture/source.h"
@@ -30,6 +31,8 @@ struct WorkerOutputs {
   respond::ResponseContext* respond = nullptr;         // resets for reject/drop rules (none: off)
   std::atomic<uint64_t>* event_seq = nullptr;          // numbers the run's events across workers
   output::AlertStream* alerts = nullptr;  // --alerts: the SIEM stream, which then numbers events
+  // Runs before each frame is processed; for tests of failure handling (it may throw).
+  std::function<void(const capture::Frame&)> before_frame = nullptr;
 };
 
 class Worker final : public capture::FrameSink,
