@@ -47,6 +47,7 @@ AlertRateTracker::Entry& AlertRateTracker::entry(uint32_t rule, rules::AlertRate
 bool AlertRateTracker::admit(uint32_t rule, const rules::AlertRate& rate,
                              const core::IpAddress& src, const core::IpAddress& dst,
                              core::Timestamp now) {
+  std::lock_guard lock(mutex_);
   Entry& e = entry(rule, rate.track, src, dst, now);
   const auto window = std::chrono::seconds(rate.seconds);
   if (e.count == 0 || now >= e.window_end) {
@@ -83,6 +84,7 @@ std::optional<rules::Action> AlertRateTracker::rate_filter(uint32_t rule,
                                                            core::Timestamp now) {
   // Filters live in the same table as thresholds: a rule has one or the other (threshold.config
   // ignores a rate_filter for a rule with its own threshold).
+  std::lock_guard lock(mutex_);
   Entry& e = entry(rule, filter.track, src, dst, now);
   if (now < e.active_until) return filter.new_action;
   const auto window = std::chrono::seconds(filter.seconds);

@@ -557,7 +557,7 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
     }
     // threshold / detection_filter: a match that raises no alert is not remembered as fired, so
     // that later matches on the same flow still count.
-    if (cr.rule().rate && !rates_.admit(index, *cr.rule().rate, h.src, h.dst, now)) {
+    if (cr.rule().rate && !engine_.rates().admit(index, *cr.rule().rate, h.src, h.dst, now)) {
       counters_.inc(DetectCounter::kThresholded);
       continue;
     }
@@ -565,7 +565,7 @@ void Detector::judge(const Header& h, flow::Flow* flow, flow::Direction dir, Ins
     rules::Action action = cr.rule().action;
     if (cr.rule().rate_filter) {
       if (const auto changed =
-              rates_.rate_filter(index, *cr.rule().rate_filter, h.src, h.dst, now)) {
+              engine_.rates().rate_filter(index, *cr.rule().rate_filter, h.src, h.dst, now)) {
         action = *changed;
         counters_.inc(DetectCounter::kRateFiltered);
         if (action == rules::Action::kPass) continue;  // passed: no alert

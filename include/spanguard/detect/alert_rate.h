@@ -1,11 +1,12 @@
 // threshold and detection_filter: whether a rule's match raises an alert, and rate_filter: which
-// action it takes, from how often the rule
-// matched for the same tracked address(es) within its window — Suricata's thresholding semantics
-// (limit, threshold, both, detection_filter; by_src, by_dst, by_rule, by_both). State is per
-// worker, bounded, and expires with its window; time is the packets' time.
+// action it takes, from how often the rule matched for the same tracked address(es) within its
+// window — Suricata's thresholding semantics (limit, threshold, both, detection_filter; by_src,
+// by_dst, by_rule, by_both). State is per engine (all workers count together, as Suricata counts
+// per host), bounded, locked, and expires with its window; time is the packets' time.
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 
@@ -28,8 +29,14 @@ class AlertRateTracker {
   std::optional<rules::Action> rate_filter(uint32_t rule, const rules::RateFilter& filter,
                                            const core::IpAddress& src, const core::IpAddress& dst,
                                            core::Timestamp now);
-  size_t entries() const { return entries_.size(); }
-  uint64_t evicted() const { return evicted_; }
+  size_t entries() const {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
+  }
+  uint64_t evicted() const {
+    std::lock_guard lock(mutex_);
+    return evicted_;
+  }
 
  private:
   struct Key {
@@ -51,6 +58,7 @@ class AlertRateTracker {
                const core::IpAddress& dst, core::Timestamp now);
   void make_room(core::Timestamp now);
 
+  mutable std::mutex mutex_;  // workers share one tracker (DetectionEngine::rates())
   size_t max_entries_;
   uint64_t evicted_ = 0;
   std::unordered_map<Key, Entry, KeyHash> entries_;

@@ -132,7 +132,6 @@ class Detector {
   AlertSink& sink_;
   hyperscan::Scratch scratch_;
   Verifier verifier_;
-  AlertRateTracker rates_;
   std::vector<uint32_t> candidates_;
   std::vector<uint32_t> ordered_;  // order_candidates()'s scratch
   std::vector<uint32_t> seen_;     // per rule: the generation it was last nominated in

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "spanguard/core/config.h"
+#include "spanguard/detect/alert_rate.h"
 #include "spanguard/detect/header_index.h"
 #include "spanguard/detect/hyperscan.h"
 #include "spanguard/detect/verify.h"
@@ -170,6 +171,10 @@ class DetectionEngine {
   // The host and host-pair bits of xbits rules: the one part of the engine that changes, shared by
   // every worker and internally locked.
   XbitStore& xbits() const { return xbits_; }
+  // threshold, detection_filter and rate_filter state: shared by the workers (a source's flows may
+  // be on any of them, and Suricata counts per host, not per thread); locked inside, touched only
+  // by rules that threshold.
+  AlertRateTracker& rates() const { return rates_; }
   // Number of distinct flowbit names (ids 0..n-1).
   size_t flowbit_count() const { return flowbit_names_.size(); }
   const std::string& flowbit_name(uint16_t id) const { return flowbit_names_[id]; }
@@ -194,6 +199,7 @@ class DetectionEngine {
   std::vector<rules::TransformedBuffer> transformed_;  // by buffer id - registry size
   std::vector<std::string> flowbit_names_;
   mutable XbitStore xbits_;
+  mutable AlertRateTracker rates_;
   std::vector<CompiledRule> compiled_;
   std::vector<std::vector<uint32_t>> pattern_rules_;
   std::vector<uint32_t> unprefiltered_[static_cast<size_t>(Scope::kCount)];
