@@ -23,7 +23,8 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"backtrack_limit", "verifications stopped by detect.backtrack_limit or PCRE2's limits"},
     {"scan_errors", "Hyperscan scan failures (the data was not inspected)"},
     {"streams", "Hyperscan streams opened (flow directions with payload)"},
-    {"streams_released", "Hyperscan streams freed when their TCP connection closed or was reset"},
+    {"streams_released", "Hyperscan streams given back when their flow closed, was reset or ended"},
+    {"streams_reused", "Hyperscan streams taken from the worker's pool instead of opened"},
     {"chunk_candidates", "anchored stream rules nominated on a delivered chunk of stream data"},
     {"suppressed", "matches a threshold.config suppress line kept from alerting"},
     {"rate_filtered", "matches whose action a threshold.config rate_filter changed"},
@@ -636,13 +637,19 @@ void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<c
   begin_nomination();
   if (db != nullptr) {
     if (!ds.stream) {
-      hs_stream_t* s = nullptr;
-      if (hs_open_stream(db, 0, &s) != HS_SUCCESS) {
-        counters_.inc(DetectCounter::kScanErrors);
-        return;
+      if (!stream_pool_.empty()) {
+        ds.stream = std::move(stream_pool_.back());  // reset when it was given back
+        stream_pool_.pop_back();
+        counters_.inc(DetectCounter::kStreamsReused);
+      } else {
+        hs_stream_t* s = nullptr;
+        if (hs_open_stream(db, 0, &s) != HS_SUCCESS) {
+          counters_.inc(DetectCounter::kScanErrors);
+          return;
+        }
+        ds.stream.reset(s);
+        counters_.inc(DetectCounter::kStreamsOpened);
       }
-      ds.stream.reset(s);
-      counters_.inc(DetectCounter::kStreamsOpened);
     }
     const hs_error_t rc = hs_scan_stream(
         ds.stream.get(), reinterpret_cast<const char*>(data.data()),
@@ -700,8 +707,16 @@ void Detector::release_streams(flow::Flow& flow) {
   FlowDetect* state = detect_slot().get(flow);
   if (state == nullptr) return;
   for (FlowDetect::DirectionState& d : state->dir) {
-    if (d.stream) counters_.inc(DetectCounter::kStreamsReleased);
-    d.stream.reset();
+    if (d.stream) {
+      counters_.inc(DetectCounter::kStreamsReleased);
+      // Pooled rather than closed: the next flow takes it, reset, without an allocation
+      // (hs_open_stream mallocs the stream state; reset only clears it).
+      if (stream_pool_.size() < kStreamPoolSize &&
+          hs_reset_stream(d.stream.get(), 0, nullptr, nullptr, nullptr) == HS_SUCCESS) {
+        stream_pool_.push_back(std::move(d.stream));
+      }
+      d.stream.reset();
+    }
     d.tail = {};
   }
 }

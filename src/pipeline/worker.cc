@@ -139,6 +139,7 @@ void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
   // application layer still holds open (a body delimited by the close) is completed.
   reassembler_.on_flow_end(const_cast<flow::Flow&>(flow));
   if (!flow.reset) app_layer_.on_flow_end(const_cast<flow::Flow&>(flow));
+  if (detector_) detector_->release_streams(const_cast<flow::Flow&>(flow));  // streams to the pool
   if (flow.parent_flow_id != 0) {
     if (const auto it = ftp_data_.find(flow.parent_flow_id); it != ftp_data_.end()) {
       std::erase(it->second, &flow);

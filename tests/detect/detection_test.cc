@@ -506,5 +506,26 @@ TEST(Detection, ScanStateIsFreedWhenTheConnectionClosesNotWhenTheFlowExpires) {
   EXPECT_EQ(s.counter("flow.active"), 1u);
 }
 
+// Released streams are reset and pooled: the next connections take them instead of opening new
+// ones, and a pooled stream carries nothing of its last flow into the next.
+TEST(Detection, ReleasedStreamsAreReusedAndStartClean) {
+  Sensor s("alert tcp any any -> any 80 (msg:\"m\"; content:\"split-pattern\"; sid:1;)");
+  TcpConversation first({"198.51.100.1", 40000, testing::kClientMac},
+                        {"198.51.100.2", 80, testing::kServerMac});
+  s.feed(first.handshake());
+  s.feed(first.client_sends("GET /split-"));  // the first half of the pattern, then the close
+  s.feed(first.close());
+  EXPECT_EQ(s.counter("detect.streams"), 1u);
+  TcpConversation second({"198.51.100.1", 40001, testing::kClientMac},
+                         {"198.51.100.2", 80, testing::kServerMac});
+  s.feed(second.handshake());
+  s.feed(second.client_sends("pattern HTTP/1.1\r\n\r\n"));  // the second half alone: no match
+  EXPECT_EQ(s.counter("detect.streams"), 1u);
+  EXPECT_EQ(s.counter("detect.streams_reused"), 1u);
+  EXPECT_EQ(s.counter("detect.alerts"), 0u);
+  s.feed(second.client_sends("split-pattern"));
+  EXPECT_EQ(s.counter("detect.alerts"), 1u);
+}
+
 }  // namespace
 }  // namespace spanguard::detect

@@ -79,6 +79,7 @@ enum class DetectCounter : uint16_t {
   kScanErrors,
   kStreamsOpened,
   kStreamsReleased,
+  kStreamsReused,
   kChunkCandidates,
   kSuppressed,
   kRateFiltered,
@@ -102,9 +103,9 @@ class Detector {
   void on_transaction(flow::Flow& flow, flow::Direction dir, const TransactionView& tx,
                       const decode::PacketView* packet);
 
-  // The flow's TCP connection closed: its scan state and windows are freed now rather than when
-  // the flow leaves the table (closed flows linger there for their closed-state timeout). What
-  // already alerted is remembered.
+  // The flow's TCP connection closed (or the flow ends): its scan state goes back to the worker's
+  // pool and its windows are freed now rather than when the flow leaves the table (closed flows
+  // linger there for their closed-state timeout). What already alerted is remembered.
   void release_streams(flow::Flow& flow);
 
   const core::Counters<DetectCounter>& counters() const { return counters_; }
@@ -143,6 +144,9 @@ class Detector {
   std::string transform_scratch_;
   core::Counters<DetectCounter> counters_;
   std::vector<RuleProfile> profile_;
+  // Released Hyperscan streams, reset, for the next flows (at most kStreamPoolSize).
+  static constexpr size_t kStreamPoolSize = 4096;
+  std::vector<hyperscan::Stream> stream_pool_;
 };
 
 }  // namespace spanguard::detect
