@@ -3,7 +3,9 @@
 
 #include <hs/hs.h>
 #include <libnet.h>
+#include <net/if.h>
 #include <pcap/pcap.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -52,8 +54,9 @@ struct CommonOptions {
   std::string resets_pcap;
   std::string alerts_url;
   std::vector<std::string> sets;
-  int workers = -1;  // -1: not given
+  int workers = -1;  // -1: not given; 0: one per core
   std::string log_level;
+  std::string log_format;
   bool strict = false;
   int profile_rules = 20;  // rules to print (0: all) when --profile-rules is given
   std::vector<const CLI::Option*> profile_flags;  // one per subcommand sharing these options
@@ -82,9 +85,14 @@ void add_common(CLI::App& cmd, CommonOptions& o) {
                  "Stream alerts to a collector: tcp://HOST:PORT, unix:///PATH")
       ->type_name("URL");
   cmd.add_option("--workers", o.workers,
-                 "Worker threads (replay: 1, deterministic; run: one per core)")
-      ->check(CLI::Range(1, 256));
-  cmd.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical or off");
+                 "Worker threads, 0: one per core (pipeline.workers; default replay: 1, "
+                 "deterministic; run: one per core)")
+      ->check(CLI::Range(0, 256));
+  cmd.add_option("--log-level", o.log_level,
+                 "trace, debug, info, warn, error, critical or off (logging.level)");
+  cmd.add_option("--log-format", o.log_format,
+                 "text, or json: one object per line on stderr (logging.format)")
+      ->check(CLI::IsMember({"text", "json"}));
   o.profile_flags.push_back(
       cmd.add_flag("--profile-rules{20}", o.profile_rules,
                    "Profile rules (detect.profile_rules) and print the N costliest at the end "
@@ -95,17 +103,40 @@ void add_common(CLI::App& cmd, CommonOptions& o) {
       ->type_name("PATH");
 }
 
+// logging.level and logging.format, unless the command line gave them.
+void apply_logging(const core::Config& config, const std::string& level,
+                   const std::string& format) {
+  core::set_log_format(format.empty() ? config.get("logging.format").as_string() : format);
+  core::set_log_level(level.empty() ? config.get("logging.level").as_string() : level);
+}
+
 core::Config load_config(const CommonOptions& o) {
+  // The command line's format first, so that configuration errors already come out in it.
+  if (!o.log_format.empty()) core::set_log_format(o.log_format);
   core::Config config(config_schema());
   if (!o.config_file.empty()) config.load_file(o.config_file);
   for (const std::string& s : o.sets) config.set(s);
   if (o.profile_table() || !o.profile_rules_file.empty()) config.set("detect.profile_rules=true");
-  core::set_log_level(o.log_level.empty() ? config.get("logging.level").as_string() : o.log_level);
+  apply_logging(config, o.log_level, o.log_format);
   return config;
 }
 
+// Text meant for the operator at the end of a run (summary, rule profile): as it is on stderr, or
+// as one log record in JSON mode so that stderr stays one object per line. Written at any level.
+void print_report(const std::string& text) {
+  if (core::log_format() == core::LogFormat::kText) {
+    std::fputs(text.c_str(), stderr);
+    return;
+  }
+  std::string_view body(text);
+  while (!body.empty() && body.back() == '\n') body.remove_suffix(1);
+  core::write_log_line("cli", spdlog::level::info, body);
+}
+
+// --workers, else pipeline.workers, else `fallback`; 0 (given or not) is one per core, which the
+// pipeline resolves.
 unsigned worker_count(const CommonOptions& o, const core::Config& config, unsigned fallback) {
-  if (o.workers > 0) return static_cast<unsigned>(o.workers);
+  if (o.workers >= 0) return static_cast<unsigned>(o.workers);
   if (config.is_set("pipeline.workers"))
     return static_cast<unsigned>(config.get("pipeline.workers").as_int());
   return fallback;
@@ -121,7 +152,7 @@ void report_rule_profile(const pipeline::Engine& engine, const detect::Detection
   const std::vector<detect::RuleProfile> profile = engine.rule_profile();
   if (o.profile_table() || o.profile_rules_file.empty()) {
     const size_t top = static_cast<size_t>(o.profile_table() ? o.profile_rules : 20);
-    std::fputs(detect::format_rule_profile(*detection, profile, top).c_str(), stderr);
+    print_report(detect::format_rule_profile(*detection, profile, top));
   }
   if (!o.profile_rules_file.empty()) {
     const std::string json = detect::rule_profile_json(*detection, profile);
@@ -142,8 +173,9 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
   engine.run();
   const double wall = static_cast<double>(core::monotonic_ns() - start) / 1e9;
   if (alerts != nullptr) alerts->close();
+  core::flush_suppressed_logs();
   const core::CounterSnapshot counters = engine.counters();
-  std::fputs(pipeline::format_summary(title, counters, wall).c_str(), stderr);
+  print_report(pipeline::format_summary(title, counters, wall));
   report_rule_profile(engine, detection, o);
   if (read_errors_fail && counters.get("capture.read_errors") > 0) return 1;
   return 0;
@@ -171,11 +203,13 @@ pipeline::WorkerOutputs open_outputs(const core::Config& config, const CommonOpt
       return e != nullptr ? e->counters() : core::CounterSnapshot{};
     });
   }
-  return pipeline::WorkerOutputs{.eve = run.eve.get(),
-                                 .detection = detection,
-                                 .respond = run.respond.get(),
-                                 .event_seq = &run.event_seq,
-                                 .alerts = run.alerts.get()};
+  pipeline::WorkerOutputs outputs;  // members left out keep their defaults
+  outputs.eve = run.eve.get();
+  outputs.detection = detection;
+  outputs.respond = run.respond.get();
+  outputs.event_seq = &run.event_seq;
+  outputs.alerts = run.alerts.get();
+  return outputs;
 }
 
 // Whether any loaded rule asks for a response under these options.
@@ -251,6 +285,17 @@ std::string rules_support_file(const core::Config& config, const std::string& ke
   return path;
 }
 
+// A support file's problems (one per bad line): the first few as warnings, then how many more.
+void warn_file_problems(const std::vector<std::string>& problems) {
+  constexpr size_t kShown = 3;
+  auto log = core::logger("rules");
+  for (size_t i = 0; i < problems.size() && i < kShown; ++i) log->warn("{}", problems[i]);
+  if (problems.size() > kShown) {
+    log->warn("... and {} more problem(s) like these", problems.size() - kShown);
+    for (size_t i = kShown; i < problems.size(); ++i) log->debug("{}", problems[i]);
+  }
+}
+
 // Loads the classification file named by rules.classification_file (or `override_path`).
 rules::Classifications load_classifications(const core::Config& config,
                                             const std::string& override_path) {
@@ -261,7 +306,7 @@ rules::Classifications load_classifications(const core::Config& config,
   if (!errors.empty() && c.size() == 0) {
     throw core::ConfigError("rules.classification_file: " + errors.front());
   }
-  for (const std::string& e : errors) core::logger("rules")->warn("{}", e);
+  warn_file_problems(errors);
   return c;
 }
 
@@ -274,7 +319,7 @@ void resolve_references(const core::Config& config, rules::RuleSet& set) {
   if (!errors.empty() && systems.size() == 0) {
     throw core::ConfigError("rules.reference_file: " + errors.front());
   }
-  for (const std::string& e : errors) core::logger("rules")->warn("{}", e);
+  warn_file_problems(errors);
   const size_t before = set.diagnostics.size();
   rules::resolve_references(systems, set.rules, set.diagnostics);
   set.warnings += set.diagnostics.size() - before;
@@ -309,54 +354,167 @@ rules::RuleSet load_rules(const core::Config& config, std::vector<std::string> f
   return set;
 }
 
-// The compiled rule set the workers share, or null without rules. Every skipped rule is logged
-// with file:line:col and why.
-std::unique_ptr<detect::DetectionEngine> load_detection(const core::Config& config,
-                                                        const CommonOptions& o) {
-  std::vector<std::string> files = o.rules;
-  if (files.empty() && config.get("rules.files").as_strings().empty()) return nullptr;
-  const rules::Classifications classes = load_classifications(config, "");
-  rules::RuleSet set = load_rules(config, files, classes);
-  const bool strict = o.strict || config.get("rules.strict").as_bool();
+// How much of the rules' problems the load summary shows; the rest is at debug level and in
+// `spanguard check-rules`.
+constexpr size_t kShownReasons = 5;
+constexpr size_t kShownExamples = 3;
+
+// The check-rules command line that lists every problem of these files.
+std::string check_rules_hint(const std::vector<std::string>& files, const std::string& config) {
+  std::string hint = "spanguard check-rules";
+  if (!config.empty()) hint += " -c " + config;
+  for (size_t i = 0; i < files.size() && i < kShownExamples; ++i) hint += " " + files[i];
+  if (files.size() > kShownExamples) hint += " ...";
+  return hint;
+}
+
+// One record per load for the rules' errors and one for their warnings: counts by reason and the
+// first few, instead of a line per rule (ET Open would give hundreds). Every diagnostic is also
+// logged at debug level. Returns the number of errors (refused rules).
+size_t log_rule_problems(const rules::RuleSet& set, const std::string& hint) {
+  using Severity = rules::Diagnostic::Severity;
   auto log = core::logger("rules");
-  std::vector<rules::Diagnostic> diagnostics = std::move(set.diagnostics);
-  for (const rules::Diagnostic& d : diagnostics) {
-    if (d.line == 0) throw core::ConfigError(d.file + ": " + d.message);  // unreadable file
-  }
-  auto engine = std::make_unique<detect::DetectionEngine>(
-      std::move(set.rules), detect::detect_options(config), diagnostics, applayer::rule_registry());
-  size_t errors = 0;
-  for (const rules::Diagnostic& d : diagnostics) {
-    if (d.severity == rules::Diagnostic::Severity::kError) {
-      ++errors;
-      log->error("{} (rule skipped)", d.to_string());
-    } else if (d.severity == rules::Diagnostic::Severity::kSkipped) {
-      log->info("{}", d.to_string());  // meant for another engine or version
-    } else {
-      log->warn("{}", d.to_string());
+  size_t errors = 0, warnings = 0;
+  std::string error_examples, warning_examples;
+  for (const rules::Diagnostic& d : set.diagnostics) {
+    log->debug("{}", d.to_string());
+    if (d.severity == Severity::kError) {
+      if (errors++ < kShownExamples) error_examples += "\n    " + d.to_string();
+    } else if (d.severity == Severity::kWarning) {
+      if (warnings++ < kShownExamples) warning_examples += "\n    " + d.to_string();
     }
   }
-  if (strict && errors > 0) {
-    throw core::ConfigError(std::to_string(errors) +
-                            " rule(s) have errors and rules.strict is on (see above)");
+  const std::string see = "\n  see `" + hint + "` for all of them (or --log-level debug)";
+  if (errors > 0) {
+    std::string text = std::to_string(errors) + " rule(s) refused and left out, by reason:";
+    const auto reasons = set.failures_by_reason();
+    size_t shown = 0;
+    for (size_t i = 0; i < reasons.size() && i < kShownReasons; ++i) {
+      const std::string& reason = reasons[i].first.empty() ? "other" : reasons[i].first;
+      text += fmt::format("\n  {:6}  {}", reasons[i].second, reason);
+      shown += reasons[i].second;
+    }
+    if (reasons.size() > kShownReasons) {
+      text += fmt::format("\n  {:6}  for {} other reason(s)", errors - shown,
+                          reasons.size() - kShownReasons);
+    }
+    log->warn("{}\n  first:{}{}", text, error_examples, see);
   }
+  if (warnings > 0) {
+    log->warn("{} rule warning(s) (rules loaded anyway); first:{}{}", warnings, warning_examples,
+              see);
+  }
+  return errors;
+}
+
+// The rule files a run loads: --rules, then rules.files.
+std::vector<std::string> rule_files(const core::Config& config, const CommonOptions& o) {
+  std::vector<std::string> files = o.rules;
+  for (const std::string& f : config.get("rules.files").as_strings()) files.push_back(f);
+  return files;
+}
+
+// The compiled rule set the workers share, or null without rules. Problems are summarised once
+// (log_rule_problems); under --strict / rules.strict any refused rule fails the start, before
+// compilation when the parser already refused one.
+std::unique_ptr<detect::DetectionEngine> load_detection(const core::Config& config,
+                                                        const CommonOptions& o) {
+  const std::vector<std::string> files = rule_files(config, o);
+  if (files.empty()) return nullptr;
+  const rules::Classifications classes = load_classifications(config, "");
+  rules::RuleSet set = load_rules(config, o.rules, classes);
+  const bool strict = o.strict || config.get("rules.strict").as_bool();
+  for (const rules::Diagnostic& d : set.diagnostics) {
+    if (d.line == 0) throw core::ConfigError(d.file + ": " + d.message);  // unreadable file
+  }
+  const std::string hint = check_rules_hint(files, o.config_file);
+  const auto strict_failure = [](size_t errors) {
+    return core::ConfigError(std::to_string(errors) +
+                             " rule(s) have errors and rules.strict is on (see above)");
+  };
+  if (strict && set.failed > 0) throw strict_failure(log_rule_problems(set, hint));
+  auto engine = std::make_unique<detect::DetectionEngine>(
+      std::move(set.rules), detect::detect_options(config), set.diagnostics,
+      applayer::rule_registry());
+  const size_t errors = log_rule_problems(set, hint);
+  if (strict && errors > 0) throw strict_failure(errors);
   const detect::EngineStats& st = engine->stats();
-  log->info(
-      "{} rules loaded ({} live, {} waiting for a protocol parser), {} refused, {} skipped by "
-      "their requires; compiled in {:.3f} s, {} patterns, {:.1f} KiB of databases",
+  core::logger("rules")->info(
+      "{} rules loaded: {} live, {} waiting for a protocol parser or buffer not there yet; {} "
+      "refused, {} skipped by their requires; compiled in {:.3f} s, {} patterns, {:.1f} KiB of "
+      "databases",
       st.rules, st.rules - st.waiting_for_app, st.waiting_for_app, errors, set.skipped,
       st.compile_time.count(), st.patterns, static_cast<double>(st.database_bytes) / 1024);
   return engine;
 }
 
+// ---- inputs checked before the rules are compiled (ET Open takes seconds) ----
+
+// A file the run will create or overwrite: its directory must exist and take new files.
+void check_output_path(const std::string& option, const std::string& path) {
+  if (path.empty() || path == "-") return;
+  namespace fs = std::filesystem;
+  const std::string what = option + " " + path;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw core::RuntimeError(what + ": is a directory");
+  if (fs::exists(path, ec)) {
+    if (::access(path.c_str(), W_OK) != 0) {
+      throw core::RuntimeError(what + ": cannot write: " + std::strerror(errno));
+    }
+    return;
+  }
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (!fs::is_directory(dir, ec)) {
+    throw core::RuntimeError(what + ": directory " + dir.string() + " does not exist");
+  }
+  if (::access(dir.c_str(), W_OK) != 0) {
+    throw core::RuntimeError(what + ": cannot create files in " + dir.string() + ": " +
+                             std::strerror(errno));
+  }
+}
+
+// libpcap's device names: real interfaces and pseudo-devices such as "any".
+bool pcap_knows_device(const std::string& name) {
+  char err[PCAP_ERRBUF_SIZE] = "";
+  pcap_if_t* devices = nullptr;
+  if (pcap_findalldevs(&devices, err) != 0) return false;
+  bool found = false;
+  for (const pcap_if_t* d = devices; d != nullptr && !found; d = d->next) found = name == d->name;
+  pcap_freealldevs(devices);
+  return found;
+}
+
+void check_interface(const std::string& what, const std::string& name) {
+  if (::if_nametoindex(name.c_str()) != 0 || pcap_knows_device(name)) return;
+  throw core::RuntimeError(what + " '" + name + "': no such interface");
+}
+
+// What replay and run share: rule files readable, output paths writable, options that parse.
+void check_common_inputs(const core::Config& config, const CommonOptions& o) {
+  for (const std::string& f : rule_files(config, o)) {
+    if (::access(f.c_str(), R_OK) != 0) {
+      throw core::ConfigError(f + ": cannot read rule file: " + std::strerror(errno));
+    }
+  }
+  check_output_path("--eve", o.eve);
+  check_output_path("--resets-pcap", o.resets_pcap);
+  check_output_path("--profile-rules-file", o.profile_rules_file);
+  output::alert_stream_options(config, o.alerts_url);
+  respond::respond_options(config);
+  detect::detect_options(config);
+}
+
 int cmd_replay(const std::vector<std::string>& pcaps, const CommonOptions& o) {
   core::Config config = load_config(o);
+  // Every capture is opened (and its link type checked) before anything slow happens.
+  auto files = std::make_unique<capture::FileSource>(pcaps);
+  check_common_inputs(config, o);
   const std::unique_ptr<detect::DetectionEngine> detection = load_detection(config, o);
   RunOutputs run;
   open_offline_responses(config, o, run);
   const pipeline::WorkerOutputs outputs = open_outputs(config, o, run, detection.get());
   std::vector<std::unique_ptr<capture::PacketSource>> sources;
-  auto files = std::make_unique<capture::FileSource>(pcaps);
   const std::string title = "spanguard replay of " + files->name();
   sources.push_back(std::move(files));
   pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 1), false, outputs);
@@ -381,6 +539,10 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
     throw core::ConfigError(
         "no interface to capture from: give --interface NAME or capture.interfaces");
   }
+  for (const std::string& name : interfaces) check_interface("interface", name);
+  if (!inject_interface.empty()) check_interface("--inject-interface", inject_interface);
+  check_common_inputs(config, o);
+  capture::live_options(config, false);
   const std::unique_ptr<detect::DetectionEngine> detection = load_detection(config, o);
   RunOutputs run;
   open_live_responses(config, inject_interface, interfaces.front(), detection.get(), run);
@@ -409,6 +571,7 @@ int cmd_check_rules(const std::vector<std::string>& files, const std::string& co
                     const std::string& classification, bool quiet) {
   core::Config config(config_schema());
   if (!config_file.empty()) config.load_file(config_file);
+  apply_logging(config, "", "");
   const rules::Classifications classes = load_classifications(config, classification);
   const rules::Variables vars = rules::rule_variables(config);
   rules::RuleParser parser(vars, &classes, applayer::rule_registry());
@@ -458,7 +621,18 @@ int cmd_check_rules(const std::vector<std::string>& files, const std::string& co
       st.by_scope[0], st.by_scope[1], st.by_scope[2], st.by_scope[3], groups.by_address,
       groups.by_port, groups.generic, st.anchored, st.pcre_prefilters, st.unprefiltered,
       st.rules - st.waiting_for_app, st.rules, st.application, st.waiting_for_app);
-  return set.failed > 0 ? 1 : 0;
+  // A refused rule is a rule error: the usage/configuration code, as README states.
+  return static_cast<int>(set.failed > 0 ? core::ExitCode::kUsage : core::ExitCode::kOk);
+}
+
+// The reason the process exits, whatever the log level: "spanguard: error: ..." on stderr, or one
+// JSON record in JSON mode.
+void report_fatal(const char* kind, const char* message) {
+  if (core::log_format() == core::LogFormat::kText) {
+    std::fprintf(stderr, "spanguard: %s: %s\n", kind, message);
+  } else {
+    core::write_log_line("cli", spdlog::level::err, std::string(kind) + ": " + message);
+  }
 }
 
 void print_version() {
@@ -532,10 +706,10 @@ int main(int argc, char** argv) {
     app.exit(e);
     return static_cast<int>(core::ExitCode::kUsage);
   } catch (const core::Error& e) {
-    std::fprintf(stderr, "spanguard: error: %s\n", e.what());
+    report_fatal("error", e.what());
     return static_cast<int>(e.code());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "spanguard: internal error: %s\n", e.what());
+    report_fatal("internal error", e.what());
     return static_cast<int>(core::ExitCode::kRuntime);
   }
   return result;

@@ -23,6 +23,12 @@ constexpr core::Param kLoggingParams[] = {
      .default_value = "info",
      .help = "Least severe message logged (--log-level overrides)",
      .choices = "trace|debug|info|warn|error|critical|off"},
+    {.name = "format",
+     .type = core::ParamType::kEnum,
+     .default_value = "text",
+     .help = "text for people, json for journald and log shippers: one object per line with "
+             "timestamp, level, logger, message (--log-format overrides)",
+     .choices = "text|json"},
 };
 constexpr core::ParamSection kLoggingSection{"logging", "Diagnostics on stderr", kLoggingParams};
 

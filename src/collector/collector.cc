@@ -119,8 +119,10 @@ void Collector::Impl::close(Connection& c, const std::string& why, bool bad_fram
   auto log = core::logger("collector");
   if (bad_frame) {
     counters_.inc(C::kClosedBadFrame);
-    log->warn("closing the connection from {}{}: {}", c.peer,
-              c.sensor_id.empty() ? "" : " (sensor " + c.sensor_id + ")", why);
+    // Rate-limited: anything can connect and send garbage, as often as it likes.
+    core::log_limited("collector", spdlog::level::warn, "collector.bad_frame",
+                      "closing the connection from {}{}: {}", c.peer,
+                      c.sensor_id.empty() ? "" : " (sensor " + c.sensor_id + ")", why);
   } else {
     log->info("connection from {}{} ended: {}", c.peer,
               c.sensor_id.empty() ? "" : " (sensor " + c.sensor_id + ")", why);

@@ -53,7 +53,6 @@ void HighWaterMarks::raise(const std::string& run_id, uint64_t seq) {
 }
 
 void HighWaterMarks::load(const std::string& state_path, const std::string& output_path) {
-  auto log = core::logger("collector");
   uint64_t state_dev = 0, state_ino = 0, state_size = 0;
   bool state_has_output = false;
   if (!state_path.empty()) {
@@ -76,7 +75,8 @@ void HighWaterMarks::load(const std::string& state_path, const std::string& outp
         } else if (kind == "run" && !a.empty() && parse_u64(b, y)) {
           raise(a, y);
         } else {
-          log->warn("{}:{}: unreadable state line ignored", state_path, line_no);
+          core::log_limited("collector", spdlog::level::warn, "collector.state_line",
+                            "{}:{}: unreadable state line ignored", state_path, line_no);
         }
       }
     }

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
                ": receives spanguard alert streams and writes EVE JSON lines"};
   collector::CollectorOptions options;
   std::string log_level = "info";
+  std::string log_format = "text";
   app.add_option("--listen", options.listen,
                  "Address to accept sensors on: tcp://HOST:PORT or unix:///PATH (repeatable)")
       ->required()
@@ -40,9 +41,29 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error, critical or off (messages go to stderr)")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
-
+  app.add_option("--log-format", log_format,
+                 "text, or json: one object per line with timestamp, level, logger, message")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+  app.set_version_flag("--version", SPANGUARD_VERSION);
   try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints what is wrong
+    return static_cast<int>(core::ExitCode::kUsage);
+  }
+
+  const auto fatal = [](const char* kind, const char* message) {
+    if (core::log_format() == core::LogFormat::kText) {
+      std::fprintf(stderr, "spanguard-collector: %s%s\n", kind, message);
+    } else {
+      core::write_log_line("collector", spdlog::level::err, std::string(kind) + message);
+    }
+  };
+  try {
+    core::set_log_format(log_format);
     core::set_log_level(log_level);
     // Blocked before any thread exists, and read through a signalfd by the serving loop: no
     // async-signal-safety concerns, and SIGHUP can reopen files as ordinary code.
@@ -63,10 +84,14 @@ int main(int argc, char** argv) {
     for (const auto& e : snapshot.entries()) {
       summary += (summary.empty() ? "" : ", ") + e.name + "=" + std::to_string(e.value);
     }
+    core::flush_suppressed_logs();
     core::logger("collector")->info("stopped: {}", summary);
     return 0;
   } catch (const core::Error& e) {
-    std::fprintf(stderr, "spanguard-collector: %s\n", e.what());
+    fatal("", e.what());
     return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    fatal("internal error: ", e.what());
+    return static_cast<int>(core::ExitCode::kRuntime);
   }
 }
