@@ -170,13 +170,21 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
                const CommonOptions& o) {
   SignalWatcher signals([&engine](int) { engine.stop(); });
   const int64_t start = core::monotonic_ns();
-  engine.run();
+  // A failure inside the engine (a worker's error) still drains the alert stream and prints the
+  // summary of what was done before it is reported.
+  std::exception_ptr failure;
+  try {
+    engine.run();
+  } catch (...) {
+    failure = std::current_exception();
+  }
   const double wall = static_cast<double>(core::monotonic_ns() - start) / 1e9;
   if (alerts != nullptr) alerts->close();
   core::flush_suppressed_logs();
   const core::CounterSnapshot counters = engine.counters();
   print_report(pipeline::format_summary(title, counters, wall));
   report_rule_profile(engine, detection, o);
+  if (failure) std::rethrow_exception(failure);
   if (read_errors_fail && counters.get("capture.read_errors") > 0) return 1;
   return 0;
 }

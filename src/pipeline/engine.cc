@@ -93,6 +93,9 @@ Engine::Engine(const core::Config& config,
       ring_bytes_(config.get("pipeline.ring_size").as_bytes()),
       hash_seed_(std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}()),
       live_(live_capture) {
+  // Busy-polling capture (capture.busy_poll; on by default when resets are sent): the workers
+  // poll too, never sleeping, so that a trigger's reset never waits for a worker to wake.
+  spin_ = live_capture && capture::live_options(config, outputs.respond != nullptr).busy_poll;
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(config, live_capture, outputs));
@@ -181,8 +184,8 @@ void Engine::run_threaded() {
             if (all_empty) break;
             continue;
           }
-          // Spin briefly, then sleep: an idle worker must not burn a core.
-          if (++idle_rounds < 1000) {
+          // Spin briefly, then sleep: an idle worker must not burn a core (unless busy-polling).
+          if (spin_ || ++idle_rounds < 1000) {
             std::this_thread::yield();
           } else {
             std::this_thread::sleep_for(std::chrono::microseconds(50));

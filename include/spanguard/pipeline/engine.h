@@ -56,6 +56,7 @@ class Engine {
   std::atomic<uint64_t> ring_full_waits_{0};
   std::mutex error_mutex_;
   std::exception_ptr error_;
+  bool spin_ = false;  // workers never sleep when idle (busy-polling capture)
 };
 
 }  // namespace spanguard::pipeline
