@@ -378,6 +378,10 @@ Detector::Detector(const DetectionEngine& engine, AlertSink& sink)
       transformed_(engine.transformed().size()),
       counters_(kCounterGroup) {
   if (engine.options().profile_rules) profile_.resize(engine.rules().size());
+  if (!engine.transformed().empty()) {
+    transform_match_.reset(pcre2_match_data_create(16, nullptr));
+    if (!transform_match_) throw std::bad_alloc();
+  }
   detect_slot();  // registered while stages are built
   for (size_t s = 0; s < static_cast<size_t>(Scope::kCount); ++s) {
     if (const hs_database_t* db = engine.database(static_cast<Scope>(s)))
@@ -740,7 +744,8 @@ void Detector::on_transaction(flow::Flow& flow, flow::Direction dir, const Trans
     for (size_t i = 0; i < transformed.size(); ++i) {
       const InspectBuffer& base = tx_buffers_[transformed[i].base];
       if (!base.present) continue;
-      apply_transforms(transformed[i].chain, base.data, transformed_[i], transform_scratch_);
+      apply_transforms(transformed[i].chain, base.data, transformed_[i], transform_scratch_,
+                       engine_.transform_regexes(i), transform_match_.get());
       tx_buffers_[engine_.registry().buffer_count() + i] = {
           std::span(reinterpret_cast<const uint8_t*>(transformed_[i].data()),
                     transformed_[i].size()),

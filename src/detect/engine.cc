@@ -8,6 +8,8 @@
 #include <string>
 #include <tuple>
 
+#include "spanguard/detect/transforms.h"
+
 namespace spanguard::detect {
 
 namespace {
@@ -206,7 +208,14 @@ void DetectionEngine::number_transformed(rules::Rule& r) {
     if (it == transformed_.end()) {
       if (first_local + transformed_.size() >= rules::Registry::kNoBuffer)
         throw std::runtime_error("too many distinct transformed buffers");
+      std::vector<Pcre2Code> regexes;
+      for (const rules::Transform& step : t.chain) {
+        if (step.kind == rules::Transform::Kind::kPcrexform) {
+          regexes.push_back(compile_pcrexform(step.key));  // std::invalid_argument: rule refused
+        }
+      }
       transformed_.push_back(t);
+      transform_regexes_.push_back(std::move(regexes));
       it = transformed_.end() - 1;
     }
     global[i] = static_cast<rules::Buffer>(first_local + (it - transformed_.begin()));
@@ -219,6 +228,10 @@ void DetectionEngine::number_transformed(rules::Rule& r) {
   for (rules::DataAt& d : r.data_at) renumber(d.buffer);
   for (rules::ByteTest& t : r.byte_tests) renumber(t.buffer);
   for (rules::ByteJump& j : r.byte_jumps) renumber(j.buffer);
+  for (rules::ByteExtract& e : r.byte_extracts) renumber(e.buffer);
+  for (rules::ByteMath& m : r.byte_maths) renumber(m.buffer);
+  for (rules::Asn1& a : r.asn1s) renumber(a.buffer);
+  if (r.base64) renumber(r.base64->buffer);
   for (rules::BufferSize& s : r.buffer_sizes) renumber(s.buffer);
 }
 
@@ -253,7 +266,15 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
                                  const rules::Registry& registry)
     : options_(options), registry_(registry), rules_(std::move(rule_list)) {
   const auto started = std::chrono::steady_clock::now();
-  for (rules::Rule& r : rules_) number_transformed(r);
+  // A pcrexform regex PCRE2 refuses makes its rule an error, reported with the others below.
+  std::vector<std::string> transform_errors(rules_.size());
+  for (size_t i = 0; i < rules_.size(); ++i) {
+    try {
+      number_transformed(rules_[i]);
+    } catch (const std::invalid_argument& e) {
+      transform_errors[i] = std::string("pcrexform: ") + e.what();
+    }
+  }
   const size_t buffer_count = this->buffer_count();
   // Database slots: one per scope, then one per transaction buffer, then the chunk database.
   const size_t chunk_slot = static_cast<size_t>(Scope::kCount) + buffer_count;
@@ -267,6 +288,11 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
 
   compiled_.reserve(rules_.size());
   for (const rules::Rule& r : rules_) {
+    if (const std::string& e = transform_errors[static_cast<size_t>(&r - rules_.data())];
+        !e.empty()) {
+      diagnostics.push_back(rule_error(r, e, "pcrexform rejected by PCRE2"));
+      continue;
+    }
     CompiledRule cr;
     cr.program.rule = &r;
     try {

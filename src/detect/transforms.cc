@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include <cctype>
+#include <stdexcept>
 
 namespace spanguard::detect {
 
@@ -26,9 +27,36 @@ void digest(const EVP_MD* md, const std::string& in, std::string& out) {
   out.assign(reinterpret_cast<const char*>(d), len);
 }
 
-void apply(const rules::Transform& t, std::string& buf, std::string& tmp) {
+void apply(const rules::Transform& t, std::string& buf, std::string& tmp, const pcre2_code* regex,
+           pcre2_match_data* match) {
   using K = rules::Transform::Kind;
   switch (t.kind) {
+    case K::kPcrexform: {
+      // Suricata: the first capture group of the first match; no match leaves the buffer.
+      if (regex == nullptr || match == nullptr) return;
+      const int rc = pcre2_match(regex, reinterpret_cast<PCRE2_SPTR>(buf.data()), buf.size(), 0, 0,
+                                 match, nullptr);
+      if (rc < 2) return;
+      const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match);
+      if (ov[2] == PCRE2_UNSET || ov[3] < ov[2]) return;
+      tmp.assign(buf, ov[2], ov[3] - ov[2]);
+      buf.swap(tmp);
+      return;
+    }
+    case K::kHeaderLowercase: {
+      // Each line's name, up to its ':', in lower case (values keep their case).
+      bool in_name = true;
+      for (char& c : buf) {
+        if (c == '\n') {
+          in_name = true;
+        } else if (c == ':') {
+          in_name = false;
+        } else if (in_name) {
+          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+      }
+      return;
+    }
     case K::kDotPrefix:
       buf.insert(buf.begin(), '.');
       return;
@@ -89,10 +117,28 @@ void apply(const rules::Transform& t, std::string& buf, std::string& tmp) {
 
 }  // namespace
 
+Pcre2Code compile_pcrexform(const std::string& regex) {
+  rules::Pcre p;
+  p.pattern = regex;
+  Pcre2Code code = compile_pcre(p);
+  uint32_t groups = 0;
+  pcre2_pattern_info(code.get(), PCRE2_INFO_CAPTURECOUNT, &groups);
+  if (groups == 0) throw std::invalid_argument("the regex has no capture group");
+  return code;
+}
+
 void apply_transforms(std::span<const rules::Transform> chain, std::span<const uint8_t> in,
-                      std::string& out, std::string& scratch) {
+                      std::string& out, std::string& scratch, std::span<const Pcre2Code> regexes,
+                      pcre2_match_data* match) {
   out.assign(reinterpret_cast<const char*>(in.data()), in.size());
-  for (const rules::Transform& t : chain) apply(t, out, scratch);
+  size_t next_regex = 0;
+  for (const rules::Transform& t : chain) {
+    const pcre2_code* regex = nullptr;
+    if (t.kind == rules::Transform::Kind::kPcrexform && next_regex < regexes.size()) {
+      regex = regexes[next_regex++].get();
+    }
+    apply(t, out, scratch, regex, match);
+  }
 }
 
 }  // namespace spanguard::detect

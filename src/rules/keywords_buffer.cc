@@ -64,6 +64,16 @@ void RuleBuilder::transform(Transform::Kind kind, std::string_view name,
     }
     for (size_t i = 0; i < hex.size(); i += 2)
       t.key.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  } else if (kind == Transform::Kind::kPcrexform) {
+    bool negated = false;
+    if (!v) {
+      fail(at, "'pcrexform' needs a regex with a capture group (pcrexform:\"[a-z]+ (.*)\";)",
+           "'pcrexform' without a regex");
+    }
+    t.key = quoted("pcrexform", *v, at, negated, /*keep_escapes=*/true);
+    if (t.key.empty() || negated) {
+      fail(at, "'pcrexform' needs a regex with a capture group", "'pcrexform' with a bad regex");
+    }
   } else if (v) {
     fail(at, "'" + std::string(name) + "' takes no value",
          "'" + std::string(name) + "' with a value");

@@ -49,6 +49,8 @@ std::optional<Transform::Kind> transform_from_name(std::string_view name) {
       {"to_sha1", Transform::Kind::kToSha1},
       {"to_sha256", Transform::Kind::kToSha256},
       {"xor", Transform::Kind::kXor},
+      {"pcrexform", Transform::Kind::kPcrexform},
+      {"header_lowercase", Transform::Kind::kHeaderLowercase},
   };
   for (const auto& [n, kind] : kNames) {
     if (n == name) return kind;

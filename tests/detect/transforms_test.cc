@@ -69,5 +69,28 @@ TEST(Transforms, ChainsApplyInRuleOrder) {
             "900150983cd24fb0d6963f7d28e17f72");
 }
 
+TEST(Transforms, HeaderLowercaseTouchesNamesOnly) {
+  EXPECT_EQ(apply({t(K::kHeaderLowercase)}, "Host: Example.COM\r\nUser-Agent: Mozilla/5.0 X\r\n"),
+            "host: Example.COM\r\nuser-agent: Mozilla/5.0 X\r\n");
+}
+
+// pcrexform: the first capture group of the first match; no match leaves the buffer as it was.
+TEST(Transforms, PcrexformKeepsTheFirstCaptureGroup) {
+  const std::vector<rules::Transform> chain = {t(K::kPcrexform, "[a-zA-Z]+\\s+(.*)\\s+HTTP")};
+  std::vector<Pcre2Code> regexes;
+  regexes.push_back(compile_pcrexform(chain[0].key));
+  const Pcre2MatchData match(pcre2_match_data_create(16, nullptr));
+  const auto run = [&](std::string_view in) {
+    std::string out, scratch;
+    apply_transforms(chain, std::span(reinterpret_cast<const uint8_t*>(in.data()), in.size()), out,
+                     scratch, regexes, match.get());
+    return out;
+  };
+  EXPECT_EQ(run("GET /index.php?id=1 HTTP/1.1"), "/index.php?id=1");
+  EXPECT_EQ(run("no request line here"), "no request line here");
+  EXPECT_THROW(compile_pcrexform("[a-z]+ .*"), std::invalid_argument);  // no capture group
+  EXPECT_THROW(compile_pcrexform("(unclosed"), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace spanguard::detect

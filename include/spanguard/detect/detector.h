@@ -142,6 +142,7 @@ class Detector {
   std::vector<InspectBuffer> tx_buffers_;    // an inspection's buffers, transformed ones added
   std::vector<std::string> transformed_;     // bytes of each transformed buffer
   std::string transform_scratch_;
+  Pcre2MatchData transform_match_;  // pcrexform's matches
   core::Counters<DetectCounter> counters_;
   std::vector<RuleProfile> profile_;
   // Released Hyperscan streams, reset, for the next flows (at most kStreamPoolSize).

@@ -154,6 +154,8 @@ class DetectionEngine {
   // registry().buffer_count() on).
   size_t buffer_count() const { return registry_.buffer_count() + transformed_.size(); }
   std::span<const rules::TransformedBuffer> transformed() const { return transformed_; }
+  // The compiled pcrexform regexes of transformed buffer `i`'s chain, in order.
+  std::span<const Pcre2Code> transform_regexes(size_t i) const { return transform_regexes_[i]; }
   rules::Buffer base_of(rules::Buffer b) const {
     return b < registry_.buffer_count() ? b : transformed_[b - registry_.buffer_count()].base;
   }
@@ -195,8 +197,9 @@ class DetectionEngine {
   const rules::Registry& registry_;
   bool transaction_payload_ = false;
   uint8_t body_sides_ = 0;
-  std::vector<rules::Rule> rules_;                     // owned; CompiledRule points into it
-  std::vector<rules::TransformedBuffer> transformed_;  // by buffer id - registry size
+  std::vector<rules::Rule> rules_;                         // owned; CompiledRule points into it
+  std::vector<rules::TransformedBuffer> transformed_;      // by buffer id - registry size
+  std::vector<std::vector<Pcre2Code>> transform_regexes_;  // parallel to transformed_
   std::vector<std::string> flowbit_names_;
   mutable XbitStore xbits_;
   mutable AlertRateTracker rates_;

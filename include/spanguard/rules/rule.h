@@ -37,10 +37,13 @@ struct Transform {
     kToMd5,               // the digest's raw bytes
     kToSha1,
     kToSha256,
-    kXor,  // xor:"hexkey": bytes XORed with the key, repeated
+    kXor,              // xor:"hexkey": bytes XORed with the key, repeated
+    kPcrexform,        // pcrexform:"regex": the first capture group of the regex's first match
+                       //   (the buffer unchanged when it does not match)
+    kHeaderLowercase,  // header names (before each line's ':') in lower case, values untouched
   };
   Kind kind = Kind::kDotPrefix;
-  std::string key;  // kXor
+  std::string key;  // kXor: the key bytes; kPcrexform: the regex as written
   bool operator==(const Transform&) const = default;
 };
 std::optional<Transform::Kind> transform_from_name(std::string_view name);
