@@ -68,14 +68,15 @@ struct DispatchContext {
   FrameSink* sink;
   decode::LinkType link;
   int64_t ns_per_tick;
+  const std::string* origin;
 };
 
 void on_packet(u_char* user, const pcap_pkthdr* header, const u_char* bytes) {
   const auto* ctx = reinterpret_cast<const DispatchContext*>(user);
   const int64_t ns = static_cast<int64_t>(header->ts.tv_sec) * 1'000'000'000 +
                      static_cast<int64_t>(header->ts.tv_usec) * ctx->ns_per_tick;
-  ctx->sink->on_frame(
-      Frame{bytes, header->caplen, header->len, core::timestamp_from_ns(ns), ctx->link});
+  ctx->sink->on_frame(Frame{bytes, header->caplen, header->len, core::timestamp_from_ns(ns),
+                            ctx->link, ctx->origin});
 }
 
 std::string dlt_text(int dlt) {
@@ -184,7 +185,7 @@ int FileSource::dispatch(int max_frames, FrameSink& sink) {
   for (;;) {
     if (stopped_.load(std::memory_order_relaxed)) return -1;
     if (!handle_ && !open_next()) return -1;
-    DispatchContext ctx{&sink, link_, 1};
+    DispatchContext ctx{&sink, link_, 1, &paths_[next_file_ - 1]};
     const int n =
         pcap_dispatch(handle_.get(), max_frames, on_packet, reinterpret_cast<u_char*>(&ctx));
     if (n > 0) {
@@ -284,7 +285,7 @@ LiveSource::LiveSource(std::string interface, const LiveOptions& options)
 }
 
 int LiveSource::dispatch(int max_frames, FrameSink& sink) {
-  DispatchContext ctx{&sink, link_, ns_per_tick_};
+  DispatchContext ctx{&sink, link_, ns_per_tick_, &interface_};
   if (stopped_.load(std::memory_order_relaxed)) {
     // Stopping: what the kernel already captured is still inspected (an operator's SIGTERM must
     // not lose the frames that arrived before it), then the source ends.

@@ -188,6 +188,11 @@ SpoolFsync fsync_policy(const std::string& text) {
 
 }  // namespace
 
+std::string sensor_name(const core::Config& config) {
+  const std::string& id = config.get("output.sensor_id").as_string();
+  return id.empty() ? host_name() : id;
+}
+
 const core::ParamSection& alert_stream_params() { return kSection; }
 const core::CounterGroup& AlertStream::counter_group() { return kCounterGroup; }
 

@@ -560,6 +560,25 @@ std::string community_id(const decode::PacketView& p, uint16_t seed) {
                                icmp ? p.icmp_code : p.dst_port, p.ip_proto, seed);
 }
 
+void set_host(v1::Envelope& e, const std::string& host) {
+  switch (e.body_case()) {
+    case v1::Envelope::kAlert:
+      e.mutable_alert()->set_host(host);
+      break;
+    case v1::Envelope::kFlow:
+      e.mutable_flow()->set_host(host);
+      break;
+    case v1::Envelope::kResetReport:
+      e.mutable_reset_report()->set_host(host);
+      break;
+    case v1::Envelope::kApp:
+      e.mutable_app()->set_host(host);
+      break;
+    default:
+      break;
+  }
+}
+
 void set_community_id(v1::Envelope& e, std::string id) {
   switch (e.body_case()) {
     case v1::Envelope::kAlert:

@@ -36,6 +36,7 @@ bool FrameRing::try_push(const capture::Frame& frame) {
   r.ts_ns = core::to_ns(frame.ts);
   r.size = static_cast<uint32_t>(size);
   r.link = static_cast<uint8_t>(frame.link);
+  r.origin = frame.origin;
   std::memcpy(out, &r, sizeof r);
   std::memcpy(out + sizeof r, frame.data, frame.caplen);
   head_.store(head + needed, std::memory_order_release);

@@ -31,6 +31,7 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
       tls_records_(config.get("output.eve.tls").as_bool()),
       dns_records_(config.get("output.eve.dns").as_bool()),
       payload_(output::payload_format(config.get("output.eve.payload").as_string())),
+      host_(output::sensor_name(config)),
       community_seed_(config.get("output.eve.community_id").as_bool()
                           ? std::optional<uint16_t>(static_cast<uint16_t>(
                                 config.get("output.eve.community_id_seed").as_int()))
@@ -61,6 +62,7 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
 Worker::~Worker() { finish(); }
 
 void Worker::on_frame(const capture::Frame& frame) {
+  origin_ = frame.origin;
   if (outputs_.before_frame) outputs_.before_frame(frame);
   const decode::DecodeStatus status =
       decoder_.decode(frame.link, frame.data, frame.caplen, frame.wirelen, frame.ts, view_);
@@ -168,6 +170,7 @@ void Worker::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<con
 }
 
 uint64_t Worker::emit(v1::Envelope& event) {
+  output::set_host(event, host_);
   uint64_t seq;
   if (outputs_.alerts != nullptr) {
     seq = outputs_.alerts->publish(event);  // never waits for the network
@@ -213,6 +216,10 @@ void Worker::on_alert(const detect::AlertEvent& alert) {
                            alert.in_transaction ? current_tx_ : nullptr, payload_);
   p.flow = alert.flow;
   p.responded = responded;
+  if (origin_ != nullptr) {
+    v1::Alert* a = p.event.mutable_alert();
+    live_ ? a->set_in_iface(*origin_) : a->set_pcap_filename(*origin_);
+  }
   if (community_seed_) {
     if (alert.flow != nullptr) {
       output::set_community_id(p.event, output::community_id(*alert.flow, *community_seed_));

@@ -144,6 +144,7 @@ TEST_P(ResetEndToEnd, RejectResetsBothEndsAndSparesABenignConnection) {
   EXPECT_EQ(json_path(*alert, {"alert", "action"}), "blocked") << *alert;
   EXPECT_EQ(json_path(*alert, {"alert", "signature_id"}), "1000001") << *alert;
   EXPECT_EQ(json_path(*alert, {"reset", "mode"}), "rst") << *alert;
+  EXPECT_EQ(json_path(*alert, {"in_iface"}), SpanTestbed::kCaptureInterface) << *alert;
   // The trigger's receiver is reset before the alert leaves; the other end's RST may follow it.
   EXPECT_GE(std::stoi(json_path(*alert, {"reset", "server", "packets"}).value_or("0")), 1)
       << *alert;

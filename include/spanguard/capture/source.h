@@ -22,6 +22,9 @@ struct Frame {
   uint32_t wirelen;
   core::Timestamp ts;
   decode::LinkType link;
+  // The capture file or interface the frame came from (EVE's pcap_filename / in_iface); owned by
+  // its source, which outlives the run. Null when unknown.
+  const std::string* origin = nullptr;
 };
 
 class FrameSink {

@@ -25,6 +25,9 @@
 
 namespace spanguard::output {
 
+// This sensor's name: output.sensor_id, else the host name (EVE's "host", the Hello's sensor_id).
+std::string sensor_name(const core::Config& config);
+
 // The "output" configuration section (socket, spool, queue, timers).
 const core::ParamSection& alert_stream_params();
 

@@ -62,6 +62,8 @@ const google::protobuf::Message* event_body(const v1::Envelope& e);
 std::string community_id(const flow::Flow& flow, uint16_t seed);
 void community_id(const flow::Flow& flow, uint16_t seed, std::string& out);  // into `out`
 std::string community_id(const decode::PacketView& packet, uint16_t seed);
+// Sets EVE's "host" (the sensor's name) of the event an envelope carries.
+void set_host(v1::Envelope& e, const std::string& host);
 // Sets the community_id of the event an envelope carries (alert, flow, reset or protocol record).
 void set_community_id(v1::Envelope& e, std::string id);
 

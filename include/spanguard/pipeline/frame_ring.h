@@ -33,7 +33,8 @@ class FrameRing {
     uint32_t caplen;  // kWrapMarker: skip to the start of the buffer
     uint32_t wirelen;
     int64_t ts_ns;
-    uint32_t size;  // whole record, header included, multiple of 32
+    const std::string* origin;  // Frame::origin
+    uint32_t size;              // whole record, header included, multiple of 32
     uint8_t link;
   };
   static_assert(sizeof(Record) == 32);
@@ -62,8 +63,8 @@ size_t FrameRing::drain(Handler&& handler, size_t max) {
       continue;
     }
     handler(capture::Frame{buffer_.get() + pos + sizeof(Record), r.caplen, r.wirelen,
-                           core::timestamp_from_ns(r.ts_ns),
-                           static_cast<decode::LinkType>(r.link)});
+                           core::timestamp_from_ns(r.ts_ns), static_cast<decode::LinkType>(r.link),
+                           r.origin});
     tail += r.size;
     ++n;
   }

@@ -85,6 +85,8 @@ class Worker final : public capture::FrameSink,
   bool tls_records_;
   bool dns_records_;
   output::PayloadFormat payload_;           // output.eve.payload
+  std::string host_;                        // EVE "host": output.sensor_id or the host name
+  const std::string* origin_ = nullptr;     // the current frame's capture file or interface
   std::optional<uint16_t> community_seed_;  // output.eve.community_id: on, with this seed
   decode::Decoder decoder_;
   decode::Defragmenter defrag_;
