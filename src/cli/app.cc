@@ -166,9 +166,13 @@ void report_rule_profile(const pipeline::Engine& engine, const detect::Detection
 }
 
 int run_engine(pipeline::Engine& engine, const std::string& title, bool read_errors_fail,
-               output::AlertStream* alerts, const detect::DetectionEngine* detection,
-               const CommonOptions& o) {
-  SignalWatcher signals([&engine](int) { engine.stop(); });
+               output::AlertStream* alerts, output::EveWriter* eve,
+               const detect::DetectionEngine* detection, const CommonOptions& o) {
+  // SIGINT/SIGTERM stop; SIGHUP reopens the EVE file after log rotation (Suricata's signals).
+  SignalWatcher signals([&engine](int) { engine.stop(); },
+                        [eve] {
+                          if (eve != nullptr) eve->reopen();
+                        });
   const int64_t start = core::monotonic_ns();
   // A failure inside the engine (a worker's error) still drains the alert stream and prints the
   // summary of what was done before it is reported.
@@ -202,7 +206,10 @@ struct RunOutputs {
 // Opens the outputs the options ask for.
 pipeline::WorkerOutputs open_outputs(const core::Config& config, const CommonOptions& o,
                                      RunOutputs& run, const detect::DetectionEngine* detection) {
-  if (!o.eve.empty()) run.eve = std::make_unique<output::EveWriter>(o.eve);
+  if (!o.eve.empty()) {
+    run.eve = std::make_unique<output::EveWriter>(
+        o.eve, config.get("output.eve.flush").as_string() == "line");
+  }
   const output::AlertStreamOptions stream = output::alert_stream_options(config, o.alerts_url);
   if (stream.enabled()) {
     std::atomic<pipeline::Engine*>* engine = &run.engine;
@@ -528,7 +535,8 @@ int cmd_replay(const std::vector<std::string>& pcaps, const CommonOptions& o) {
   pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 1), false, outputs);
   run.engine = &engine;
   // An unreadable record ends its file with a warning; only --strict makes that a failure.
-  const int status = run_engine(engine, title, o.strict, run.alerts.get(), detection.get(), o);
+  const int status =
+      run_engine(engine, title, o.strict, run.alerts.get(), run.eve.get(), detection.get(), o);
   run.engine = nullptr;
   return status;
 }
@@ -569,8 +577,8 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
       "running with {} worker(s) on {} interface(s); stop with SIGINT/SIGTERM",
       engine.worker_count(), interfaces.size());
   run.engine = &engine;
-  const int status =
-      run_engine(engine, "spanguard run", false, run.alerts.get(), detection.get(), o);
+  const int status = run_engine(engine, "spanguard run", false, run.alerts.get(), run.eve.get(),
+                                detection.get(), o);
   run.engine = nullptr;
   return status;
 }

@@ -9,25 +9,28 @@ namespace spanguard::cli {
 
 namespace {
 
-sigset_t shutdown_signals() {
+sigset_t watched_signals(bool hangup) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  if (hangup) sigaddset(&set, SIGHUP);
   return set;
 }
 
 }  // namespace
 
-SignalWatcher::SignalWatcher(std::function<void(int)> on_signal)
-    : on_signal_(std::move(on_signal)) {
-  const sigset_t set = shutdown_signals();
+SignalWatcher::SignalWatcher(std::function<void(int)> on_signal, std::function<void()> on_hangup)
+    : on_signal_(std::move(on_signal)), on_hangup_(std::move(on_hangup)) {
+  const sigset_t set = watched_signals(static_cast<bool>(on_hangup_));
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   thread_ = std::thread([this, set] {
     const timespec wait{0, 100'000'000};
     while (!done_.load()) {
       const int sig = sigtimedwait(&set, nullptr, &wait);
-      if (sig > 0) {
+      if (sig == SIGHUP) {
+        on_hangup_();
+      } else if (sig > 0) {
         int expected = 0;
         received_.compare_exchange_strong(expected, sig);
         on_signal_(sig);

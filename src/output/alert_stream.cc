@@ -114,6 +114,12 @@ constexpr core::Param kParams[] = {
      .default_value = "false",
      .help = "Also emit one event_type \"dns\" record per DNS message, request and response, "
              "like Suricata's dns log (version 3)"},
+    {.name = "eve.flush",
+     .type = core::ParamType::kEnum,
+     .default_value = "batch",
+     .help = "When the EVE file (--eve) is flushed: batch (run: after each batch of frames, within "
+             "milliseconds; replay: at the end) or line (after every event)",
+     .choices = "batch|line"},
     {.name = "eve.payload",
      .type = core::ParamType::kEnum,
      .default_value = "both",

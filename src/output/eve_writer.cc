@@ -18,7 +18,8 @@ constexpr size_t kKeptLineCapacity = size_t{1} << 20;
 
 }  // namespace
 
-EveWriter::EveWriter(const std::string& path) : path_(path) {
+EveWriter::EveWriter(const std::string& path, bool flush_each_line)
+    : flush_each_line_(flush_each_line), path_(path) {
   if (path == "-") {
     file_ = stdout;
   } else {
@@ -53,13 +54,39 @@ void EveWriter::write(const google::protobuf::Message& event) {
       core::logger("output")->error("{}: write failed: {}", path_, std::strerror(errno));
     }
     events_.fetch_add(1, std::memory_order_relaxed);
+    if (flush_each_line_) {
+      std::fflush(file_);
+    } else {
+      dirty_ = true;
+    }
   }
   if (line.capacity() > kKeptLineCapacity) std::string().swap(line);
 }
 
 void EveWriter::flush() {
   std::lock_guard lock(mutex_);
+  if (!dirty_) return;
   std::fflush(file_);
+  dirty_ = false;
+}
+
+bool EveWriter::reopen() {
+  if (!owned_) return true;  // stdout
+  std::lock_guard lock(mutex_);
+  FILE* fresh = std::fopen(path_.c_str(), "a");
+  if (fresh == nullptr) {
+    core::logger("output")->error(
+        "{}: cannot reopen for EVE output ({}); writing on to the old "
+        "file",
+        path_, std::strerror(errno));
+    return false;
+  }
+  std::fflush(file_);
+  std::fclose(file_);
+  file_ = fresh;
+  dirty_ = false;
+  core::logger("output")->info("{}: reopened", path_);
+  return true;
 }
 
 }  // namespace spanguard::output

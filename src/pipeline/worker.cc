@@ -120,11 +120,14 @@ void Worker::on_frame(const capture::Frame& frame) {
 void Worker::on_batch_end() {
   if (responder_) responder_->flush();
   emit_pending_alerts();
+  // Live, a SIEM tails the EVE file: what this batch wrote is flushed now (only when it wrote).
+  if (live_ && outputs_.eve != nullptr) outputs_.eve->flush();
 }
 
 void Worker::on_idle(core::Timestamp now) {
   if (responder_) responder_->on_idle(now);
   emit_pending_alerts();
+  if (outputs_.eve != nullptr) outputs_.eve->flush();
   flows_.advance_time(now);
   defrag_.expire(now);
 }

@@ -135,6 +135,14 @@ TEST_P(ResetEndToEnd, RejectResetsBothEndsAndSparesABenignConnection) {
 
   expect_benign_untouched(*benign, server);
 
+  // The alert is in the EVE file while the sensor runs (flushed at the end of its batch), as a SIEM
+  // tailing the file needs it.
+  bool alert_visible = false;
+  for (int i = 0; i < 500 && !alert_visible; ++i) {
+    alert_visible = eve_record(sensor.eve_lines(), "alert", attack.local_port()).has_value();
+    if (!alert_visible) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(alert_visible) << "the alert was not flushed to the EVE file while running";
   // The follow-up record is written when the kill watch (500 ms by default) ends.
   std::this_thread::sleep_for(1s);
   ASSERT_EQ(sensor.stop(), 0) << sensor.log();

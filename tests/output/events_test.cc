@@ -111,6 +111,46 @@ TEST(Events, JsonLinesHaveEveNamesAndNumbers) {
   std::filesystem::remove(path);
 }
 
+size_t lines_in(const std::string& path) {
+  std::ifstream in(path);
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+// What a SIEM tailing the file sees: nothing of a batch until it is flushed (a line at a time with
+// flush_each_line); after rotation (the file moved away, reopen()), the events that follow go to a
+// new file at the path and none is lost.
+TEST(Events, EveFileFlushedByBatchOrLineAndReopenedForRotation) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("eve-rot-" + std::to_string(getpid()) + ".json"))
+          .string();
+  const std::string rotated = path + ".1";
+  std::filesystem::remove(path);
+  std::filesystem::remove(rotated);
+  {
+    EveWriter w(path);
+    w.write(flow_record(make_flow(), flow::EndReason::kTimeout));
+    EXPECT_EQ(lines_in(path), 0u) << "buffered until the batch ends";
+    w.flush();
+    EXPECT_EQ(lines_in(path), 1u);
+    std::filesystem::rename(path, rotated);
+    w.write(flow_record(make_flow(), flow::EndReason::kTimeout));  // still the old file
+    ASSERT_TRUE(w.reopen());
+    w.write(flow_record(make_flow(), flow::EndReason::kShutdown));
+    w.flush();
+    EXPECT_EQ(lines_in(rotated), 2u);
+    EXPECT_EQ(lines_in(path), 1u);
+  }
+  {
+    EveWriter w(path, /*flush_each_line=*/true);
+    w.write(flow_record(make_flow(), flow::EndReason::kTimeout));
+    EXPECT_EQ(lines_in(path), 2u) << "flushed as written";
+  }
+  std::filesystem::remove(path);
+  std::filesystem::remove(rotated);
+}
+
 TEST(Events, UnwritablePathIsARuntimeErrorNamingIt) {
   EXPECT_THROW(EveWriter("/nonexistent/dir/eve.json"), core::RuntimeError);
 }

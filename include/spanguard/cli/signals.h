@@ -1,5 +1,6 @@
-// Shutdown on SIGINT/SIGTERM without async-signal-safety traps: the signals are blocked in every
-// thread and one watcher thread waits for them and calls an ordinary function.
+// Shutdown on SIGINT/SIGTERM, and SIGHUP for log rotation (Suricata's convention), without
+// async-signal-safety traps: the signals are blocked in every thread and one watcher thread waits
+// for them and calls ordinary functions.
 #pragma once
 
 #include <atomic>
@@ -10,8 +11,11 @@ namespace spanguard::cli {
 
 class SignalWatcher {
  public:
-  // Blocks SIGINT and SIGTERM in the calling thread (and so in every thread started after this).
-  explicit SignalWatcher(std::function<void(int signal)> on_signal);
+  // Blocks SIGINT and SIGTERM (and SIGHUP when `on_hangup` is given) in the calling thread, and so
+  // in every thread started after this. `on_signal` runs for SIGINT/SIGTERM, `on_hangup` for
+  // SIGHUP (which does not count as received()).
+  explicit SignalWatcher(std::function<void(int signal)> on_signal,
+                         std::function<void()> on_hangup = {});
   ~SignalWatcher();
   SignalWatcher(const SignalWatcher&) = delete;
   SignalWatcher& operator=(const SignalWatcher&) = delete;
@@ -20,6 +24,7 @@ class SignalWatcher {
 
  private:
   std::function<void(int)> on_signal_;
+  std::function<void()> on_hangup_;
   std::atomic<bool> done_{false};
   std::atomic<int> received_{0};
   std::thread thread_;

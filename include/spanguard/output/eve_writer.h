@@ -17,20 +17,29 @@ namespace spanguard::output {
 class EveWriter {
  public:
   // `path` "-" writes to stdout; throws core::RuntimeError naming the path when it cannot be
-  // opened.
-  explicit EveWriter(const std::string& path);
+  // opened. With `flush_each_line` every event is flushed as it is written; otherwise the caller
+  // flushes (run: at the end of each batch of frames, so a SIEM tailing the file sees events
+  // within milliseconds).
+  explicit EveWriter(const std::string& path, bool flush_each_line = false);
   ~EveWriter();
   EveWriter(const EveWriter&) = delete;
   EveWriter& operator=(const EveWriter&) = delete;
 
   void write(const google::protobuf::Message& event);
+  // Flushes what was written since the last flush (nothing to do: no system call).
   void flush();
+  // Log rotation (SIGHUP): closes the file and opens `path` again, creating it if it was moved
+  // away. Events written meanwhile go to one file or the other, none is lost. False (logged) when
+  // the path cannot be opened: writing goes on to the old file.
+  bool reopen();
   uint64_t events() const { return events_.load(std::memory_order_relaxed); }
 
  private:
   std::mutex mutex_;
   FILE* file_ = nullptr;
   bool owned_ = false;
+  bool flush_each_line_ = false;
+  bool dirty_ = false;  // under mutex_: written since the last flush
   std::string path_;
   std::atomic<uint64_t> events_{0};
   uint64_t errors_ = 0;  // under mutex_; only the first error is logged
