@@ -114,6 +114,14 @@ void Engine::run() {
   if (error_) std::rethrow_exception(error_);
 }
 
+void Engine::fail(std::exception_ptr error) {
+  {
+    std::lock_guard lock(error_mutex_);
+    if (!error_) error_ = std::move(error);  // the first error is the one reported
+  }
+  stop();
+}
+
 void Engine::stop() {
   stopping_.store(true);
   for (auto& source : sources_) source->stop();
@@ -133,17 +141,12 @@ void Engine::run_inline() {
       }
     }
   } catch (...) {
-    {
-      std::lock_guard lock(error_mutex_);
-      error_ = std::current_exception();
-    }
-    stop();
+    fail(std::current_exception());
   }
   try {
     worker.finish();
   } catch (...) {
-    std::lock_guard lock(error_mutex_);
-    if (!error_) error_ = std::current_exception();
+    fail(std::current_exception());
   }
 }
 
@@ -192,17 +195,12 @@ void Engine::run_threaded() {
           }
         }
       } catch (...) {
-        {
-          std::lock_guard lock(error_mutex_);
-          if (!error_) error_ = std::current_exception();
-        }
-        stop();
+        fail(std::current_exception());
       }
       try {
         worker.finish();
       } catch (...) {
-        std::lock_guard lock(error_mutex_);
-        if (!error_) error_ = std::current_exception();
+        fail(std::current_exception());
       }
     });
   }
@@ -216,9 +214,7 @@ void Engine::run_threaded() {
         while (sources_[s]->dispatch(256, dispatcher) >= 0) {
         }
       } catch (...) {
-        std::lock_guard lock(error_mutex_);
-        if (!error_) error_ = std::current_exception();
-        stop();
+        fail(std::current_exception());
       }
       captures_running.fetch_sub(1, std::memory_order_release);
     });

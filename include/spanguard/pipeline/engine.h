@@ -43,6 +43,8 @@ class Engine {
 
  private:
   void run_inline();
+  // A thread's failure: kept for run() to rethrow (the first one), and the run stopped.
+  void fail(std::exception_ptr error);
   void run_threaded();
 
   std::vector<std::unique_ptr<capture::PacketSource>> sources_;
