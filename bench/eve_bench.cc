@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "spanguard/output/events.h"
+#include "spanguard/events/events.h"
 #include "spanguard/output/json_printer.h"
 
 namespace {
@@ -40,7 +40,7 @@ v1::FlowRecord sample_flow(uint64_t i) {
   f.app_proto = core::AppProto::kTls;
   f.endpoint[0].vlan_count = 1;
   f.endpoint[0].vlan_ids[0] = 100;
-  v1::FlowRecord r = output::flow_record(f, flow::EndReason::kTimeout);
+  v1::FlowRecord r = events::flow_record(f, flow::EndReason::kTimeout);
   r.set_seq(i + 1);
   r.set_host("sensor-a");
   r.set_run_id("run-20240421-100000-1a2b");

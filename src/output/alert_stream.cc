@@ -11,7 +11,7 @@
 #include "outbox.h"
 #include "spanguard/core/error.h"
 #include "spanguard/core/log.h"
-#include "spanguard/output/events.h"
+#include "spanguard/output/envelope.h"
 #include "spanguard/output/stream_url.h"
 #include "spool.h"
 #include "stream_connection.h"

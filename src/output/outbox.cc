@@ -8,7 +8,7 @@
 
 #include "spanguard/core/log.h"
 #include "spanguard/core/time.h"
-#include "spanguard/output/events.h"
+#include "spanguard/output/envelope.h"
 
 namespace spanguard::output {
 

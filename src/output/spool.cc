@@ -17,7 +17,7 @@
 
 #include "spanguard/core/error.h"
 #include "spanguard/core/log.h"
-#include "spanguard/output/events.h"
+#include "spanguard/output/envelope.h"
 #include "spanguard/output/framing.h"
 
 namespace spanguard::output {

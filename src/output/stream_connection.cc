@@ -13,7 +13,7 @@
 
 #include "spanguard/core/error.h"
 #include "spanguard/core/log.h"
-#include "spanguard/output/events.h"
+#include "spanguard/output/envelope.h"
 
 namespace spanguard::output {
 

@@ -2,7 +2,7 @@
 #include "spanguard/pipeline/worker.h"
 
 #include "spanguard/applayer/registry.h"
-#include "spanguard/output/events.h"
+#include "spanguard/events/events.h"
 
 namespace spanguard::pipeline {
 
@@ -30,7 +30,7 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
       http_records_(config.get("output.eve.http").as_bool()),
       tls_records_(config.get("output.eve.tls").as_bool()),
       dns_records_(config.get("output.eve.dns").as_bool()),
-      payload_(output::payload_format(config.get("output.eve.payload").as_string())),
+      payload_(events::payload_format(config.get("output.eve.payload").as_string())),
       host_(output::sensor_name(config)),
       community_seed_(config.get("output.eve.community_id").as_bool()
                           ? std::optional<uint16_t>(static_cast<uint16_t>(
@@ -157,9 +157,9 @@ void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
   if (flow_records_ && (outputs_.eve != nullptr || outputs_.alerts != nullptr)) {
     v1::Envelope& event = flow_event_;
     event.mutable_flow()->Clear();
-    output::flow_record(flow, reason, *event.mutable_flow());
+    events::flow_record(flow, reason, *event.mutable_flow());
     if (community_seed_) {
-      output::community_id(flow, *community_seed_, *event.mutable_flow()->mutable_community_id());
+      events::community_id(flow, *community_seed_, *event.mutable_flow()->mutable_community_id());
     }
     emit(event);
   }
@@ -215,7 +215,7 @@ void Worker::on_alert(const detect::AlertEvent& alert) {
   // the batch.
   PendingAlert& p = pending_alerts_.emplace_back();
   *p.event.mutable_alert() =
-      output::alert_record(alert, 0, responded ? &*reset : nullptr,
+      events::alert_record(alert, 0, responded ? &*reset : nullptr,
                            alert.in_transaction ? current_tx_ : nullptr, payload_);
   p.flow = alert.flow;
   p.responded = responded;
@@ -225,9 +225,9 @@ void Worker::on_alert(const detect::AlertEvent& alert) {
   }
   if (community_seed_) {
     if (alert.flow != nullptr) {
-      output::set_community_id(p.event, output::community_id(*alert.flow, *community_seed_));
+      output::set_community_id(p.event, events::community_id(*alert.flow, *community_seed_));
     } else if (alert.packet != nullptr) {
-      output::set_community_id(p.event, output::community_id(*alert.packet, *community_seed_));
+      output::set_community_id(p.event, events::community_id(*alert.packet, *community_seed_));
     }
   }
 }
@@ -237,7 +237,7 @@ void Worker::emit_pending_alerts() {
     if (p.responded && p.flow != nullptr) {
       // The alert tells what has gone out by now, the deferred end's reset included.
       if (const auto summary = responder_->summary(*p.flow)) {
-        output::set_reset(p.event.mutable_alert()->mutable_reset(), *summary);
+        events::set_reset(p.event.mutable_alert()->mutable_reset(), *summary);
         if (summary->attempted) p.event.mutable_alert()->mutable_alert()->set_action("blocked");
       }
     }
@@ -261,9 +261,9 @@ void Worker::on_data_flow(flow::Flow& data) {
 void Worker::on_reset_outcome(const respond::ResetOutcomeEvent& event) {
   if (outputs_.eve == nullptr && outputs_.alerts == nullptr) return;
   v1::Envelope envelope;
-  *envelope.mutable_reset_report() = output::reset_report(event, 0);
+  *envelope.mutable_reset_report() = events::reset_report(event, 0);
   if (community_seed_ && event.flow != nullptr)
-    output::set_community_id(envelope, output::community_id(*event.flow, *community_seed_));
+    output::set_community_id(envelope, events::community_id(*event.flow, *community_seed_));
   emit(envelope);
 }
 
@@ -307,9 +307,9 @@ void Worker::on_record(const applayer::TxInspection& tx) {
 void Worker::emit_record(const applayer::TxInspection& tx) {
   if (outputs_.eve == nullptr && outputs_.alerts == nullptr) return;
   v1::Envelope event;
-  *event.mutable_app() = output::app_record(tx, last_ts_, 0);
+  *event.mutable_app() = events::app_record(tx, last_ts_, 0);
   if (community_seed_ && tx.flow != nullptr)
-    output::set_community_id(event, output::community_id(*tx.flow, *community_seed_));
+    output::set_community_id(event, events::community_id(*tx.flow, *community_seed_));
   emit(event);
 }
 

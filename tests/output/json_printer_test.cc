@@ -23,10 +23,13 @@
 #include <string>
 #include <vector>
 
-#include "spanguard/output/events.h"
+#include "spanguard/events/events.h"
 
 namespace spanguard::output {
 namespace {
+
+using events::flow_record;
+using events::set_reset;
 
 namespace pb = google::protobuf;
 

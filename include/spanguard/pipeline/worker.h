@@ -18,7 +18,7 @@
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/output/alert_stream.h"
 #include "spanguard/output/eve_writer.h"
-#include "spanguard/output/events.h"
+#include "spanguard/events/events.h"
 #include "spanguard/respond/responder.h"
 #include "spanguard/stream/reassembler.h"
 
@@ -84,7 +84,7 @@ class Worker final : public capture::FrameSink,
   bool http_records_;
   bool tls_records_;
   bool dns_records_;
-  output::PayloadFormat payload_;           // output.eve.payload
+  events::PayloadFormat payload_;           // output.eve.payload
   std::string host_;                        // EVE "host": output.sensor_id or the host name
   const std::string* origin_ = nullptr;     // the current frame's capture file or interface
   std::optional<uint16_t> community_seed_;  // output.eve.community_id: on, with this seed

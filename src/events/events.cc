@@ -1,5 +1,6 @@
-// Event construction.
-#include "spanguard/output/events.h"
+// Builds EVE events (alerts, flow, protocol and reset records) from the sensor's own state: the
+// detection's alert, the flow, the application-layer transaction, the responder's outcome.
+#include "spanguard/events/events.h"
 
 #include <algorithm>
 #include <array>
@@ -10,38 +11,9 @@
 #include "spanguard/applayer/tls.h"
 #include "spanguard/core/community_id.h"
 
-namespace spanguard::output {
+namespace spanguard::events {
 
-std::string eve_timestamp(core::Timestamp t) {
-  // By hand: snprintf and gmtime_r cost more than the rest of a flow record's fields.
-  const int64_t ns = core::to_ns(t);
-  int64_t seconds = ns / 1'000'000'000, sub = ns % 1'000'000'000;
-  if (sub < 0) sub += 1'000'000'000, --seconds;
-  int64_t days = seconds / 86400, rem = seconds % 86400;
-  if (rem < 0) rem += 86400, --days;
-  // Days since 1970-01-01 to a proleptic Gregorian date (eras of 400 years from 0000-03-01).
-  const int64_t z = days + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  char buf[] = "0000-00-00T00:00:00.000000+0000";
-  const auto put = [&buf](size_t at, int64_t v, size_t width) {
-    for (size_t i = width; i-- > 0; v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
-  };
-  put(0, year, 4);
-  put(5, month, 2);
-  put(8, day, 2);
-  put(11, rem / 3600, 2);
-  put(14, rem / 60 % 60, 2);
-  put(17, rem % 60, 2);
-  put(20, sub / 1000, 6);
-  return std::string(buf, sizeof buf - 1);
-}
+using output::eve_timestamp;
 
 std::string proto_name(uint8_t ip_proto) {
   switch (ip_proto) {
@@ -484,55 +456,6 @@ v1::ResetReport reset_report(const respond::ResetOutcomeEvent& e, uint64_t seq) 
   return r;
 }
 
-uint64_t event_seq(const v1::Envelope& e) {
-  switch (e.body_case()) {
-    case v1::Envelope::kAlert:
-      return e.alert().seq();
-    case v1::Envelope::kResetReport:
-      return e.reset_report().seq();
-    case v1::Envelope::kFlow:
-      return e.flow().seq();
-    case v1::Envelope::kApp:
-      return e.app().seq();
-    default:
-      return 0;
-  }
-}
-
-bool set_event_seq(v1::Envelope& e, uint64_t seq) {
-  switch (e.body_case()) {
-    case v1::Envelope::kAlert:
-      e.mutable_alert()->set_seq(seq);
-      return true;
-    case v1::Envelope::kResetReport:
-      e.mutable_reset_report()->set_seq(seq);
-      return true;
-    case v1::Envelope::kFlow:
-      e.mutable_flow()->set_seq(seq);
-      return true;
-    case v1::Envelope::kApp:
-      e.mutable_app()->set_seq(seq);
-      return true;
-    default:
-      return false;
-  }
-}
-
-const google::protobuf::Message* event_body(const v1::Envelope& e) {
-  switch (e.body_case()) {
-    case v1::Envelope::kAlert:
-      return &e.alert();
-    case v1::Envelope::kResetReport:
-      return &e.reset_report();
-    case v1::Envelope::kFlow:
-      return &e.flow();
-    case v1::Envelope::kApp:
-      return &e.app();
-    default:
-      return nullptr;
-  }
-}
-
 std::string community_id(const flow::Flow& f, uint16_t seed) {
   std::string out;
   community_id(f, seed, out);
@@ -560,42 +483,4 @@ std::string community_id(const decode::PacketView& p, uint16_t seed) {
                                icmp ? p.icmp_code : p.dst_port, p.ip_proto, seed);
 }
 
-void set_host(v1::Envelope& e, const std::string& host) {
-  switch (e.body_case()) {
-    case v1::Envelope::kAlert:
-      e.mutable_alert()->set_host(host);
-      break;
-    case v1::Envelope::kFlow:
-      e.mutable_flow()->set_host(host);
-      break;
-    case v1::Envelope::kResetReport:
-      e.mutable_reset_report()->set_host(host);
-      break;
-    case v1::Envelope::kApp:
-      e.mutable_app()->set_host(host);
-      break;
-    default:
-      break;
-  }
-}
-
-void set_community_id(v1::Envelope& e, std::string id) {
-  switch (e.body_case()) {
-    case v1::Envelope::kAlert:
-      e.mutable_alert()->set_community_id(std::move(id));
-      break;
-    case v1::Envelope::kFlow:
-      e.mutable_flow()->set_community_id(std::move(id));
-      break;
-    case v1::Envelope::kResetReport:
-      e.mutable_reset_report()->set_community_id(std::move(id));
-      break;
-    case v1::Envelope::kApp:
-      e.mutable_app()->set_community_id(std::move(id));
-      break;
-    default:
-      break;
-  }
-}
-
-}  // namespace spanguard::output
+}  // namespace spanguard::events

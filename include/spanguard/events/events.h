@@ -1,5 +1,6 @@
-// Builds the stream's event messages from the sensor's own state: EVE timestamps, protocol names,
-// and flow records from ended flows (client as src, server as dest, as EVE has them).
+// Builds EVE events from the sensor's own state: alerts from detections, flow records from ended
+// flows (client as src, server as dest, as EVE has them), protocol and reset records. Apart from
+// the wire protocol (output), which knows nothing of detection, flows or resets.
 #pragma once
 
 #include <string>
@@ -9,13 +10,12 @@
 #include "spanguard/core/time.h"
 #include "spanguard/detect/detector.h"
 #include "spanguard/flow/flow.h"
+#include "spanguard/output/envelope.h"
 #include "spanguard/respond/responder.h"
 #include "spanguard/v1/spanguard.pb.h"
 
-namespace spanguard::output {
+namespace spanguard::events {
 
-// "2024-04-21T10:00:00.123456+0000", in UTC, as Suricata's EVE writes it.
-std::string eve_timestamp(core::Timestamp t);
 // "TCP", "UDP", "ICMP", "IPv6-ICMP", else the protocol number.
 std::string proto_name(uint8_t ip_proto);
 // The EVE flow record of a flow that just ended.
@@ -50,26 +50,16 @@ void set_http(v1::HttpInfo* info, const applayer::http::Transaction& tx);
 // The record of an HTTP transaction, TLS handshake or DNS message (event_type "http", "tls",
 // "dns", whichever `tx` carries); HTTP and TLS with the client as src, DNS with the sender.
 v1::AppRecord app_record(const applayer::TxInspection& tx, core::Timestamp ts, uint64_t seq);
-// The events an envelope can carry that are numbered per run (alert, reset report, flow record):
-// their seq (0 for any other body), setting it (false for any other body), and the event itself
-// (null for any other body), as the EVE file writes it.
-uint64_t event_seq(const v1::Envelope& e);
-bool set_event_seq(v1::Envelope& e, uint64_t seq);
-const google::protobuf::Message* event_body(const v1::Envelope& e);
 
 // Community ID v1 of a flow: the client as first endpoint, an ICMP flow's first type and code as
 // its ports; of a packet outside any flow, from its own header.
 std::string community_id(const flow::Flow& flow, uint16_t seed);
 void community_id(const flow::Flow& flow, uint16_t seed, std::string& out);  // into `out`
 std::string community_id(const decode::PacketView& packet, uint16_t seed);
-// Sets EVE's "host" (the sensor's name) of the event an envelope carries.
-void set_host(v1::Envelope& e, const std::string& host);
-// Sets the community_id of the event an envelope carries (alert, flow, reset or protocol record).
-void set_community_id(v1::Envelope& e, std::string id);
 
 // The `reset` object of an alert or reset report: mode, packets and outcome per end.
 void set_reset(v1::ResetInfo* info, const respond::ResetSummary& summary);
 // The follow-up of a reset whose kill watch ended: event_type "reset", the outcome per end.
 v1::ResetReport reset_report(const respond::ResetOutcomeEvent& event, uint64_t seq);
 
-}  // namespace spanguard::output
+}  // namespace spanguard::events

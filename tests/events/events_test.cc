@@ -1,6 +1,6 @@
 // EVE events: timestamp and protocol formats, flow records built from flows, and JSON lines whose
 // names and number types are EVE's.
-#include "spanguard/output/events.h"
+#include "spanguard/events/events.h"
 
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
@@ -14,8 +14,11 @@
 #include "spanguard/core/error.h"
 #include "spanguard/output/eve_writer.h"
 
-namespace spanguard::output {
+namespace spanguard::events {
 namespace {
+
+using output::eve_timestamp;
+using output::EveWriter;
 
 TEST(Events, TimestampsAreEveFormatInUtc) {
   EXPECT_EQ(eve_timestamp(core::timestamp_from_ns(1'713'693'600'123'456'789)),
@@ -156,4 +159,4 @@ TEST(Events, UnwritablePathIsARuntimeErrorNamingIt) {
 }
 
 }  // namespace
-}  // namespace spanguard::output
+}  // namespace spanguard::events
