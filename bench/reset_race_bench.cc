@@ -3,7 +3,7 @@
 // kill rate per side, reply leakage, trigger-to-send latency (the sensor's own, and from the
 // trigger on the mirror to each RST on the wire, by kernel timestamps) and whether reported
 // outcomes were true. Usage (root): reset_race_bench [--trials N] [--burst BYTES] [--ipv6]
-// [--tagged] [--no-wire-tap]
+// [--tagged] [--no-wire-tap] [--workers N (0: run's default, one per core)]
 #include <arpa/inet.h>
 #include <linux/filter.h>
 #include <linux/if_ether.h>
@@ -60,6 +60,7 @@ struct Options {
   bool wire_tap = true;  // time the RSTs on the wire (off: to compare a run without the taps)
   // How the second variant turns the kill watch's answers off.
   std::string no_watch = "respond.follow_ups=false";
+  int workers = 1;  // 0: run's default (one per core)
 };
 
 struct Variant {
@@ -682,6 +683,8 @@ int main(int argc, char** argv) {
       o.wire_tap = false;
     } else if (a == "--no-watch" && i + 1 < argc) {
       o.no_watch = argv[++i];
+    } else if (a == "--workers" && i + 1 < argc) {
+      o.workers = std::atoi(argv[++i]);
     } else {
       return usage(argv[0]);
     }
@@ -699,10 +702,12 @@ int main(int argc, char** argv) {
   const std::string burst(o.burst, 'b');
   // The watch still runs (500 ms) in the second variant so that outcomes are reported; only its
   // answers to later packets are off.
-  const Variant variants[] = {{"with kill watch", {}, 500ms},
-                              {"without kill watch (" + o.no_watch + ")", {o.no_watch}, 500ms}};
-  std::printf("reset race: %d trials per variant, %zu-byte burst, %s%s, %s\n", o.trials, o.burst,
-              o.ipv6 ? "IPv6" : "IPv4", o.tagged ? ", 802.1Q-tagged mirror" : "",
+  Variant variants[] = {{"with kill watch", {}, 500ms},
+                        {"without kill watch (" + o.no_watch + ")", {o.no_watch}, 500ms}};
+  for (Variant& v : variants) v.sets.push_back("pipeline.workers=" + std::to_string(o.workers));
+  std::printf("reset race: %d trials per variant, %zu-byte burst, %s%s, workers %s, %s\n", o.trials,
+              o.burst, o.ipv6 ? "IPv6" : "IPv4", o.tagged ? ", 802.1Q-tagged mirror" : "",
+              o.workers == 0 ? "one per core (run's default)" : std::to_string(o.workers).c_str(),
               spanguard_binary().c_str());
   bool all_ran = true;
   std::vector<Figures> columns;

@@ -93,10 +93,14 @@ Engine::Engine(const core::Config& config,
       ring_bytes_(config.get("pipeline.ring_size").as_bytes()),
       hash_seed_(std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}()),
       live_(live_capture) {
-  // Busy-polling capture (capture.busy_poll; on by default when resets are sent): the workers
-  // poll too, never sleeping, so that a trigger's reset never waits for a worker to wake.
-  spin_ = live_capture && capture::live_options(config, outputs.respond != nullptr).busy_poll;
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+  // Busy-polling capture (capture.busy_poll; on by default when resets are sent): the workers
+  // poll too, never sleeping, so that a trigger's reset never waits for a worker to wake — when
+  // every spinning thread has a core. With more spinners than cores (2 workers and a capture
+  // thread on 2 cores) spinning workers take the dispatcher's time: measured, the reset's tail
+  // latency doubles, so they keep the spin-then-sleep of the default.
+  spin_ = live_capture && capture::live_options(config, outputs.respond != nullptr).busy_poll &&
+          workers + sources_.size() <= std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(config, live_capture, outputs));
   }

@@ -5,6 +5,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -45,8 +46,6 @@ class ResetSensor {
                                      SpanTestbed::kCaptureInterface,
                                      "--inject-interface",
                                      SpanTestbed::kInjectInterface,
-                                     "--workers",
-                                     "1",
                                      "--rules",
                                      rules_path_,
                                      "--eve",
@@ -55,6 +54,14 @@ class ResetSensor {
                                      "capture.busy_poll=yes",
                                      "--log-level",
                                      "info"};
+    // One worker unless a set names pipeline.workers (0: one per core, the default of run).
+    const bool workers_set = std::any_of(sets.begin(), sets.end(), [](const std::string& s) {
+      return s.rfind("pipeline.workers=", 0) == 0;
+    });
+    if (!workers_set) {
+      argv.push_back("--workers");
+      argv.push_back("1");
+    }
     for (const std::string& s : sets) {
       argv.push_back("--set");
       argv.push_back(s);
