@@ -181,9 +181,17 @@ int64_t value(const Ends& ends, int32_t number, int8_t var) {
   return value(ends, std::optional<int32_t>(number), var);
 }
 
-// The number a byte_test, byte_jump or byte_extract `f` reads at `at` (its byte count — 0 with
-// string: all digits there —, base and byte order; the caller applies a bitmask) and how many bytes
-// it took; false when those bytes are not in the buffer or hold no number.
+// The bitmask applied to the number as read (then shifted right by its trailing zeros): byte_math
+// applies its own to the result of its operation instead (Suricata).
+template <typename Field>
+uint64_t read_mask(const Field& f) {
+  return f.bitmask;
+}
+uint64_t read_mask(const rules::ByteMath&) { return 0; }
+
+// The number a byte_test, byte_jump, byte_extract or byte_math `f` reads at `at` (its byte count —
+// 0 with string: all digits there —, base, byte order and read_mask) and how many bytes it took;
+// false when those bytes are not in the buffer or hold no number.
 template <typename Field>
 bool read_field(const Field& f, const InspectBuffer& b, int64_t at, uint64_t& v, int64_t& taken) {
   const auto begin = static_cast<int64_t>(b.base);
@@ -193,6 +201,7 @@ bool read_field(const Field& f, const InspectBuffer& b, int64_t at, uint64_t& v,
   if (taken <= 0 || at + taken > end) return false;
   if (!read_number(b.data.data() + (at - begin), static_cast<size_t>(taken), f.base, f.little, v))
     return false;
+  v = masked(v, read_mask(f));
   return true;
 }
 
@@ -227,7 +236,6 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       uint64_t v = 0;
       int64_t taken = 0;
       if (!read_field(t, b, at, v, taken)) return false;
-      v = masked(v, t.bitmask);
       bool holds = false;
       switch (t.op) {
         case rules::ByteTest::Op::kLess:
@@ -260,7 +268,6 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       uint64_t v = 0;
       int64_t taken = 0;
       if (!read_field(j, b, at, v, taken)) return false;
-      v = masked(v, j.bitmask);
       if (v > (uint64_t{1} << 32)) return false;  // beyond any buffer
       int64_t jump = static_cast<int64_t>(v) * j.multiplier;
       if (j.align && jump % 4 != 0) jump += 4 - jump % 4;
@@ -279,7 +286,6 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       uint64_t v = 0;
       int64_t taken = 0;
       if (!read_field(e, b, at, v, taken)) return false;
-      v = masked(v, e.bitmask);
       if (v > (uint64_t{1} << 32)) return false;  // no offset or length is that large
       v *= e.multiplier;
       if (e.align != 0 && v % e.align != 0) v += e.align - v % e.align;
@@ -330,9 +336,10 @@ bool Verifier::positional(const VerifyProgram& program, const InspectBuffers& bu
       // Suricata: from the absolute offset, or the previous match's end + the relative one; the
       // position stays.
       const rules::Asn1& a = rule.asn1s[m.index];
-      const int64_t start = (a.relative ? cursor : begin) + a.offset;
-      if (!b.present || start < begin || start >= end) return false;
-      if (!asn1_matches(a, b.data, static_cast<size_t>(start - begin))) return false;
+      if (!b.present || cursor < begin) return false;
+      const std::optional<size_t> start =
+          asn1_start(a, b.data.size(), static_cast<size_t>(cursor - begin));
+      if (!start || !asn1_matches(a, b.data, *start)) return false;
       return step(program, buffers, i + 1, ends);
     }
     case rules::Match::Kind::kBase64Decode: {

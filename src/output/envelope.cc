@@ -2,6 +2,8 @@
 // numbering, and the fields every event type carries (host, community_id).
 #include "spanguard/output/envelope.h"
 
+#include <type_traits>
+
 namespace spanguard::output {
 
 std::string eve_timestamp(core::Timestamp t) {
@@ -35,91 +37,68 @@ std::string eve_timestamp(core::Timestamp t) {
   return std::string(buf, sizeof buf - 1);
 }
 
-uint64_t event_seq(const v1::Envelope& e) {
-  switch (e.body_case()) {
-    case v1::Envelope::kAlert:
-      return e.alert().seq();
-    case v1::Envelope::kResetReport:
-      return e.reset_report().seq();
-    case v1::Envelope::kFlow:
-      return e.flow().seq();
-    case v1::Envelope::kApp:
-      return e.app().seq();
-    default:
-      return 0;
-  }
-}
+namespace {
 
-bool set_event_seq(v1::Envelope& e, uint64_t seq) {
+// Runs `f` on the event the envelope carries — alert, reset report, flow or protocol record, the
+// numbered events, which share their common fields (const when the envelope is) — and returns
+// true; false for any other body.
+template <typename Envelope, typename F>
+bool with_event(Envelope& e, F&& f) {
+  constexpr bool kConst = std::is_const_v<Envelope>;
   switch (e.body_case()) {
     case v1::Envelope::kAlert:
-      e.mutable_alert()->set_seq(seq);
+      if constexpr (kConst)
+        f(e.alert());
+      else
+        f(*e.mutable_alert());
       return true;
     case v1::Envelope::kResetReport:
-      e.mutable_reset_report()->set_seq(seq);
+      if constexpr (kConst)
+        f(e.reset_report());
+      else
+        f(*e.mutable_reset_report());
       return true;
     case v1::Envelope::kFlow:
-      e.mutable_flow()->set_seq(seq);
+      if constexpr (kConst)
+        f(e.flow());
+      else
+        f(*e.mutable_flow());
       return true;
     case v1::Envelope::kApp:
-      e.mutable_app()->set_seq(seq);
+      if constexpr (kConst)
+        f(e.app());
+      else
+        f(*e.mutable_app());
       return true;
     default:
       return false;
   }
 }
 
+}  // namespace
+
+uint64_t event_seq(const v1::Envelope& e) {
+  uint64_t seq = 0;
+  with_event(e, [&](const auto& r) { seq = r.seq(); });
+  return seq;
+}
+
+bool set_event_seq(v1::Envelope& e, uint64_t seq) {
+  return with_event(e, [seq](auto& r) { r.set_seq(seq); });
+}
+
 const google::protobuf::Message* event_body(const v1::Envelope& e) {
-  switch (e.body_case()) {
-    case v1::Envelope::kAlert:
-      return &e.alert();
-    case v1::Envelope::kResetReport:
-      return &e.reset_report();
-    case v1::Envelope::kFlow:
-      return &e.flow();
-    case v1::Envelope::kApp:
-      return &e.app();
-    default:
-      return nullptr;
-  }
+  const google::protobuf::Message* body = nullptr;
+  with_event(e, [&](const auto& r) { body = &r; });
+  return body;
 }
 
 void set_host(v1::Envelope& e, const std::string& host) {
-  switch (e.body_case()) {
-    case v1::Envelope::kAlert:
-      e.mutable_alert()->set_host(host);
-      break;
-    case v1::Envelope::kFlow:
-      e.mutable_flow()->set_host(host);
-      break;
-    case v1::Envelope::kResetReport:
-      e.mutable_reset_report()->set_host(host);
-      break;
-    case v1::Envelope::kApp:
-      e.mutable_app()->set_host(host);
-      break;
-    default:
-      break;
-  }
+  with_event(e, [&host](auto& r) { r.set_host(host); });
 }
 
 void set_community_id(v1::Envelope& e, std::string id) {
-  switch (e.body_case()) {
-    case v1::Envelope::kAlert:
-      e.mutable_alert()->set_community_id(std::move(id));
-      break;
-    case v1::Envelope::kFlow:
-      e.mutable_flow()->set_community_id(std::move(id));
-      break;
-    case v1::Envelope::kResetReport:
-      e.mutable_reset_report()->set_community_id(std::move(id));
-      break;
-    case v1::Envelope::kApp:
-      e.mutable_app()->set_community_id(std::move(id));
-      break;
-    default:
-      break;
-  }
+  with_event(e, [&id](auto& r) { r.set_community_id(std::move(id)); });
 }
 
 }  // namespace spanguard::output

@@ -57,17 +57,17 @@ void EveWriter::write(const google::protobuf::Message& event) {
     if (flush_each_line_) {
       std::fflush(file_);
     } else {
-      dirty_ = true;
+      dirty_.store(true, std::memory_order_relaxed);
     }
   }
   if (line.capacity() > kKeptLineCapacity) std::string().swap(line);
 }
 
 void EveWriter::flush() {
+  if (!dirty_.load(std::memory_order_relaxed)) return;
   std::lock_guard lock(mutex_);
-  if (!dirty_) return;
   std::fflush(file_);
-  dirty_ = false;
+  dirty_.store(false, std::memory_order_relaxed);
 }
 
 bool EveWriter::reopen() {
@@ -84,7 +84,7 @@ bool EveWriter::reopen() {
   std::fflush(file_);
   std::fclose(file_);
   file_ = fresh;
-  dirty_ = false;
+  dirty_.store(false, std::memory_order_relaxed);
   core::logger("output")->info("{}: reopened", path_);
   return true;
 }

@@ -73,7 +73,7 @@ TEST(AlertRate, TrackingSeparatesWhatItTracks) {
   EXPECT_TRUE(t.admit(4, by_both, ip(1), ip(2), at(0)));
   EXPECT_FALSE(t.admit(4, by_both, ip(2), ip(1), at(1)));  // the same pair, reversed (Suricata)
   EXPECT_TRUE(t.admit(4, by_both, ip(1), ip(3), at(1)));   // another pair
-  EXPECT_TRUE(t.admit(5, by_src, ip(1), ip(2), at(0)));   // another rule: its own count
+  EXPECT_TRUE(t.admit(5, by_src, ip(1), ip(2), at(0)));    // another rule: its own count
 }
 
 // rate_filter: over `count` matches within `seconds`, the match and those of the next `timeout`

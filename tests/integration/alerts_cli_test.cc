@@ -16,10 +16,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string collector_binary() {
-  return std::string(SPANGUARD_BINARY_DIR) + "/spanguard-collector";
-}
-
 std::string field(const std::string& line, const std::string& name) {
   std::smatch m;
   if (!std::regex_search(line, m, std::regex("\"" + name + "\":\"?([^\",}]*)"))) return "";
@@ -48,30 +44,6 @@ std::string rules_file() {
                          "sid:77;)\n";
   return path;
 }
-
-class Collector {
- public:
-  explicit Collector(const std::string& out)
-      : process_({collector_binary(), "--listen", "tcp://127.0.0.1:0", "--out", out}) {
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    const std::regex listening("listening on (tcp://\\S+)");
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::smatch m;
-      const std::string err = process_.stderr_text();
-      if (std::regex_search(err, m, listening)) {
-        url_ = m[1];
-        return;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-  }
-  const std::string& url() const { return url_; }
-  std::string log() const { return process_.stderr_text(); }
-
- private:
-  Subprocess process_;
-  std::string url_;
-};
 
 TEST(AlertsCli, ReplayDeliversEveryAlertOnceWithTheSensorsNumbering) {
   const std::string out = temp_path("collected.json");

@@ -23,10 +23,6 @@ std::string write_file(const std::string& name, const std::string& content) {
   return path;
 }
 
-std::string collector_binary() {
-  return std::string(SPANGUARD_BINARY_DIR) + "/spanguard-collector";
-}
-
 constexpr char kGoodRule[] =
     "alert tcp any any -> any 80 (msg:\"alert me\"; content:\"ALERT-ME\"; sid:77;)\n";
 

@@ -256,69 +256,17 @@ drop tcp any any -> any 9000 (msg:"EVE schema: drop, alert only"; flow:establish
 
 // ---- running the sensor, the collector and the check -------------------------------------------
 
-std::string collector_binary() {
-  return std::string(SPANGUARD_BINARY_DIR) + "/spanguard-collector";
-}
-
-// spanguard-collector on a loopback port the kernel picks.
-class Collector {
- public:
-  explicit Collector(const std::string& out)
-      : process_({collector_binary(), "--listen", "tcp://127.0.0.1:0", "--out", out}) {
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    const std::regex listening("listening on (tcp://\\S+)");
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::smatch m;
-      const std::string err = process_.stderr_text();
-      if (std::regex_search(err, m, listening)) {
-        url_ = m[1];
-        return;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-  }
-  const std::string& url() const { return url_; }
-  std::string log() const { return process_.stderr_text(); }
-
- private:
-  Subprocess process_;
-  std::string url_;
-};
-
-// Replays a capture with flow records and the http, tls and dns records on; returns the EVE path.
-std::string replay_to_eve(const std::string& name, const std::vector<Bytes>& frames,
-                          const std::string& rules, const std::vector<std::string>& extra_args,
-                          RunResult& result) {
-  const std::string pcap = write_capture(name, frames);
-  const std::string rules_path = temp_path(name + ".rules");
-  std::ofstream(rules_path) << rules << "\n";
-  const std::string eve = temp_path(name + ".json");
-  std::filesystem::remove(eve);  // EVE files are appended to
-  std::vector<std::string> argv = {spanguard_binary(),
-                                   "replay",
-                                   "--pcap",
-                                   pcap,
-                                   "--rules",
-                                   rules_path,
-                                   "--eve",
-                                   eve,
-                                   "--strict",
-                                   "--set",
-                                   "flow.records=yes",
-                                   "--set",
-                                   "output.eve.http=true",
-                                   "--set",
-                                   "output.eve.tls=true",
-                                   "--set",
-                                   "output.eve.dns=true"};
-  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  result = run(argv);
-  return eve;
+// Replays a capture with flow records and the http, tls and dns records on (and `extra_args`).
+ReplayRun replay_with_records(const std::string& name, const std::vector<Bytes>& frames,
+                              const std::string& rules, std::vector<std::string> extra_args) {
+  extra_args.insert(extra_args.begin(),
+                    {"--set", "flow.records=yes", "--set", "output.eve.http=true", "--set",
+                     "output.eve.tls=true", "--set", "output.eve.dns=true"});
+  return replay_to_eve(name, frames, rules, extra_args);
 }
 
 struct Replays {
-  std::string protocols_eve, resets_eve;
-  RunResult protocols, resets;
+  ReplayRun protocols, resets;
 };
 
 // Both captures; `alerts_url`, when given, also sends their events to a collector.
@@ -326,14 +274,13 @@ Replays replay_both(const std::string& alerts_url = "") {
   std::vector<std::string> to_collector;
   if (!alerts_url.empty()) to_collector = {"--alerts", alerts_url};
   Replays r;
-  r.protocols_eve = replay_to_eve("eve-schema-protocols", protocols_capture(), kProtocolRules,
-                                  to_collector, r.protocols);
+  r.protocols = replay_with_records("eve-schema-protocols", protocols_capture(), kProtocolRules,
+                                    to_collector);
   std::vector<std::string> reset_args = {"--resets-pcap", temp_path("eve-schema-resets-out.pcap"),
                                          "--set",         "respond.icmp=true",
                                          "--set",         "respond.drop=alert-only"};
   reset_args.insert(reset_args.end(), to_collector.begin(), to_collector.end());
-  r.resets_eve =
-      replay_to_eve("eve-schema-resets", resets_capture(), kResetRules, reset_args, r.resets);
+  r.resets = replay_with_records("eve-schema-resets", resets_capture(), kResetRules, reset_args);
   return r;
 }
 
@@ -420,9 +367,9 @@ std::vector<std::string> with_event_types(std::vector<std::string> coverage) {
 TEST(EveSchema, EveryEventTypeTheSensorWritesMatchesSuricatasSchema) {
   if (!python3_available()) GTEST_SKIP() << "python3 not found";
   const Replays r = replay_both();
-  ASSERT_EQ(r.protocols.status, 0) << r.protocols.err;
-  ASSERT_EQ(r.resets.status, 0) << r.resets.err;
-  const RunResult c = check({r.protocols_eve, r.resets_eve}, with_event_types(kSensorCoverage));
+  ASSERT_EQ(r.protocols.run.status, 0) << r.protocols.run.err;
+  ASSERT_EQ(r.resets.run.status, 0) << r.resets.run.err;
+  const RunResult c = check({r.protocols.eve, r.resets.eve}, with_event_types(kSensorCoverage));
   if (c.status == 0) std::cout << c.out;  // the summary: events per type, coverage
   EXPECT_EQ(c.status, 0) << c.out << c.err;
 }
@@ -434,8 +381,8 @@ TEST(EveSchema, EveryEventTypeTheCollectorWritesMatchesSuricatasSchema) {
   Collector collector(out);
   ASSERT_FALSE(collector.url().empty()) << collector.log();
   const Replays r = replay_both(collector.url());
-  ASSERT_EQ(r.protocols.status, 0) << r.protocols.err;
-  ASSERT_EQ(r.resets.status, 0) << r.resets.err;
+  ASSERT_EQ(r.protocols.run.status, 0) << r.protocols.run.err;
+  ASSERT_EQ(r.resets.run.status, 0) << r.resets.run.err;
   // The replays waited for the acknowledgements: everything is already written.
   const RunResult c =
       check({out}, with_event_types({"alert:run_id", "alert:host", "flow:run_id", "reset:run_id"}));

@@ -7,9 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -137,6 +139,25 @@ bool NetNamespace::enter_this_thread() const {
 }
 
 std::string spanguard_binary() { return std::string(SPANGUARD_BINARY_DIR) + "/spanguard"; }
+
+std::string collector_binary() {
+  return std::string(SPANGUARD_BINARY_DIR) + "/spanguard-collector";
+}
+
+Collector::Collector(const std::string& out)
+    : process_({collector_binary(), "--listen", "tcp://127.0.0.1:0", "--out", out}) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const std::regex listening("listening on (tcp://\\S+)");
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::smatch m;
+    const std::string err = process_.stderr_text();
+    if (std::regex_search(err, m, listening)) {
+      url_ = m[1];
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
 
 std::string temp_path(const std::string& file_name) {
   struct TempDir {

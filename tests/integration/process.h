@@ -66,6 +66,20 @@ class NetNamespace {
 
 // The built sensor binary.
 std::string spanguard_binary();
+std::string collector_binary();  // spanguard-collector, next to it
+
+// spanguard-collector listening on a loopback port the kernel picks, writing EVE to `out`;
+// url() is empty when it did not report listening within 10 s.
+class Collector {
+ public:
+  explicit Collector(const std::string& out);
+  const std::string& url() const { return url_; }
+  std::string log() const { return process_.stderr_text(); }
+
+ private:
+  Subprocess process_;
+  std::string url_;
+};
 // A path in a fresh temporary directory that lives until the process exits.
 std::string temp_path(const std::string& file_name);
 // The non-empty lines of a text file (an EVE file, say); none when it cannot be read.

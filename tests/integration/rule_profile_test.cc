@@ -52,19 +52,18 @@ TEST(RuleProfile, CountsChecksMatchesAndAlertsPerRuleCostliestFirst) {
       frames.push_back(f);
     for (const auto& f : c.close()) frames.push_back(f);
   }
-  const std::string pcap = write_capture("profile", frames);
-  const std::string rules = temp_path("profile.rules");
-  std::ofstream(rules)
-      << "alert tcp any any -> any 8080 (msg:\"probe\"; flow:to_server; content:\"PROBE\"; "
-         "sid:1;)\n"
-         // A costly miss: the pcre runs over the 2000 bytes after each PROBE and fails.
-         "alert tcp any any -> any 8080 (msg:\"probe with digits\"; flow:to_server; "
-         "content:\"PROBE\"; pcre:\"/PROBE\\s(a+)+[0-9]/\"; sid:2;)\n"
-         "alert tcp any any -> any 8080 (msg:\"never\"; content:\"NEVER-THERE\"; sid:3;)\n";
+  const std::string rules =
+      "alert tcp any any -> any 8080 (msg:\"probe\"; flow:to_server; content:\"PROBE\"; "
+      "sid:1;)\n"
+      // A costly miss: the pcre runs over the 2000 bytes after each PROBE and fails.
+      "alert tcp any any -> any 8080 (msg:\"probe with digits\"; flow:to_server; "
+      "content:\"PROBE\"; pcre:\"/PROBE\\s(a+)+[0-9]/\"; sid:2;)\n"
+      "alert tcp any any -> any 8080 (msg:\"never\"; content:\"NEVER-THERE\"; sid:3;)\n";
   const std::string json = temp_path("profile.json");
   std::remove(json.c_str());
-  const RunResult r = run({spanguard_binary(), "replay", "--pcap", pcap, "--rules", rules,
-                           "--strict", "--profile-rules=1", "--profile-rules-file", json});
+  const RunResult r =
+      replay_to_eve("profile", frames, rules, {"--profile-rules=1", "--profile-rules-file", json})
+          .run;
   ASSERT_EQ(r.status, 0) << r.err;
 
   std::vector<uint32_t> order;

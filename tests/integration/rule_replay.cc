@@ -18,33 +18,33 @@ std::string write_capture(const std::string& name, const std::vector<Bytes>& fra
   return path;
 }
 
-Replay replay(const std::string& name, const std::vector<Bytes>& frames, const std::string& rules,
-              const std::string& address_vars, const std::vector<std::string>& settings) {
+ReplayRun replay_to_eve(const std::string& name, const std::vector<Bytes>& frames,
+                        const std::string& rules, const std::vector<std::string>& args) {
   const std::string pcap = write_capture(name, frames);
   const std::string rules_path = temp_path(name + ".rules");
   std::ofstream(rules_path) << rules << "\n";
-  const std::string eve = temp_path(name + ".json");
-  std::remove(eve.c_str());  // EVE files are appended to
-  std::vector<std::string> argv = {spanguard_binary(),
-                                   "replay",
-                                   "--pcap",
-                                   pcap,
-                                   "--rules",
-                                   rules_path,
-                                   "--eve",
-                                   eve,
-                                   "--strict",
-                                   "--set",
-                                   "rules.vars.address=" + address_vars,
-                                   "--set",
+  ReplayRun out;
+  out.eve = temp_path(name + ".json");
+  std::remove(out.eve.c_str());  // EVE files are appended to
+  std::vector<std::string> argv = {spanguard_binary(), "replay", "--pcap", pcap,      "--rules",
+                                   rules_path,         "--eve",  out.eve,  "--strict"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  out.run = run(argv);
+  return out;
+}
+
+Replay replay(const std::string& name, const std::vector<Bytes>& frames, const std::string& rules,
+              const std::string& address_vars, const std::vector<std::string>& settings) {
+  std::vector<std::string> args = {"--set", "rules.vars.address=" + address_vars, "--set",
                                    "flow.records=no"};
   for (const std::string& s : settings) {
-    argv.push_back("--set");
-    argv.push_back(s);
+    args.push_back("--set");
+    args.push_back(s);
   }
+  const ReplayRun r = replay_to_eve(name, frames, rules, args);
   Replay out;
-  out.run = run(argv);
-  std::ifstream in(eve);
+  out.run = r.run;
+  std::ifstream in(r.eve);
   const std::regex sid("\"signature_id\":([0-9]+)");
   for (std::string line; std::getline(in, line);) {
     out.eve_text += line + "\n";

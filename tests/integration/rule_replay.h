@@ -25,6 +25,15 @@ struct Replay {
   std::string eve_text;
 };
 
+// `spanguard replay --strict` of `frames` (written as a capture named `name`) against `rules`
+// with --eve to a fresh file, and the further command-line `args`: the run and the EVE file's path.
+struct ReplayRun {
+  RunResult run;
+  std::string eve;
+};
+ReplayRun replay_to_eve(const std::string& name, const std::vector<Bytes>& frames,
+                        const std::string& rules, const std::vector<std::string>& args);
+
 // Replays `frames` against `rules` with --strict (a rule that does not load fails the run rather
 // than never firing), flow records off, rules.vars.address set to `address_vars` (a YAML map) and
 // each further `--set key=value` of `settings`.

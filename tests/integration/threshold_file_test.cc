@@ -112,22 +112,17 @@ TEST(ThresholdFile, RateFilterTurnsMatchesBeyondTheRateIntoResets) {
   EXPECT_NE(r.run.err.find("rate_filtered 2"), std::string::npos) << r.run.err;
 
   // With resets written to a file, those two are really torn down (action "blocked").
-  const std::string rules_path = temp_path("rate-filter.rules");
-  std::ofstream(rules_path) << rule;
-  const std::string eve = temp_path("rate-filter-blocked.json");
-  std::remove(eve.c_str());
-  const RunResult blocked =
-      run({spanguard_binary(), "replay", "--pcap", write_capture("rate-filter-blocked", frames),
-           "--rules", rules_path, "--eve", eve, "--resets-pcap", resets, "--set",
-           "rules.threshold_file=" + file, "--set", "flow.records=no"});
-  ASSERT_EQ(blocked.status, 0) << blocked.err;
-  std::ifstream in(eve);
+  const ReplayRun blocked =
+      replay_to_eve("rate-filter-blocked", frames, rule,
+                    {"--resets-pcap", resets, "--set", "rules.threshold_file=" + file});
+  ASSERT_EQ(blocked.run.status, 0) << blocked.run.err;
+  std::ifstream in(blocked.eve);
   int blocked_alerts = 0;
   for (std::string line; std::getline(in, line);) {
     blocked_alerts += line.find("\"event_type\":\"alert\"") != std::string::npos &&
                       line.find("\"action\":\"blocked\"") != std::string::npos;
   }
-  EXPECT_EQ(blocked_alerts, 2) << blocked.err;
+  EXPECT_EQ(blocked_alerts, 2) << blocked.run.err;
 }
 
 TEST(ThresholdFile, RateFilterPassSilencesTheMatchesBeyondTheRate) {

@@ -39,7 +39,9 @@ class EveWriter {
   FILE* file_ = nullptr;
   bool owned_ = false;
   bool flush_each_line_ = false;
-  bool dirty_ = false;  // under mutex_: written since the last flush
+  // Written since the last flush: set under mutex_, read without it so that the flush at every
+  // batch end takes no lock when nothing was written.
+  std::atomic<bool> dirty_{false};
   std::string path_;
   std::atomic<uint64_t> events_{0};
   uint64_t errors_ = 0;  // under mutex_; only the first error is logged

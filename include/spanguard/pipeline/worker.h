@@ -15,10 +15,10 @@
 #include "spanguard/decode/decoder.h"
 #include "spanguard/decode/defrag.h"
 #include "spanguard/detect/detector.h"
+#include "spanguard/events/events.h"
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/output/alert_stream.h"
 #include "spanguard/output/eve_writer.h"
-#include "spanguard/events/events.h"
 #include "spanguard/respond/responder.h"
 #include "spanguard/stream/reassembler.h"
 
