@@ -3,7 +3,7 @@
 // kill rate per side, reply leakage, trigger-to-send latency (the sensor's own, and from the
 // trigger on the mirror to each RST on the wire, by kernel timestamps) and whether reported
 // outcomes were true. Usage (root): reset_race_bench [--trials N] [--burst BYTES] [--ipv6]
-// [--tagged] [--no-wire-tap] [--workers N (0: run's default, one per core)]
+// [--tagged] [--no-wire-tap] [--workers N|default (0: one per core; default: what `run` picks)]
 #include <arpa/inet.h>
 #include <linux/filter.h>
 #include <linux/if_ether.h>
@@ -60,7 +60,7 @@ struct Options {
   bool wire_tap = true;  // time the RSTs on the wire (off: to compare a run without the taps)
   // How the second variant turns the kill watch's answers off.
   std::string no_watch = "respond.follow_ups=false";
-  int workers = 1;  // 0: run's default (one per core)
+  int workers = -1;  // -1: run's own default; 0: one per core
 };
 
 struct Variant {
@@ -444,7 +444,9 @@ VariantResult run_variant(const SpanTestbed& bed, const Options& o, const Varian
     }
   }
   r.wire_timed = tap.has_value();
-  ResetSensor sensor(bed, kRule, v.sets);
+  ResetSensor sensor(
+      bed, kRule, v.sets,
+      o.workers < 0 ? ResetSensor::Workers::kRunDefault : ResetSensor::Workers::kOne);
   if (!sensor.wait_ready(10s)) {
     std::fprintf(stderr, "%s: the sensor did not start:\n%s\n", v.name.c_str(),
                  sensor.log().c_str());
@@ -658,7 +660,7 @@ void print_table(const std::vector<Figures>& columns) {
 int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [--trials N] [--burst BYTES] [--ipv6] [--tagged] [--no-watch KEY=VALUE] "
-               "[--no-wire-tap] [--verbose]\n",
+               "[--no-wire-tap] [--verbose] [--workers N|default]\n",
                argv0);
   return 2;
 }
@@ -684,7 +686,8 @@ int main(int argc, char** argv) {
     } else if (a == "--no-watch" && i + 1 < argc) {
       o.no_watch = argv[++i];
     } else if (a == "--workers" && i + 1 < argc) {
-      o.workers = std::atoi(argv[++i]);
+      const std::string n = argv[++i];
+      o.workers = n == "default" ? -1 : std::atoi(n.c_str());
     } else {
       return usage(argv[0]);
     }
@@ -704,10 +707,14 @@ int main(int argc, char** argv) {
   // answers to later packets are off.
   Variant variants[] = {{"with kill watch", {}, 500ms},
                         {"without kill watch (" + o.no_watch + ")", {o.no_watch}, 500ms}};
-  for (Variant& v : variants) v.sets.push_back("pipeline.workers=" + std::to_string(o.workers));
+  if (o.workers >= 0) {
+    for (Variant& v : variants) v.sets.push_back("pipeline.workers=" + std::to_string(o.workers));
+  }
   std::printf("reset race: %d trials per variant, %zu-byte burst, %s%s, workers %s, %s\n", o.trials,
               o.burst, o.ipv6 ? "IPv6" : "IPv4", o.tagged ? ", 802.1Q-tagged mirror" : "",
-              o.workers == 0 ? "one per core (run's default)" : std::to_string(o.workers).c_str(),
+              o.workers < 0    ? "as run picks by default"
+              : o.workers == 0 ? "one per core"
+                               : std::to_string(o.workers).c_str(),
               spanguard_binary().c_str());
   bool all_ran = true;
   std::vector<Figures> columns;

@@ -60,6 +60,20 @@ constexpr core::Param kParams[] = {
              "50-500 us from frame to worker, at the cost of one whole core per interface; auto: "
              "on when the sensor sends resets (a reset must win a race of tens of microseconds)",
      .choices = "auto|yes|no"},
+    {.name = "fanout",
+     .type = core::ParamType::kEnum,
+     .default_value = "auto",
+     .help = "With several workers, each reads its own share of every interface through an "
+             "AF_PACKET fanout group instead of a capture thread handing frames over; auto: fall "
+             "back to the capture thread (with a warning) where the kernel refuses",
+     .choices = "auto|yes|no"},
+    {.name = "fanout_hash",
+     .type = core::ParamType::kEnum,
+     .default_value = "addresses",
+     .help = "What decides a frame's worker: the address pair (fragments and FTP data connections "
+             "stay with their flow) or the address pair and ports (better balance for few busy "
+             "host pairs; a fragmented datagram may reach another worker than its flow)",
+     .choices = "addresses|flow"},
 };
 
 constexpr core::ParamSection kSection{"capture", "Frame capture (live interfaces)", kParams};
@@ -69,12 +83,18 @@ struct DispatchContext {
   decode::LinkType link;
   int64_t ns_per_tick;
   const std::string* origin;
+  int64_t skip_before_ns = 0;  // frames stamped earlier are not handed over (fanout duplicates)
+  int skipped = 0;
 };
 
 void on_packet(u_char* user, const pcap_pkthdr* header, const u_char* bytes) {
-  const auto* ctx = reinterpret_cast<const DispatchContext*>(user);
+  auto* ctx = reinterpret_cast<DispatchContext*>(user);
   const int64_t ns = static_cast<int64_t>(header->ts.tv_sec) * 1'000'000'000 +
                      static_cast<int64_t>(header->ts.tv_usec) * ctx->ns_per_tick;
+  if (ns < ctx->skip_before_ns) {
+    ++ctx->skipped;
+    return;
+  }
   ctx->sink->on_frame(Frame{bytes, header->caplen, header->len, core::timestamp_from_ns(ns),
                             ctx->link, ctx->origin});
 }
@@ -141,6 +161,8 @@ LiveOptions live_options(const core::Config& config, bool sends_resets) {
   o.direction = config.get("capture.direction").as_string();
   const std::string& busy = config.get("capture.busy_poll").as_string();
   o.busy_poll = busy == "yes" || (busy == "auto" && sends_resets);
+  o.fanout = config.get("capture.fanout").as_string();
+  o.fanout_hash = config.get("capture.fanout_hash").as_string();
   return o;
 }
 
@@ -276,7 +298,7 @@ LiveSource::LiveSource(std::string interface, const LiveOptions& options)
     pcap_freecode(&program);
     if (set != 0) throw core::RuntimeError(what + ": cannot set filter: " + pcap_geterr(p));
   }
-  if (busy_poll_ && pcap_setnonblock(p, 1, err) != 0) {
+  if ((busy_poll_ || options.nonblocking) && pcap_setnonblock(p, 1, err) != 0) {
     throw core::RuntimeError(what + ": cannot enter non-blocking mode: " + err);
   }
   core::logger("capture")->info("capturing on {} (snaplen {}, immediate {}, {})", interface_,
@@ -285,7 +307,7 @@ LiveSource::LiveSource(std::string interface, const LiveOptions& options)
 }
 
 int LiveSource::dispatch(int max_frames, FrameSink& sink) {
-  DispatchContext ctx{&sink, link_, ns_per_tick_, &interface_};
+  DispatchContext ctx{&sink, link_, ns_per_tick_, &interface_, skip_before_ns_};
   if (stopped_.load(std::memory_order_relaxed)) {
     // Stopping: what the kernel already captured is still inspected (an operator's SIGTERM must
     // not lose the frames that arrived before it), then the source ends.
@@ -296,10 +318,10 @@ int LiveSource::dispatch(int max_frames, FrameSink& sink) {
     int total = 0;
     int breaks = 0;
     for (int calls = 0; calls < 4096; ++calls) {  // bounded: a busy link never runs dry
-      const int n =
-          pcap_dispatch(handle_.get(), max_frames, on_packet, reinterpret_cast<u_char*>(&ctx));
+      int n = pcap_dispatch(handle_.get(), max_frames, on_packet, reinterpret_cast<u_char*>(&ctx));
       if (n == PCAP_ERROR_BREAK && breaks++ == 0) continue;  // stop()'s own pcap_breakloop
       if (n <= 0) break;
+      n -= std::exchange(ctx.skipped, 0);
       total += n;
       delivered_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
     }
@@ -308,8 +330,9 @@ int LiveSource::dispatch(int max_frames, FrameSink& sink) {
   const int n =
       pcap_dispatch(handle_.get(), max_frames, on_packet, reinterpret_cast<u_char*>(&ctx));
   if (n >= 0) {
-    delivered_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-    return n;
+    const int handed = n - ctx.skipped;
+    delivered_.fetch_add(static_cast<uint64_t>(handed), std::memory_order_relaxed);
+    return handed;
   }
   if (n == PCAP_ERROR_BREAK || stopped_.load(std::memory_order_relaxed)) return -1;
   throw core::RuntimeError("interface '" + interface_ +

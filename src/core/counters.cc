@@ -9,10 +9,14 @@ void CounterSnapshot::add(const CounterValues& values) {
     std::string name;
     name.reserve(group.module.size() + 1 + group.defs[i].name.size());
     name.append(group.module).append(".").append(group.defs[i].name);
-    auto [it, inserted] = index_.try_emplace(name, entries_.size());
-    if (inserted) entries_.push_back({std::move(name), group.defs[i].help, 0});
-    entries_[it->second].value += values.get(i);
+    add(std::move(name), group.defs[i].help, values.get(i));
   }
+}
+
+void CounterSnapshot::add(std::string name, std::string_view help, uint64_t value) {
+  auto [it, inserted] = index_.try_emplace(name, entries_.size());
+  if (inserted) entries_.push_back({std::move(name), help, 0});
+  entries_[it->second].value += value;
 }
 
 uint64_t CounterSnapshot::get(std::string_view full_name) const {

@@ -1,9 +1,13 @@
 // Threads and hand-off between capture sources and workers.
 #include "spanguard/pipeline/engine.h"
 
+#include <poll.h>
+#include <spdlog/fmt/fmt.h>
+
 #include <random>
 #include <thread>
 
+#include "spanguard/capture/source.h"
 #include "spanguard/core/log.h"
 #include "spanguard/decode/decoder.h"
 
@@ -15,8 +19,10 @@ constexpr core::Param kParams[] = {
     {.name = "workers",
      .type = core::ParamType::kInt,
      .default_value = "0",
-     .help = "Worker threads, each owning a share of the flows (0: one per core; replay uses 1 "
-             "unless told otherwise, which makes it deterministic)",
+     .help = "Worker threads, each owning a share of the flows (0: one per core). Unset, run "
+             "uses one per core, or one fewer when busy-polling (each spinning worker needs a core "
+             "and one is left to the kernel and the rest); replay uses 1, which makes it "
+             "deterministic",
      .min = 0,
      .max = 256},
     {.name = "ring_size",
@@ -106,10 +112,33 @@ Engine::Engine(const core::Config& config,
   }
 }
 
+Engine::Engine(const core::Config& config,
+               std::vector<std::vector<std::unique_ptr<capture::PacketSource>>> lanes,
+               WorkerOutputs outputs)
+    : outputs_(outputs), ring_bytes_(0), hash_seed_(0), live_(true) {
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  // No capture thread: every worker polls its own sockets, so with busy-polling capture each
+  // spins as long as each has a core.
+  const capture::LiveOptions live = capture::live_options(config, outputs.respond != nullptr);
+  spin_ = live.busy_poll && lanes.size() <= cores;
+  poll_timeout_ms_ = static_cast<int>(std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::milliseconds>(live.timeout).count()));
+  for (auto& lane : lanes) {
+    workers_.push_back(std::make_unique<Worker>(config, true, outputs));
+    lanes_.emplace_back();
+    for (auto& source : lane) {
+      lanes_.back().push_back(source.get());
+      sources_.push_back(std::move(source));
+    }
+  }
+}
+
 Engine::~Engine() = default;
 
 void Engine::run() {
-  if (sources_.size() == 1 && workers_.size() == 1) {
+  if (!lanes_.empty()) {
+    run_owned();
+  } else if (sources_.size() == 1 && workers_.size() == 1) {
     run_inline();
   } else {
     run_threaded();
@@ -226,6 +255,55 @@ void Engine::run_threaded() {
   for (auto& t : threads) t.join();
 }
 
+void Engine::run_owned() {
+  const int poll_timeout = poll_timeout_ms_;
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    threads.emplace_back([this, w, poll_timeout] {
+      Worker& worker = *workers_[w];
+      const std::vector<capture::PacketSource*>& lane = lanes_[w];
+      std::vector<bool> ended(lane.size(), false);
+      std::vector<pollfd> fds;
+      for (capture::PacketSource* source : lane) {
+        fds.push_back({static_cast<capture::LiveSource*>(source)->wait_fd(), POLLIN, 0});
+      }
+      try {
+        for (;;) {
+          int n = 0;
+          size_t running = 0;
+          for (size_t i = 0; i < lane.size(); ++i) {
+            if (ended[i]) continue;
+            const int got = lane[i]->dispatch(256, worker);
+            if (got < 0) {
+              ended[i] = true;
+              continue;
+            }
+            ++running;
+            n += got;
+          }
+          if (n > 0) {
+            worker.on_batch_end();
+            continue;
+          }
+          if (running == 0) break;
+          worker.on_idle(std::chrono::system_clock::now());
+          // Busy-polling spins straight back; otherwise sleep in the kernel until a frame
+          // arrives, waking now and then to expire flows and notice stop().
+          if (!spin_) ::poll(fds.data(), fds.size(), poll_timeout);
+        }
+      } catch (...) {
+        fail(std::current_exception());
+      }
+      try {
+        worker.finish();
+      } catch (...) {
+        fail(std::current_exception());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
 std::vector<detect::RuleProfile> Engine::rule_profile() const {
   std::vector<detect::RuleProfile> sum;
   for (const auto& worker : workers_) worker->collect_profile(sum);
@@ -245,6 +323,15 @@ core::CounterSnapshot Engine::counters() const {
   capture.set(CaptureCounter::kRingFullWaits, ring_full_waits_.load(std::memory_order_relaxed));
   snapshot.add(capture.values());
   for (const auto& worker : workers_) worker->collect(snapshot);
+  // How evenly the flows' hash spreads the load: frames decoded per worker.
+  if (workers_.size() > 1) {
+    for (size_t w = 0; w < workers_.size(); ++w) {
+      core::CounterSnapshot own;
+      workers_[w]->collect(own);
+      snapshot.add(fmt::format("worker.{}.packets", w), "frames the worker decoded",
+                   own.get("decode.packets"));
+    }
+  }
   if (outputs_.respond != nullptr) outputs_.respond->collect(snapshot);
   if (outputs_.alerts != nullptr) outputs_.alerts->collect(snapshot);
   return snapshot;

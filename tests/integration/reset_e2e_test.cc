@@ -61,6 +61,7 @@ struct BedVariant {
   const char* name;
   const char* server_ip;
   bool tagged;
+  int workers = 1;  // several: each reads its share of the mirror through a fanout group
 };
 
 void PrintTo(const BedVariant& v, std::ostream* os) { *os << v.name; }
@@ -72,15 +73,20 @@ std::string variant_name(const ::testing::TestParamInfo<BedVariant>& info) {
 const BedVariant kBeds[] = {{"IPv4", SpanTestbed::kServerV4, false},
                             {"IPv6", SpanTestbed::kServerV6, false},
                             {"IPv4Tagged", SpanTestbed::kServerV4, true},
-                            {"IPv6Tagged", SpanTestbed::kServerV6, true}};
+                            {"IPv6Tagged", SpanTestbed::kServerV6, true},
+                            {"IPv4TwoWorkers", SpanTestbed::kServerV4, false, 2},
+                            {"IPv6TaggedTwoWorkers", SpanTestbed::kServerV6, true, 2}};
 
 // Everything one scenario needs, built in the order it must be torn down in reverse: the bed (its
 // namespaces) outlives the sensor and the peers that live inside it.
 struct Scenario {
   explicit Scenario(const BedVariant& v)
-      : bed({.tagged_mirror = v.tagged}), server_ip(v.server_ip) {}
+      : bed({.tagged_mirror = v.tagged}), server_ip(v.server_ip), workers(v.workers) {}
+  // The sensor's --set overrides for this bed.
+  std::vector<std::string> sets() const { return {"pipeline.workers=" + std::to_string(workers)}; }
   SpanTestbed bed;
   std::string server_ip;
+  int workers;
 };
 
 // A connection that sends "PING 1", gets its echo, and is kept open for use after an attack.
@@ -110,7 +116,7 @@ TEST_P(ResetEndToEnd, RejectResetsBothEndsAndSparesABenignConnection) {
   if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
   Scenario s(GetParam());
   if (!s.bed.ok()) GTEST_SKIP() << s.bed.why();
-  ResetSensor sensor(s.bed, kRejectRule);
+  ResetSensor sensor(s.bed, kRejectRule, s.sets());
   ASSERT_TRUE(sensor.wait_ready(10s)) << sensor.log();
   TcpSessionServer server(s.bed.server(), s.server_ip, kServicePort, echo_unless_attacked);
   ASSERT_TRUE(server.wait_listening(5s));
@@ -169,6 +175,9 @@ TEST_P(ResetEndToEnd, RejectResetsBothEndsAndSparesABenignConnection) {
   }
   EXPECT_FALSE(eve_record(eve, "alert", benign->local_port()).has_value());
   EXPECT_GE(summary_counter(sensor.log(), "rst_sent").value_or(0), 2u) << sensor.log();
+  if (s.workers > 1) {
+    EXPECT_NE(sensor.log().find("fanout group"), std::string::npos) << sensor.log();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Beds, ResetEndToEnd, ::testing::ValuesIn(kBeds), variant_name);

@@ -27,15 +27,17 @@ namespace spanguard::testing {
 // injecting on the injection port; killed on destruction, so declare it after the bed it runs in.
 class ResetSensor {
  public:
+  // How many workers when `sets` name no pipeline.workers: one (the busy-polling capture thread
+  // then owns one core and the test's peers keep the other), or what `run` picks itself.
+  enum class Workers { kOne, kRunDefault };
   // `sets` are extra `--set KEY=VALUE` overrides (respond.mode=fin, respond.kill_watch=0s...).
   ResetSensor(const SpanTestbed& bed, const std::string& rules_text,
-              const std::vector<std::string>& sets = {}) {
+              const std::vector<std::string>& sets = {}, Workers workers = Workers::kOne) {
     static std::atomic<int> instance{0};
     const std::string tag = std::to_string(++instance);
     rules_path_ = temp_path("reset-" + tag + ".rules");
     eve_path_ = temp_path("reset-" + tag + ".eve.json");
     std::ofstream(rules_path_) << rules_text << "\n";
-    // One worker: the busy-polling capture thread owns one core and the test's peers need the rest.
     std::vector<std::string> argv = {"ip",
                                      "netns",
                                      "exec",
@@ -54,11 +56,10 @@ class ResetSensor {
                                      "capture.busy_poll=yes",
                                      "--log-level",
                                      "info"};
-    // One worker unless a set names pipeline.workers (0: one per core, the default of run).
     const bool workers_set = std::any_of(sets.begin(), sets.end(), [](const std::string& s) {
       return s.rfind("pipeline.workers=", 0) == 0;
     });
-    if (!workers_set) {
+    if (!workers_set && workers == Workers::kOne) {
       argv.push_back("--workers");
       argv.push_back("1");
     }
@@ -69,10 +70,9 @@ class ResetSensor {
     process_ = std::make_unique<Subprocess>(std::move(argv));
   }
 
-  // True once the capture is open (the same sign live_capture_test waits for).
+  // True once every capture is open and the workers are about to start.
   bool wait_ready(std::chrono::milliseconds limit) {
-    const bool ready = process_->wait_for_stderr(
-        std::string("capturing on ") + SpanTestbed::kCaptureInterface, limit);
+    const bool ready = process_->wait_for_stderr("running with", limit);
     // The capture thread reaches its first poll just after it logs; give it that moment.
     if (ready) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     return ready;

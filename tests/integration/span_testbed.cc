@@ -62,6 +62,7 @@ SpanTestbed::SpanTestbed(SpanTestbedOptions options) {
   link("s0", server_->name(), "sw-s", sw);
   link("mir0", sensor_->name(), "sw-mir", sw);
   link("inj0", sensor_->name(), "sw-inj", sw);
+  if (options.split_mirror) link("mir1", sensor_->name(), "sw-mir2", sw);
   if (!good) return;
 
   // Endpoints: fixed MACs, static neighbours (no ARP/ND), both address families, no default route.
@@ -120,19 +121,26 @@ SpanTestbed::SpanTestbed(SpanTestbedOptions options) {
       good && step("switch",
                    switch_->exec(
                        "ip link add br0 type bridge && ip link set br0 up && "
-                       "for p in sw-c sw-s sw-inj sw-mir; do "
+                       "for p in sw-c sw-s sw-inj sw-mir" +
+                       std::string(options.split_mirror ? " sw-mir2" : "") +
+                       "; do "
                        "  ethtool -K $p " +
                        std::string(kOffloadsOff) +
                        " >/dev/null 2>&1; "
                        "  ip link set $p up || exit 1; done && "
                        "for p in sw-c sw-s sw-inj; do ip link set $p master br0 || exit 1; done && "
                        "for p in sw-c sw-s; do "
-                       "  tc qdisc add dev $p clsact && "
-                       "  tc filter add dev $p ingress protocol all prio 10 u32 match u32 0 0 "
-                       "    action mirred egress mirror dev sw-mir || exit 1; done"));
+                       "  tc qdisc add dev $p clsact || exit 1; done && "
+                       "tc filter add dev sw-c ingress protocol all prio 10 u32 match u32 0 0 "
+                       "  action mirred egress mirror dev sw-mir && "
+                       "tc filter add dev sw-s ingress protocol all prio 10 u32 match u32 0 0 "
+                       "  action mirred egress mirror dev " +
+                       std::string(options.split_mirror ? "sw-mir2" : "sw-mir")));
   // The sensor's two interfaces: capture (mirror destination) and injection.
   good =
-      good && step("sensor", sensor_->exec("for d in mir0 inj0; do "
+      good && step("sensor", sensor_->exec("for d in mir0 inj0" +
+                                           std::string(options.split_mirror ? " mir1" : "") +
+                                           "; do "
                                            "ethtool -K $d " +
                                            std::string(kOffloadsOff) +
                                            " >/dev/null 2>&1; ip link set $d up || exit 1; done"));

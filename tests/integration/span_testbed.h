@@ -7,6 +7,7 @@
 //   c0 ───────────── sw-c ┐                 mirred ──►  sw-mir ───── mir0 (capture)
 //   s0 ───────────── sw-s ┤ (both mirrored)
 //   (server ns)      sw-inj ┘ (bridge port) ──────────────────────── inj0 (injection)
+//                    (split_mirror: sw-s's copies go to sw-mir2 ──────────── mir1 instead)
 //
 // Optionally the mirror port and the injection port are 802.1Q trunks of one VLAN: the mirrored
 // copies leave sw-mir tagged, and sw-inj accepts only frames tagged with that VLAN and untags them
@@ -23,6 +24,9 @@ namespace spanguard::testing {
 struct SpanTestbedOptions {
   // Mirror copies carry an 802.1Q tag and injected frames must carry it too (see mirror_vlan()).
   bool tagged_mirror = false;
+  // An asymmetric pair: copies of the client's frames leave through mir0 and copies of the
+  // server's through a second mirror port, mir1 (what a TAP, or two SPAN sessions, deliver).
+  bool split_mirror = false;
 };
 
 class SpanTestbed {
@@ -46,6 +50,7 @@ class SpanTestbed {
   static constexpr const char* kClientV6 = "2001:db8::1";
   static constexpr const char* kServerV6 = "2001:db8::2";
   static constexpr const char* kCaptureInterface = "mir0";
+  static constexpr const char* kSecondCaptureInterface = "mir1";  // split_mirror only
   static constexpr const char* kInjectInterface = "inj0";
   static constexpr const char* kClientMac = "02:00:00:00:00:01";
   static constexpr const char* kServerMac = "02:00:00:00:00:02";

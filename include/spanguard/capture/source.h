@@ -2,6 +2,7 @@
 // hands frames to a FrameSink by reference; the bytes are valid only during the call.
 #pragma once
 
+#include <linux/filter.h>
 #include <pcap/pcap.h>
 
 #include <atomic>
@@ -91,6 +92,9 @@ struct LiveOptions {
   std::string bpf_filter;
   std::string direction = "inout";  // in | out | inout
   bool busy_poll = false;           // non-blocking dispatch spun by the caller
+  bool nonblocking = false;         // dispatch never waits (the caller polls); implied by busy_poll
+  std::string fanout = "auto";      // auto | yes | no: capture.fanout
+  std::string fanout_hash = "addresses";  // addresses | flow: capture.fanout_hash
 };
 
 // The "capture" configuration section and the live options it yields; `sends_resets` resolves
@@ -108,6 +112,10 @@ class LiveSource final : public PacketSource {
   SourceStats stats() override;
   std::string name() const override { return interface_; }
   bool busy_poll() const { return busy_poll_; }
+  // The descriptor to poll() for readable frames (non-blocking sources only).
+  int wait_fd() const;
+  // Joins this socket to an AF_PACKET fanout group; see fanout.h.
+  void join_fanout(uint16_t& group_id, bool create, const std::vector<sock_filter>& program);
 
  private:
   std::string interface_;
@@ -118,6 +126,9 @@ class LiveSource final : public PacketSource {
   std::atomic<uint64_t> delivered_{0};
   std::atomic<bool> stopped_{false};
   bool drained_ = false;  // after stop(): the kernel buffer has been read once more
+  // Frames stamped before this socket joined its fanout group reached every member not yet
+  // joined: only the group's first member keeps them.
+  int64_t skip_before_ns_ = 0;
 };
 
 }  // namespace spanguard::capture

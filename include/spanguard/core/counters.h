@@ -70,6 +70,9 @@ class CounterSnapshot {
   };
 
   void add(const CounterValues& values);
+  // One counter by full name (names made at run time, such as per-worker figures); `help` must
+  // outlive the snapshot.
+  void add(std::string name, std::string_view help, uint64_t value);
   uint64_t get(std::string_view full_name) const;  // 0 when absent
   const std::vector<Entry>& entries() const { return entries_; }
 

@@ -1,6 +1,9 @@
 // The engine wires sources to workers. One source and one worker run inline on the calling thread
-// (deterministic, no copies); otherwise each source gets a capture thread that hashes every frame's
-// addresses symmetrically and copies it into the owning worker's ring, and each worker a thread.
+// (deterministic, no copies). Live capture with several workers gives each worker its own sources
+// (capture/fanout.h: the kernel hashes every frame to its worker), so a frame is read, decoded and
+// answered by one thread. Otherwise (capture files, or where fanout is refused) each source gets a
+// capture thread that hashes every frame's addresses symmetrically and copies it into the owning
+// worker's ring, and each worker a thread.
 #pragma once
 
 #include <atomic>
@@ -25,6 +28,10 @@ class Engine {
   // `workers` 0 means one per core.
   Engine(const core::Config& config, std::vector<std::unique_ptr<capture::PacketSource>> sources,
          unsigned workers, bool live_capture, WorkerOutputs outputs = {});
+  // Live capture where each worker reads its own sources: lanes[i] belongs to worker i.
+  Engine(const core::Config& config,
+         std::vector<std::vector<std::unique_ptr<capture::PacketSource>>> lanes,
+         WorkerOutputs outputs = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -46,11 +53,13 @@ class Engine {
   // A thread's failure: kept for run() to rethrow (the first one), and the run stopped.
   void fail(std::exception_ptr error);
   void run_threaded();
+  void run_owned();
 
   std::vector<std::unique_ptr<capture::PacketSource>> sources_;
   WorkerOutputs outputs_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<std::unique_ptr<FrameRing>> rings_;  // [source * workers + worker]
+  std::vector<std::unique_ptr<FrameRing>> rings_;           // [source * workers + worker]
+  std::vector<std::vector<capture::PacketSource*>> lanes_;  // worker-owned sources (run_owned)
   size_t ring_bytes_;
   uint64_t hash_seed_;
   bool live_;
@@ -58,7 +67,8 @@ class Engine {
   std::atomic<uint64_t> ring_full_waits_{0};
   std::mutex error_mutex_;
   std::exception_ptr error_;
-  bool spin_ = false;  // workers never sleep when idle (busy-polling capture)
+  bool spin_ = false;          // workers never sleep when idle (busy-polling capture)
+  int poll_timeout_ms_ = 100;  // run_owned: longest sleep in poll() (capture.timeout)
 };
 
 }  // namespace spanguard::pipeline
