@@ -523,6 +523,7 @@ void check_common_inputs(const core::Config& config, const CommonOptions& o) {
 }
 
 int cmd_replay(const std::vector<std::string>& pcaps, const CommonOptions& o) {
+  block_watched_signals();  // before the outputs start their threads
   core::Config config = load_config(o);
   // Every capture is opened (and its link type checked) before anything slow happens.
   auto files = std::make_unique<capture::FileSource>(pcaps);
@@ -587,6 +588,7 @@ std::unique_ptr<pipeline::Engine> make_live_engine(const core::Config& config,
 
 int cmd_run(std::vector<std::string> interfaces, const std::string& inject_interface,
             const CommonOptions& o) {
+  block_watched_signals();  // before the outputs start their threads
   core::Config config = load_config(o);
   if (!o.resets_pcap.empty()) {
     throw core::ConfigError("--resets-pcap " + o.resets_pcap +

@@ -20,6 +20,11 @@ sigset_t watched_signals(bool hangup) {
 
 }  // namespace
 
+void block_watched_signals() {
+  const sigset_t set = watched_signals(true);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 SignalWatcher::SignalWatcher(std::function<void(int)> on_signal, std::function<void()> on_hangup)
     : on_signal_(std::move(on_signal)), on_hangup_(std::move(on_hangup)) {
   const sigset_t set = watched_signals(static_cast<bool>(on_hangup_));

@@ -60,6 +60,44 @@ TEST_P(LiveCapture, SeesEveryFrameOfATcpConversationOnTheMirror) {
   EXPECT_EQ(summary_count(summary, "kernel_dropped"), 0u);
 }
 
+// SIGHUP (log rotation) and SIGTERM (systemctl stop) must reach the sensor's signal watcher even
+// though the alert stream and the responder start threads of their own before it exists: a thread
+// that did not block them would take the signal's default action and end the sensor mid-run,
+// alerts undrained.
+TEST(LiveCaptureSignals, HangupReopensAndTerminateStopsWithThreadsRunning) {
+  if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  NetNamespace ns("sgsig");
+  if (!ns.ok() || ns.exec("ip link set lo up") != 0) GTEST_SKIP() << "cannot make a namespace";
+  const std::string eve = temp_path("signals.eve.json");
+  Subprocess sensor({"ip", "netns", "exec", ns.name(), spanguard_binary(), "run", "--interface",
+                     "lo", "--eve", eve, "--set", "output.socket.listen=tcp://127.0.0.1:0",
+                     "--log-level", "info"});
+  ASSERT_TRUE(sensor.wait_for_stderr("running with", std::chrono::seconds(10)))
+      << sensor.stderr_text();
+  for (int i = 0; i < 3; ++i) {
+    sensor.signal(SIGHUP);
+    // Each SIGHUP logs one "reopened": wait for the i-th.
+    size_t reopened = 0;
+    for (int poll = 0; poll < 500 && reopened <= static_cast<size_t>(i); ++poll) {
+      const std::string log = sensor.stderr_text();
+      reopened = 0;
+      for (size_t at = log.find("reopened"); at != std::string::npos;
+           at = log.find("reopened", at + 1)) {
+        ++reopened;
+      }
+      if (reopened <= static_cast<size_t>(i)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    ASSERT_EQ(reopened, static_cast<size_t>(i + 1)) << sensor.stderr_text();
+    ASSERT_EQ(sensor.wait(std::chrono::milliseconds(50)), -1) << "SIGHUP ended the sensor\n"
+                                                              << sensor.stderr_text();
+  }
+  sensor.signal(SIGTERM);
+  ASSERT_EQ(sensor.wait(std::chrono::seconds(10)), 0) << sensor.stderr_text();
+  EXPECT_NE(sensor.stderr_text().find("spanguard run"), std::string::npos) << sensor.stderr_text();
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Families, LiveCapture,
     ::testing::Values(std::make_tuple(SpanTestbed::kClientV4, SpanTestbed::kServerV4, 1),

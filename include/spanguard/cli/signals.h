@@ -9,6 +9,13 @@
 
 namespace spanguard::cli {
 
+// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread, and so in every thread it starts later.
+// Call it before the first thread of a long run exists (the alert stream's, the responder's): a
+// thread that leaves them unblocked would take a process-directed signal with its default action,
+// ending the sensor without draining its alerts. They wait pending until a SignalWatcher takes
+// them.
+void block_watched_signals();
+
 class SignalWatcher {
  public:
   // Blocks SIGINT and SIGTERM (and SIGHUP when `on_hangup` is given) in the calling thread, and so
