@@ -6,6 +6,10 @@ pkg_check_modules(PROTOBUF REQUIRED IMPORTED_TARGET protobuf)
 pkg_check_modules(SPDLOG REQUIRED IMPORTED_TARGET spdlog)
 pkg_check_modules(YAMLCPP REQUIRED IMPORTED_TARGET yaml-cpp)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+# Prometheus endpoint (ops/metrics_server). Debian builds cpp-httplib as a shared library; its
+# pkg-config flags carry the feature macros (TLS, compression) the library's ABI was built with.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+pkg_check_modules(CAPNG REQUIRED IMPORTED_TARGET libcap-ng)  # dropping root (ops/privileges)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(Threads REQUIRED)
 find_package(ZLIB REQUIRED)

@@ -9,7 +9,7 @@ packages=(
   # libraries
   libpcap-dev libhyperscan-dev libnet1-dev libprotobuf-dev protobuf-compiler
   libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev libpcre2-dev zlib1g-dev libssl-dev
-  rapidjson-dev
+  rapidjson-dev libcpp-httplib-dev libcap-ng-dev
   # tests: GoogleTest, libFuzzer (clang), network-namespace test bed
   libgtest-dev libgmock-dev clang libclang-rt-14-dev iproute2 tcpdump ethtool
   python3-jsonschema  # tests: EVE output validated against Suricata's schema

@@ -30,6 +30,8 @@
 #include "spanguard/decode/decoder.h"
 #include "spanguard/detect/engine.h"
 #include "spanguard/detect/rule_profile.h"
+#include "spanguard/ops/metrics_server.h"
+#include "spanguard/ops/privileges.h"
 #include "spanguard/output/alert_stream.h"
 #include "spanguard/output/eve_writer.h"
 #include "spanguard/pipeline/engine.h"
@@ -586,6 +588,71 @@ std::unique_ptr<pipeline::Engine> make_live_engine(const core::Config& config,
   return std::make_unique<pipeline::Engine>(config, std::move(sources), workers, true, outputs);
 }
 
+// What /metrics and /healthz see: the engine's counters (total and per worker), each interface's
+// capture figures (summed over the workers that read it), and the reset latency histogram.
+ops::MetricsSnapshot metrics_snapshot(const pipeline::Engine& engine,
+                                      const respond::ResponseContext* respond) {
+  ops::MetricsSnapshot m;
+  m.totals = engine.counters();
+  m.workers = engine.worker_counters();
+  for (const auto& [name, stats] : engine.source_stats()) {
+    auto it = std::find_if(m.sources.begin(), m.sources.end(),
+                           [&name](const ops::SourceMetrics& s) { return s.name == name; });
+    if (it == m.sources.end()) it = m.sources.insert(m.sources.end(), {.name = name});
+    it->frames += stats.received;
+    it->kernel_dropped += stats.kernel_dropped;
+    it->interface_dropped += stats.interface_dropped;
+  }
+  if (respond != nullptr) {
+    const respond::LatencyHistogram& latency = respond->latency();
+    ops::Histogram h{.name = "respond.reset_latency_seconds",
+                     .help = "capture of the trigger to the return of the reset's send call"};
+    for (const int64_t ns : {1'000, 2'000, 5'000, 10'000, 20'000, 50'000, 100'000, 200'000, 500'000,
+                             1'000'000, 2'000'000, 5'000'000, 10'000'000}) {
+      h.bounds.push_back(static_cast<double>(ns) / 1e9);
+      h.counts.push_back(latency.count_at_most(ns));
+    }
+    h.count = latency.count();
+    h.sum = static_cast<double>(latency.sum_ns()) / 1e9;
+    m.histograms.push_back(std::move(h));
+  }
+  return m;
+}
+
+// metrics.listen: the endpoint starts once the engine exists and stops before it goes.
+std::unique_ptr<ops::MetricsServer> start_metrics(const core::Config& config,
+                                                  const pipeline::Engine& engine,
+                                                  const respond::ResponseContext* respond) {
+  const ops::MetricsOptions options = ops::metrics_options(config);
+  if (!options.enabled()) return nullptr;
+  auto server = std::make_unique<ops::MetricsServer>(
+      options, [&engine, respond] { return metrics_snapshot(engine, respond); });
+  core::logger("cli")->info("metrics and health on http://{}:{}/metrics and /healthz",
+                            server->host(), server->port());
+  return server;
+}
+
+// A sensor reads hostile traffic: once its sockets are open it needs no root. Refused before any
+// work is done when nothing says whom to become (run.user) or that root is wanted
+// (run.allow_root).
+void check_root_allowed(const core::Config& config) {
+  if (ops::privilege_options(config).user.empty() && ops::running_as_root() &&
+      !ops::root_allowed(config)) {
+    throw core::ConfigError(
+        "run.user: not set, and the sensor would go on as root after start-up; name the account "
+        "to run as (run.user: spanguard), or allow root with run.allow_root: true");
+  }
+}
+
+// After every socket is open and before the workers start: become run.user, keeping only
+// run.keep_caps (threads started later inherit them).
+void drop_privileges(const core::Config& config) {
+  const ops::PrivilegeOptions options = ops::privilege_options(config);
+  if (options.user.empty()) return;
+  const ops::Credentials now = ops::drop_privileges(options);
+  core::logger("cli")->info("running as {}: {}", options.user, now.describe());
+}
+
 int cmd_run(std::vector<std::string> interfaces, const std::string& inject_interface,
             const CommonOptions& o) {
   block_watched_signals();  // before the outputs start their threads
@@ -605,6 +672,8 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
   if (!inject_interface.empty()) check_interface("--inject-interface", inject_interface);
   check_common_inputs(config, o);
   capture::live_options(config, false);
+  check_root_allowed(config);
+  ops::metrics_options(config);  // a malformed metrics.listen fails before the rules compile
   const std::unique_ptr<detect::DetectionEngine> detection = load_detection(config, o);
   RunOutputs run;
   open_live_responses(config, inject_interface, interfaces.front(), detection.get(), run);
@@ -612,6 +681,9 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
   const capture::LiveOptions live = capture::live_options(config, run.respond != nullptr);
   const std::unique_ptr<pipeline::Engine> engine =
       make_live_engine(config, o, interfaces, live, outputs);
+  const std::unique_ptr<ops::MetricsServer> metrics =
+      start_metrics(config, *engine, run.respond.get());
+  drop_privileges(config);
   core::logger("cli")->info(
       "running with {} worker(s) on {} interface(s); stop with SIGINT/SIGTERM",
       engine->worker_count(), interfaces.size());

@@ -310,6 +310,18 @@ std::vector<detect::RuleProfile> Engine::rule_profile() const {
   return sum;
 }
 
+std::vector<core::CounterSnapshot> Engine::worker_counters() const {
+  std::vector<core::CounterSnapshot> out(workers_.size());
+  for (size_t w = 0; w < workers_.size(); ++w) workers_[w]->collect(out[w]);
+  return out;
+}
+
+std::vector<std::pair<std::string, capture::SourceStats>> Engine::source_stats() const {
+  std::vector<std::pair<std::string, capture::SourceStats>> out;
+  for (const auto& source : sources_) out.emplace_back(source->name(), source->stats());
+  return out;
+}
+
 core::CounterSnapshot Engine::counters() const {
   core::CounterSnapshot snapshot;
   core::Counters<CaptureCounter> capture(kCaptureGroup);

@@ -238,9 +238,18 @@ int64_t LatencyHistogram::upper_edge(int b) {
 void LatencyHistogram::record(int64_t ns) {
   buckets_[bucket(ns)].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<uint64_t>(std::max<int64_t>(ns, 0)), std::memory_order_relaxed);
   int64_t seen = max_.load(std::memory_order_relaxed);
   while (ns > seen && !max_.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
   }
+}
+
+uint64_t LatencyHistogram::count_at_most(int64_t ns) const {
+  uint64_t n = 0;
+  for (int b = 0; b < kFine + kCoarse && upper_edge(b) <= ns; ++b) {
+    n += buckets_[b].load(std::memory_order_relaxed);
+  }
+  return n;
 }
 
 int64_t LatencyHistogram::percentile(double p) const {

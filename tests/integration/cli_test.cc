@@ -463,7 +463,7 @@ TEST(Cli, JsonLogFormatWritesOneObjectPerLine) {
 TEST(Cli, BadBpfFilterIsAConfigErrorNamingTheKey) {
   if (geteuid() != 0) GTEST_SKIP() << "opening interfaces needs root";
   const RunResult r = run({spanguard_binary(), "run", "--interface", "lo", "--set",
-                           "capture.bpf_filter=tcp port banana"});
+                           "capture.bpf_filter=tcp port banana", "--set", "run.allow_root=true"});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("capture.bpf_filter: 'tcp port banana'"), std::string::npos) << r.err;
 }

@@ -32,7 +32,8 @@ TEST_P(LiveCapture, SeesEveryFrameOfATcpConversationOnTheMirror) {
 
   Subprocess sensor({"ip", "netns", "exec", bed.sensor().name(), spanguard_binary(), "run",
                      "--interface", SpanTestbed::kCaptureInterface, "--workers",
-                     std::to_string(workers), "--log-level", "info"});
+                     std::to_string(workers), "--set", "run.allow_root=true", "--log-level",
+                     "info"});
   ASSERT_TRUE(sensor.wait_for_stderr("capturing on mir0", std::chrono::seconds(10)))
       << sensor.stderr_text();
 
@@ -70,8 +71,8 @@ TEST(LiveCaptureSignals, HangupReopensAndTerminateStopsWithThreadsRunning) {
   if (!ns.ok() || ns.exec("ip link set lo up") != 0) GTEST_SKIP() << "cannot make a namespace";
   const std::string eve = temp_path("signals.eve.json");
   Subprocess sensor({"ip", "netns", "exec", ns.name(), spanguard_binary(), "run", "--interface",
-                     "lo", "--eve", eve, "--set", "output.socket.listen=tcp://127.0.0.1:0",
-                     "--log-level", "info"});
+                     "lo", "--eve", eve, "--set", "output.socket.listen=tcp://127.0.0.1:0", "--set",
+                     "run.allow_root=true", "--log-level", "info"});
   ASSERT_TRUE(sensor.wait_for_stderr("running with", std::chrono::seconds(10)))
       << sensor.stderr_text();
   for (int i = 0; i < 3; ++i) {

@@ -59,6 +59,14 @@ class ResetSensor {
     const bool workers_set = std::any_of(sets.begin(), sets.end(), [](const std::string& s) {
       return s.rfind("pipeline.workers=", 0) == 0;
     });
+    // Root after start-up is refused unless allowed, or a set names the account to become.
+    const bool user_set = std::any_of(sets.begin(), sets.end(), [](const std::string& s) {
+      return s.rfind("run.user=", 0) == 0;
+    });
+    if (!user_set) {
+      argv.push_back("--set");
+      argv.push_back("run.allow_root=true");
+    }
     if (!workers_set && workers == Workers::kOne) {
       argv.push_back("--workers");
       argv.push_back("1");

@@ -44,6 +44,11 @@ class Engine {
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
   // Sums of every worker's and source's counters; safe while running.
   core::CounterSnapshot counters() const;
+  // Each worker's own counters, by worker index; safe while running.
+  std::vector<core::CounterSnapshot> worker_counters() const;
+  // Each capture source's figures with its name (an interface read by several workers appears
+  // once per worker); safe while running.
+  std::vector<std::pair<std::string, capture::SourceStats>> source_stats() const;
   // Every worker's rule profile summed, by rule index (empty unless detect.profile_rules); after
   // run() has returned.
   std::vector<detect::RuleProfile> rule_profile() const;

@@ -102,6 +102,10 @@ class LatencyHistogram {
   uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   int64_t percentile(double p) const;  // upper edge of the bucket holding the p-quantile
   int64_t max() const { return max_.load(std::memory_order_relaxed); }
+  uint64_t sum_ns() const { return sum_ns_.load(std::memory_order_relaxed); }
+  // Samples of at most `ns` (exact at bucket edges: multiples of 100 ns to 100 µs, of 10 µs to
+  // 10 ms), for a cumulative histogram such as Prometheus's.
+  uint64_t count_at_most(int64_t ns) const;
 
  private:
   // 100 ns buckets to 100 µs, 10 µs buckets to 10 ms, one overflow bucket.
@@ -111,6 +115,7 @@ class LatencyHistogram {
   std::array<std::atomic<uint64_t>, kFine + kCoarse + 1> buckets_{};
   std::atomic<uint64_t> count_{0};
   std::atomic<int64_t> max_{0};
+  std::atomic<uint64_t> sum_ns_{0};
 };
 
 // respond.max_per_second across all workers: a generic cell rate algorithm on one atomic.

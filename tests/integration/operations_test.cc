@@ -1,0 +1,193 @@
+// Running the sensor as an operator would: root refused after start-up unless allowed, the drop to
+// run.user once the sockets are open (capture still working), and the metrics and health endpoint
+// scraped over HTTP while it runs, /healthz turning 503 when the capture goes silent.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "process.h"
+#include "reset_harness.h"
+#include "tcp_peers.h"
+
+namespace spanguard::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A sensor namespace whose v0 is the capture interface, and a peer namespace on the other end of
+// the veth that can put a frame on it.
+struct QuietLink {
+  QuietLink() : sensor("sgops"), peer("sgopp") {
+    ok = sensor.ok() && peer.ok() &&
+         shell("ip link add v0 netns " + sensor.name() + " type veth peer name v1 netns " +
+               peer.name()) == 0 &&
+         sensor.exec(
+             "ip link set lo up && ip link set v0 up && ip addr add 198.51.100.11/24 "
+             "dev v0") == 0 &&
+         peer.exec(
+             "ip link set v1 up && ip addr add 198.51.100.10/24 dev v1 && ip neigh replace "
+             "198.51.100.11 lladdr 02:00:00:00:00:0b dev v1 nud permanent") == 0;
+  }
+  // One UDP datagram from the peer onto the sensor's capture interface.
+  bool send_frame() const {
+    return peer.exec("bash -c \"echo x > /dev/udp/198.51.100.11/9\"") == 0;
+  }
+  NetNamespace sensor, peer;
+  bool ok = false;
+};
+
+std::vector<std::string> run_argv(const QuietLink& link, std::vector<std::string> sets) {
+  std::vector<std::string> argv = {
+      "ip",  "netns",       "exec", link.sensor.name(), spanguard_binary(),
+      "run", "--interface", "v0",   "--log-level",      "info"};
+  for (std::string& s : sets) {
+    argv.push_back("--set");
+    argv.push_back(std::move(s));
+  }
+  return argv;
+}
+
+// "Uid:\t65534\t65534..." -> the fields after the label, for every thread of `pid`.
+std::vector<std::string> status_lines(pid_t pid, const std::string& label) {
+  std::vector<std::string> out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(task.path() / "status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind(label + ":", 0) == 0) out.push_back(line.substr(label.size() + 1));
+    }
+  }
+  return out;
+}
+
+pid_t sensor_pid(const QuietLink& link) {
+  // `ip netns exec` execs the sensor in place; find it by its namespace.
+  const RunResult r = run({"ip", "netns", "pids", link.sensor.name()});
+  std::istringstream in(r.out);
+  pid_t pid = -1;
+  in >> pid;
+  return pid;
+}
+
+TEST(Operations, RootAfterStartUpIsRefusedUnlessAllowedOrAUserIsNamed) {
+  if (geteuid() != 0) GTEST_SKIP() << "the check applies to root";
+  const RunResult r = run({spanguard_binary(), "run", "--interface", "lo"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("run.user"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("run.allow_root"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("rules loaded"), std::string::npos) << "refused only after the work";
+}
+
+TEST(Operations, DropsToRunUserWithOnlyTheKeptCapabilitiesAndStillCaptures) {
+  if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  QuietLink link;
+  if (!link.ok) GTEST_SKIP() << "cannot build the namespaces";
+  Subprocess sensor(run_argv(link, {"run.user=nobody", "run.keep_caps=[]"}));
+  ASSERT_TRUE(sensor.wait_for_stderr("running with", 10s)) << sensor.stderr_text();
+  EXPECT_NE(sensor.stderr_text().find("running as nobody"), std::string::npos)
+      << sensor.stderr_text();
+  const pid_t pid = sensor_pid(link);
+  ASSERT_GT(pid, 0);
+  const std::vector<std::string> uids = status_lines(pid, "Uid");
+  ASSERT_FALSE(uids.empty());
+  for (const std::string& uid : uids) {
+    EXPECT_TRUE(std::regex_match(uid, std::regex("\\s*65534\\s+65534\\s+65534\\s+65534\\s*")))
+        << "Uid:" << uid;
+  }
+  for (const char* set : {"CapEff", "CapPrm"}) {
+    for (const std::string& caps : status_lines(pid, set)) {
+      EXPECT_TRUE(std::regex_match(caps, std::regex("\\s*0+\\s*"))) << set << ":" << caps;
+    }
+  }
+  // The capture opened as root keeps delivering.
+  ASSERT_TRUE(link.send_frame());
+  ASSERT_TRUE(link.send_frame());
+  sensor.signal(SIGTERM);
+  ASSERT_EQ(sensor.wait(10s), 0) << sensor.stderr_text();
+  EXPECT_GE(summary_counter(sensor.stderr_text(), "udp").value_or(0), 2u) << sensor.stderr_text();
+}
+
+// An HTTP answer: status 0 when none came.
+struct Answer {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+};
+
+// Runs an HTTP GET from inside the sensor's namespace (where the endpoint listens on loopback).
+Answer get(const QuietLink& link, int port, const std::string& path) {
+  Answer answer;
+  run_in_namespace(link.sensor, [&] {
+    httplib::Client client("127.0.0.1", port);
+    client.set_connection_timeout(2);
+    client.set_read_timeout(2);
+    if (const httplib::Result r = client.Get(path.c_str())) {
+      answer = {r->status, r->get_header_value("Content-Type"), r->body};
+    }
+  });
+  return answer;
+}
+
+TEST(Operations, MetricsAreScrapedAndHealthTurnsUnhealthyWhenCaptureFallsSilent) {
+  if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  QuietLink link;
+  if (!link.ok) GTEST_SKIP() << "cannot build the namespaces";
+  Subprocess sensor(run_argv(link, {"run.allow_root=true", "metrics.listen=127.0.0.1:0",
+                                    "metrics.stall_seconds=1s", "pipeline.workers=2"}));
+  ASSERT_TRUE(sensor.wait_for_stderr("running with", 10s)) << sensor.stderr_text();
+  std::smatch m;
+  const std::string log = sensor.stderr_text();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics")))
+      << log;
+  const int port = std::stoi(m[1]);
+
+  ASSERT_TRUE(link.send_frame());
+  // Scrapes until the frame shows: per worker and per interface series, help and type lines.
+  std::string body;
+  for (int i = 0; i < 100 && body.find("spanguard_source_frames_total{interface=\"v0\"} 1") ==
+                                 std::string::npos;
+       ++i) {
+    const Answer r = get(link, port, "/metrics");
+    ASSERT_EQ(r.status, 200) << "no answer from /metrics";
+    EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    body = r.body;
+    if (body.find("frames_total{interface=\"v0\"} 1") == std::string::npos) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  EXPECT_NE(body.find("spanguard_source_frames_total{interface=\"v0\"} 1"), std::string::npos)
+      << body;
+  EXPECT_NE(body.find("# TYPE spanguard_decode_packets_total counter"), std::string::npos) << body;
+  EXPECT_NE(body.find("spanguard_decode_packets_total{worker=\"1\"}"), std::string::npos) << body;
+
+  // Silent for longer than stall_seconds: 503 naming the interface; a frame makes it healthy.
+  int status = 0;
+  std::string why;
+  for (int i = 0; i < 100 && status != 503; ++i) {
+    const Answer r = get(link, port, "/healthz");
+    status = r.status;
+    why = r.body;
+    if (status != 503) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(status, 503) << why;
+  EXPECT_NE(why.find("v0"), std::string::npos) << why;
+  ASSERT_TRUE(link.send_frame());
+  for (int i = 0; i < 100 && status != 200; ++i) {
+    status = get(link, port, "/healthz").status;
+    if (status != 200) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(status, 200);
+
+  sensor.signal(SIGTERM);
+  ASSERT_EQ(sensor.wait(10s), 0) << sensor.stderr_text();
+}
+
+}  // namespace
+}  // namespace spanguard::testing
