@@ -221,6 +221,11 @@ AppLayerOptions applayer_options(const core::Config& c) {
 
 const core::CounterGroup& AppLayer::counter_group() { return kCounterGroup; }
 
+void AppLayer::Context::limit_bodies(AppLayerOptions& o) {
+  if (!o.request_bodies) o.http.request_body_limit = 0;
+  if (!o.response_bodies) o.http.response_body_limit = 0;
+}
+
 AppLayer::Context::Context(const AppLayerOptions& o, const rules::Registry& r, TransactionSink& s)
     : options(o),
       registry(r),
@@ -254,8 +259,7 @@ AppLayer::Context::Context(const AppLayerOptions& o, const rules::Registry& r, T
          r.find_sticky("smtp.helo"),
          r.find_sticky("smtp.mail_from"),
          r.find_sticky("smtp.rcpt_to")};
-  if (!options.request_bodies) options.http.request_body_limit = 0;
-  if (!options.response_bodies) options.http.response_body_limit = 0;
+  limit_bodies(options);
   for (const HttpBufferDef& d : http_buffer_defs()) {
     const rules::BufferId id = r.find_sticky(d.def.name);
     if (id == rules::Registry::kNoBuffer) continue;  // a registry without HTTP (tests)
@@ -362,6 +366,12 @@ AppLayer::AppLayer(const AppLayerOptions& options, const rules::Registry& regist
 }
 
 AppLayer::~AppLayer() = default;
+
+void AppLayer::update_options(const AppLayerOptions& options) {
+  options_ = options;
+  context_->options = options;
+  Context::limit_bodies(context_->options);
+}
 
 const core::Counters<AppCounter>& AppLayer::counters() const { return context_->counters; }
 

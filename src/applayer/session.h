@@ -22,6 +22,8 @@ namespace spanguard::applayer {
 
 struct AppLayer::Context {
   Context(const AppLayerOptions& o, const rules::Registry& r, TransactionSink& s);
+  // Body limits are 0 for the sides no rule inspects.
+  static void limit_bodies(AppLayerOptions& o);
 
   AppLayerOptions options;
   const rules::Registry& registry;

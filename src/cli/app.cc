@@ -10,11 +10,15 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +39,7 @@
 #include "spanguard/output/alert_stream.h"
 #include "spanguard/output/eve_writer.h"
 #include "spanguard/pipeline/engine.h"
+#include "spanguard/pipeline/rule_slot.h"
 #include "spanguard/pipeline/summary.h"
 #include "spanguard/respond/injector.h"
 #include "spanguard/respond/responder.h"
@@ -169,14 +174,19 @@ void report_rule_profile(const pipeline::Engine& engine, const detect::Detection
   }
 }
 
+// `rules` (run): the slot a reload replaces, whose final set the rule profile is reported for;
+// `reload` runs on SIGUSR2.
 int run_engine(pipeline::Engine& engine, const std::string& title, bool read_errors_fail,
                output::AlertStream* alerts, output::EveWriter* eve,
-               const detect::DetectionEngine* detection, const CommonOptions& o) {
-  // SIGINT/SIGTERM stop; SIGHUP reopens the EVE file after log rotation (Suricata's signals).
+               const detect::DetectionEngine* detection, const CommonOptions& o,
+               const pipeline::RuleSlot* rules = nullptr, std::function<void()> reload = {}) {
+  // SIGINT/SIGTERM stop; SIGHUP reopens the EVE file after log rotation; SIGUSR2 reloads the rules
+  // (Suricata's signals).
   SignalWatcher signals([&engine](int) { engine.stop(); },
                         [eve] {
                           if (eve != nullptr) eve->reopen();
-                        });
+                        },
+                        std::move(reload));
   const int64_t start = core::monotonic_ns();
   // A failure inside the engine (a worker's error) still drains the alert stream and prints the
   // summary of what was done before it is reported.
@@ -191,7 +201,9 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
   core::flush_suppressed_logs();
   const core::CounterSnapshot counters = engine.counters();
   print_report(pipeline::format_summary(title, counters, wall));
-  report_rule_profile(engine, detection, o);
+  const std::shared_ptr<const detect::DetectionEngine> final_rules =
+      rules != nullptr ? rules->current() : nullptr;
+  report_rule_profile(engine, final_rules != nullptr ? final_rules.get() : detection, o);
   if (failure) std::rethrow_exception(failure);
   if (read_errors_fail && counters.get("capture.read_errors") > 0) return 1;
   return 0;
@@ -632,6 +644,95 @@ std::unique_ptr<ops::MetricsServer> start_metrics(const core::Config& config,
   return server;
 }
 
+// Rule reload (SIGUSR2): a thread of its own reads and compiles the rule files again — seconds for
+// a large set — while the workers go on with the rules in use. A new set with any error is refused
+// as a whole (a half-loaded set would silently drop the broken rules' coverage) and the old one
+// stays. An accepted set is published to the workers, which start new flows on it at their next
+// batch; flows already tracked finish on the set they started with.
+class RuleReloader {
+ public:
+  RuleReloader(const core::Config& config, const CommonOptions& o, pipeline::RuleSlot& slot,
+               const pipeline::Engine& engine, bool can_respond)
+      : config_(config), options_(o), slot_(slot), engine_(engine), can_respond_(can_respond) {
+    options_.strict = true;
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~RuleReloader() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  RuleReloader(const RuleReloader&) = delete;
+  RuleReloader& operator=(const RuleReloader&) = delete;
+
+  // Asks for a reload; requests made while one runs are served by one more afterwards.
+  void request() {
+    {
+      std::lock_guard lock(mutex_);
+      pending_ = true;
+    }
+    wake_.notify_all();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return pending_ || done_; });
+      if (done_) return;
+      pending_ = false;
+      lock.unlock();
+      reload();
+      lock.lock();
+    }
+  }
+
+  void reload() {
+    const auto log = core::logger("rules");
+    log->info("reloading rules");
+    const int64_t start = core::monotonic_ns();
+    std::shared_ptr<const detect::DetectionEngine> next;
+    try {
+      next = load_detection(config_, options_);
+    } catch (const std::exception& e) {
+      log->error("rule reload refused, the rules in use stay active: {}", e.what());
+      return;
+    }
+    if (next == nullptr) {
+      log->error("rule reload refused, the rules in use stay active: no rule file configured");
+      return;
+    }
+    if (!can_respond_ && any_rule_responds(next.get(), respond::respond_options(config_))) {
+      log->warn(
+          "reloaded rules ask for resets, but this run started without an injector (no rule "
+          "asked for one then): they alert only until the sensor is restarted");
+    }
+    slot_.replace(next);
+    const uint64_t version = slot_.version();
+    // Idle workers switch within capture.timeout, busy ones at their next batch.
+    for (int i = 0; i < 3000 && !engine_.rules_active(version); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    log->info("rules reloaded in {:.3f} s: {} rules, {} on every worker",
+              static_cast<double>(core::monotonic_ns() - start) / 1e9, next->stats().rules,
+              engine_.rules_active(version) ? "active" : "not yet active");
+  }
+
+  const core::Config& config_;
+  CommonOptions options_;
+  pipeline::RuleSlot& slot_;
+  const pipeline::Engine& engine_;
+  bool can_respond_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool pending_ = false;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 // A sensor reads hostile traffic: once its sockets are open it needs no root. Refused before any
 // work is done when nothing says whom to become (run.user) or that root is wanted
 // (run.allow_root).
@@ -674,10 +775,13 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
   capture::live_options(config, false);
   check_root_allowed(config);
   ops::metrics_options(config);  // a malformed metrics.listen fails before the rules compile
-  const std::unique_ptr<detect::DetectionEngine> detection = load_detection(config, o);
+  const std::shared_ptr<const detect::DetectionEngine> detection = load_detection(config, o);
   RunOutputs run;
   open_live_responses(config, inject_interface, interfaces.front(), detection.get(), run);
-  const pipeline::WorkerOutputs outputs = open_outputs(config, o, run, detection.get());
+  pipeline::WorkerOutputs outputs = open_outputs(config, o, run, detection.get());
+  // Rules can be reloaded while running (SIGUSR2) when there were rules to start with.
+  std::optional<pipeline::RuleSlot> rules;
+  if (detection != nullptr) outputs.rules = &rules.emplace(detection);
   const capture::LiveOptions live = capture::live_options(config, run.respond != nullptr);
   const std::unique_ptr<pipeline::Engine> engine =
       make_live_engine(config, o, interfaces, live, outputs);
@@ -688,8 +792,17 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
       "running with {} worker(s) on {} interface(s); stop with SIGINT/SIGTERM",
       engine->worker_count(), interfaces.size());
   run.engine = engine.get();
+  std::optional<RuleReloader> reloader;
+  std::function<void()> reload;
+  if (rules) {
+    reloader.emplace(config, o, *rules, *engine, run.respond != nullptr);
+    reload = [&reloader] { reloader->request(); };
+  } else {
+    reload = [] { core::logger("rules")->warn("SIGUSR2: no rules to reload (none configured)"); };
+  }
   const int status = run_engine(*engine, "spanguard run", false, run.alerts.get(), run.eve.get(),
-                                detection.get(), o);
+                                detection.get(), o, rules ? &*rules : nullptr, std::move(reload));
+  reloader.reset();
   run.engine = nullptr;
   return status;
 }

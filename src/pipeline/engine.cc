@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <spdlog/fmt/fmt.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -308,6 +309,11 @@ std::vector<detect::RuleProfile> Engine::rule_profile() const {
   std::vector<detect::RuleProfile> sum;
   for (const auto& worker : workers_) worker->collect_profile(sum);
   return sum;
+}
+
+bool Engine::rules_active(uint64_t version) const {
+  return std::all_of(workers_.begin(), workers_.end(),
+                     [version](const auto& w) { return w->rules_version() >= version; });
 }
 
 std::vector<core::CounterSnapshot> Engine::worker_counters() const {

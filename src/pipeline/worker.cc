@@ -1,6 +1,8 @@
 // The per-worker data path.
 #include "spanguard/pipeline/worker.h"
 
+#include <algorithm>
+
 #include "spanguard/applayer/registry.h"
 #include "spanguard/events/events.h"
 
@@ -10,15 +12,21 @@ namespace {
 
 // The application layer does only what its consumers need: identification alone when no rule
 // inspects transactions and no transaction record is written; bodies only for body rules.
-applayer::AppLayerOptions app_layer_options(const core::Config& config,
+// What the application layer must produce for these rules (and records).
+applayer::AppLayerOptions app_layer_options(applayer::AppLayerOptions o,
                                             const detect::DetectionEngine* engine, bool records) {
-  applayer::AppLayerOptions o = applayer::applayer_options(config);
   const bool rules = engine != nullptr && engine->has_transaction_rules();
   o.parse = rules || records;
   o.request_bodies = rules && (engine->body_sides() & detect::kTxRequest);
   o.response_bodies = rules && (engine->body_sides() & detect::kTxResponse);
   o.payload = rules && engine->transaction_payload();
   return o;
+}
+
+// The rule set a worker starts with: the slot's, or a caller-owned one (not owned here).
+std::shared_ptr<const detect::DetectionEngine> start_rules(const WorkerOutputs& outputs) {
+  if (outputs.rules != nullptr) return outputs.rules->current();
+  return {std::shared_ptr<const void>(), outputs.detection};
 }
 
 }  // namespace
@@ -38,26 +46,28 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
                           : std::nullopt),
       decoder_(decode::decoder_options(config, live_capture)),
       defrag_(decode::defrag_options(config)),
-      detector_(outputs.detection != nullptr
-                    ? std::make_unique<detect::Detector>(*outputs.detection,
-                                                         static_cast<detect::AlertSink&>(*this))
-                    : nullptr),
-      app_layer_(
-          app_layer_options(config, outputs.detection,
-                            http_records_ || tls_records_ || dns_records_),
-          outputs.detection != nullptr ? outputs.detection->registry() : applayer::rule_registry(),
-          static_cast<applayer::TransactionSink&>(*this)),
+      app_options_(applayer::applayer_options(config)),
+      start_rules_(start_rules(outputs)),
+      // (No reload can be under way while workers are built: the reloader starts after them.)
+      rules_version_(outputs.rules != nullptr ? outputs.rules->version() : 0),
+      app_layer_(app_layer_options(app_options_, start_rules_.get(),
+                                   http_records_ || tls_records_ || dns_records_),
+                 start_rules_ != nullptr ? start_rules_->registry() : applayer::rule_registry(),
+                 static_cast<applayer::TransactionSink&>(*this)),
       // Protocol identification, then stream rules (they may be restricted to the protocol), then
       // the parsers: a trigger in the raw stream is reset before the segment is parsed.
       reassembler_(
           stream::stream_options(config),
           {&app_layer_.identifier(), static_cast<stream::StreamConsumer*>(this), &app_layer_}),
-      tx_buffers_(outputs.detection != nullptr ? outputs.detection->registry().buffer_count() : 0),
+      tx_buffers_(start_rules_ != nullptr ? start_rules_->registry().buffer_count() : 0),
       responder_(outputs.respond != nullptr
                      ? std::make_unique<respond::Responder>(
                            *outputs.respond, static_cast<respond::ResponseSink&>(*this))
                      : nullptr),
-      flows_(flow::flow_options(config), this) {}
+      flows_(flow::flow_options(config), this) {
+  if (start_rules_ != nullptr) adopt_rules(start_rules_);
+  adopted_version_.store(rules_version_, std::memory_order_release);
+}
 
 Worker::~Worker() { finish(); }
 
@@ -82,9 +92,9 @@ void Worker::on_frame(const capture::Frame& frame) {
   // checksum, which its receiver drops, is inspected as a packet but must not move the flow's
   // state or stream (a forged RST or an inserted payload would).
   if (view_.l4_invalid || (view_.bad_checksum && view_.is_tcp())) {
-    if (detector_) {
+    if (detect::Detector* d = detector_for(nullptr)) {
       current_ = &view_;
-      detector_->on_packet(view_, nullptr, flow::Direction::kToServer);
+      d->on_packet(view_, nullptr, flow::Direction::kToServer);
       current_ = nullptr;
     }
     if (!live_) on_batch_end();
@@ -99,8 +109,8 @@ void Worker::on_frame(const capture::Frame& frame) {
   if (pf.flow != nullptr && inspect && view_.is_udp()) {
     app_layer_.on_packet(view_, pf.flow, pf.dir);
   }
-  if (detector_ && inspect && view_.is_ip() && !(view_.is_tcp() && pf.tcp.invalid)) {
-    detector_->on_packet(view_, pf.flow, pf.dir);
+  if (inspect && view_.is_ip() && !(view_.is_tcp() && pf.tcp.invalid)) {
+    if (detect::Detector* d = detector_for(pf.flow)) d->on_packet(view_, pf.flow, pf.dir);
   }
   if (pf.flow != nullptr && view_.is_tcp()) {
     if (pf.tcp.deliver && !pf.flow->reset) {
@@ -109,8 +119,9 @@ void Worker::on_frame(const capture::Frame& frame) {
     if (view_.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid) {
       reassembler_.on_ack(*pf.flow, pf.dir, view_.ack);
     }
-    if ((pf.tcp.closed || pf.flow->reset || pf.flow->raw_stream_done) && detector_)
-      detector_->release_streams(*pf.flow);
+    if (pf.tcp.closed || pf.flow->reset || pf.flow->raw_stream_done) {
+      if (detect::Detector* d = detector_for(pf.flow)) d->release_streams(*pf.flow);
+    }
   }
   current_ = nullptr;
   // Offline there is nothing "queued meanwhile": the other end's reset goes out after this packet.
@@ -118,6 +129,7 @@ void Worker::on_frame(const capture::Frame& frame) {
 }
 
 void Worker::on_batch_end() {
+  if (outputs_.rules != nullptr) check_rule_reload();
   if (responder_) responder_->flush();
   emit_pending_alerts();
   // Live, a SIEM tails the EVE file: what this batch wrote is flushed now (only when it wrote).
@@ -125,6 +137,7 @@ void Worker::on_batch_end() {
 }
 
 void Worker::on_idle(core::Timestamp now) {
+  if (outputs_.rules != nullptr) check_rule_reload();
   if (responder_) responder_->on_idle(now);
   emit_pending_alerts();
   if (outputs_.eve != nullptr) outputs_.eve->flush();
@@ -144,7 +157,9 @@ void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
   // application layer still holds open (a body delimited by the close) is completed.
   reassembler_.on_flow_end(const_cast<flow::Flow&>(flow));
   if (!flow.reset) app_layer_.on_flow_end(const_cast<flow::Flow&>(flow));
-  if (detector_) detector_->release_streams(const_cast<flow::Flow&>(flow));  // streams to the pool
+  if (flow.rule_generation != 0) {
+    detector_for(const_cast<flow::Flow*>(&flow))->release_streams(const_cast<flow::Flow&>(flow));
+  }
   if (flow.parent_flow_id != 0) {
     if (const auto it = ftp_data_.find(flow.parent_flow_id); it != ftp_data_.end()) {
       std::erase(it->second, &flow);
@@ -163,12 +178,14 @@ void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
     }
     emit(event);
   }
+  release_rules(flow);
 }
 
 void Worker::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
                             uint64_t offset, bool after_gap) {
-  if (detector_ && !flow.reset && !flow.raw_stream_done) {
-    detector_->on_stream_data(flow, dir, data, offset, after_gap, current_);
+  if (flow.reset || flow.raw_stream_done) return;
+  if (detect::Detector* d = detector_for(&flow)) {
+    d->on_stream_data(flow, dir, data, offset, after_gap, current_);
   }
 }
 
@@ -273,7 +290,7 @@ void Worker::on_stream_event(flow::Flow&, flow::Direction, stream::StreamEvent) 
 
 void Worker::on_transaction(const applayer::TxInspection& tx) {
   if (tx.flow->reset) return;
-  if (detector_) {
+  if (detect::Detector* detector = detector_for(tx.flow)) {
     for (size_t id = 0; id < tx_buffers_.size(); ++id) {
       const std::optional<std::string_view>& b =
           id < tx.buffers.size() ? tx.buffers[id] : std::nullopt;
@@ -294,7 +311,7 @@ void Worker::on_transaction(const applayer::TxInspection& tx) {
     view.buffers = tx_buffers_;
     view.facts = tx.facts;
     current_tx_ = &tx;
-    detector_->on_transaction(*tx.flow, tx.dir, view, current_);
+    detector->on_transaction(*tx.flow, tx.dir, view, current_);
     current_tx_ = nullptr;
   }
   if (http_records_ && tx.tx_done && tx.http != nullptr) emit_record(tx);
@@ -319,13 +336,102 @@ void Worker::collect(core::CounterSnapshot& out) const {
   out.add(flows_.counters().values());
   out.add(reassembler_.counters().values());
   app_layer_.collect(out);
-  if (detector_) out.add(detector_->counters().values());
+  {
+    std::lock_guard lock(generations_mutex_);
+    if (!generations_.empty()) out.add(retired_detect_.values());
+    for (const auto& g : generations_) out.add(g->detector->counters().values());
+  }
   if (responder_) out.add(responder_->counters().values());
 }
 
+detect::Detector* Worker::detector_for(flow::Flow* flow) {
+  if (generations_.empty()) return nullptr;
+  RuleGeneration& current = *generations_.back();
+  if (flow == nullptr) return current.detector.get();
+  if (flow->rule_generation == 0) {
+    flow->rule_generation = current.id;
+    ++current.flows;
+    return current.detector.get();
+  }
+  if (flow->rule_generation == current.id) return current.detector.get();
+  for (const auto& g : generations_) {
+    if (g->id == flow->rule_generation) return g->detector.get();
+  }
+  return current.detector.get();  // unreachable: a generation lives while it serves a flow
+}
+
+void Worker::check_rule_reload() {
+  const uint64_t version = outputs_.rules->version();
+  if (version == rules_version_) return;
+  rules_version_ = version;
+  std::shared_ptr<const detect::DetectionEngine> next = outputs_.rules->current();
+  if (next != nullptr && (generations_.empty() || generations_.back()->engine != next)) {
+    adopt_rules(std::move(next));
+  }
+  adopted_version_.store(version, std::memory_order_release);
+}
+
+void Worker::adopt_rules(std::shared_ptr<const detect::DetectionEngine> engine) {
+  auto generation = std::make_unique<RuleGeneration>();
+  // Ids 1-255 in turn, skipping those still serving flows (0 means "none yet").
+  uint8_t id = generations_.empty() ? 0 : generations_.back()->id;
+  for (;;) {
+    id = static_cast<uint8_t>(id == 255 ? 1 : id + 1);
+    if (std::none_of(generations_.begin(), generations_.end(),
+                     [id](const auto& g) { return g->id == id; })) {
+      break;
+    }
+  }
+  generation->id = id;
+  generation->detector =
+      std::make_unique<detect::Detector>(*engine, static_cast<detect::AlertSink&>(*this));
+  generation->engine = std::move(engine);
+  // The application layer produces what the union of the rule sets still in use needs (a new
+  // rule may want bodies the old ones did not; flows on the old set still parse as before).
+  applayer::AppLayerOptions needs = app_layer_options(
+      app_options_, generation->engine.get(), http_records_ || tls_records_ || dns_records_);
+  for (const auto& g : generations_) {
+    const applayer::AppLayerOptions old = app_layer_options(
+        app_options_, g->engine.get(), http_records_ || tls_records_ || dns_records_);
+    needs.parse = needs.parse || old.parse;
+    needs.request_bodies = needs.request_bodies || old.request_bodies;
+    needs.response_bodies = needs.response_bodies || old.response_bodies;
+    needs.payload = needs.payload || old.payload;
+  }
+  if (!generations_.empty()) app_layer_.update_options(needs);
+  const bool retire_previous = !generations_.empty() && generations_.back()->flows == 0;
+  {
+    std::lock_guard lock(generations_mutex_);
+    generations_.push_back(std::move(generation));
+  }
+  if (retire_previous) retire(generations_.end() - 2);
+}
+
+void Worker::retire(std::vector<std::unique_ptr<RuleGeneration>>::iterator generation) {
+  std::lock_guard lock(generations_mutex_);
+  const core::CounterValues& values = (*generation)->detector->counters().values();
+  for (size_t i = 0; i < static_cast<size_t>(detect::DetectCounter::kCount); ++i) {
+    retired_detect_.inc(static_cast<detect::DetectCounter>(i), values.get(i));
+  }
+  generations_.erase(generation);
+}
+
+void Worker::release_rules(const flow::Flow& flow) {
+  if (flow.rule_generation == 0 || generations_.empty()) return;
+  const auto it = std::find_if(generations_.begin(), generations_.end(),
+                               [&flow](const auto& g) { return g->id == flow.rule_generation; });
+  if (it == generations_.end()) return;
+  if ((*it)->flows > 0) --(*it)->flows;
+  if ((*it)->flows > 0 || it == generations_.end() - 1) return;
+  // An old rule set serves no flow any more: its matcher goes, and with the last worker's the
+  // compiled rules themselves.
+  emit_pending_alerts();
+  retire(it);
+}
+
 void Worker::collect_profile(std::vector<detect::RuleProfile>& out) const {
-  if (!detector_) return;
-  const std::vector<detect::RuleProfile>& mine = detector_->profile();
+  if (generations_.empty()) return;
+  const std::vector<detect::RuleProfile>& mine = generations_.back()->detector->profile();
   if (out.size() < mine.size()) out.resize(mine.size());
   for (size_t i = 0; i < mine.size(); ++i) out[i].add(mine[i]);
 }

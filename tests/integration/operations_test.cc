@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -187,6 +188,112 @@ TEST(Operations, MetricsAreScrapedAndHealthTurnsUnhealthyWhenCaptureFallsSilent)
 
   sensor.signal(SIGTERM);
   ASSERT_EQ(sensor.wait(10s), 0) << sensor.stderr_text();
+}
+
+// A UDP datagram from the peer, from a fixed source port: the same port is the same flow.
+bool send_udp(const QuietLink& link, int source_port, const std::string& payload) {
+  static const std::string script = [] {
+    const std::string path = temp_path("send_udp.py");
+    std::ofstream(path) << "import socket, sys\n"
+                           "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                           "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                           "s.bind(('198.51.100.10', int(sys.argv[1])))\n"
+                           "s.sendto(sys.argv[2].encode(), ('198.51.100.11', 9))\n";
+    return path;
+  }();
+  return link.peer.exec("python3 " + script + " " + std::to_string(source_port) + " " + payload) ==
+         0;
+}
+
+// Waits (bounded) until the EVE file has an alert of rule `sid` from `source_port`.
+bool wait_alert(const std::string& eve, int source_port, int sid) {
+  for (int i = 0; i < 300; ++i) {
+    for (const std::string& line : lines_of(eve)) {
+      if (json_member(line, "event_type") == "alert" &&
+          json_member(line, "src_port") == std::to_string(source_port) &&
+          json_path(line, {"alert", "signature_id"}) == std::to_string(sid)) {
+        return true;
+      }
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+// Counts, in stderr, the lines containing `text`.
+size_t log_count(const Subprocess& sensor, const std::string& text) {
+  const std::string log = sensor.stderr_text();
+  size_t n = 0;
+  for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+  return n;
+}
+
+bool wait_log_count(const Subprocess& sensor, const std::string& text, size_t count) {
+  for (int i = 0; i < 1000 && log_count(sensor, text) < count; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  return log_count(sensor, text) >= count;
+}
+
+// SIGUSR2 reloads the rules while the sensor runs: new flows follow the new set, a flow already
+// tracked finishes on the set it started with, a broken file leaves the set in use active, and no
+// flow is lost on the way.
+TEST(Operations, RulesReloadOnSigusr2WithoutLosingFlows) {
+  if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  QuietLink link;
+  if (!link.ok) GTEST_SKIP() << "cannot build the namespaces";
+  const std::string rules = temp_path("reload.rules");
+  const std::string eve = temp_path("reload.eve.json");
+  std::ofstream(rules) << "alert udp any any -> any 9 (msg:\"old A\"; content:\"AAA\"; sid:1;)\n"
+                          "alert udp any any -> any 9 (msg:\"old C\"; content:\"CCC\"; sid:3;)\n";
+  std::vector<std::string> argv = run_argv(link, {"run.allow_root=true", "flow.records=yes",
+                                                  "pipeline.workers=2", "capture.fanout=yes"});
+  for (const char* a : {"--rules", rules.c_str(), "--eve", eve.c_str()}) argv.push_back(a);
+  Subprocess sensor(std::move(argv));
+  ASSERT_TRUE(sensor.wait_for_stderr("running with", 10s)) << sensor.stderr_text();
+
+  ASSERT_TRUE(send_udp(link, 40001, "AAA"));
+  ASSERT_TRUE(wait_alert(eve, 40001, 1)) << sensor.stderr_text();
+
+  std::ofstream(rules, std::ios::trunc)
+      << "alert udp any any -> any 9 (msg:\"new B\"; content:\"BBB\"; sid:2;)\n";
+  sensor.signal(SIGUSR2);
+  ASSERT_TRUE(wait_log_count(sensor, "active on every worker", 1)) << sensor.stderr_text();
+
+  ASSERT_TRUE(send_udp(link, 40002, "BBB"));
+  EXPECT_TRUE(wait_alert(eve, 40002, 2)) << "the new rule does not fire on a new flow";
+  ASSERT_TRUE(send_udp(link, 40001, "CCC"));
+  EXPECT_TRUE(wait_alert(eve, 40001, 3)) << "the flow from before the reload lost its rules";
+  ASSERT_TRUE(send_udp(link, 40003, "CCC"));
+
+  // A broken file: refused as a whole, the set in use stays.
+  std::ofstream(rules, std::ios::trunc)
+      << "alert udp any any -> any 9 (msg:\"new D\"; content:\"DDD\"; sid:4;)\n"
+         "alert udp any any -> any 9 (msg:\"broken\"; content:\"EEE\"; sid:5; nosuchkeyword;)\n";
+  sensor.signal(SIGUSR2);
+  ASSERT_TRUE(wait_log_count(sensor, "rule reload refused", 1)) << sensor.stderr_text();
+  ASSERT_TRUE(send_udp(link, 40004, "BBB"));
+  EXPECT_TRUE(wait_alert(eve, 40004, 2)) << "a refused reload changed the rules in use";
+  ASSERT_TRUE(send_udp(link, 40005, "DDD"));
+
+  sensor.signal(SIGTERM);
+  ASSERT_EQ(sensor.wait(10s), 0) << sensor.stderr_text();
+  std::map<std::string, int> alerts, flows;
+  for (const std::string& line : lines_of(eve)) {
+    const std::string port = json_member(line, "src_port").value_or("");
+    if (json_member(line, "event_type") == "alert") {
+      ++alerts[port + "/" + json_path(line, {"alert", "signature_id"}).value_or("")];
+    } else if (json_member(line, "event_type") == "flow") {
+      ++flows[port];
+    }
+  }
+  // Exactly the expected alerts: none from the old rules on new flows, none from the refused set.
+  const std::map<std::string, int> expected = {
+      {"40001/1", 1}, {"40002/2", 1}, {"40001/3", 1}, {"40004/2", 1}};
+  EXPECT_EQ(alerts, expected);
+  for (const char* port : {"40001", "40002", "40003", "40004", "40005"}) {
+    EXPECT_EQ(flows[port], 1) << "flow from port " << port;
+  }
 }
 
 }  // namespace

@@ -139,6 +139,9 @@ class AppLayer final : public stream::StreamConsumer {
   // The flow ends: open messages are completed (a body delimited by the close ends here).
   void on_flow_end(flow::Flow& flow);
 
+  // What to parse changed (a rule reload): what is parsed from now on follows the new options.
+  void update_options(const AppLayerOptions& options);
+
   void collect(core::CounterSnapshot& out) const;
   const core::Counters<AppCounter>& counters() const;
   static const core::CounterGroup& counter_group();

@@ -44,6 +44,8 @@ class Engine {
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
   // Sums of every worker's and source's counters; safe while running.
   core::CounterSnapshot counters() const;
+  // Whether every worker has switched to the rule set of RuleSlot version `version`.
+  bool rules_active(uint64_t version) const;
   // Each worker's own counters, by worker index; safe while running.
   std::vector<core::CounterSnapshot> worker_counters() const;
   // Each capture source's figures with its name (an interface read by several workers appears

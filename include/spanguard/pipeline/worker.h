@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
+#include <mutex>
 
 #include "spanguard/applayer/app_layer.h"
 #include "spanguard/capture/source.h"
@@ -19,6 +21,7 @@
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/output/alert_stream.h"
 #include "spanguard/output/eve_writer.h"
+#include "spanguard/pipeline/rule_slot.h"
 #include "spanguard/respond/responder.h"
 #include "spanguard/stream/reassembler.h"
 
@@ -28,8 +31,10 @@ namespace spanguard::pipeline {
 struct WorkerOutputs {
   output::EveWriter* eve = nullptr;                    // --eve: EVE JSON lines
   const detect::DetectionEngine* detection = nullptr;  // the compiled rule set (none: no rules)
-  respond::ResponseContext* respond = nullptr;         // resets for reject/drop rules (none: off)
-  std::atomic<uint64_t>* event_seq = nullptr;          // numbers the run's events across workers
+  // Live reload: the current rule set, watched at every batch end (its set replaces `detection`).
+  const RuleSlot* rules = nullptr;
+  respond::ResponseContext* respond = nullptr;  // resets for reject/drop rules (none: off)
+  std::atomic<uint64_t>* event_seq = nullptr;   // numbers the run's events across workers
   output::AlertStream* alerts = nullptr;  // --alerts: the SIEM stream, which then numbers events
   // Runs before each frame is processed; for tests of failure handling (it may throw).
   std::function<void(const capture::Frame&)> before_frame = nullptr;
@@ -53,10 +58,12 @@ class Worker final : public capture::FrameSink,
   void on_batch_end();
   // End of input: whatever is still held (flows, partial streams) is finished.
   void finish();
+  // The RuleSlot version this worker has switched to; safe from another thread.
+  uint64_t rules_version() const { return adopted_version_.load(std::memory_order_acquire); }
   // Adds this worker's counters to `out`; safe from another thread while the worker runs.
   void collect(core::CounterSnapshot& out) const;
-  // Adds this worker's rule profile (detect.profile_rules) to `out`, by rule index; call once the
-  // worker has stopped.
+  // Adds this worker's rule profile (detect.profile_rules) to `out`, by rule index of the current
+  // rule set; call once the worker has stopped.
   void collect_profile(std::vector<detect::RuleProfile>& out) const;
 
  private:
@@ -78,6 +85,25 @@ class Worker final : public capture::FrameSink,
   // the EVE file; returns its seq.
   uint64_t emit(v1::Envelope& event);
 
+  // One rule set's matcher and the flows it still serves. The newest is current: flows start on
+  // it; an older one is retired when the last flow it serves ends.
+  struct RuleGeneration {
+    uint8_t id = 0;  // what a flow's rule_generation holds
+    std::shared_ptr<const detect::DetectionEngine> engine;
+    std::unique_ptr<detect::Detector> detector;
+    uint64_t flows = 0;
+  };
+  // The matcher of `flow`'s rule set, the current one for a flow not yet inspected (or none: no
+  // rules).
+  detect::Detector* detector_for(flow::Flow* flow);
+  // The rule set a reload published (RuleSlot) becomes current; called at batch boundaries.
+  void check_rule_reload();
+  void adopt_rules(std::shared_ptr<const detect::DetectionEngine> engine);
+  // A flow ends: its rule set serves one flow fewer, and goes when it is old and serves none.
+  void release_rules(const flow::Flow& flow);
+  // Drops a rule set's matcher, keeping its counts in retired_detect_.
+  void retire(std::vector<std::unique_ptr<RuleGeneration>>::iterator generation);
+
   WorkerOutputs outputs_;
   bool live_;
   bool flow_records_;
@@ -91,7 +117,14 @@ class Worker final : public capture::FrameSink,
   decode::Decoder decoder_;
   decode::Defragmenter defrag_;
   decode::PacketView view_;
-  std::unique_ptr<detect::Detector> detector_;
+  applayer::AppLayerOptions app_options_;  // from the configuration, before the rules' needs
+  std::shared_ptr<const detect::DetectionEngine> start_rules_;
+  std::vector<std::unique_ptr<RuleGeneration>> generations_;  // back(): the current rule set
+  mutable std::mutex generations_mutex_;  // collect() reads them while a reload changes the list
+  uint64_t rules_version_ = 0;            // the RuleSlot version adopted
+  std::atomic<uint64_t> adopted_version_{0};  // the same, for other threads
+  // Counters of retired rule sets' matchers, so that totals never go backwards.
+  core::Counters<detect::DetectCounter> retired_detect_{detect::Detector::counter_group()};
   applayer::AppLayer app_layer_;
   stream::Reassembler reassembler_;  // declared before flows_: the flows' stream state refers to it
   const decode::PacketView* current_ = nullptr;         // the packet being processed, if any
