@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "control.h"
 #include "spanguard/applayer/registry.h"
 #include "spanguard/capture/fanout.h"
 #include "spanguard/capture/source.h"
@@ -668,6 +669,10 @@ class RuleReloader {
   RuleReloader(const RuleReloader&) = delete;
   RuleReloader& operator=(const RuleReloader&) = delete;
 
+  // Reloads now, on the calling thread (the control socket's), after any reload under way; returns
+  // whether the new set is active and what happened.
+  std::pair<bool, std::string> reload_now() { return reload(); }
+
   // Asks for a reload; requests made while one runs are served by one more afterwards.
   void request() {
     {
@@ -690,20 +695,23 @@ class RuleReloader {
     }
   }
 
-  void reload() {
+  std::pair<bool, std::string> reload() {
+    std::lock_guard serial(reloading_);
     const auto log = core::logger("rules");
     log->info("reloading rules");
     const int64_t start = core::monotonic_ns();
     std::shared_ptr<const detect::DetectionEngine> next;
+    std::string refused;
     try {
       next = load_detection(config_, options_);
+      if (next == nullptr) refused = "no rule file configured";
     } catch (const std::exception& e) {
-      log->error("rule reload refused, the rules in use stay active: {}", e.what());
-      return;
+      refused = e.what();
     }
-    if (next == nullptr) {
-      log->error("rule reload refused, the rules in use stay active: no rule file configured");
-      return;
+    if (!refused.empty()) {
+      const std::string why = "rule reload refused, the rules in use stay active: " + refused;
+      log->error("{}", why);
+      return {false, why};
     }
     if (!can_respond_ && any_rule_responds(next.get(), respond::respond_options(config_))) {
       log->warn(
@@ -716,9 +724,12 @@ class RuleReloader {
     for (int i = 0; i < 3000 && !engine_.rules_active(version); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    log->info("rules reloaded in {:.3f} s: {} rules, {} on every worker",
-              static_cast<double>(core::monotonic_ns() - start) / 1e9, next->stats().rules,
-              engine_.rules_active(version) ? "active" : "not yet active");
+    const std::string done =
+        fmt::format("rules reloaded in {:.3f} s: {} rules, {} on every worker",
+                    static_cast<double>(core::monotonic_ns() - start) / 1e9, next->stats().rules,
+                    engine_.rules_active(version) ? "active" : "not yet active");
+    log->info("{}", done);
+    return {true, done};
   }
 
   const core::Config& config_;
@@ -726,6 +737,7 @@ class RuleReloader {
   pipeline::RuleSlot& slot_;
   const pipeline::Engine& engine_;
   bool can_respond_;
+  std::mutex reloading_;  // one reload at a time (signal and control socket)
   std::mutex mutex_;
   std::condition_variable wake_;
   bool pending_ = false;
@@ -775,6 +787,7 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
   capture::live_options(config, false);
   check_root_allowed(config);
   ops::metrics_options(config);  // a malformed metrics.listen fails before the rules compile
+  ops::control_options(config);
   const std::shared_ptr<const detect::DetectionEngine> detection = load_detection(config, o);
   RunOutputs run;
   open_live_responses(config, inject_interface, interfaces.front(), detection.get(), run);
@@ -785,13 +798,9 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
   const capture::LiveOptions live = capture::live_options(config, run.respond != nullptr);
   const std::unique_ptr<pipeline::Engine> engine =
       make_live_engine(config, o, interfaces, live, outputs);
+  const int64_t started = core::monotonic_ns();
   const std::unique_ptr<ops::MetricsServer> metrics =
       start_metrics(config, *engine, run.respond.get());
-  drop_privileges(config);
-  core::logger("cli")->info(
-      "running with {} worker(s) on {} interface(s); stop with SIGINT/SIGTERM",
-      engine->worker_count(), interfaces.size());
-  run.engine = engine.get();
   std::optional<RuleReloader> reloader;
   std::function<void()> reload;
   if (rules) {
@@ -800,8 +809,22 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
   } else {
     reload = [] { core::logger("rules")->warn("SIGUSR2: no rules to reload (none configured)"); };
   }
+  std::optional<ops::ControlServer> control;
+  if (const ops::ControlOptions co = ops::control_options(config); co.enabled()) {
+    ControlTarget target{*engine, nullptr, [&engine] { engine->stop(); }, started};
+    if (reloader) target.reload = [&reloader] { return reloader->reload_now(); };
+    control.emplace(co, [target](const std::string& command, const std::vector<std::string>& args) {
+      return handle_control(target, command, args);
+    });
+  }
+  drop_privileges(config);
+  core::logger("cli")->info(
+      "running with {} worker(s) on {} interface(s); stop with SIGINT/SIGTERM",
+      engine->worker_count(), interfaces.size());
+  run.engine = engine.get();
   const int status = run_engine(*engine, "spanguard run", false, run.alerts.get(), run.eve.get(),
                                 detection.get(), o, rules ? &*rules : nullptr, std::move(reload));
+  control.reset();
   reloader.reset();
   run.engine = nullptr;
   return status;
@@ -928,6 +951,30 @@ int main(int argc, char** argv) {
   check->add_flag("-q,--quiet", check_quiet, "Print only the summary");
   check->callback(
       [&] { result = cmd_check_rules(rule_files, check_config, classification, check_quiet); });
+
+  CLI::App* ctl = app.add_subcommand(
+      "ctl", "Talk to a running sensor: version, stats, reload, flows [filters], shutdown, help");
+  std::string ctl_socket, ctl_config;
+  double ctl_timeout = 30;
+  std::vector<std::string> ctl_words;
+  ctl->add_option("--socket", ctl_socket, "The sensor's control socket (control.socket)")
+      ->type_name("PATH");
+  ctl->add_option("-c,--config", ctl_config, "Configuration naming control.socket")
+      ->check(CLI::ExistingFile);
+  ctl->add_option("--timeout", ctl_timeout, "Seconds to wait for the answer (reload compiles)")
+      ->check(CLI::Range(0.1, 3600.0));
+  ctl->add_option("command", ctl_words, "COMMAND [ARGS...]")->required();
+  ctl->callback([&] {
+    if (ctl_socket.empty() && !ctl_config.empty()) {
+      core::Config config(config_schema());
+      config.load_file(ctl_config);
+      ctl_socket = config.get("control.socket").as_string();
+    }
+    if (ctl_socket.empty()) {
+      throw core::ConfigError("ctl: give --socket PATH, or -c CONFIG with control.socket set");
+    }
+    result = cmd_ctl(ctl_socket, static_cast<int>(ctl_timeout * 1000), ctl_words);
+  });
 
   CLI::App* show = app.add_subcommand("show-config", "Print the documented default configuration");
   show->callback([&] {

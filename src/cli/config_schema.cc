@@ -7,6 +7,7 @@
 #include "spanguard/decode/defrag.h"
 #include "spanguard/detect/engine.h"
 #include "spanguard/flow/flow_table.h"
+#include "spanguard/ops/control.h"
 #include "spanguard/ops/metrics_server.h"
 #include "spanguard/ops/privileges.h"
 #include "spanguard/output/alert_stream.h"
@@ -37,13 +38,12 @@ constexpr core::ParamSection kLoggingSection{"logging", "Diagnostics on stderr",
 }  // namespace
 
 std::vector<const core::ParamSection*> config_schema() {
-  return {&capture::capture_params(),   &decode::decode_params(),
-          &decode::defrag_params(),     &flow::flow_params(),
-          &stream::stream_params(),     &applayer::applayer_params(),
-          &rules::rules_params(),       &detect::detect_params(),
-          &respond::respond_params(),   &output::alert_stream_params(),
-          &pipeline::pipeline_params(), &ops::metrics_params(),
-          &ops::privilege_params(),     &kLoggingSection};
+  return {
+      &capture::capture_params(),     &decode::decode_params(),     &decode::defrag_params(),
+      &flow::flow_params(),           &stream::stream_params(),     &applayer::applayer_params(),
+      &rules::rules_params(),         &detect::detect_params(),     &respond::respond_params(),
+      &output::alert_stream_params(), &pipeline::pipeline_params(), &ops::metrics_params(),
+      &ops::control_params(),         &ops::privilege_params(),     &kLoggingSection};
 }
 
 }  // namespace spanguard::cli

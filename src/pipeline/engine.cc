@@ -311,6 +311,20 @@ std::vector<detect::RuleProfile> Engine::rule_profile() const {
   return sum;
 }
 
+std::vector<FlowSummary> Engine::flows(const FlowFilter& filter, std::chrono::milliseconds timeout,
+                                       bool& complete, bool& truncated) const {
+  auto query = std::make_shared<FlowQuery>();
+  query->filter = filter;
+  query->pending = workers_.size();
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    workers_[w]->post_query(query, static_cast<unsigned>(w));
+  }
+  std::unique_lock lock(query->mutex);
+  complete = query->answered.wait_for(lock, timeout, [&] { return query->pending == 0; });
+  truncated = query->truncated;
+  return query->flows;  // late answers land in the query, which lives on with the workers' copy
+}
+
 bool Engine::rules_active(uint64_t version) const {
   return std::all_of(workers_.begin(), workers_.end(),
                      [version](const auto& w) { return w->rules_version() >= version; });

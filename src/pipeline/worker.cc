@@ -130,6 +130,7 @@ void Worker::on_frame(const capture::Frame& frame) {
 
 void Worker::on_batch_end() {
   if (outputs_.rules != nullptr) check_rule_reload();
+  if (query_posted_.load(std::memory_order_relaxed)) answer_query();
   if (responder_) responder_->flush();
   emit_pending_alerts();
   // Live, a SIEM tails the EVE file: what this batch wrote is flushed now (only when it wrote).
@@ -138,6 +139,7 @@ void Worker::on_batch_end() {
 
 void Worker::on_idle(core::Timestamp now) {
   if (outputs_.rules != nullptr) check_rule_reload();
+  if (query_posted_.load(std::memory_order_relaxed)) answer_query();
   if (responder_) responder_->on_idle(now);
   emit_pending_alerts();
   if (outputs_.eve != nullptr) outputs_.eve->flush();
@@ -427,6 +429,65 @@ void Worker::release_rules(const flow::Flow& flow) {
   // compiled rules themselves.
   emit_pending_alerts();
   retire(it);
+}
+
+void Worker::post_query(std::shared_ptr<FlowQuery> query, unsigned index) {
+  std::lock_guard lock(query_mutex_);
+  query_ = std::move(query);
+  query_index_ = index;
+  query_posted_.store(true, std::memory_order_release);
+}
+
+void Worker::answer_query() {
+  std::shared_ptr<FlowQuery> query;
+  unsigned index = 0;
+  {
+    std::lock_guard lock(query_mutex_);
+    query = std::move(query_);
+    index = query_index_;
+    query_posted_.store(false, std::memory_order_relaxed);
+  }
+  if (query == nullptr) return;
+  const FlowFilter& filter = query->filter;
+  std::vector<FlowSummary> found;
+  bool truncated = false;
+  flows_.for_each([&](const flow::Flow& f) {
+    const core::IpAddress a = flow::endpoint_address(f.key, 0);
+    const core::IpAddress b = flow::endpoint_address(f.key, 1);
+    if (filter.ip && !(*filter.ip == a || *filter.ip == b)) return true;
+    if (filter.port && *filter.port != f.key.port[0] && *filter.port != f.key.port[1]) return true;
+    if (filter.proto && *filter.proto != f.key.proto) return true;
+    if (!filter.app.empty() && filter.app != core::to_string(f.app_proto)) return true;
+    if (found.size() == filter.limit) {
+      truncated = true;
+      return false;
+    }
+    FlowSummary s;
+    s.flow_id = f.flow_id;
+    s.worker = index;
+    s.proto = f.key.proto;
+    const int client = flow::sender_endpoint(f, flow::Direction::kToServer);
+    s.src_ip = client == 0 ? a : b;
+    s.dest_ip = client == 0 ? b : a;
+    s.src_port = f.key.port[client];
+    s.dest_port = f.key.port[1 - client];
+    s.app_proto = std::string(core::to_string(f.app_proto));
+    s.state = f.is_tcp() ? flow::to_string(f.tcp.state()) : "active";
+    s.pkts_toserver = f.packets[0];
+    s.pkts_toclient = f.packets[1];
+    s.bytes_toserver = f.bytes[0];
+    s.bytes_toclient = f.bytes[1];
+    s.start = f.first_seen;
+    s.last_seen = f.last_seen;
+    s.rule_generation = f.rule_generation;
+    found.push_back(std::move(s));
+    return true;
+  });
+  std::lock_guard lock(query->mutex);
+  query->truncated = query->truncated || truncated;
+  for (FlowSummary& s : found) query->flows.push_back(std::move(s));
+  if (query->pending > 0) --query->pending;
+  query->answered.notify_all();
 }
 
 void Worker::collect_profile(std::vector<detect::RuleProfile>& out) const {

@@ -296,5 +296,73 @@ TEST(Operations, RulesReloadOnSigusr2WithoutLosingFlows) {
   }
 }
 
+// `spanguard ctl` against a running sensor: version, stats, the flows it tracks (filtered), a
+// reload (accepted, then refused), and a shutdown that ends the run as SIGTERM would.
+TEST(Operations, CtlAnswersFromTheRunningSensor) {
+  if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  QuietLink link;
+  if (!link.ok) GTEST_SKIP() << "cannot build the namespaces";
+  const std::string rules = temp_path("ctl.rules");
+  const std::string control = temp_path("ctl.sock");
+  std::ofstream(rules) << "alert udp any any -> any 9 (msg:\"A\"; content:\"AAA\"; sid:1;)\n";
+  std::vector<std::string> argv =
+      run_argv(link, {"run.allow_root=true", "pipeline.workers=2", "control.socket=" + control});
+  for (const char* a : {"--rules", rules.c_str()}) argv.push_back(a);
+  Subprocess sensor(std::move(argv));
+  ASSERT_TRUE(sensor.wait_for_stderr("running with", 10s)) << sensor.stderr_text();
+  const auto ctl = [&control](std::vector<std::string> words) {
+    std::vector<std::string> command = {spanguard_binary(), "ctl", "--socket", control};
+    command.insert(command.end(), words.begin(), words.end());
+    return run(command);
+  };
+
+  const RunResult version = ctl({"version"});
+  EXPECT_EQ(version.status, 0) << version.err;
+  EXPECT_NE(version.out.find('.'), std::string::npos) << version.out;
+
+  ASSERT_TRUE(send_udp(link, 40011, "AAA"));
+  ASSERT_TRUE(send_udp(link, 40012, "xyz"));
+  // The flows are listed once the workers have seen them.
+  RunResult flows{};
+  for (int i = 0; i < 200; ++i) {
+    flows = ctl({"flows", "port", "40011"});
+    if (flows.out.find("\"count\": 1") != std::string::npos) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(flows.status, 0) << flows.err;
+  EXPECT_NE(flows.out.find("\"count\": 1"), std::string::npos) << flows.out;
+  EXPECT_NE(flows.out.find("\"src_port\": 40011"), std::string::npos) << flows.out;
+  EXPECT_NE(flows.out.find("\"src_ip\": \"198.51.100.10\""), std::string::npos) << flows.out;
+  EXPECT_NE(flows.out.find("\"complete\": true"), std::string::npos) << flows.out;
+  EXPECT_EQ(flows.out.find("40012"), std::string::npos) << "the filter let another flow through";
+  const RunResult all = ctl({"flows", "proto", "udp"});
+  EXPECT_NE(all.out.find("40012"), std::string::npos) << all.out;
+  const RunResult bad = ctl({"flows", "port", "banana"});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("port 'banana'"), std::string::npos) << bad.err;
+
+  const RunResult stats = ctl({"stats"});
+  EXPECT_EQ(stats.status, 0) << stats.err;
+  EXPECT_NE(stats.out.find("\"decode.packets\""), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("\"per_worker\""), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("\"interface\": \"v0\""), std::string::npos) << stats.out;
+
+  std::ofstream(rules, std::ios::trunc)
+      << "alert udp any any -> any 9 (msg:\"B\"; content:\"BBB\"; sid:2;)\n";
+  const RunResult reloaded = ctl({"reload"});
+  EXPECT_EQ(reloaded.status, 0) << reloaded.err;
+  EXPECT_NE(reloaded.out.find("rules reloaded"), std::string::npos) << reloaded.out;
+  std::ofstream(rules, std::ios::trunc) << "alert udp any any -> any 9 (content:\"B\"; sid:3;\n";
+  const RunResult refused = ctl({"reload"});
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_NE(refused.err.find("refused"), std::string::npos) << refused.err;
+
+  EXPECT_EQ(ctl({"nosuchcommand"}).status, 1);
+  const RunResult down = ctl({"shutdown"});
+  EXPECT_EQ(down.status, 0) << down.err;
+  ASSERT_EQ(sensor.wait(10s), 0) << sensor.stderr_text();
+  EXPECT_FALSE(std::filesystem::exists(control)) << "the control socket outlived the sensor";
+}
+
 }  // namespace
 }  // namespace spanguard::testing

@@ -103,6 +103,16 @@ class FlowTable {
   // Ends every flow (end of capture, shutdown).
   void flush_all();
 
+  // Calls `fn` for every flow in the table (in no particular order) until it returns false.
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    for (Flow* head : buckets_) {
+      for (const Flow* f = head; f != nullptr; f = f->hash_next) {
+        if (!fn(*f)) return;
+      }
+    }
+  }
+
   size_t active() const { return active_; }
   bool emergency() const { return emergency_; }
   const core::Counters<FlowCounter>& counters() const { return counters_; }

@@ -44,6 +44,10 @@ class Engine {
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
   // Sums of every worker's and source's counters; safe while running.
   core::CounterSnapshot counters() const;
+  // The tracked flows matching `filter`, from every worker (each answers at its next batch end or
+  // idle tick); workers that did not answer within `timeout` are left out (`complete` false).
+  std::vector<FlowSummary> flows(const FlowFilter& filter, std::chrono::milliseconds timeout,
+                                 bool& complete, bool& truncated) const;
   // Whether every worker has switched to the rule set of RuleSlot version `version`.
   bool rules_active(uint64_t version) const;
   // Each worker's own counters, by worker index; safe while running.

@@ -21,6 +21,7 @@
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/output/alert_stream.h"
 #include "spanguard/output/eve_writer.h"
+#include "spanguard/pipeline/flow_query.h"
 #include "spanguard/pipeline/rule_slot.h"
 #include "spanguard/respond/responder.h"
 #include "spanguard/stream/reassembler.h"
@@ -58,6 +59,9 @@ class Worker final : public capture::FrameSink,
   void on_batch_end();
   // End of input: whatever is still held (flows, partial streams) is finished.
   void finish();
+  // Posts a flow listing for this worker (numbered `index` in the answers) to answer at its next
+  // batch end or idle tick; safe from another thread.
+  void post_query(std::shared_ptr<FlowQuery> query, unsigned index);
   // The RuleSlot version this worker has switched to; safe from another thread.
   uint64_t rules_version() const { return adopted_version_.load(std::memory_order_acquire); }
   // Adds this worker's counters to `out`; safe from another thread while the worker runs.
@@ -101,6 +105,8 @@ class Worker final : public capture::FrameSink,
   void adopt_rules(std::shared_ptr<const detect::DetectionEngine> engine);
   // A flow ends: its rule set serves one flow fewer, and goes when it is old and serves none.
   void release_rules(const flow::Flow& flow);
+  // Answers a posted flow listing, if any.
+  void answer_query();
   // Drops a rule set's matcher, keeping its counts in retired_detect_.
   void retire(std::vector<std::unique_ptr<RuleGeneration>>::iterator generation);
 
@@ -123,6 +129,10 @@ class Worker final : public capture::FrameSink,
   mutable std::mutex generations_mutex_;  // collect() reads them while a reload changes the list
   uint64_t rules_version_ = 0;            // the RuleSlot version adopted
   std::atomic<uint64_t> adopted_version_{0};  // the same, for other threads
+  std::atomic<bool> query_posted_{false};     // checked at every batch end (one load)
+  std::mutex query_mutex_;
+  std::shared_ptr<FlowQuery> query_;
+  unsigned query_index_ = 0;
   // Counters of retired rule sets' matchers, so that totals never go backwards.
   core::Counters<detect::DetectCounter> retired_detect_{detect::Detector::counter_group()};
   applayer::AppLayer app_layer_;
