@@ -236,6 +236,14 @@ start_unit() {
   nnp=$(unit_value "$file" NoNewPrivileges)
   wd=$(unit_value "$file" WorkingDirectory)
   exec=$(unit_value "$file" ExecStart)
+  # What systemd makes before starting: RuntimeDirectory= under /run, owned by User=.
+  local rundir
+  rundir=$(unit_value "$file" RuntimeDirectory)
+  if [ -n "$rundir" ]; then
+    install -d -m "$(unit_value "$file" RuntimeDirectoryMode || true)" \
+      -o "$(chroot "$root" id -u "$user")" -g "$(chroot "$root" id -g "$user")" \
+      "$root/run/$rundir"
+  fi
   exec=${exec#[-@+!]}
   local -a cmd=(setpriv)
   [ -n "$user" ] && cmd+=(--reuid "$user" --init-groups)

@@ -34,6 +34,7 @@
 #include "spanguard/core/log.h"
 #include "spanguard/decode/decoder.h"
 #include "spanguard/detect/engine.h"
+#include "spanguard/flow/flow_table.h"
 #include "spanguard/detect/rule_profile.h"
 #include "spanguard/ops/metrics_server.h"
 #include "spanguard/ops/privileges.h"
@@ -280,11 +281,18 @@ void open_live_responses(const core::Config& config, const std::string& inject_i
   respond::RespondOptions options = respond::respond_options(config);
   if (!inject_interface.empty()) options.interface = inject_interface;
   if (options.interface.empty()) options.interface = first_capture;
-  if (!any_rule_responds(detection, options)) {
+  const flow::FlowOptions flows = flow::flow_options(config);
+  const bool idle_resets =
+      options.enabled &&
+      std::any_of(flows.overrides.begin(), flows.overrides.end(), [](const auto& o) {
+        return o.idle_action == flow::IdleAction::kReset;
+      });
+  if (!any_rule_responds(detection, options) && !idle_resets) {
     if (!inject_interface.empty()) {
       core::logger("respond")->warn(
-          "--inject-interface {}: no loaded rule asks for a reset (reject*/drop), or "
-          "respond.enabled is off: nothing will be injected",
+          "--inject-interface {}: no loaded rule asks for a reset (reject*/drop), no idle "
+          "policy resets (flow.timeout_overrides), or respond.enabled is off: nothing will be "
+          "injected",
           inject_interface);
     }
     return;

@@ -203,6 +203,7 @@ void set_rule(v1::AlertInfo* info, const rules::Rule& rule, const char* action) 
 
 void set_reset(v1::ResetInfo* info, const respond::ResetSummary& s) {
   info->set_mode(respond::to_string(s.mode));
+  info->set_cause(respond::to_string(s.cause));
   const auto side = [](v1::ResetSide* out, const respond::SideReport& r) {
     out->set_packets(r.packets);
     out->set_follow_ups(r.follow_ups);

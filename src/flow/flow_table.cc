@@ -49,6 +49,12 @@ constexpr core::Param kOverrideFields[] = {
      .type = core::ParamType::kDuration,
      .default_value = "",
      .help = "other protocols"},
+    {.name = "idle_action",
+     .type = core::ParamType::kEnum,
+     .default_value = "none",
+     .help = "at the idle timeout: none; report (a flow record with idle_action, even with "
+             "flow.records off); reset (TCP: RST to both ends, then the record)",
+     .choices = "none|report|reset"},
 };
 
 constexpr core::Param kParams[] = {
@@ -279,6 +285,12 @@ FlowOptions flow_options(const core::Config& c) {
     for (const auto& [name, member] : fields) {
       if (r.has(name)) ov.timeouts.*member = r.get(name).as_duration();
     }
+    if (r.has("idle_action")) {
+      const std::string& action = r.get("idle_action").as_string();
+      ov.idle_action = action == "report"  ? IdleAction::kReport
+                       : action == "reset" ? IdleAction::kReset
+                                           : IdleAction::kNone;
+    }
     o.overrides.push_back(std::move(ov));
   }
   if (o.overrides.size() > 254)
@@ -383,6 +395,16 @@ void FlowTable::release(Flow* f, EndReason reason) {
   --active_;
   counters_.set(FlowCounter::kActive, active_);
   update_emergency();
+}
+
+bool FlowTable::expire_idle(Flow* f) {
+  if (!f->closed && !emergency_ && f->is_tcp() && idle_action_of(*f) == IdleAction::kReset &&
+      !f->reset && on_end_ != nullptr && on_end_->on_flow_idle_reset(*f)) {
+    f->last_seen = now_;  // the closed-state timeout runs from the reset
+    return false;
+  }
+  release(f, f->closed ? EndReason::kClosed : EndReason::kTimeout);
+  return true;
 }
 
 core::Duration FlowTable::timeout_of(const Flow& f) const {
@@ -567,8 +589,7 @@ PacketFlow FlowTable::process(const decode::PacketView& v) {
   if (f != nullptr) {
     // Idle past its timeout (not yet reached by the wheel): it ends here, exactly on time.
     if (v.ts - f->last_seen >= timeout_of(*f)) {
-      release(f, f->closed ? EndReason::kClosed : EndReason::kTimeout);
-      f = nullptr;
+      if (expire_idle(f)) f = nullptr;
     } else if (syn_only && f->is_tcp() &&
                (f->tcp.state() == TcpState::kClosed || f->tcp.state() == TcpState::kClosing)) {
       // Ephemeral ports recur within seconds: a new SYN on a finished 4-tuple is a new session.
@@ -675,7 +696,10 @@ void FlowTable::advance_time(core::Timestamp now) {
       if (expiry <= now_) {
         f->wheel_tick = wheel_tick_;  // detached: release() must not unlink it
         wheel_[slot] = f;
-        release(f, f->closed ? EndReason::kClosed : EndReason::kTimeout);
+        if (!expire_idle(f)) {
+          wheel_[slot] = nullptr;  // kept: refiled under its closed-state timeout
+          wheel_insert(f, now_ + timeout_of(*f));
+        }
       } else {
         wheel_insert(f, expiry);
       }

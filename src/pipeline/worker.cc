@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "spanguard/applayer/registry.h"
+#include "spanguard/core/log.h"
 #include "spanguard/events/events.h"
 
 namespace spanguard::pipeline {
@@ -144,6 +145,7 @@ void Worker::on_idle(core::Timestamp now) {
   emit_pending_alerts();
   if (outputs_.eve != nullptr) outputs_.eve->flush();
   flows_.advance_time(now);
+  if (responder_) responder_->flush();  // the second side of resets made by idle policies
   defrag_.expire(now);
 }
 
@@ -171,16 +173,36 @@ void Worker::on_flow_end(const flow::Flow& flow, flow::EndReason reason) {
   if (flow.app_proto == core::AppProto::kFtp) reset_controls_.erase(flow.flow_id);
   emit_pending_alerts();  // before the flow (and its reset state) goes
   if (responder_) responder_->on_flow_end(flow);
-  if (flow_records_ && (outputs_.eve != nullptr || outputs_.alerts != nullptr)) {
+  // An idle policy's flows are recorded whatever flow.records says: that record is the report.
+  const bool idle_report =
+      flow.idle_reset || (reason == flow::EndReason::kTimeout &&
+                          flows_.idle_action_of(flow) == flow::IdleAction::kReport);
+  if ((flow_records_ || idle_report) && (outputs_.eve != nullptr || outputs_.alerts != nullptr)) {
     v1::Envelope& event = flow_event_;
     event.mutable_flow()->Clear();
     events::flow_record(flow, reason, *event.mutable_flow());
+    if (idle_report) event.mutable_flow()->set_idle_action(flow.idle_reset ? "reset" : "report");
     if (community_seed_) {
       events::community_id(flow, *community_seed_, *event.mutable_flow()->mutable_community_id());
     }
     emit(event);
   }
   release_rules(flow);
+}
+
+bool Worker::on_flow_idle_reset(flow::Flow& flow) {
+  if (responder_ == nullptr) {
+    core::log_limited("pipeline", spdlog::level::warn, "idle-reset",
+                      "flow.timeout_overrides: idle_action reset, but this run sends no resets "
+                      "(no injector: respond.enabled, an injection interface, run not replay); "
+                      "idle sessions are only reported");
+    return false;
+  }
+  const core::Timestamp now = live_ ? std::chrono::system_clock::now() : last_ts_;
+  if (!responder_->reset_idle(flow, now)) return false;
+  flow.idle_reset = true;
+  flow.closed = true;  // ends after the closed-state timeout, its reset's outcome observed
+  return true;
 }
 
 void Worker::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,

@@ -8,6 +8,18 @@ using flow::Direction;
 
 const char* to_string(Mode m) { return m == Mode::kFin ? "fin" : "rst"; }
 
+const char* to_string(ResetCause c) {
+  switch (c) {
+    case ResetCause::kFtpData:
+      return "ftp_data";
+    case ResetCause::kIdleTimeout:
+      return "idle_timeout";
+    case ResetCause::kRule:
+      break;
+  }
+  return "rule";
+}
+
 Targets reset_targets(rules::Action action, Direction trigger_dir) {
   Targets t;
   switch (action) {

@@ -122,6 +122,8 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"outcome_still_flowing", "ends that kept sending after the last reset"},
     {"warm_ups", "dry-run frames that kept the send path warm"},
     {"ftp_data_followed", "FTP data sessions reset because their control session was"},
+    {"idle_resets",
+     "TCP sessions reset at their idle timeout (flow.timeout_overrides idle_action)"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(RespondCounter::kCount));
 constexpr core::CounterGroup kCounterGroup{"respond", kCounterDefs};
@@ -574,12 +576,21 @@ std::optional<ResetSummary> Responder::follow(flow::Flow& data, const detect::Co
   counters_.inc(RespondCounter::kFtpDataFollowed);
   // The transfer dies whole, whichever end the control session's verdict named.
   return start_reset(data, rule, flow::Direction::kToServer,
-                     reset_targets(rules::Action::kRejectBoth, flow::Direction::kToServer), cause);
+                     reset_targets(rules::Action::kRejectBoth, flow::Direction::kToServer), cause,
+                     ResetCause::kFtpData);
+}
+
+std::optional<ResetSummary> Responder::reset_idle(flow::Flow& f, core::Timestamp now) {
+  if (!options_.enabled || f.reset || !f.is_tcp()) return std::nullopt;
+  counters_.inc(RespondCounter::kIdleResets);
+  return start_reset(f, nullptr, flow::Direction::kToServer,
+                     reset_targets(rules::Action::kRejectBoth, flow::Direction::kToServer), now,
+                     ResetCause::kIdleTimeout);
 }
 
 ResetSummary Responder::start_reset(flow::Flow& f, const detect::CompiledRule* rule,
                                     flow::Direction trigger_dir, const Targets& targets,
-                                    core::Timestamp cause) {
+                                    core::Timestamp cause, ResetCause why) {
   f.data[watch_slot().id()] = std::make_unique<Watch>();
   Watch& w = *watch_slot().get(f);
   f.reset = true;
@@ -589,6 +600,7 @@ ResetSummary Responder::start_reset(flow::Flow& f, const detect::CompiledRule* r
   w.trigger_dir = trigger_dir;
   w.trigger_ts = cause;
   w.summary.mode = options_.mode;
+  w.summary.cause = why;
 
   for (uint8_t i = 0; i < targets.count; ++i) {
     const int side = index(targets.order[i]);

@@ -54,6 +54,8 @@ ALLOWED_EXTRA_FIELDS = {
     # spanguard's own flow end reason (closed, timeout, reused, evicted, shutdown); EVE's coarser
     # flow.reason is written as well.
     "end_reason": ("flow",),
+    # The idle policy that fired for the flow (flow.timeout_overrides[].idle_action).
+    "idle_action": ("flow",),
 }
 
 # Expected failures: known violations by spanguard's output, each to be removed once it is fixed.

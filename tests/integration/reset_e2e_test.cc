@@ -221,6 +221,88 @@ TEST(ResetEndToEndModes, FinModeClosesBothEndsInOrder) {
   EXPECT_EQ(json_path(*alert, {"reset", "mode"}), "fin") << *alert;
 }
 
+// Session policies of an L4 device: sessions to port 8080 idle for 1 s are reset at both ends
+// (idle_action: reset), as a firewall dropping idle sessions would, and reported; no rule needed.
+TEST(ResetEndToEndModes, IdleTimeoutPolicyResetsBothEnds) {
+  if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  Scenario s(kBeds[0]);
+  if (!s.bed.ok()) GTEST_SKIP() << s.bed.why();
+  ResetSensor sensor(
+      s.bed, "alert tcp any any -> any 9999 (msg:\"unrelated\"; content:\"x\"; sid:1;)",
+      {"flow.timeout_overrides=[{ports: [\"8080\"], established: 1s, idle_action: reset}]"});
+  ASSERT_TRUE(sensor.wait_ready(10s)) << sensor.log();
+  TcpSessionServer server(s.bed.server(), s.server_ip, kServicePort, echo_unless_attacked,
+                          std::chrono::seconds(10));
+  ASSERT_TRUE(server.wait_listening(5s));
+  TcpStream idle(s.bed.client(), s.server_ip, kServicePort, 2s);
+  ASSERT_TRUE(idle.connected());
+  ASSERT_TRUE(idle.send_all("PING 1\n"));
+  ASSERT_EQ(idle.read_exactly(7, 2s), "PING 1\n");
+  const auto quiet = std::chrono::steady_clock::now();
+
+  // Nothing is sent: after 1 s of silence (and the expiry wheel's tick) both ends are reset.
+  const SocketEnd client = idle.read_until_end(5s);
+  const std::optional<ServerSession> served = server.wait_ended(idle.local_port(), 5s);
+  EXPECT_EQ(client.error, ECONNRESET) << "client: " << describe(client, quiet);
+  EXPECT_GE(client.at - quiet, 1s) << "reset before the session was idle for its timeout";
+  ASSERT_TRUE(served.has_value()) << "the server's session is still open";
+  EXPECT_EQ(served->end.error, ECONNRESET) << "server: " << describe(served->end, quiet);
+
+  // The reset's outcome is observed (kill watch) before the record is written.
+  const uint16_t port = idle.local_port();
+  for (int i = 0; i < 300 && !eve_record(sensor.eve_lines(), "reset", port); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(sensor.stop(), 0) << sensor.log();
+  const std::vector<std::string> eve = sensor.eve_lines();
+  const std::optional<std::string> report = eve_record(eve, "reset", port);
+  ASSERT_TRUE(report.has_value()) << "no reset report for the idle session";
+  EXPECT_EQ(json_path(*report, {"reset", "cause"}), "idle_timeout") << *report;
+  for (const char* side : {"client", "server"}) {
+    EXPECT_EQ(json_path(*report, {"reset", side, "outcome"}), "reset") << *report;
+  }
+  const std::optional<std::string> record = eve_record(eve, "flow", port);
+  ASSERT_TRUE(record.has_value()) << "no flow record although flow.records is off live";
+  EXPECT_EQ(json_member(*record, "idle_action"), "reset") << *record;
+  EXPECT_FALSE(eve_record(eve, "alert", port).has_value());
+  EXPECT_GE(summary_counter(sensor.log(), "idle_resets").value_or(0), 1u) << sensor.log();
+}
+
+// idle_action: report names the session that idled out and leaves it alone.
+TEST(ResetEndToEndModes, IdleTimeoutPolicyReportsWithoutTouchingTheSession) {
+  if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  Scenario s(kBeds[0]);
+  if (!s.bed.ok()) GTEST_SKIP() << s.bed.why();
+  ResetSensor sensor(
+      s.bed, "alert tcp any any -> any 9999 (msg:\"unrelated\"; content:\"x\"; sid:1;)",
+      {"flow.timeout_overrides=[{ports: [\"8080\"], established: 1s, idle_action: report}]"});
+  ASSERT_TRUE(sensor.wait_ready(10s)) << sensor.log();
+  TcpSessionServer server(s.bed.server(), s.server_ip, kServicePort, echo_unless_attacked,
+                          std::chrono::seconds(10));
+  ASSERT_TRUE(server.wait_listening(5s));
+  TcpStream idle(s.bed.client(), s.server_ip, kServicePort, 2s);
+  ASSERT_TRUE(idle.connected());
+  ASSERT_TRUE(idle.send_all("PING 1\n"));
+  ASSERT_EQ(idle.read_exactly(7, 2s), "PING 1\n");
+  const uint16_t port = idle.local_port();
+
+  // The report appears in the EVE file while the sensor runs (the record is the report).
+  std::optional<std::string> record;
+  for (int i = 0; i < 500 && !record; ++i) {
+    record = eve_record(sensor.eve_lines(), "flow", port);
+    if (!record) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(record.has_value()) << "no report of the idle session";
+  EXPECT_EQ(json_member(*record, "idle_action"), "report") << *record;
+  EXPECT_EQ(json_path(*record, {"flow", "reason"}), "timeout") << *record;
+  // The session itself carries on.
+  ASSERT_TRUE(idle.send_all("PING 2\n"));
+  EXPECT_EQ(idle.read_exactly(7, 2s), "PING 2\n");
+  idle.close();
+  ASSERT_EQ(sensor.stop(), 0) << sensor.log();
+  EXPECT_FALSE(eve_record(sensor.eve_lines(), "reset", port).has_value());
+}
+
 TEST(ResetEndToEndModes, NothingIsResetWithoutAMatchingRejectRule) {
   if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
   Scenario s(kBeds[0]);

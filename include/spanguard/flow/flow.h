@@ -77,6 +77,7 @@ struct Flow {
   bool closed = false;          // TCP close seen: the closed-state timeout applies
   bool alerted = false;         // a rule alerted on it
   bool reset = false;           // a response tore it down: no more inspection or resets
+  bool idle_reset = false;      // ... at its idle timeout (flow.timeout_overrides idle_action)
   core::AppProto app_proto = core::AppProto::kNone;  // what the application layer identified
   // Encrypted payload (applayer.tls.encryption_handling): the raw stream is no longer inspected;
   // bypassed: neither reassembled nor inspected at all, only its TCP state is tracked.

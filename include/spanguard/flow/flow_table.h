@@ -28,10 +28,17 @@ struct Timeouts {
 };
 
 // Longer or shorter timeouts for flows to some ports and/or networks (either endpoint).
+// What happens when a flow of an override's class reaches its idle timeout (the session policies of
+// L4 devices): nothing more than ending it, an event naming it (for owners of applications whose
+// keepalives are too slow), or — TCP — a reset of both ends, as a firewall dropping an idle
+// session would (PCI-style "terminate interactive sessions idle for 15 minutes").
+enum class IdleAction : uint8_t { kNone, kReport, kReset };
+
 struct TimeoutOverride {
   std::vector<std::pair<uint16_t, uint16_t>> ports;  // inclusive ranges; empty: any port
   std::vector<core::IpNetwork> networks;             // empty: any address
   Timeouts timeouts;
+  IdleAction idle_action = IdleAction::kNone;
 };
 
 struct FlowOptions {
@@ -80,6 +87,13 @@ class FlowEndHandler {
   virtual ~FlowEndHandler() = default;
   // Called once per flow, just before it is freed.
   virtual void on_flow_end(const Flow& flow, EndReason reason) = 0;
+  // A TCP flow whose class says IdleAction::kReset reached its idle timeout (outside emergency
+  // mode). Returning true keeps it: it was reset (flow.reset, flow.closed set) and now ends after
+  // the closed-state timeout, so that the reset's outcome is still observed; false ends it now.
+  virtual bool on_flow_idle_reset(Flow& flow) {
+    (void)flow;
+    return false;
+  }
 };
 
 struct PacketFlow {
@@ -119,10 +133,17 @@ class FlowTable {
   static const core::CounterGroup& counter_group();
   // Timeout in force for `f` in its current state.
   core::Duration timeout_of(const Flow& f) const;
+  // The idle action of `f`'s class (flow.timeout_overrides[].idle_action).
+  IdleAction idle_action_of(const Flow& f) const {
+    return f.timeout_class == 0 ? IdleAction::kNone
+                                : options_.overrides[f.timeout_class - 1].idle_action;
+  }
 
  private:
   Flow* allocate();
   void release(Flow* f, EndReason reason);
+  // `f` idled out: ends it, unless its idle action resets it (then it is kept and refiled).
+  bool expire_idle(Flow* f);
   Flow* lookup(const FlowKey& key, uint64_t hash) const;
   void unlink_hash(Flow* f);
   void wheel_insert(Flow* f, core::Timestamp expiry);

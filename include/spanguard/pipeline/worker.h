@@ -72,6 +72,7 @@ class Worker final : public capture::FrameSink,
 
  private:
   void on_flow_end(const flow::Flow& flow, flow::EndReason reason) override;
+  bool on_flow_idle_reset(flow::Flow& flow) override;
   void on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
                       uint64_t offset, bool after_gap) override;
   void on_stream_event(flow::Flow& flow, flow::Direction dir, stream::StreamEvent event) override;

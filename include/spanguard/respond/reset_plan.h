@@ -15,6 +15,9 @@
 namespace spanguard::respond {
 
 enum class Mode : uint8_t { kRst, kFin };
+// Why a flow is reset.
+enum class ResetCause : uint8_t { kRule, kFtpData, kIdleTimeout };
+const char* to_string(ResetCause c);  // "rule", "ftp_data", "idle_timeout"
 const char* to_string(Mode m);
 
 struct PlannedSegment {

@@ -72,6 +72,7 @@ struct SideReport {
 // watch (for the follow-up report). side[] is indexed by the direction of travel toward that end:
 // side[kToServer] is the server.
 struct ResetSummary {
+  ResetCause cause = ResetCause::kRule;
   bool attempted = false;  // at least one segment or ICMP message sent
   bool tcp = true;         // false: ICMP unreachable
   Mode mode = Mode::kRst;
@@ -169,6 +170,7 @@ enum class RespondCounter : uint16_t {
   kOutcomeStillFlowing,
   kWarmUps,
   kFtpDataFollowed,
+  kIdleResets,
   kCount
 };
 
@@ -191,6 +193,10 @@ class Responder {
   // reset, reported like any reset; nullopt when following is off or the flow was reset already.
   std::optional<ResetSummary> follow(flow::Flow& data, const detect::CompiledRule* rule,
                                      core::Timestamp cause);
+  // A TCP flow reached its idle timeout and its class says reset (flow.timeout_overrides[]
+  // .idle_action): both ends reset from the last state seen, watched and reported like any reset
+  // (no rule); nullopt when responses are off or it was reset already.
+  std::optional<ResetSummary> reset_idle(flow::Flow& flow, core::Timestamp now);
   // The alert the reset belongs to has sequence number `seq` (its follow-up report refers to it).
   void set_alert_seq(const flow::Flow& flow, uint64_t seq);
   // What has been sent for the flow's reset so far (nullopt: the flow was not reset).
@@ -218,7 +224,7 @@ class Responder {
   static const flow::SlotKey<Watch>& watch_slot();
   ResetSummary start_reset(flow::Flow& flow, const detect::CompiledRule* rule,
                            flow::Direction trigger_dir, const Targets& targets,
-                           core::Timestamp cause);
+                           core::Timestamp cause, ResetCause why = ResetCause::kRule);
   bool send_segment(flow::Flow& flow, const PlannedSegment& seg, core::Timestamp cause,
                     Watch& watch, bool follow_up);
   bool send_icmp(const detect::AlertEvent& alert);
