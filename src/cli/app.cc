@@ -34,8 +34,8 @@
 #include "spanguard/core/log.h"
 #include "spanguard/decode/decoder.h"
 #include "spanguard/detect/engine.h"
-#include "spanguard/flow/flow_table.h"
 #include "spanguard/detect/rule_profile.h"
+#include "spanguard/flow/flow_table.h"
 #include "spanguard/ops/metrics_server.h"
 #include "spanguard/ops/privileges.h"
 #include "spanguard/output/alert_stream.h"
@@ -93,7 +93,8 @@ void add_common(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--resets-pcap", o.resets_pcap, "Write the frames reset injection would send")
       ->type_name("PATH");
   cmd.add_option("--alerts", o.alerts_url,
-                 "Stream alerts to a collector: tcp://HOST:PORT, unix:///PATH")
+                 "Stream alerts to a collector: tls://HOST:PORT, tcp://HOST:PORT (loopback only "
+                 "unless output.socket.insecure), unix:///PATH")
       ->type_name("URL");
   cmd.add_option("--workers", o.workers,
                  "Worker threads, 0: one per core (pipeline.workers; default replay: 1, "
@@ -182,11 +183,12 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
                output::AlertStream* alerts, output::EveWriter* eve,
                const detect::DetectionEngine* detection, const CommonOptions& o,
                const pipeline::RuleSlot* rules = nullptr, std::function<void()> reload = {}) {
-  // SIGINT/SIGTERM stop; SIGHUP reopens the EVE file after log rotation; SIGUSR2 reloads the rules
-  // (Suricata's signals).
+  // SIGINT/SIGTERM stop; SIGHUP reopens the EVE file after log rotation and reloads the alert
+  // stream's TLS credentials; SIGUSR2 reloads the rules (Suricata's signals).
   SignalWatcher signals([&engine](int) { engine.stop(); },
-                        [eve] {
+                        [eve, alerts] {
                           if (eve != nullptr) eve->reopen();
+                          if (alerts != nullptr) alerts->reload_credentials();
                         },
                         std::move(reload));
   const int64_t start = core::monotonic_ns();
@@ -284,9 +286,8 @@ void open_live_responses(const core::Config& config, const std::string& inject_i
   const flow::FlowOptions flows = flow::flow_options(config);
   const bool idle_resets =
       options.enabled &&
-      std::any_of(flows.overrides.begin(), flows.overrides.end(), [](const auto& o) {
-        return o.idle_action == flow::IdleAction::kReset;
-      });
+      std::any_of(flows.overrides.begin(), flows.overrides.end(),
+                  [](const auto& o) { return o.idle_action == flow::IdleAction::kReset; });
   if (!any_rule_responds(detection, options) && !idle_resets) {
     if (!inject_interface.empty()) {
       core::logger("respond")->warn(

@@ -1,5 +1,6 @@
-// The collector's single-threaded poll loop: listeners, sensor connections, frame handling,
-// dedupe, EVE lines, acknowledgements, and SIGHUP/SIGTERM through a signalfd.
+// The collector's single-threaded poll loop: listeners, sensor connections (TLS handshakes
+// included), frame handling, dedupe, EVE lines, acknowledgements, and SIGHUP/SIGTERM through a
+// signalfd.
 #include "spanguard/collector/collector.h"
 
 #include <poll.h>
@@ -20,6 +21,7 @@
 #include "spanguard/core/log.h"
 #include "spanguard/output/framing.h"
 #include "spanguard/output/socket.h"
+#include "spanguard/output/stream_channel.h"
 #include "spanguard/output/stream_url.h"
 #include "spanguard/v1/spanguard.pb.h"
 
@@ -38,6 +40,7 @@ constexpr core::CounterDef kCounterDefs[] = {
      "connections closed for a malformed, oversized or unexpected frame"},
     {"write_errors", "events that could not be written (not acknowledged)"},
     {"sensor_drops", "events the sensors reported as dropped in heartbeats"},
+    {"tls_refused", "connections whose TLS handshake failed (certificate refused) or timed out"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(C::kCount));
 constexpr core::CounterGroup kCounterGroup{"collector", kCounterDefs};
@@ -47,10 +50,17 @@ constexpr size_t kReadBudget = 4 << 20;
 // A sensor that does not read its acknowledgements is not worth buffering for without bound.
 constexpr size_t kMaxPendingOut = 1 << 20;
 constexpr auto kStateSaveInterval = std::chrono::seconds(30);
+// A client that has not completed its TLS handshake by then is dropped.
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+
+constexpr output::TlsSettingNames kTlsSettingNames{"--tls-cert", "--tls-key", "--tls-ca",
+                                                   "--tls-peer-name"};
 
 struct Connection {
   explicit Connection(uint64_t max_frame) : reader(max_frame) {}
-  output::UniqueFd fd;
+  output::StreamChannel channel;
+  bool handshaking = false;
+  std::chrono::steady_clock::time_point handshake_deadline{};
   std::string peer;
   output::FrameReader reader;
   std::string run_id;  // of the last Hello
@@ -71,7 +81,9 @@ class Collector::Impl {
   std::string state_path_;
   HighWaterMarks marks_;
   std::unique_ptr<EveFile> eve_;
+  std::unique_ptr<output::TlsCredentials> credentials_;  // when a listener is tls://
   std::vector<output::Listener> listeners_;
+  std::vector<bool> listener_tls_;  // per listener
   std::list<Connection> connections_;
   output::UniqueFd wake_fd_;
   std::atomic<bool> stop_{false};
@@ -81,7 +93,8 @@ class Collector::Impl {
   bool marks_dirty_ = false;
 
  private:
-  void accept_from(output::Listener& listener);
+  void accept_from(output::Listener& listener, bool tls);
+  void advance_handshake(Connection& c, std::chrono::steady_clock::time_point now);
   void serve_input(Connection& c);
   bool handle_frames(Connection& c);
   bool handle_event(Connection& c, google::protobuf::Message& event, uint64_t seq,
@@ -96,8 +109,17 @@ Collector::Impl::Impl(CollectorOptions options)
     : options_(std::move(options)), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (options_.listen.empty()) throw core::ConfigError("--listen: at least one URL is needed");
   std::vector<output::StreamUrl> urls;
+  bool any_tls = false;
   for (const auto& text : options_.listen) {
     urls.push_back(output::parse_stream_url(text, "--listen", output::UrlUse::kListen));
+    output::require_private_transport(urls.back(), "--listen", options_.insecure, "--insecure");
+    any_tls |= urls.back().scheme == output::StreamUrl::Scheme::kTls;
+  }
+  if (any_tls) {
+    credentials_ = std::make_unique<output::TlsCredentials>(options_.tls, output::TlsRole::kServer,
+                                                            kTlsSettingNames);
+  } else if (!options_.tls.cert.empty() || !options_.tls.key.empty() || !options_.tls.ca.empty()) {
+    core::logger("collector")->warn("--tls-cert/--tls-key/--tls-ca are unused: no --listen tls://");
   }
   state_path_ = options_.state;
   if (state_path_.empty() && options_.out != "-") state_path_ = options_.out + ".state";
@@ -106,6 +128,7 @@ Collector::Impl::Impl(CollectorOptions options)
   eve_ = std::make_unique<EveFile>(options_.out);
   for (const auto& url : urls) {
     listeners_.emplace_back(url);
+    listener_tls_.push_back(url.scheme == output::StreamUrl::Scheme::kTls);
     core::logger("collector")->info("listening on {}", listeners_.back().url());
   }
 }
@@ -115,7 +138,7 @@ void Collector::Impl::save_state() {
 }
 
 void Collector::Impl::close(Connection& c, const std::string& why, bool bad_frame) {
-  if (!c.fd.valid()) return;
+  if (!c.channel.valid()) return;
   auto log = core::logger("collector");
   if (bad_frame) {
     counters_.inc(C::kClosedBadFrame);
@@ -127,33 +150,67 @@ void Collector::Impl::close(Connection& c, const std::string& why, bool bad_fram
     log->info("connection from {}{} ended: {}", c.peer,
               c.sensor_id.empty() ? "" : " (sensor " + c.sensor_id + ")", why);
   }
-  c.fd.reset();
+  c.channel.reset();
 }
 
-void Collector::Impl::accept_from(output::Listener& listener) {
+void Collector::Impl::accept_from(output::Listener& listener, bool tls) {
+  const auto now = std::chrono::steady_clock::now();
   for (;;) {
     std::string peer;
     output::UniqueFd fd = listener.accept(peer);
     if (!fd.valid()) return;
     auto& c = connections_.emplace_back(options_.max_frame);
-    c.fd = std::move(fd);
     c.peer = peer;
     counters_.inc(C::kConnections);
-    core::logger("collector")->info("connection from {}", peer);
+    if (!tls) {
+      c.channel = output::StreamChannel(std::move(fd));
+      core::logger("collector")->info("connection from {}", peer);
+      continue;
+    }
+    try {
+      c.channel = output::StreamChannel::tls_server(std::move(fd), *credentials_);
+    } catch (const core::Error& e) {
+      core::logger("collector")->warn("connection from {}: {}", peer, e.what());
+      continue;  // removed with the other closed connections
+    }
+    c.handshaking = true;
+    c.handshake_deadline = now + kHandshakeTimeout;
+    advance_handshake(c, now);
   }
 }
 
+void Collector::Impl::advance_handshake(Connection& c, std::chrono::steady_clock::time_point now) {
+  const auto status = c.channel.handshake();
+  if (status == output::StreamChannel::Status::kDone) {
+    c.handshaking = false;
+    core::logger("collector")
+        ->info("connection from {}: TLS 1.3, certificate {}", c.peer, c.channel.peer_names());
+    // The sensor's Hello may have come with its Finished message.
+    return serve_input(c);
+  }
+  if (status == output::StreamChannel::Status::kWouldBlock && now < c.handshake_deadline) return;
+  counters_.inc(C::kTlsRefused);
+  // Rate-limited: anything can connect, as often as it likes. Refusals of a certificate are
+  // limited apart from other failures, so that scanners do not hide a misconfigured sensor.
+  core::log_limited("collector", spdlog::level::warn,
+                    c.channel.refused_peer() ? "collector.tls_refused" : "collector.tls_failed",
+                    "connection from {} refused: TLS handshake {}", c.peer,
+                    status == output::StreamChannel::Status::kWouldBlock
+                        ? std::string("timed out")
+                        : "failed: " + c.channel.error());
+  c.channel.reset();
+}
+
 void Collector::Impl::flush_output(Connection& c) {
-  while (c.fd.valid() && c.out_offset < c.out.size()) {
-    const ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_offset, c.out.size() - c.out_offset,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      c.out_offset += static_cast<size_t>(n);
+  while (c.channel.valid() && c.out_offset < c.out.size()) {
+    // After kWouldBlock the same bytes go again: acknowledgements are only appended behind them.
+    const auto io = c.channel.write(c.out.data() + c.out_offset, c.out.size() - c.out_offset);
+    if (io.status == output::StreamChannel::Status::kDone) {
+      c.out_offset += io.bytes;
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    return close(c, n < 0 ? std::strerror(errno) : "send made no progress");
+    if (io.status == output::StreamChannel::Status::kWouldBlock) break;
+    return close(c, c.channel.error());
   }
   if (c.out_offset == c.out.size()) {
     c.out.clear();
@@ -279,22 +336,21 @@ bool Collector::Impl::handle_frames(Connection& c) {
 void Collector::Impl::serve_input(Connection& c) {
   constexpr size_t kChunk = 64 * 1024;
   size_t budget = kReadBudget;
-  while (c.fd.valid() && budget > 0) {
-    const ssize_t n = ::recv(c.fd.get(), c.reader.prepare(kChunk), kChunk, MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (n < 0) return close(c, std::strerror(errno));
-    if (n == 0) {
+  while (c.channel.valid() && budget > 0) {
+    const auto io = c.channel.read(c.reader.prepare(kChunk), kChunk);
+    if (io.status == output::StreamChannel::Status::kWouldBlock) break;
+    if (io.status == output::StreamChannel::Status::kFailed) return close(c, c.channel.error());
+    if (io.status == output::StreamChannel::Status::kClosed) {
       // The sensor may only have shut down its sending side: it still gets its last Ack.
       queue_acks(c);
       return close(c, c.reader.buffered() > 0 ? "closed by the sensor inside a frame"
                                               : "closed by the sensor");
     }
-    c.reader.commit(static_cast<size_t>(n));
-    budget -= std::min(budget, static_cast<size_t>(n));
+    c.reader.commit(io.bytes);
+    budget -= std::min(budget, io.bytes);
     if (!handle_frames(c)) return;
   }
-  if (c.fd.valid()) queue_acks(c);
+  if (c.channel.valid()) queue_acks(c);
 }
 
 void Collector::Impl::run(int signal_fd) {
@@ -308,6 +364,7 @@ void Collector::Impl::run(int signal_fd) {
       // restart reads only the new file.
       save_state();
       eve_->reopen();
+      if (credentials_ != nullptr) credentials_->reload();
     }
     const auto now = std::chrono::steady_clock::now();
     if (marks_dirty_ && now >= next_save) {
@@ -319,17 +376,37 @@ void Collector::Impl::run(int signal_fd) {
     fds.push_back({wake_fd_.get(), POLLIN, 0});
     fds.push_back({signal_fd, POLLIN, 0});  // ignored by poll when -1
     for (auto& l : listeners_) fds.push_back({l.fd(), POLLIN, 0});
+    auto wait = std::chrono::milliseconds(1000);
     for (auto& c : connections_) {
-      const short events = static_cast<short>(POLLIN | (c.out_offset < c.out.size() ? POLLOUT : 0));
-      fds.push_back({c.fd.get(), events, 0});
+      fds.push_back({c.channel.fd(), c.channel.poll_events(c.out_offset < c.out.size()), 0});
       polled.push_back(&c);
+      if (c.handshaking) {
+        wait = std::min(
+            wait, std::chrono::ceil<std::chrono::milliseconds>(std::max(
+                      c.handshake_deadline - now, std::chrono::steady_clock::duration::zero())));
+      }
+      // Decrypted bytes left behind by the read budget: poll() cannot see them.
+      if (c.channel.has_buffered_input()) wait = std::chrono::milliseconds(0);
     }
-    const int ready = ::poll(fds.data(), fds.size(), 1000);
+    const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
     if (ready < 0 && errno != EINTR) {
       log->error("poll: {}", std::strerror(errno));
       break;
     }
-    if (ready <= 0) continue;
+    if (ready == 0) {
+      // Handshakes past their deadline, and input held inside TLS sessions.
+      const auto later = std::chrono::steady_clock::now();
+      for (Connection* c : polled) {
+        if (c->handshaking) {
+          advance_handshake(*c, later);
+        } else if (c->channel.has_buffered_input()) {
+          serve_input(*c);
+        }
+      }
+      connections_.remove_if([](const Connection& c) { return !c.channel.valid(); });
+      continue;
+    }
+    if (ready < 0) continue;
     if (fds[0].revents & POLLIN) {
       uint64_t value;
       [[maybe_unused]] const ssize_t n = ::read(wake_fd_.get(), &value, sizeof value);
@@ -346,15 +423,22 @@ void Collector::Impl::run(int signal_fd) {
       }
     }
     size_t i = 2;
-    for (auto& l : listeners_) {
-      if (fds[i++].revents & POLLIN) accept_from(l);
+    for (size_t l = 0; l < listeners_.size(); ++l) {
+      if (fds[i++].revents & POLLIN) accept_from(listeners_[l], listener_tls_[l]);
     }
+    const auto later = std::chrono::steady_clock::now();
     for (Connection* c : polled) {
       const short revents = fds[i++].revents;
-      if (revents & (POLLIN | POLLHUP | POLLERR)) serve_input(*c);
-      if ((revents & POLLOUT) && c->fd.valid()) flush_output(*c);
+      if (c->handshaking) {
+        if (revents != 0 || later >= c->handshake_deadline) advance_handshake(*c, later);
+        continue;
+      }
+      // A TLS read may wait for the socket to take a write, and the budget may have left
+      // decrypted input behind: read on any event.
+      if (revents != 0 || c->channel.has_buffered_input()) serve_input(*c);
+      if ((revents & POLLOUT) && c->channel.valid()) flush_output(*c);
     }
-    connections_.remove_if([](const Connection& c) { return !c.fd.valid(); });
+    connections_.remove_if([](const Connection& c) { return !c.channel.valid(); });
   }
   for (auto& c : connections_) close(c, "the collector is stopping");
   connections_.clear();

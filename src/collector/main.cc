@@ -1,5 +1,6 @@
-// Entry point of `spanguard-collector`: command line, signals (SIGHUP reopens the output,
-// SIGINT/SIGTERM stop), exit codes as the sensor's (2 usage, 1 runtime).
+// Entry point of `spanguard-collector`: command line, signals (SIGHUP reopens the output and
+// reloads the TLS credentials, SIGINT/SIGTERM stop), exit codes as the sensor's (2 usage, 1
+// runtime).
 #include <signal.h>
 #include <sys/signalfd.h>
 
@@ -25,9 +26,25 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string log_format = "text";
   app.add_option("--listen", options.listen,
-                 "Address to accept sensors on: tcp://HOST:PORT or unix:///PATH (repeatable)")
+                 "Address to accept sensors on: tls://HOST:PORT, tcp://HOST:PORT or "
+                 "unix:///PATH (repeatable); tcp:// only on loopback unless --insecure")
       ->required()
       ->type_name("URL");
+  app.add_option("--tls-cert", options.tls.cert,
+                 "tls://: this collector's certificate (PEM, intermediates after it); reloaded "
+                 "on SIGHUP")
+      ->type_name("PATH");
+  app.add_option("--tls-key", options.tls.key, "tls://: the private key of --tls-cert (PEM)")
+      ->type_name("PATH");
+  app.add_option("--tls-ca", options.tls.ca,
+                 "tls://: CA certificate(s) (PEM) that must have issued each sensor's certificate")
+      ->type_name("PATH");
+  app.add_option("--tls-peer-name", options.tls.peer_names,
+                 "tls://: a sensor certificate name to accept (subjectAltName DNS, else CN; "
+                 "repeatable); none: any certificate from --tls-ca")
+      ->type_name("NAME");
+  app.add_flag("--insecure", options.insecure,
+               "Allow tcp:// listeners beyond the loopback address (alerts unencrypted)");
   app.add_option("--out", options.out, "EVE JSON lines file, '-' for stdout")
       ->capture_default_str()
       ->type_name("PATH|-");

@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <utility>
 
 #include "outbox.h"
 #include "spanguard/core/error.h"
@@ -30,13 +32,38 @@ constexpr core::Param kParams[] = {
     {.name = "socket.connect",
      .type = core::ParamType::kString,
      .default_value = "\"\"",
-     .help = "Collector to stream alerts to: tcp://HOST:PORT ([v6] in brackets) or "
-             "unix:///PATH (run --alerts URL sets it); empty: no alert stream unless listening"},
+     .help = "Collector to stream alerts to: tls://HOST:PORT, tcp://HOST:PORT ([v6] in brackets) "
+             "or unix:///PATH (run --alerts URL sets it); empty: no alert stream unless listening"},
     {.name = "socket.listen",
      .type = core::ParamType::kString,
      .default_value = "\"\"",
-     .help = "Or let a subscriber connect to the sensor at this tcp:// or unix:// address; one "
-             "subscriber at a time, a new one replaces the old (exclusive with socket.connect)"},
+     .help = "Or let a subscriber connect to the sensor at this tls://, tcp:// or unix:// "
+             "address; one subscriber at a time, a new one replaces the old (exclusive with "
+             "socket.connect)"},
+    {.name = "socket.tls.cert",
+     .type = core::ParamType::kString,
+     .default_value = "\"\"",
+     .help = "tls://: this sensor's certificate (PEM, intermediates after it), presented to the "
+             "peer; reloaded on SIGHUP"},
+    {.name = "socket.tls.key",
+     .type = core::ParamType::kString,
+     .default_value = "\"\"",
+     .help = "tls://: the private key of socket.tls.cert (PEM)"},
+    {.name = "socket.tls.ca",
+     .type = core::ParamType::kString,
+     .default_value = "\"\"",
+     .help = "tls://: CA certificate(s) (PEM) that must have issued the peer's certificate"},
+    {.name = "socket.tls.peer_names",
+     .type = core::ParamType::kStringList,
+     .default_value = "[]",
+     .help = "tls://: names the peer's certificate must carry one of (subjectAltName DNS, else "
+             "CN); the collector's name must also match the connect URL's host. Empty: any "
+             "certificate from socket.tls.ca (warned at start)"},
+    {.name = "socket.insecure",
+     .type = core::ParamType::kBool,
+     .default_value = "false",
+     .help = "Allow plaintext tcp:// to or on an address beyond the loopback; alerts then cross "
+             "the network unencrypted and unauthenticated (use tls:// instead)"},
     {.name = "spool.dir",
      .type = core::ParamType::kString,
      .default_value = "\"\"",
@@ -216,8 +243,33 @@ AlertStreamOptions alert_stream_options(const core::Config& config, std::string 
                             " and output.socket.listen: set only one (the sensor either connects "
                             "to a collector or lets a subscriber connect to it)");
   }
-  if (!o.connect.empty()) parse_stream_url(o.connect, connect_key, UrlUse::kConnect);
-  if (!o.listen.empty()) parse_stream_url(o.listen, "output.socket.listen", UrlUse::kListen);
+  o.insecure = config.get("output.socket.insecure").as_bool();
+  o.tls.cert = config.get("output.socket.tls.cert").as_string();
+  o.tls.key = config.get("output.socket.tls.key").as_string();
+  o.tls.ca = config.get("output.socket.tls.ca").as_string();
+  o.tls.peer_names = config.get("output.socket.tls.peer_names").as_strings();
+  std::optional<StreamUrl> url;
+  const char* url_key = connect_key;
+  if (!o.connect.empty()) url = parse_stream_url(o.connect, connect_key, UrlUse::kConnect);
+  if (!o.listen.empty()) {
+    url = parse_stream_url(o.listen, "output.socket.listen", UrlUse::kListen);
+    url_key = "output.socket.listen";
+  }
+  if (url) {
+    require_private_transport(*url, url_key, o.insecure, "output.socket.insecure: true");
+    if (url->scheme == StreamUrl::Scheme::kTls) {
+      const std::pair<const char*, const std::string*> files[] = {
+          {"output.socket.tls.cert", &o.tls.cert},
+          {"output.socket.tls.key", &o.tls.key},
+          {"output.socket.tls.ca", &o.tls.ca}};
+      for (const auto& [key, value] : files) {
+        if (value->empty()) {
+          throw core::ConfigError(std::string(key) + ": required by " + url_key + " '" +
+                                  url->text() + "' (TLS with certificates on both ends)");
+        }
+      }
+    }
+  }
   o.spool_dir = config.get("output.spool.dir").as_string();
   o.spool_max_bytes = config.get("output.spool.max_bytes").as_bytes();
   o.spool_fsync = fsync_policy(config.get("output.spool.fsync").as_string());
@@ -311,6 +363,8 @@ void AlertStream::close() {
 }
 
 std::string AlertStream::listen_url() const { return connection_->listen_url(); }
+
+bool AlertStream::reload_credentials() { return connection_->reload_credentials(); }
 
 void AlertStream::collect(core::CounterSnapshot& out) const { out.add(counters_.values()); }
 

@@ -148,7 +148,7 @@ Listener::Listener(const StreamUrl& url) {
   }
   fd_.reset(::socket(address.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd_.valid()) throw fail("socket: " + errno_text(errno));
-  if (url.scheme == StreamUrl::Scheme::kTcp) {
+  if (url.scheme != StreamUrl::Scheme::kUnix) {
     const int on = 1;
     setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   }
@@ -160,7 +160,7 @@ Listener::Listener(const StreamUrl& url) {
 
   SocketAddress bound;
   bound.length = sizeof bound.storage;
-  if (url.scheme == StreamUrl::Scheme::kTcp &&
+  if (url.scheme != StreamUrl::Scheme::kUnix &&
       getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&bound.storage), &bound.length) == 0) {
     StreamUrl real = url;
     real.port = ntohs(bound.storage.ss_family == AF_INET

@@ -1,5 +1,5 @@
-// The output thread's poll loop: connecting or accepting, writing what the Outbox hands out,
-// reading acknowledgements, heartbeats, backoff.
+// The output thread's poll loop: connecting or accepting, TLS handshakes, writing what the Outbox
+// hands out, reading acknowledgements, heartbeats, backoff.
 #include "stream_connection.h"
 
 #include <poll.h>
@@ -25,9 +25,15 @@ using std::chrono::milliseconds;
 // How much the thread keeps queued for the socket: enough to fill a loopback or LAN send buffer
 // in one pass, small enough that a resend after a reconnect does not copy a whole spool.
 constexpr size_t kOutBatch = 256 * 1024;
-constexpr auto kConnectTimeout = std::chrono::seconds(5);
+constexpr auto kConnectTimeout = std::chrono::seconds(5);  // the TCP connect, then the handshake
+// Listen mode with TLS: handshakes in progress at once; the oldest gives way to a newer one.
+constexpr size_t kMaxPendingHandshakes = 8;
 // Spool write-behind and fdatasync ("batch") period.
 constexpr auto kTickInterval = std::chrono::seconds(1);
+
+constexpr TlsSettingNames kTlsSettingNames{"output.socket.tls.cert", "output.socket.tls.key",
+                                           "output.socket.tls.ca", "output.socket.tls.peer_names"};
+constexpr std::string_view kInsecureSetting = "output.socket.insecure: true";
 
 }  // namespace
 
@@ -45,11 +51,41 @@ StreamConnection::StreamConnection(const AlertStreamOptions& options, Outbox& ou
   if (!wake_fd_.valid()) {
     throw core::RuntimeError(std::string("alert stream: eventfd: ") + std::strerror(errno));
   }
+  std::optional<StreamUrl> listen_url;
   if (!options.connect.empty()) {
     connect_url_ = parse_stream_url(options.connect, "output.socket.connect", UrlUse::kConnect);
+    require_private_transport(*connect_url_, "output.socket.connect", options.insecure,
+                              kInsecureSetting);
   } else if (!options.listen.empty()) {
-    listener_ = Listener(parse_stream_url(options.listen, "output.socket.listen", UrlUse::kListen));
-    core::logger("output")->info("alert stream: listening on {}", listener_.url());
+    listen_url = parse_stream_url(options.listen, "output.socket.listen", UrlUse::kListen);
+    require_private_transport(*listen_url, "output.socket.listen", options.insecure,
+                              kInsecureSetting);
+  }
+  const StreamUrl* url = connect_url_ ? &*connect_url_ : listen_url ? &*listen_url : nullptr;
+  if (url != nullptr && url->scheme == StreamUrl::Scheme::kTls) {
+    credentials_ = std::make_unique<TlsCredentials>(
+        options.tls, connect_url_ ? TlsRole::kClient : TlsRole::kServer, kTlsSettingNames);
+  } else if (!options.tls.cert.empty() || !options.tls.key.empty() || !options.tls.ca.empty()) {
+    core::logger("output")->warn("output.socket.tls.* is unused: the alert stream is not tls://");
+  }
+  if (listen_url) {
+    listener_ = Listener(*listen_url);
+    core::logger("output")->info("alert stream: listening on {}{}", listener_.url(),
+                                 credentials_ ? " (TLS 1.3, client certificates required)" : "");
+  }
+}
+
+bool StreamConnection::reload_credentials() {
+  return credentials_ == nullptr || credentials_->reload();
+}
+
+void StreamConnection::log_failure(const std::string& what) {
+  auto log = core::logger("output");
+  if (what != last_failure_) {
+    log->warn("alert stream: {}", what);
+    last_failure_ = what;
+  } else {
+    log->debug("alert stream: {}", what);
   }
 }
 
@@ -76,18 +112,18 @@ StreamConnection::Clock::duration StreamConnection::jittered(Clock::duration d) 
 }
 
 void StreamConnection::attempt_failed(Clock::time_point now, const std::string& why) {
+  connect_fd_.reset();
   conn_.reset();
   connecting_ = false;
+  handshaking_ = false;
   addresses_.clear();
   counters_.inc(C::kConnectFailures);
-  auto log = core::logger("output");
-  if (!outage_logged_) {
-    log->warn("alert stream: collector {} unreachable ({}); keeping events and retrying",
-              options_.connect, why);
-    outage_logged_ = true;
-  } else {
-    log->debug("alert stream: collector {} unreachable ({})", options_.connect, why);
-  }
+  if (!outage_logged_) last_failure_.clear();
+  outage_logged_ = true;
+  // A refused handshake is not an unreachable collector: say which it was.
+  const bool tls_failure = why.starts_with("TLS handshake");
+  log_failure("collector " + options_.connect + (tls_failure ? ": " : " unreachable (") + why +
+              (tls_failure ? "" : ")") + "; keeping events and retrying");
   next_attempt_ = now + jittered(backoff_);
   backoff_ = std::min<Clock::duration>(backoff_ * 2, options_.reconnect_max);
 }
@@ -103,7 +139,7 @@ void StreamConnection::start_attempt(Clock::time_point now) {
     std::string error;
     UniqueFd fd = start_connect(addresses_[address_index_], error);
     if (fd.valid()) {
-      conn_ = std::move(fd);
+      connect_fd_ = std::move(fd);
       connecting_ = true;
       connect_deadline_ = now + kConnectTimeout;
       return;
@@ -115,23 +151,50 @@ void StreamConnection::start_attempt(Clock::time_point now) {
 }
 
 void StreamConnection::finish_attempt(Clock::time_point now) {
-  const int err = finish_connect(conn_.get());
+  const int err = finish_connect(connect_fd_.get());
   if (err == 0) {
     connecting_ = false;
-    established(now, std::move(conn_), addresses_[address_index_].text());
-    addresses_.clear();
-    return;
+    std::string peer = addresses_[address_index_].text();
+    if (credentials_ == nullptr) {
+      addresses_.clear();
+      return established(now, StreamChannel(std::move(connect_fd_)), std::move(peer));
+    }
+    try {
+      conn_ = StreamChannel::tls_client(std::move(connect_fd_), *credentials_, connect_url_->host);
+    } catch (const core::Error& e) {
+      return attempt_failed(now, e.what());
+    }
+    peer_ = std::move(peer);
+    handshaking_ = true;
+    connect_deadline_ = now + kConnectTimeout;
+    return advance_handshake(now);
   }
   last_error_ = addresses_[address_index_].text() + ": " + std::strerror(err);
-  conn_.reset();
+  connect_fd_.reset();
   connecting_ = false;
   ++address_index_;
   if (address_index_ < addresses_.size()) return start_attempt(now);
   attempt_failed(now, last_error_);
 }
 
-void StreamConnection::established(Clock::time_point now, UniqueFd fd, std::string peer) {
-  conn_ = std::move(fd);
+void StreamConnection::advance_handshake(Clock::time_point now) {
+  switch (conn_.handshake()) {
+    case StreamChannel::Status::kDone:
+      handshaking_ = false;
+      addresses_.clear();
+      return established(now, std::move(conn_), peer_);
+    case StreamChannel::Status::kWouldBlock:
+      return;
+    default: {
+      // Not address-specific (the same certificates everywhere): the attempt ends here.
+      const std::string why = "TLS handshake with " + peer_ + " failed: " + conn_.error();
+      return attempt_failed(now, why);
+    }
+  }
+}
+
+void StreamConnection::established(Clock::time_point now, StreamChannel channel, std::string peer) {
+  conn_ = std::move(channel);
   peer_ = std::move(peer);
   established_ = true;
   got_ack_ = false;
@@ -140,7 +203,12 @@ void StreamConnection::established(Clock::time_point now, UniqueFd fd, std::stri
   if (ever_established_) counters_.inc(C::kReconnects);
   ever_established_ = true;
   outage_logged_ = false;
-  core::logger("output")->info("alert stream: connected to {}", peer_);
+  if (conn_.is_tls()) {
+    core::logger("output")->info("alert stream: connected to {} over TLS 1.3 (peer {})", peer_,
+                                 conn_.peer_names());
+  } else {
+    core::logger("output")->info("alert stream: connected to {}", peer_);
+  }
   out_.clear();
   out_offset_ = 0;
   drops_in_flight_ = 0;
@@ -149,14 +217,22 @@ void StreamConnection::established(Clock::time_point now, UniqueFd fd, std::stri
   next_heartbeat_ = now + options_.heartbeat_interval;
 }
 
-void StreamConnection::disconnect(Clock::time_point now, const std::string& why, bool bad_frame) {
+void StreamConnection::disconnect(Clock::time_point now, const std::string& why, Ending ending) {
   if (!conn_.valid()) return;
   auto log = core::logger("output");
-  if (bad_frame) {
-    counters_.inc(C::kClosedBadFrame);
-    log->warn("alert stream: closing the connection to {}: {}", peer_, why);
-  } else {
-    log->info("alert stream: connection to {} ended: {}", peer_, why);
+  switch (ending) {
+    case Ending::kBadFrame:
+      counters_.inc(C::kClosedBadFrame);
+      log->warn("alert stream: closing the connection to {}: {}", peer_, why);
+      break;
+    case Ending::kTlsFailure:
+      // TLS 1.3 lets the client finish first: the server's refusal of the client's certificate
+      // arrives as an alert on the first read.
+      log_failure("connection to " + peer_ + " ended: " + why);
+      break;
+    case Ending::kNormal:
+      log->info("alert stream: connection to {} ended: {}", peer_, why);
+      break;
   }
   conn_.reset();
   established_ = false;
@@ -176,39 +252,78 @@ void StreamConnection::disconnect(Clock::time_point now, const std::string& why,
   }
 }
 
+void StreamConnection::channel_failed(Clock::time_point now) {
+  disconnect(now, conn_.error(), conn_.is_tls() ? Ending::kTlsFailure : Ending::kNormal);
+}
+
 void StreamConnection::accept_subscribers(Clock::time_point now) {
   for (;;) {
     std::string peer;
     UniqueFd fd = listener_.accept(peer);
     if (!fd.valid()) return;
-    // One subscriber at a time, the newest wins: a collector that restarted must not wait for its
-    // old, possibly half-open, connection to time out.
-    if (conn_.valid()) disconnect(now, "a new subscriber connected (" + peer + ")");
-    established(now, std::move(fd), peer);
+    if (credentials_ == nullptr) {
+      // One subscriber at a time, the newest wins: a collector that restarted must not wait for
+      // its old, possibly half-open, connection to time out.
+      if (conn_.valid()) disconnect(now, "a new subscriber connected (" + peer + ")");
+      established(now, StreamChannel(std::move(fd)), peer);
+      continue;
+    }
+    if (pending_.size() >= kMaxPendingHandshakes) pending_.erase(pending_.begin());
+    try {
+      pending_.push_back(
+          {StreamChannel::tls_server(std::move(fd), *credentials_), peer, now + kConnectTimeout});
+    } catch (const core::Error& e) {
+      core::logger("output")->warn("alert stream: subscriber {}: {}", peer, e.what());
+    }
+  }
+}
+
+void StreamConnection::serve_pending(Clock::time_point now) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    const StreamChannel::Status status = it->channel.handshake();
+    if (status == StreamChannel::Status::kWouldBlock && now < it->deadline) {
+      ++it;
+      continue;
+    }
+    if (status == StreamChannel::Status::kDone) {
+      // Only an authenticated subscriber replaces the current one.
+      if (conn_.valid()) disconnect(now, "a new subscriber connected (" + it->peer + ")");
+      established(now, std::move(it->channel), it->peer);
+    } else {
+      // Anything can connect, as often as it likes: rate-limited.
+      core::log_limited("output", spdlog::level::warn, "output.subscriber_refused",
+                        "alert stream: subscriber {} refused: TLS handshake {}", it->peer,
+                        status == StreamChannel::Status::kWouldBlock
+                            ? std::string("timed out")
+                            : "failed: " + it->channel.error());
+    }
+    it = pending_.erase(it);
   }
 }
 
 void StreamConnection::read_acks(Clock::time_point now) {
   constexpr size_t kChunk = 4096;
   for (;;) {
-    const ssize_t n = ::recv(conn_.get(), acks_.prepare(kChunk), kChunk, MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n < 0) return disconnect(now, std::strerror(errno));
-    if (n == 0) return disconnect(now, "closed by the peer");
-    acks_.commit(static_cast<size_t>(n));
+    const StreamChannel::Io io = conn_.read(acks_.prepare(kChunk), kChunk);
+    if (io.status == StreamChannel::Status::kWouldBlock) return;
+    if (io.status == StreamChannel::Status::kClosed) return disconnect(now, "closed by the peer");
+    if (io.status == StreamChannel::Status::kFailed) return channel_failed(now);
+    acks_.commit(io.bytes);
     for (;;) {
       const auto result = acks_.next(message_);
       if (result == FrameReader::Result::kNeedMore) break;
-      if (result != FrameReader::Result::kFrame) return disconnect(now, acks_.error(), true);
+      if (result != FrameReader::Result::kFrame) {
+        return disconnect(now, acks_.error(), Ending::kBadFrame);
+      }
       if (!message_.has_ack()) {
-        return disconnect(now, "the peer sent something other than an Ack", true);
+        return disconnect(now, "the peer sent something other than an Ack", Ending::kBadFrame);
       }
       const auto& ack = message_.ack();
       switch (outbox_.ack(ack.run_id(), ack.seq())) {
         case Outbox::AckResult::kAccepted:
           if (!got_ack_) backoff_ = options_.reconnect_min;
           got_ack_ = true;
+          last_failure_.clear();  // the next failure is news again
           break;
         case Outbox::AckResult::kUnknownRun:
           core::logger("output")->debug("alert stream: Ack for unknown run {} ignored",
@@ -218,7 +333,7 @@ void StreamConnection::read_acks(Clock::time_point now) {
           return disconnect(now,
                             "Ack of seq " + std::to_string(ack.seq()) +
                                 " beyond the last event of run " + ack.run_id(),
-                            true);
+                            Ending::kBadFrame);
       }
     }
   }
@@ -261,28 +376,30 @@ void StreamConnection::pump(Clock::time_point now) {
       outbox_.fill(out_, out_.size() + kOutBatch);
     }
     if (out_offset_ == out_.size()) return;
-    const ssize_t n = ::send(conn_.get(), out_.data() + out_offset_, out_.size() - out_offset_,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      out_offset_ += static_cast<size_t>(n);
+    // After kWouldBlock the same bytes go again: out_ only grows behind them or drops what was
+    // already written before them.
+    const StreamChannel::Io io = conn_.write(out_.data() + out_offset_, out_.size() - out_offset_);
+    if (io.status == StreamChannel::Status::kDone) {
+      out_offset_ += io.bytes;
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    return disconnect(now, n < 0 ? std::strerror(errno) : "send made no progress");
+    if (io.status == StreamChannel::Status::kWouldBlock) return;
+    return channel_failed(now);
   }
 }
 
 void StreamConnection::run() {
   next_tick_ = Clock::now() + kTickInterval;
   next_attempt_ = Clock::now();
+  std::vector<pollfd> fds;
   while (!stop_.load()) {
     Clock::time_point now = Clock::now();
-    if (hurry_.exchange(false) && connect_url_ && !conn_.valid()) next_attempt_ = now;
-    if (connect_url_ && !conn_.valid() && now >= next_attempt_) start_attempt(now);
+    const bool idle_connector = connect_url_ && !connect_fd_.valid() && !conn_.valid();
+    if (hurry_.exchange(false) && idle_connector) next_attempt_ = now;
+    if (idle_connector && now >= next_attempt_) start_attempt(now);
     if (connecting_ && now >= connect_deadline_) {
       last_error_ = addresses_[address_index_].text() + ": connect timed out";
-      conn_.reset();
+      connect_fd_.reset();
       connecting_ = false;
       ++address_index_;
       if (address_index_ < addresses_.size()) {
@@ -291,6 +408,10 @@ void StreamConnection::run() {
         attempt_failed(now, last_error_);
       }
     }
+    if (handshaking_ && now >= connect_deadline_) {
+      attempt_failed(now, "TLS handshake with " + peer_ + " timed out");
+    }
+    if (!pending_.empty()) serve_pending(now);
     if (established_) {
       // A peer that has not taken the last batch would only queue heartbeats behind it; the
       // drops they would report wait for the next one.
@@ -307,19 +428,24 @@ void StreamConnection::run() {
 
     Clock::time_point deadline = next_tick_;
     if (established_) deadline = std::min(deadline, next_heartbeat_);
-    if (connect_url_ && !conn_.valid()) deadline = std::min(deadline, next_attempt_);
-    if (connecting_) deadline = std::min(deadline, connect_deadline_);
-
-    pollfd fds[3];
-    nfds_t count = 0;
-    fds[count++] = {wake_fd_.get(), POLLIN, 0};
-    const int listen_index = listener_.valid() ? static_cast<int>(count) : -1;
-    if (listener_.valid()) fds[count++] = {listener_.fd(), POLLIN, 0};
-    const int conn_index = conn_.valid() ? static_cast<int>(count) : -1;
-    if (conn_.valid()) {
-      const bool want_out = connecting_ || out_offset_ < out_.size();
-      fds[count++] = {conn_.get(), static_cast<short>(POLLIN | (want_out ? POLLOUT : 0)), 0};
+    if (connect_url_ && !connect_fd_.valid() && !conn_.valid()) {
+      deadline = std::min(deadline, next_attempt_);
     }
+    if (connecting_ || handshaking_) deadline = std::min(deadline, connect_deadline_);
+    for (const Pending& p : pending_) deadline = std::min(deadline, p.deadline);
+
+    fds.clear();
+    fds.push_back({wake_fd_.get(), POLLIN, 0});
+    const int listen_index = listener_.valid() ? static_cast<int>(fds.size()) : -1;
+    if (listener_.valid()) fds.push_back({listener_.fd(), POLLIN, 0});
+    const int conn_index = connect_fd_.valid() || conn_.valid() ? static_cast<int>(fds.size()) : -1;
+    if (connect_fd_.valid()) {
+      fds.push_back({connect_fd_.get(), POLLIN | POLLOUT, 0});
+    } else if (conn_.valid()) {
+      fds.push_back({conn_.fd(), conn_.poll_events(established_ && out_offset_ < out_.size()), 0});
+    }
+    for (const Pending& p : pending_)
+      fds.push_back({p.channel.fd(), p.channel.poll_events(false), 0});
     // Only an established connection with nothing left to write waits for publishes; the
     // publisher then pays one eventfd write. Otherwise (backlog, no connection) it pays nothing.
     const bool waits_for_events = established_ && out_offset_ == out_.size();
@@ -332,7 +458,7 @@ void StreamConnection::run() {
     }
     const auto wait = std::max<Clock::duration>(deadline - Clock::now(), Clock::duration::zero());
     const int timeout_ms = static_cast<int>(std::chrono::ceil<milliseconds>(wait).count());
-    const int ready = ::poll(fds, count, timeout_ms);
+    const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
     idle_.store(false);
     if (ready <= 0) continue;
     now = Clock::now();
@@ -340,15 +466,19 @@ void StreamConnection::run() {
       uint64_t value;
       [[maybe_unused]] const ssize_t n = ::read(wake_fd_.get(), &value, sizeof value);
     }
-    if (conn_index >= 0 && fds[conn_index].revents != 0 && conn_.valid()) {
+    if (conn_index >= 0 && fds[conn_index].revents != 0) {
       if (connecting_) {
         finish_attempt(now);
-      } else if (fds[conn_index].revents & (POLLIN | POLLHUP | POLLERR)) {
+      } else if (handshaking_) {
+        advance_handshake(now);
+      } else if (established_) {
+        // Also on POLLOUT alone: a TLS read may have waited for the socket to take a write.
         read_acks(now);
       }
     }
     if (listen_index >= 0 && (fds[listen_index].revents & POLLIN)) accept_subscribers(now);
   }
+  pending_.clear();
   if (conn_.valid()) disconnect(Clock::now(), "the sensor is stopping");
 }
 

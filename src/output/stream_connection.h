@@ -1,11 +1,13 @@
 // The alert stream's output thread: one connection at a time (to the collector, or from a
-// subscriber in listen mode), Hello and resends through the Outbox, heartbeats, acknowledgements,
-// and reconnects with exponential backoff and jitter. Internal to the output module.
+// subscriber in listen mode), plaintext or TLS, Hello and resends through the Outbox, heartbeats,
+// acknowledgements, and reconnects with exponential backoff and jitter. Internal to the output
+// module.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -15,6 +17,8 @@
 #include "spanguard/output/alert_stream.h"
 #include "spanguard/output/framing.h"
 #include "spanguard/output/socket.h"
+#include "spanguard/output/stream_channel.h"
+#include "spanguard/output/tls_credentials.h"
 
 namespace spanguard::output {
 
@@ -22,8 +26,10 @@ class StreamConnection {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Binds the listen address, if any (throws core::RuntimeError). `own_counters` adds the
-  // stream's counters to a heartbeat whose source does not hold them.
+  // Loads the TLS credentials for a tls:// URL (throws core::ConfigError) and binds the listen
+  // address, if any (throws core::RuntimeError). A tcp:// URL beyond the loopback address throws
+  // core::ConfigError unless options.insecure. `source` supplies heartbeat counters; the stream's
+  // own are added when it does not hold them.
   StreamConnection(const AlertStreamOptions& options, Outbox& outbox,
                    core::Counters<AlertStreamCounter>& counters, AlertStream::CounterSource source);
   StreamConnection(const StreamConnection&) = delete;
@@ -40,6 +46,9 @@ class StreamConnection {
   // Any thread, when closing: retry a lost collector now rather than after a long backoff.
   void hurry();
 
+  // Any thread: see AlertStream::reload_credentials.
+  bool reload_credentials();
+
   const std::string& listen_url() const { return listener_.url(); }
 
  private:
@@ -47,9 +56,15 @@ class StreamConnection {
   void start_attempt(Clock::time_point now);
   void finish_attempt(Clock::time_point now);
   void attempt_failed(Clock::time_point now, const std::string& why);
-  void established(Clock::time_point now, UniqueFd fd, std::string peer);
-  void disconnect(Clock::time_point now, const std::string& why, bool bad_frame = false);
+  void advance_handshake(Clock::time_point now);
+  void established(Clock::time_point now, StreamChannel channel, std::string peer);
+  enum class Ending : uint8_t { kNormal, kBadFrame, kTlsFailure };
+  void disconnect(Clock::time_point now, const std::string& why, Ending ending = Ending::kNormal);
+  void channel_failed(Clock::time_point now);
   void accept_subscribers(Clock::time_point now);
+  void serve_pending(Clock::time_point now);
+  // Warns once per distinct reason while the failures last; repeats go to debug.
+  void log_failure(const std::string& what);
   void read_acks(Clock::time_point now);
   void pump(Clock::time_point now);
   void queue_heartbeat(Clock::time_point now);
@@ -60,6 +75,7 @@ class StreamConnection {
   core::Counters<AlertStreamCounter>& counters_;
   AlertStream::CounterSource source_;
   std::optional<StreamUrl> connect_url_;
+  std::unique_ptr<TlsCredentials> credentials_;  // tls:// only
   Listener listener_;
   UniqueFd wake_fd_;
   std::atomic<bool> idle_{false};
@@ -67,10 +83,21 @@ class StreamConnection {
   std::atomic<bool> hurry_{false};
 
   // Output thread only.
-  UniqueFd conn_;
+  UniqueFd connect_fd_;  // a TCP connect in progress
+  StreamChannel conn_;   // handshaking or established
   std::string peer_;
   bool connecting_ = false;
+  bool handshaking_ = false;
   bool established_ = false;
+  // Listen mode with TLS: accepted subscribers still authenticating. Only one that completes its
+  // handshake replaces the current subscriber.
+  struct Pending {
+    StreamChannel channel;
+    std::string peer;
+    Clock::time_point deadline;
+  };
+  std::vector<Pending> pending_;
+  std::string last_failure_;  // the last reason logged at warn level
   bool ever_established_ = false;
   bool outage_logged_ = false;
   bool got_ack_ = false;

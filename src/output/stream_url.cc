@@ -1,4 +1,5 @@
-// Parsing and printing of the stream's tcp:// and unix:// URLs, with errors that say what to write.
+// Parsing and printing of the stream's tls://, tcp:// and unix:// URLs, with errors that say what
+// to write.
 #include "spanguard/output/stream_url.h"
 
 #include <arpa/inet.h>
@@ -14,8 +15,9 @@ namespace spanguard::output {
 namespace {
 
 constexpr std::string_view kTcpPrefix = "tcp://";
+constexpr std::string_view kTlsPrefix = "tls://";
 constexpr std::string_view kUnixPrefix = "unix://";
-constexpr std::string_view kForms = "expected tcp://HOST:PORT or unix:///PATH";
+constexpr std::string_view kForms = "expected tls://HOST:PORT, tcp://HOST:PORT or unix:///PATH";
 
 bool is_ipv6_literal(const std::string& text) {
   in6_addr addr{};
@@ -36,7 +38,32 @@ bool is_host_name(std::string_view text) {
 std::string StreamUrl::text() const {
   if (scheme == Scheme::kUnix) return std::string(kUnixPrefix) + path;
   const bool v6 = host.find(':') != std::string::npos;
-  return std::string(kTcpPrefix) + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return std::string(scheme == Scheme::kTls ? kTlsPrefix : kTcpPrefix) +
+         (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+bool StreamUrl::stays_on_host() const {
+  if (scheme == Scheme::kUnix) return true;
+  if (host == "localhost") return true;  // RFC 6761 §6.3: always the loopback address
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+    // ::ffff:127.x.y.z is IPv4 loopback reached through an IPv6 socket.
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  return false;  // a host name: where it resolves to is not known until it is used
+}
+
+void require_private_transport(const StreamUrl& url, std::string_view what, bool insecure,
+                               std::string_view insecure_key) {
+  if (url.scheme != StreamUrl::Scheme::kTcp || insecure || url.stays_on_host()) return;
+  throw core::ConfigError(std::string(what) + ": '" + url.text() +
+                          "': plaintext TCP beyond the loopback address is refused; use tls://" +
+                          url.text().substr(kTcpPrefix.size()) +
+                          " (mutually authenticated TLS 1.3), or accept unencrypted alerts with " +
+                          std::string(insecure_key));
 }
 
 StreamUrl parse_stream_url(std::string_view url, std::string_view what, UrlUse use) {
@@ -58,8 +85,12 @@ StreamUrl parse_stream_url(std::string_view url, std::string_view what, UrlUse u
     }
     return out;
   }
-  if (!url.starts_with(kTcpPrefix)) throw fail(kForms);
-
+  if (url.starts_with(kTlsPrefix)) {
+    out.scheme = StreamUrl::Scheme::kTls;
+  } else if (!url.starts_with(kTcpPrefix)) {
+    throw fail(kForms);
+  }
+  static_assert(kTcpPrefix.size() == kTlsPrefix.size());
   std::string_view rest = url.substr(kTcpPrefix.size());
   std::string_view host, port_text;
   if (rest.starts_with('[')) {
@@ -78,7 +109,7 @@ StreamUrl parse_stream_url(std::string_view url, std::string_view what, UrlUse u
     host = rest.substr(0, colon);
     port_text = rest.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) {
-      throw fail("an IPv6 address goes in brackets: tcp://[2001:db8::1]:9000");
+      throw fail("an IPv6 address goes in brackets: tls://[2001:db8::1]:9000");
     }
     if (host.empty()) throw fail("missing host (use 0.0.0.0 or [::] to listen on every address)");
     if (!is_host_name(host))

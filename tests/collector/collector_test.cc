@@ -1,7 +1,9 @@
 // spanguard-collector as a process, fed by real AlertStreams and by hand-made frames on loopback:
 // EVE lines that parse with EVE's names, exactly-once output across a killed and restarted
 // collector, several sensors at once on TCP and Unix sockets, bad frames that close only their
-// own connection, dedupe across restarts, and reopening the output on SIGHUP.
+// own connection, dedupe across restarts, and reopening the output on SIGHUP; the same over TLS
+// with certificates made in the test, the certificate reloaded on SIGHUP, and plaintext beyond the
+// loopback address refused.
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
@@ -16,6 +18,7 @@
 #include "process.h"
 #include "spanguard/output/alert_stream.h"
 #include "stream_test_peer.h"
+#include "tls_test_support.h"
 
 namespace spanguard::collector {
 namespace {
@@ -66,9 +69,11 @@ class CollectorProcess {
   std::vector<std::string> urls_;
 };
 
-output::AlertStreamOptions sensor_to(const std::string& url, const std::string& id = "sensor-a") {
+output::AlertStreamOptions sensor_to(const std::string& url, const std::string& id = "sensor-a",
+                                     output::TlsSettings tls = {}) {
   output::AlertStreamOptions o;
   o.connect = url;
+  o.tls = std::move(tls);
   o.sensor_id = id;
   o.reconnect_min = 5ms;
   o.reconnect_max = 100ms;
@@ -118,14 +123,16 @@ TEST(Collector, WritesEveLinesWithEvesFieldNames) {
   EXPECT_EQ(back.seq(), 1u);
 }
 
-TEST(Collector, KilledMidStreamAndRestartedWritesEveryAlertExactlyOnce) {
-  TempDir dir;
+// A sensor streams; the collector is killed mid-stream and started again on the same address.
+void kill_and_restart_mid_stream(const TempDir& dir, const std::string& listen,
+                                 const std::vector<std::string>& collector_args,
+                                 const output::TlsSettings& sensor_tls) {
   const std::string out = dir.file("eve.json");
   auto first =
-      std::make_unique<CollectorProcess>(std::vector<std::string>{"tcp://127.0.0.1:0"}, out);
+      std::make_unique<CollectorProcess>(std::vector<std::string>{listen}, out, collector_args);
   ASSERT_TRUE(first->ready()) << first->log();
   const std::string url = first->url();
-  output::AlertStream sensor(sensor_to(url));
+  output::AlertStream sensor(sensor_to(url, "sensor-a", sensor_tls));
   constexpr uint64_t kCount = 20000;
   std::thread worker([&] {
     for (uint64_t i = 1; i <= kCount; ++i) {
@@ -142,7 +149,7 @@ TEST(Collector, KilledMidStreamAndRestartedWritesEveryAlertExactlyOnce) {
   ASSERT_LT(before, kCount) << "the kill came after the last line was written";
   first.reset();
   std::this_thread::sleep_for(50ms);  // the sensor notices, backs off, retries meanwhile
-  CollectorProcess second({url}, out);
+  CollectorProcess second({url}, out, collector_args);
   ASSERT_TRUE(second.ready()) << second.log();
   worker.join();
   ASSERT_TRUE(sensor.wait_acked(30s)) << second.log();
@@ -155,6 +162,11 @@ TEST(Collector, KilledMidStreamAndRestartedWritesEveryAlertExactlyOnce) {
   // Whether anything was in flight at the kill (and so resent) depends on timing; that the
   // sensor reconnected and the output holds each alert exactly once does not.
   EXPECT_GE(sensor.stats().reconnects, 1u);
+}
+
+TEST(Collector, KilledMidStreamAndRestartedWritesEveryAlertExactlyOnce) {
+  TempDir dir;
+  kill_and_restart_mid_stream(dir, "tcp://127.0.0.1:0", {}, {});
 }
 
 TEST(Collector, ServesSeveralSensorsOnTcpAndUnixAtOnce) {
@@ -315,6 +327,91 @@ TEST(Collector, RejectsBadListenUrlsWithTheReason) {
   const auto r = testing::run({collector_binary(), "--listen", "udp://0.0.0.0:1"}, 10s);
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("--listen: 'udp://0.0.0.0:1'"), std::string::npos) << r.err;
+}
+
+// Certificates for a collector (collector.test on 127.0.0.1) and a sensor (sensor-a), and the
+// collector's TLS options.
+struct TlsSetup {
+  explicit TlsSetup(const TempDir& dir) : pki(dir.path()) {
+    pki.issue("collector", "collector.test", "DNS:collector.test,IP:127.0.0.1");
+    pki.issue("sensor", "sensor-a", "DNS:sensor-a");
+  }
+  std::vector<std::string> collector_args() const {
+    return {"--tls-cert",      pki.path("collector.crt"),
+            "--tls-key",       pki.path("collector.key"),
+            "--tls-ca",        pki.path("ca.crt"),
+            "--tls-peer-name", "sensor-a",
+            "--tls-peer-name", "sensor-b"};
+  }
+  testing::TestPki pki;
+};
+
+TEST(Collector, KilledMidStreamAndRestartedOverTlsWritesEveryAlertExactlyOnce) {
+  TempDir dir;
+  TlsSetup tls(dir);
+  kill_and_restart_mid_stream(dir, "tls://127.0.0.1:0", tls.collector_args(),
+                              tls.pki.settings("sensor", {"collector.test"}));
+}
+
+TEST(Collector, SighupReloadsTheTlsCertificateForNewConnections) {
+  TempDir dir;
+  TlsSetup tls(dir);
+  CollectorProcess collector({"tls://127.0.0.1:0"}, dir.file("eve.json"), tls.collector_args());
+  ASSERT_TRUE(collector.ready()) << collector.log();
+  const output::TlsCredentials sensor_tls(tls.pki.settings("sensor"), output::TlsRole::kClient,
+                                          {"cert", "key", "ca", "peer names"});
+  RawPeer before = RawPeer::connect(collector.url(), &sensor_tls);
+  ASSERT_TRUE(before.valid()) << before.error();
+  EXPECT_EQ(before.peer_names(), "DNS:collector.test, IP:127.0.0.1");
+
+  tls.pki.issue("collector", "collector.test", "DNS:collector-2.test,IP:127.0.0.1");
+  collector.process().signal(SIGHUP);
+  ASSERT_TRUE(collector.process().wait_for_stderr("TLS credentials reloaded", 5s));
+  RawPeer after = RawPeer::connect(collector.url(), &sensor_tls);
+  ASSERT_TRUE(after.valid()) << after.error();
+  EXPECT_EQ(after.peer_names(), "DNS:collector-2.test, IP:127.0.0.1");
+
+  // The connection made before the reload carries on.
+  ASSERT_TRUE(before.send(hello("run-before")));
+  ASSERT_TRUE(before.send(alert_with_seq(1)));
+  v1::Envelope ack;
+  ASSERT_TRUE(before.read(ack));
+  EXPECT_EQ(ack.ack().seq(), 1u);
+}
+
+TEST(Collector, RefusesSensorsWithoutAnAllowedCertificate) {
+  TempDir dir;
+  TlsSetup tls(dir);
+  tls.pki.issue("stranger", "sensor-z", "DNS:sensor-z");
+  CollectorProcess collector({"tls://127.0.0.1:0"}, dir.file("eve.json"), tls.collector_args());
+  ASSERT_TRUE(collector.ready()) << collector.log();
+  const output::TlsCredentials stranger_tls(tls.pki.settings("stranger"), output::TlsRole::kClient,
+                                            {"cert", "key", "ca", "peer names"});
+  RawPeer stranger = RawPeer::connect(collector.url(), &stranger_tls);
+  EXPECT_TRUE(!stranger.valid() || stranger.closed_by_other_end());
+  EXPECT_TRUE(collector.process().wait_for_stderr(
+      "certificate name not on the allowed list: the peer presented DNS:sensor-z; allowed: "
+      "sensor-a, sensor-b",
+      5s))
+      << collector.log();
+  // A plaintext client on the TLS port gets nowhere either.
+  RawPeer plain = RawPeer::connect(collector.url());
+  ASSERT_TRUE(plain.send(hello("run-plain")));
+  EXPECT_TRUE(plain.closed_by_other_end());
+  EXPECT_TRUE(read_eve(dir.file("eve.json")).empty());
+}
+
+TEST(Collector, RefusesPlaintextBeyondTheLoopbackAndIncompleteTlsOptions) {
+  auto r = testing::run({collector_binary(), "--listen", "tcp://0.0.0.0:0"}, 10s);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--listen: 'tcp://0.0.0.0:0': plaintext TCP beyond the loopback address "
+                       "is refused; use tls://0.0.0.0:0"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("--insecure"), std::string::npos) << r.err;
+  r = testing::run({collector_binary(), "--listen", "tls://127.0.0.1:0"}, 10s);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--tls-cert: required for tls://"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Test helpers for the alert stream on real sockets: temporary directories, EVE-like alerts, EVE
-// line files, bounded polling, and a raw peer that speaks the framing by hand (a fake collector,
-// subscriber or misbehaving sensor). Header-only; shared by tests/output and tests/collector.
+// line files, bounded polling, and a raw peer that speaks the framing by hand, plaintext or TLS (a
+// fake collector, subscriber or misbehaving sensor). Header-only; shared by tests/output and
+// tests/collector.
 #pragma once
 
 #include <poll.h>
@@ -17,6 +18,7 @@
 
 #include "spanguard/output/framing.h"
 #include "spanguard/output/socket.h"
+#include "spanguard/output/stream_channel.h"
 #include "spanguard/output/stream_url.h"
 #include "spanguard/v1/spanguard.pb.h"
 
@@ -85,13 +87,13 @@ bool eventually(F done, std::chrono::milliseconds limit = 10s) {
   return true;
 }
 
-// One end of a stream connection, driven by hand.
+// One end of a stream connection, driven by hand: plaintext, or TLS when given credentials.
 class RawPeer {
  public:
-  explicit RawPeer(output::UniqueFd fd, uint64_t max_frame = 64 << 20)
-      : fd_(std::move(fd)), reader_(max_frame) {}
+  explicit RawPeer(output::StreamChannel channel, uint64_t max_frame = 64 << 20)
+      : channel_(std::move(channel)), reader_(max_frame) {}
 
-  static RawPeer connect(const std::string& url) {
+  static RawPeer connect(const std::string& url, const output::TlsCredentials* tls = nullptr) {
     std::string error;
     const auto parsed = output::parse_stream_url(url, "test", output::UrlUse::kConnect);
     const auto addresses = output::resolve(parsed, error);
@@ -99,28 +101,42 @@ class RawPeer {
     pollfd p{fd.get(), POLLOUT, 0};
     ::poll(&p, 1, 5000);
     if (output::finish_connect(fd.get()) != 0) fd.reset();
-    return RawPeer(std::move(fd));
+    if (!fd.valid() || tls == nullptr) return RawPeer(output::StreamChannel(std::move(fd)));
+    return RawPeer(output::StreamChannel::tls_client(std::move(fd), *tls, parsed.host))
+        .handshaken();
   }
 
   // Accepts one connection within `limit` (invalid peer on time-out).
-  static RawPeer accept(output::Listener& listener, std::chrono::milliseconds limit = 10s) {
+  static RawPeer accept(output::Listener& listener, std::chrono::milliseconds limit = 10s,
+                        const output::TlsCredentials* tls = nullptr) {
     pollfd p{listener.fd(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(limit.count())) <= 0) return RawPeer(output::UniqueFd());
+    if (::poll(&p, 1, static_cast<int>(limit.count())) <= 0) {
+      return RawPeer(output::StreamChannel());
+    }
     std::string peer;
-    return RawPeer(listener.accept(peer));
+    output::UniqueFd fd = listener.accept(peer);
+    if (tls == nullptr) return RawPeer(output::StreamChannel(std::move(fd)));
+    return RawPeer(output::StreamChannel::tls_server(std::move(fd), *tls)).handshaken();
   }
 
-  bool valid() const { return fd_.valid(); }
-  int fd() const { return fd_.get(); }
+  // Valid once connected (and, with TLS, authenticated both ways).
+  bool valid() const { return channel_.valid(); }
+  // Why the TLS handshake failed.
+  const std::string& error() const { return error_; }
+  // The names in the other end's certificate.
+  std::string peer_names() const { return channel_.peer_names(); }
 
   bool send_bytes(std::string_view bytes) {
     size_t done = 0;
     while (done < bytes.size()) {
-      pollfd p{fd_.get(), POLLOUT, 0};
+      const auto io = channel_.write(bytes.data() + done, bytes.size() - done);
+      if (io.status == output::StreamChannel::Status::kDone) {
+        done += io.bytes;
+        continue;
+      }
+      if (io.status != output::StreamChannel::Status::kWouldBlock) return false;
+      pollfd p{channel_.fd(), channel_.poll_events(true), 0};
       if (::poll(&p, 1, 5000) <= 0) return false;
-      const ssize_t n = ::send(fd_.get(), bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      done += static_cast<size_t>(n);
     }
     return true;
   }
@@ -143,14 +159,17 @@ class RawPeer {
       const auto r = reader_.next(out);
       if (r == output::FrameReader::Result::kFrame) return true;
       if (r != output::FrameReader::Result::kNeedMore) return false;
+      const auto io = channel_.read(reader_.prepare(65536), 65536);
+      if (io.status == output::StreamChannel::Status::kDone) {
+        reader_.commit(io.bytes);
+        continue;
+      }
+      if (io.status != output::StreamChannel::Status::kWouldBlock) return false;
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
-      pollfd p{fd_.get(), POLLIN, 0};
+      pollfd p{channel_.fd(), channel_.poll_events(false), 0};
       if (::poll(&p, 1, static_cast<int>(left.count()) + 1) <= 0) return false;
-      const ssize_t n = ::recv(fd_.get(), reader_.prepare(65536), 65536, 0);
-      if (n <= 0) return false;
-      reader_.commit(static_cast<size_t>(n));
     }
   }
 
@@ -159,17 +178,40 @@ class RawPeer {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     char buf[4096];
     while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd_.get(), POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return true;
+      const auto io = channel_.read(buf, sizeof buf);
+      if (io.status == output::StreamChannel::Status::kClosed ||
+          io.status == output::StreamChannel::Status::kFailed) {
+        return true;
+      }
+      if (io.status == output::StreamChannel::Status::kDone) continue;
+      pollfd p{channel_.fd(), channel_.poll_events(false), 0};
+      ::poll(&p, 1, 50);
     }
     return false;
   }
 
  private:
-  output::UniqueFd fd_;
+  // Completes the TLS handshake within 5 s; on failure the peer is invalid and error() says why.
+  RawPeer handshaken() && {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    for (;;) {
+      const auto status = channel_.handshake();
+      if (status == output::StreamChannel::Status::kDone) return std::move(*this);
+      if (status != output::StreamChannel::Status::kWouldBlock ||
+          std::chrono::steady_clock::now() >= deadline) {
+        error_ = status == output::StreamChannel::Status::kWouldBlock ? "handshake timed out"
+                                                                      : channel_.error();
+        channel_.reset();
+        return std::move(*this);
+      }
+      pollfd p{channel_.fd(), channel_.poll_events(false), 0};
+      ::poll(&p, 1, 50);
+    }
+  }
+
+  output::StreamChannel channel_;
   output::FrameReader reader_;
+  std::string error_;
 };
 
 inline uint64_t event_seq(const v1::Envelope& e) {

@@ -21,6 +21,7 @@
 #include "spanguard/core/config.h"
 #include "spanguard/core/counters.h"
 #include "spanguard/core/time.h"
+#include "spanguard/output/tls_credentials.h"
 #include "spanguard/v1/spanguard.pb.h"
 
 namespace spanguard::output {
@@ -38,8 +39,11 @@ enum class SpoolFsync : uint8_t {
 };
 
 struct AlertStreamOptions {
-  std::string connect;    // tcp://HOST:PORT or unix:///PATH: the sensor connects to a collector
+  // tls://HOST:PORT, tcp://HOST:PORT or unix:///PATH: the sensor connects to a collector
+  std::string connect;
   std::string listen;     // or: subscribers connect to the sensor (one at a time, newest wins)
+  TlsSettings tls;        // for a tls:// connect or listen URL
+  bool insecure = false;  // allow tcp:// beyond the loopback address (alerts in clear text)
   std::string spool_dir;  // empty: no disk spool (overflow is dropped, nothing survives exit)
   uint64_t spool_max_bytes = 1ull << 30;
   SpoolFsync spool_fsync = SpoolFsync::kBatch;
@@ -58,7 +62,9 @@ struct AlertStreamOptions {
 
 // Options from the "output" section. A non-empty `connect_override` (the CLI's --alerts URL)
 // replaces output.socket.connect. Throws core::ConfigError naming the key on a bad URL, on both
-// connect and listen set, or on reconnect.min > reconnect.max.
+// connect and listen set, on plaintext tcp:// beyond the loopback address without
+// output.socket.insecure, on tls:// without output.socket.tls.cert/key/ca, or on reconnect.min >
+// reconnect.max.
 AlertStreamOptions alert_stream_options(const core::Config& config,
                                         std::string connect_override = {});
 
@@ -92,8 +98,9 @@ class AlertStream {
   using CounterSource = std::function<core::CounterSnapshot()>;
 
   // Loads the spool an earlier run left (sent first), then starts the output thread. Throws
-  // core::ConfigError for bad options and core::RuntimeError when the spool directory cannot be
-  // used or a listen address cannot be bound. An unreachable collector is not an error: the
+  // core::ConfigError for bad options (TLS files that do not load included) and
+  // core::RuntimeError when the spool directory cannot be used or a listen address cannot be
+  // bound. An unreachable collector is not an error: the
   // stream keeps trying (with backoff) and keeps events meanwhile.
   explicit AlertStream(AlertStreamOptions options, CounterSource counters = {});
   // close().
@@ -117,6 +124,11 @@ class AlertStream {
   // spool (counted as dropped when there is none), stops the output thread. Idempotent;
   // thread-safe. Never throws: a collector outage is not a sensor failure.
   void close();
+
+  // Any thread (the SIGHUP handler): loads the TLS certificate, key and CA files again for the
+  // connections made from now on; the current connection carries on. Logs the outcome; false when
+  // the files did not load (the current credentials stay). True without TLS.
+  bool reload_credentials();
 
   const std::string& run_id() const { return run_id_; }
   const std::string& sensor_id() const { return options_.sensor_id; }
