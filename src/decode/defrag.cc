@@ -77,7 +77,7 @@ Defragmenter::Defragmenter(const DefragOptions& options)
     : options_(options), counters_(kCounterGroup) {}
 
 void Defragmenter::release(std::map<Key, Datagram>::iterator it) {
-  memory_ -= std::min(memory_, it->second.data.bytes() + it->second.header.size());
+  memory_ -= std::min(memory_, it->second.data.memory() + it->second.header.size());
   counters_.set(DefragCounter::kMemoryBytes, memory_);
   datagrams_.erase(it);
 }
@@ -125,14 +125,14 @@ std::optional<std::span<const uint8_t>> Defragmenter::add(const PacketView& v) {
     }
   }
 
-  auto [it, created] = datagrams_.try_emplace(key);
+  auto [it, created] = datagrams_.try_emplace(key, store_);
   Datagram& d = it->second;
   if (created) d.first_seen = v.ts;
   if (d.failed) return std::nullopt;
   if (++d.fragments == kManyFragments + 1) counters_.inc(DefragCounter::kManyFragments);
   if (d.fragments > options_.max_fragments) {
     counters_.inc(DefragCounter::kTooManyFragments);
-    memory_ -= std::min(memory_, d.data.bytes());
+    memory_ -= std::min(memory_, d.data.memory());
     d.data.clear();
     d.failed = true;  // later fragments are ignored until the datagram times out
     return std::nullopt;
@@ -160,8 +160,7 @@ std::optional<std::span<const uint8_t>> Defragmenter::add(const PacketView& v) {
   const uint64_t start = v.frag_offset;
   if (!v.more_fragments) {
     const uint64_t total = start + bytes.size();
-    if ((d.total && *d.total != total) ||
-        (!d.data.empty() && d.data.segments().back().end() > total)) {
+    if ((d.total && *d.total != total) || (!d.data.empty() && d.data.back().end > total)) {
       counters_.inc(DefragCounter::kInvalid);
       return std::nullopt;
     }
@@ -170,9 +169,10 @@ std::optional<std::span<const uint8_t>> Defragmenter::add(const PacketView& v) {
     counters_.inc(DefragCounter::kInvalid);
     return std::nullopt;
   }
+  const uint64_t before = d.data.memory();
   const core::SegmentList::InsertResult r = d.data.insert(
       start, bytes, options_.policy, options_.memcap - std::min(options_.memcap, memory_));
-  memory_ = memory_ + r.added - r.removed;
+  memory_ = memory_ + d.data.memory() - before;
   counters_.set(DefragCounter::kMemoryBytes, memory_);
   if (r.overlapped) counters_.inc(DefragCounter::kOverlaps);
   if (r.mismatch) counters_.inc(DefragCounter::kOverlapMismatch);
@@ -189,11 +189,7 @@ std::span<const uint8_t> Defragmenter::build(const Key& key, Datagram& d) {
   const uint64_t total = *d.total;
   output_.assign(d.header.begin(), d.header.end());
   output_.resize(d.header.size() + total);
-  for (const auto& seg : d.data.segments()) {
-    if (seg.start >= total) break;
-    const uint64_t n = std::min<uint64_t>(seg.bytes.size(), total - seg.start);
-    std::memcpy(output_.data() + d.header.size() + seg.start, seg.bytes.data(), n);
-  }
+  d.data.read(0, std::span(output_).subspan(d.header.size()));
   uint8_t* ip = output_.data();
   if (key.family == 4) {
     const auto length = static_cast<uint16_t>(output_.size());

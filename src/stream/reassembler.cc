@@ -1,10 +1,10 @@
 // Per-direction reassembly: an in-order fast path that hands the packet's own bytes straight to the
-// consumer, a sorted queue of non-overlapping segments for the rest, and a short history of
+// consumer, a sorted queue of non-overlapping segments for the rest (a tree of boundaries over
+// chunks from a per-worker store: O(log n) per segment, no allocation per segment), and a ring of
 // delivered bytes to recognise retransmissions that change what was already inspected.
 #include "spanguard/stream/reassembler.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "spanguard/core/error.h"
@@ -62,7 +62,9 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"gaps", "holes skipped because the capture lost the bytes"},
     {"depth_reached", "directions that reached stream.depth"},
     {"memcap_drops", "segments not queued because stream.memcap was reached"},
-    {"memory_bytes", "bytes queued and retained"},
+    {"memory_bytes",
+     "memory held for queued and retained bytes, per-segment nodes and unused chunk space "
+     "included"},
     {"bypassed_bytes",
      "payload bytes of bypassed (encrypted) flows, neither reassembled nor "
      "inspected"},
@@ -74,26 +76,30 @@ constexpr core::CounterGroup kCounterGroup{"stream", kCounterDefs};
 
 class Reassembler::DirectionState {
  public:
+  explicit DirectionState(core::SegmentStore& store) : queue(store) {}
   bool initialized = false;
   bool after_gap = false;
   bool depth_reached = false;
-  uint32_t base_seq = 0;          // sequence number of stream offset 0
-  uint64_t next = 0;              // next stream offset to deliver
-  core::SegmentList queue;        // sorted, non-overlapping, all at or after `next`
-  std::vector<uint8_t> retained;  // delivered bytes [next - retained.size(), next)
+  uint32_t base_seq = 0;    // sequence number of stream offset 0
+  uint64_t next = 0;        // next stream offset to deliver
+  core::SegmentList queue;  // sorted, non-overlapping, all at or after `next`
+  RetainedRing retained;    // delivered bytes [next - retained.size(), next)
 
   // The 64-bit stream offset of `seq`, taking the sequence space wrap nearest to `next`.
   int64_t offset_of(uint32_t seq) const {
     const auto rel = static_cast<int32_t>(seq - static_cast<uint32_t>(base_seq + next));
     return static_cast<int64_t>(next) + rel;
   }
-  uint64_t held() const { return queue.bytes() + retained.size(); }
+  // Memory charged to the memcap: the queue's nodes and chunks, the ring's buffer.
+  uint64_t held() const { return queue.memory() + retained.capacity(); }
 };
 
 // The reassembly state of one flow (both directions), owned by the flow.
 class StreamState final : public flow::FlowData {
  public:
-  explicit StreamState(Reassembler& owner) : owner_(owner) {}
+  explicit StreamState(Reassembler& owner)
+      : dir{Reassembler::DirectionState(owner.store_), Reassembler::DirectionState(owner.store_)},
+        owner_(owner) {}
   ~StreamState() override { owner_.refund(dir[0].held() + dir[1].held()); }
   Reassembler::DirectionState dir[2];
 
@@ -180,32 +186,35 @@ void Reassembler::deliver(flow::Flow& f, flow::Direction d, DirectionState& s,
   }
   s.next += bytes.size();
   counters_.inc(StreamCounter::kBytesDelivered, bytes.size());
-  // Keep the newest delivered bytes to compare retransmissions against.
-  if (options_.retain > 0) {
-    const size_t keep = std::min<size_t>(options_.retain, bytes.size());
-    if (charge(keep)) {
-      s.retained.insert(s.retained.end(), bytes.end() - static_cast<long>(keep), bytes.end());
-      if (s.retained.size() > options_.retain) {
-        const size_t drop = s.retained.size() - options_.retain;
-        s.retained.erase(s.retained.begin(), s.retained.begin() + static_cast<long>(drop));
-        refund(drop);
-      }
+  // Keep the newest delivered bytes to compare retransmissions against. The ring grows (charged
+  // to the memcap) until it holds stream.retain bytes; refused, it keeps the size it has.
+  if (options_.retain > 0 && !bytes.empty()) {
+    const size_t want = std::min<size_t>(options_.retain, s.retained.size() + bytes.size());
+    if (want > s.retained.capacity()) {
+      const size_t grown =
+          RetainedRing::grown_capacity(s.retained.capacity(), want, options_.retain);
+      if (charge(grown - s.retained.capacity())) s.retained.reserve(grown);
     }
+    s.retained.append(bytes);
   }
   if (s.depth_reached) {
     counters_.inc(StreamCounter::kDepthReached);
     event(f, d, StreamEvent::kDepthReached);
     refund(s.held());
     s.queue.clear();
-    s.retained = {};
+    s.retained.reset();
   }
 }
 
 void Reassembler::drain(flow::Flow& f, flow::Direction d, DirectionState& s) {
   while (!s.queue.empty() && s.queue.front().start == s.next && !s.depth_reached) {
-    const core::SegmentList::Segment seg = s.queue.pop_front();
-    refund(seg.bytes.size());
-    deliver(f, d, s, seg.bytes, false);
+    // Delivered from where it is queued (or from scratch_ when it straddles two chunks), then
+    // dropped; reaching the depth inside deliver() empties the queue itself.
+    deliver(f, d, s, s.queue.view(s.queue.front(), scratch_), false);
+    if (s.depth_reached) break;
+    const uint64_t before = s.queue.memory();
+    s.queue.pop_front();
+    refund(before - s.queue.memory());
   }
 }
 
@@ -215,8 +224,7 @@ void Reassembler::skip_to(flow::Flow& f, flow::Direction d, DirectionState& s, u
   event(f, d, StreamEvent::kGap);
   s.next = offset;
   s.after_gap = true;
-  refund(s.retained.size());
-  s.retained.clear();  // no longer contiguous with what comes next
+  s.retained.clear();  // no longer contiguous with what comes next (its buffer stays charged)
   drain(f, d, s);
 }
 
@@ -244,9 +252,9 @@ void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
     counters_.inc(StreamCounter::kOverlaps);
     const int64_t retained_from = next - static_cast<int64_t>(s.retained.size());
     const int64_t lo = std::max(start, retained_from), hi = std::min(end, next);
-    if (lo < hi &&
-        std::memcmp(payload.data() + (lo - start), s.retained.data() + (lo - retained_from),
-                    static_cast<size_t>(hi - lo)) != 0) {
+    if (lo < hi && !s.retained.equal(static_cast<size_t>(lo - retained_from),
+                                     payload.subspan(static_cast<size_t>(lo - start),
+                                                     static_cast<size_t>(hi - lo)))) {
       counters_.inc(StreamCounter::kOverlapMismatch);
       event(f, d, StreamEvent::kOverlapMismatch);
     }
@@ -263,10 +271,11 @@ void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
     return;
   }
   counters_.inc(StreamCounter::kQueued);
+  const uint64_t before = s.queue.memory();
   const core::SegmentList::InsertResult r =
       s.queue.insert(static_cast<uint64_t>(start), payload, options_.policy,
                      options_.memcap - std::min(options_.memcap, memory_));
-  memory_ = memory_ + r.added - r.removed;
+  memory_ = memory_ + s.queue.memory() - before;
   counters_.set(StreamCounter::kMemoryBytes, memory_);
   if (r.overlapped) counters_.inc(StreamCounter::kOverlaps);
   if (r.refused > 0) counters_.inc(StreamCounter::kMemcapDrops);
@@ -305,10 +314,8 @@ void Reassembler::on_ack(flow::Flow& f, flow::Direction acker, uint32_t ack) {
   const int64_t retained_from =
       static_cast<int64_t>(s.next) - static_cast<int64_t>(s.retained.size());
   if (acked > retained_from) {
-    const auto drop =
-        static_cast<size_t>(std::min<int64_t>(acked, static_cast<int64_t>(s.next)) - retained_from);
-    s.retained.erase(s.retained.begin(), s.retained.begin() + static_cast<long>(drop));
-    refund(drop);
+    s.retained.drop_front(static_cast<size_t>(
+        std::min<int64_t>(acked, static_cast<int64_t>(s.next)) - retained_from));
   }
   // The receiver holds bytes the mirror never showed us: skip each hole up to the acknowledgement.
   while (acked > static_cast<int64_t>(s.next) && !s.depth_reached) {

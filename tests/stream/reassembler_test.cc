@@ -1,10 +1,14 @@
 // Reassembly: each direction's bytes delivered once and in order whatever the arrival order,
-// overlaps decided by policy, changed retransmissions and capture gaps reported, depth honoured.
+// overlaps decided by policy, changed retransmissions and capture gaps reported, depth honoured,
+// and floods of tiny segments costing work and counted memory per segment, within the memcap.
 #include "spanguard/stream/reassembler.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
+#include <numeric>
+#include <random>
 #include <string>
 
 #include "frame_builder.h"
@@ -317,6 +321,191 @@ TEST(Reassembler, EveryConsumerGetsTheSameBytesAndEventsInOrderIncludingTheEnd) 
     EXPECT_EQ(c->events[1].first, Direction::kToServer);
   }
   for (auto& d : f.data) d.reset();
+}
+
+}  // namespace
+}  // namespace spanguard::stream
+
+namespace spanguard::stream {
+namespace {
+
+// The reassembler driven directly, one flow whose handshake was not seen: offsets count from the
+// first segment, so a first byte in order fixes where the stream starts.
+class Direct : public StreamConsumer {
+ public:
+  explicit Direct(StreamOptions options) : reassembler(options, *this) {
+    flow.key.family = 4;
+    flow.key.proto = decode::ip_proto::kTcp;
+  }
+  ~Direct() override {
+    for (auto& d : flow.data) d.reset();
+  }
+  void segment(uint64_t offset, std::string_view bytes) {
+    reassembler.on_segment(flow, Direction::kToServer, kIsn + static_cast<uint32_t>(offset),
+                           std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  }
+  void on_stream_data(flow::Flow&, Direction, std::span<const uint8_t> data, uint64_t offset,
+                      bool after_gap) override {
+    if (after_gap) {
+      EXPECT_GT(offset, delivered) << "a gap must skip bytes";
+      stream += "|";
+    } else {
+      EXPECT_EQ(offset, delivered) << "bytes delivered out of order or twice";
+    }
+    stream.append(data.begin(), data.end());
+    delivered = offset + data.size();
+  }
+  void on_stream_event(flow::Flow&, Direction, StreamEvent e) override { events.push_back(e); }
+  uint64_t counter(StreamCounter c) const { return reassembler.counters().get(c); }
+
+  static constexpr uint32_t kIsn = 0xffffc000u;  // the flood crosses the sequence wrap
+  Reassembler reassembler;
+  flow::Flow flow;
+  std::string stream;
+  uint64_t delivered = 0;
+  std::vector<StreamEvent> events;
+};
+
+std::string letters(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
+  return s;
+}
+
+constexpr uint64_t kFlood = 20000;
+
+// Every byte but the first in its own segment, in `order`; the queue holds all but the last.
+void flood(Direct& d, const std::string& text, const std::vector<uint64_t>& order) {
+  d.segment(0, std::string_view(text).substr(0, 1));
+  for (uint64_t at : order) d.segment(at, std::string_view(text).substr(at, 1));
+}
+
+TEST(Reassembler, ReverseFloodOfOneByteSegmentsIsDeliveredWithWorkAndMemoryPerSegment) {
+  Direct d({.retain = 0});
+  const std::string text = letters(kFlood + 1);
+  std::vector<uint64_t> order(kFlood);
+  std::iota(order.rbegin(), order.rend(), 1);  // kFlood .. 1
+  // All queued until the byte at offset 1 arrives: memory counts a node per segment and the chunks.
+  d.segment(0, std::string_view(text).substr(0, 1));
+  for (uint64_t i = 0; i + 1 < order.size(); ++i) {
+    d.segment(order[i], std::string_view(text).substr(order[i], 1));
+  }
+  EXPECT_EQ(d.stream, text.substr(0, 1));
+  const uint64_t queued = kFlood - 1;
+  const uint64_t chunks = kFlood / core::SegmentStore::kChunkSize + 1;
+  EXPECT_GE(d.counter(StreamCounter::kMemoryBytes), queued * core::SegmentList::kSegmentOverhead);
+  EXPECT_LE(
+      d.counter(StreamCounter::kMemoryBytes),
+      queued * core::SegmentList::kSegmentOverhead + chunks * core::SegmentList::kChunkFootprint);
+  d.segment(1, std::string_view(text).substr(1, 1));
+  EXPECT_EQ(d.stream, text);
+  EXPECT_EQ(d.counter(StreamCounter::kQueued), kFlood);
+  EXPECT_EQ(d.counter(StreamCounter::kMemoryBytes), 0u);
+  // No segment was compared with the others queued, and the bytes shared a handful of chunks.
+  EXPECT_LE(d.reassembler.segment_store().segments_visited(), kFlood);
+  EXPECT_LE(d.reassembler.segment_store().chunks_allocated(), chunks);
+  EXPECT_TRUE(d.events.empty());
+}
+
+TEST(Reassembler, RandomOrderFloodWithResendsIsDeliveredOnceAndInOrder) {
+  Direct d({});
+  const std::string text = letters(kFlood + 1);
+  std::vector<uint64_t> order(kFlood);
+  std::iota(order.begin(), order.end(), 1);
+  std::shuffle(order.begin(), order.end(), std::mt19937(7));
+  // Every tenth segment is sent twice, the second time after it may have been delivered.
+  std::vector<uint64_t> with_resends;
+  for (size_t i = 0; i < order.size(); ++i) {
+    with_resends.push_back(order[i]);
+    if (i % 10 == 0) with_resends.push_back(order[i]);
+  }
+  flood(d, text, with_resends);
+  EXPECT_EQ(d.stream, text);
+  EXPECT_EQ(d.counter(StreamCounter::kOverlapMismatch), 0u);
+  EXPECT_EQ(d.counter(StreamCounter::kOverlaps), kFlood / 10);
+  EXPECT_LE(d.reassembler.segment_store().segments_visited(), kFlood / 10);
+  // What stays held is the retained history (its ring doubled up to 32 KiB for 20,001 bytes),
+  // nothing of the queue.
+  EXPECT_EQ(d.counter(StreamCounter::kMemoryBytes), 32768u);
+}
+
+TEST(Reassembler, FloodBeyondTheMemcapIsRefusedAndNeverExceedsIt) {
+  constexpr uint64_t kMemcap = 256 << 10;
+  Direct d({.memcap = kMemcap, .retain = 0});
+  const std::string text = letters(kFlood + 1);
+  d.segment(0, std::string_view(text).substr(0, 1));
+  uint64_t peak = 0;
+  for (uint64_t at = kFlood; at >= 1; --at) {
+    d.segment(at, std::string_view(text).substr(at, 1));
+    peak = std::max(peak, d.counter(StreamCounter::kMemoryBytes));
+  }
+  EXPECT_LE(peak, kMemcap);
+  // The node per segment fills the memcap long before the bytes would.
+  const uint64_t kept = kFlood - d.counter(StreamCounter::kMemcapDrops);
+  EXPECT_GT(d.counter(StreamCounter::kMemcapDrops), 0u);
+  EXPECT_LT(kept, kMemcap / core::SegmentList::kSegmentOverhead);
+  EXPECT_GT(kept, kMemcap / core::SegmentList::kSegmentOverhead / 2);
+  // The refused bytes are a hole: at the end the queued ones follow it.
+  d.reassembler.on_flow_end(d.flow);
+  EXPECT_EQ(d.stream, text.substr(0, 1) + "|" + text.substr(kFlood + 1 - kept));
+  EXPECT_EQ(d.counter(StreamCounter::kMemoryBytes), 0u);
+}
+
+TEST(Reassembler, QueuedChunksAreReusedByTheNextFlow) {
+  const std::string text = letters(64 * 1460 + 1);
+  std::vector<uint64_t> order;
+  for (uint64_t i = 64; i > 0; --i) order.push_back(1 + (i - 1) * 1460);
+  Direct d({});
+  for (int round = 0; round < 10; ++round) {
+    for (auto& slot : d.flow.data) slot.reset();
+    d.stream.clear();
+    d.delivered = 0;
+    d.segment(0, std::string_view(text).substr(0, 1));
+    for (uint64_t at : order) d.segment(at, std::string_view(text).substr(at, 1460));
+    EXPECT_EQ(d.stream, text);
+  }
+  // The first flow's chunks serve every later one.
+  EXPECT_LE(d.reassembler.segment_store().chunks_allocated(),
+            64 * 1460 / core::SegmentStore::kChunkSize + 1);
+}
+
+TEST(Reassembler, OneSidedFlowRetainsAtMostStreamRetain) {
+  Direct d({.retain = 4096});
+  const std::string text = letters(100 * 1000);
+  for (uint64_t at = 0; at < text.size(); at += 1000) {
+    d.segment(at, std::string_view(text).substr(at, 1000));
+    ASSERT_LE(d.counter(StreamCounter::kMemoryBytes), 4096u);
+  }
+  EXPECT_EQ(d.stream, text);
+  EXPECT_EQ(d.counter(StreamCounter::kMemoryBytes), 4096u);  // the ring, never acknowledged
+  // A resend of the last 4096 bytes is compared against them whole.
+  d.segment(text.size() - 4096, std::string_view(text).substr(text.size() - 4096));
+  EXPECT_EQ(d.counter(StreamCounter::kOverlapMismatch), 0u);
+  std::string changed = text.substr(text.size() - 4096);
+  changed[0] = '!';
+  d.segment(text.size() - 4096, changed);
+  EXPECT_EQ(d.counter(StreamCounter::kOverlapMismatch), 1u);
+}
+
+// stream.retain = 16: after "0123456789" and "abcdefghij" the ring holds "456789abcdef" up to its
+// end and "ghij" from its start again.
+TEST(Reassembler, ChangedResendAcrossTheRetainedRingsWrapIsAMismatch) {
+  Harness h({.retain = 16});
+  TcpConversation c = conv();
+  h.feed(c.handshake());
+  h.feed(data_at(c, 0, "0123456789"));
+  h.feed(data_at(c, 10, "abcdefghij"));
+  EXPECT_EQ(h.reassembler.counters().get(StreamCounter::kMemoryBytes), 16u);
+  h.feed(data_at(c, 13, "defghi"));  // the same bytes, across the wrap
+  EXPECT_EQ(h.count(StreamEvent::kOverlapMismatch), 0);
+  h.feed(data_at(c, 13, "defXhi"));  // changed just after the wrap
+  EXPECT_EQ(h.count(StreamEvent::kOverlapMismatch), 1);
+  h.feed(data_at(c, 13, "dEfghi"));  // changed just before it
+  EXPECT_EQ(h.count(StreamEvent::kOverlapMismatch), 2);
+  h.feed(data_at(c, 2, "23"));  // older than the ring: nothing to compare
+  EXPECT_EQ(h.count(StreamEvent::kOverlapMismatch), 2);
+  EXPECT_EQ(h.reassembler.counters().get(StreamCounter::kRetransmissions), 4u);
+  EXPECT_EQ(h.stream[0], "0123456789abcdefghij");
 }
 
 }  // namespace

@@ -67,6 +67,7 @@ class Defragmenter {
     auto operator<=>(const Key&) const = default;
   };
   struct Datagram {
+    explicit Datagram(core::SegmentStore& store) : data(store) {}
     std::vector<uint8_t>
         header;  // IPv4 header, or IPv6 header + extensions before the fragment header
     uint32_t next_header_at = 0;  // IPv6: where in `header` the field naming the fragment header is
@@ -81,6 +82,7 @@ class Defragmenter {
   std::span<const uint8_t> build(const Key& key, Datagram& d);
 
   DefragOptions options_;
+  core::SegmentStore store_;  // before the datagrams, whose fragments it holds
   std::map<Key, Datagram> datagrams_;
   uint64_t memory_ = 0;
   core::Timestamp last_sweep_{};

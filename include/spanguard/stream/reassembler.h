@@ -14,6 +14,7 @@
 #include "spanguard/core/counters.h"
 #include "spanguard/core/segment_list.h"
 #include "spanguard/flow/flow.h"
+#include "spanguard/stream/retained_ring.h"
 
 namespace spanguard::stream {
 
@@ -25,7 +26,7 @@ using core::OverlapPolicy;
 struct StreamOptions {
   OverlapPolicy policy = OverlapPolicy::kBsd;
   uint64_t depth = 1 << 20;        // bytes inspected per direction; 0 = unlimited
-  uint64_t memcap = 512ull << 20;  // queued + retained bytes of all flows of a worker
+  uint64_t memcap = 512ull << 20;  // queue and retained memory of all flows of a worker
   uint32_t max_queued = 1 << 20;   // out-of-order bytes per direction before the hole is skipped
   uint32_t retain = 64 << 10;      // delivered bytes kept per direction to spot changed resends
 };
@@ -84,6 +85,8 @@ class Reassembler {
 
   const core::Counters<StreamCounter>& counters() const { return counters_; }
   static const core::CounterGroup& counter_group();
+  // Where queued segments take their memory from (its figures show the work done per segment).
+  const core::SegmentStore& segment_store() const { return store_; }
 
  private:
   friend class StreamState;
@@ -100,6 +103,8 @@ class Reassembler {
 
   StreamOptions options_;
   std::vector<StreamConsumer*> consumers_;
+  core::SegmentStore store_;
+  std::vector<uint8_t> scratch_;  // a queued segment straddling two chunks, being delivered
   uint64_t memory_ = 0;
   core::Counters<StreamCounter> counters_;
 };
