@@ -154,14 +154,42 @@ std::string payload_printable(std::span<const uint8_t> bytes) {
   return out;
 }
 
-PayloadFormat payload_format(std::string_view name) {
-  if (name == "none") return {false, false};
-  if (name == "printable") return {false, true};
-  if (name == "both") return {true, true};
-  return {true, false};  // base64
+PayloadFormat payload_format(std::string_view name, bool packet) {
+  PayloadFormat f{true, false, packet};  // base64
+  if (name == "none") f.base64 = false;
+  if (name == "printable") f = {false, true, packet};
+  if (name == "both") f.printable = true;
+  return f;
 }
 
 namespace {
+
+// The pcap LINKTYPE number and name of a capture's framing (EVE's packet_info).
+std::pair<uint32_t, const char*> link_type_number(decode::LinkType link) {
+  switch (link) {
+    case decode::LinkType::kEthernet:
+      return {1, "EN10MB"};
+    case decode::LinkType::kLinuxSll:
+      return {113, "LINUX_SLL"};
+    case decode::LinkType::kLinuxSll2:
+      return {276, "LINUX_SLL2"};
+    case decode::LinkType::kRawIp:
+      return {101, "RAW"};
+    case decode::LinkType::kIpv4:
+      return {228, "IPV4"};
+    case decode::LinkType::kIpv6:
+      return {229, "IPV6"};
+    case decode::LinkType::kNull:
+      return {0, "NULL"};
+    case decode::LinkType::kPpp:
+      return {9, "PPP"};
+    case decode::LinkType::kPppSerial:
+      return {50, "PPP_SERIAL"};
+    case decode::LinkType::kCiscoHdlc:
+      return {104, "C_HDLC"};
+  }
+  return {1, "EN10MB"};
+}
 
 // src is the sender of the data that matched, as in Suricata; shared by alerts and reset reports.
 template <typename Record>
@@ -433,6 +461,12 @@ v1::Alert alert_record(const detect::AlertEvent& a, uint64_t seq,
     if (payload.base64) r.set_payload(a.excerpt.data(), a.excerpt.size());
     if (payload.printable) r.set_payload_printable(payload_printable(a.excerpt));
     r.set_stream(a.rule->scope == detect::Scope::kStream ? 1 : 0);
+  }
+  if (payload.packet && p != nullptr && p->data != nullptr) {
+    r.set_packet(p->data, p->caplen);
+    const auto [linktype, name] = link_type_number(p->link);
+    r.mutable_packet_info()->set_linktype(linktype);
+    r.mutable_packet_info()->set_linktype_name(name);
   }
   if (a.flow != nullptr && a.flow->app_proto != core::AppProto::kNone)
     r.set_app_proto(std::string(core::to_string(a.flow->app_proto)));

@@ -153,6 +153,13 @@ constexpr core::Param kParams[] = {
      .help = "The triggering bytes in alerts (detect.payload_excerpt of them): EVE's payload "
              "(base64), payload_printable, both, or none",
      .choices = "none|base64|printable|both"},
+    {
+        .name = "eve.packet",
+        .type = core::ParamType::kBool,
+        .default_value = "false",
+        .help = "The whole frame that completed an alert's match, as EVE's packet (base64) with "
+                "packet_info (its link type), as Suricata's alert packet option",
+    },
     {.name = "eve.community_id",
      .type = core::ParamType::kBool,
      .default_value = "true",

@@ -39,7 +39,8 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
       http_records_(config.get("output.eve.http").as_bool()),
       tls_records_(config.get("output.eve.tls").as_bool()),
       dns_records_(config.get("output.eve.dns").as_bool()),
-      payload_(events::payload_format(config.get("output.eve.payload").as_string())),
+      payload_(events::payload_format(config.get("output.eve.payload").as_string(),
+                                      config.get("output.eve.packet").as_bool())),
       host_(output::sensor_name(config)),
       community_seed_(config.get("output.eve.community_id").as_bool()
                           ? std::optional<uint16_t>(static_cast<uint16_t>(

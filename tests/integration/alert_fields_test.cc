@@ -2,6 +2,7 @@
 // shipped reference.config into EVE's alert.references, and `target` as alert.source/target.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,45 @@ TEST(AlertFields, TargetNamesTheAttackedEnd) {
                               "\"target\":{\"ip\":\"198.51.100.7\",\"port\":41000}"),
             std::string::npos)
       << src.eve_text;
+}
+
+// output.eve.packet: the frame that completed the match, base64, with its link type (Suricata's
+// packet and packet_info); off by default.
+TEST(AlertFields, PacketIsTheTriggeringFrameWhenAskedFor) {
+  const std::vector<Bytes> frames = probe();
+  const std::string rule = "alert tcp any any -> any 8080 (msg:\"p\"; content:\"PROBE\"; sid:1;)";
+  const Replay off = replay("alert-packet-off", frames, rule, "{}");
+  ASSERT_EQ(off.run.status, 0) << off.run.err;
+  EXPECT_EQ(off.eve_text.find("\"packet\""), std::string::npos) << off.eve_text;
+
+  const Replay on = replay("alert-packet-on", frames, rule, "{}", {"output.eve.packet=true"});
+  ASSERT_EQ(on.run.status, 0) << on.run.err;
+  const std::vector<std::string> alerts = events_of_type(on, "alert");
+  ASSERT_EQ(alerts.size(), 1u) << on.eve_text;
+  // The client's data segment, base64 of its exact bytes.
+  const std::string marker = "PROBE";
+  const auto carries = [&marker](const Bytes& f) {
+    return std::search(f.begin(), f.end(), marker.begin(), marker.end()) != f.end();
+  };
+  const auto it = std::find_if(frames.begin(), frames.end(), carries);
+  ASSERT_NE(it, frames.end());
+  const Bytes& trigger = *it;
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string base64;
+  for (size_t i = 0; i < trigger.size(); i += 3) {
+    const uint32_t n = (uint32_t{trigger[i]} << 16) |
+                       (i + 1 < trigger.size() ? uint32_t{trigger[i + 1]} << 8 : 0) |
+                       (i + 2 < trigger.size() ? uint32_t{trigger[i + 2]} : 0);
+    base64 += kAlphabet[(n >> 18) & 63];
+    base64 += kAlphabet[(n >> 12) & 63];
+    base64 += i + 1 < trigger.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    base64 += i + 2 < trigger.size() ? kAlphabet[n & 63] : '=';
+  }
+  EXPECT_NE(alerts[0].find("\"packet\":\"" + base64 + "\""), std::string::npos) << alerts[0];
+  EXPECT_NE(alerts[0].find("\"packet_info\":{\"linktype\":1,\"linktype_name\":\"EN10MB\"}"),
+            std::string::npos)
+      << alerts[0];
 }
 
 }  // namespace

@@ -278,7 +278,8 @@ Replays replay_both(const std::string& alerts_url = "") {
                                     to_collector);
   std::vector<std::string> reset_args = {"--resets-pcap", temp_path("eve-schema-resets-out.pcap"),
                                          "--set",         "respond.icmp=true",
-                                         "--set",         "respond.drop=alert-only"};
+                                         "--set",         "respond.drop=alert-only",
+                                         "--set",         "output.eve.packet=true"};
   reset_args.insert(reset_args.end(), to_collector.begin(), to_collector.end());
   r.resets = replay_with_records("eve-schema-resets", resets_capture(), kResetRules, reset_args);
   return r;
@@ -320,6 +321,8 @@ const std::vector<std::string> kSensorCoverage = {
     "alert:vlan",
     "alert:payload",
     "alert:payload_printable",
+    "alert:packet",
+    "alert:packet_info.linktype",
     "alert:stream",
     "alert:direction=to_server",
     "alert:pkt_src=wire/pcap",

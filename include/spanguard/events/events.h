@@ -28,9 +28,10 @@ void flow_record(const flow::Flow& flow, flow::EndReason reason, v1::FlowRecord&
 struct PayloadFormat {
   bool base64 = true;
   bool printable = false;
+  bool packet = false;  // output.eve.packet: the frame itself, with packet_info
 };
-// "none", "base64", "printable" or "both" (anything else: base64).
-PayloadFormat payload_format(std::string_view name);
+// "none", "base64", "printable" or "both" (anything else: base64); `packet`: output.eve.packet.
+PayloadFormat payload_format(std::string_view name, bool packet = false);
 // Suricata's payload_printable: printable ASCII, CR and LF kept, every other byte a '.'.
 std::string payload_printable(std::span<const uint8_t> bytes);
 
