@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 
@@ -142,6 +143,190 @@ void flow_record(const flow::Flow& f, flow::EndReason reason, v1::FlowRecord& r)
     r.set_app_proto(std::string(core::to_string(f.app_proto)));
   if (f.is_tcp()) set_tcp(r.mutable_tcp(), f);
   r.set_end_reason(flow::to_string(reason));
+}
+
+namespace {
+
+// A flow record's JSON written straight into the line: keys are literals, and every value but the
+// host name is known to need no escaping (timestamps, addresses, fixed names, base64), so the
+// only work is the copying. The field order is the printer's (field number order).
+class FlowLine {
+ public:
+  explicit FlowLine(std::string& out) : out_(out) {}
+  void open() { out_ += '{'; }
+  void close() {
+    out_.back() == ',' ? void(out_.back() = '}') : void(out_ += '}');
+    out_ += ',';
+  }
+  void object(std::string_view key) {
+    name(key);
+    out_ += '{';
+  }
+  void end() {  // the last close: no separator after it
+    if (out_.back() == ',') out_.pop_back();
+  }
+  // A value that needs no escaping.
+  void plain(std::string_view key, std::string_view value) {
+    name(key);
+    out_ += '"';
+    out_ += value;
+    out_ += "\",";
+  }
+  // Any text, escaped as the printer (RapidJSON) escapes it.
+  void text(std::string_view key, std::string_view value) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    name(key);
+    out_ += '"';
+    for (const char c : value) {
+      const auto u = static_cast<unsigned char>(c);
+      switch (c) {
+        case '"':
+          out_ += "\\\"";
+          break;
+        case '\\':
+          out_ += "\\\\";
+          break;
+        case '\b':
+          out_ += "\\b";
+          break;
+        case '\f':
+          out_ += "\\f";
+          break;
+        case '\n':
+          out_ += "\\n";
+          break;
+        case '\r':
+          out_ += "\\r";
+          break;
+        case '\t':
+          out_ += "\\t";
+          break;
+        default:
+          if (u < 0x20) {
+            out_ += "\\u00";
+            out_ += kHex[u >> 4];
+            out_ += kHex[u & 15];
+          } else {
+            out_ += c;
+          }
+      }
+    }
+    out_ += "\",";
+  }
+  void number(std::string_view key, uint64_t value) {
+    name(key);
+    char digits[24];
+    const auto [p, ec] = std::to_chars(digits, digits + sizeof digits, value);
+    out_.append(digits, p);
+    out_ += ',';
+  }
+  void boolean(std::string_view key, bool value) {
+    name(key);
+    out_ += value ? "true," : "false,";
+  }
+  void array(std::string_view key) {
+    name(key);
+    out_ += '[';
+  }
+  void element(uint64_t value) {
+    char digits[24];
+    const auto [p, ec] = std::to_chars(digits, digits + sizeof digits, value);
+    out_.append(digits, p);
+    out_ += ',';
+  }
+  void close_array() {
+    out_.back() == ',' ? void(out_.back() = ']') : void(out_ += ']');
+    out_ += ',';
+  }
+
+ private:
+  void name(std::string_view key) {
+    out_ += '"';
+    out_ += key;
+    out_ += "\":";
+  }
+  std::string& out_;
+};
+
+}  // namespace
+
+void append_flow_record_json(const flow::Flow& f, flow::EndReason reason,
+                             const FlowRecordExtras& extras, std::string& out) {
+  FlowLine j(out);
+  const int client = f.client_is_first ? 0 : 1;
+  const bool ports = f.key.proto == decode::ip_proto::kTcp || f.key.proto == decode::ip_proto::kUdp;
+  const bool icmp =
+      f.key.proto == decode::ip_proto::kIcmp || f.key.proto == decode::ip_proto::kIcmpv6;
+  const std::string end = eve_timestamp(f.last_seen);
+  j.open();
+  j.plain("timestamp", end);
+  j.number("flow_id", f.flow_id);
+  j.plain("event_type", "flow");
+  j.plain("src_ip", address_text(f.key, client));
+  if (ports) j.number("src_port", f.key.port[client]);
+  j.plain("dest_ip", address_text(f.key, 1 - client));
+  if (ports) j.number("dest_port", f.key.port[1 - client]);
+  j.plain("proto", proto_name(f.key.proto));
+  const flow::EndpointTrace& trace = f.endpoint[flow::index(flow::Direction::kToServer)];
+  if (trace.vlan_count > 0) {
+    j.array("vlan");
+    for (int i = 0; i < trace.vlan_count; ++i) j.element(trace.vlan_ids[i]);
+    j.close_array();
+  }
+  if (f.app_proto != core::AppProto::kNone) j.plain("app_proto", core::to_string(f.app_proto));
+  j.object("flow");
+  j.number("pkts_toserver", f.packets[0]);
+  j.number("pkts_toclient", f.packets[1]);
+  j.number("bytes_toserver", f.bytes[0]);
+  j.number("bytes_toclient", f.bytes[1]);
+  j.plain("start", eve_timestamp(f.first_seen));
+  j.plain("end", end);
+  j.number(
+      "age",
+      static_cast<uint64_t>(std::max<int64_t>(
+          0,
+          std::chrono::duration_cast<std::chrono::seconds>(f.last_seen - f.first_seen).count())));
+  j.plain("state", eve_state(f));
+  j.plain("reason", eve_reason(reason));
+  j.boolean("alerted", f.alerted);
+  j.close();
+  if (f.is_tcp()) {
+    namespace tf = decode::tcp_flag;
+    const uint8_t ts = f.tcp_flags[0], tc = f.tcp_flags[1], both = ts | tc;
+    const auto hex = [](uint8_t v) {
+      static constexpr char kDigits[] = "0123456789abcdef";
+      return std::string{kDigits[v >> 4], kDigits[v & 15]};
+    };
+    j.object("tcp");
+    j.plain("state", flow::to_string(f.tcp.state()));
+    j.plain("tcp_flags", hex(both));
+    j.plain("tcp_flags_ts", hex(ts));
+    j.plain("tcp_flags_tc", hex(tc));
+    static constexpr std::pair<uint8_t, const char*> kFlags[] = {
+        {tf::kSyn, "syn"}, {tf::kFin, "fin"}, {tf::kRst, "rst"}, {tf::kPsh, "psh"},
+        {tf::kAck, "ack"}, {tf::kUrg, "urg"}, {tf::kEce, "ecn"}, {tf::kCwr, "cwr"}};
+    for (const auto& [bit, name] : kFlags) {
+      if (both & bit) j.boolean(name, true);
+    }
+    j.close();
+  }
+  j.plain("end_reason", flow::to_string(reason));
+  if (extras.seq != 0) j.number("seq", extras.seq);
+  if (!extras.host.empty()) j.text("host", extras.host);
+  if (f.parent_flow_id != 0) j.number("parent_id", f.parent_flow_id);
+  if (!extras.community_id.empty()) j.plain("community_id", extras.community_id);
+  if (icmp) {
+    j.number("icmp_type", f.icmp_type);
+    j.number("icmp_code", f.icmp_code);
+    if (f.packets[1] > 0) {
+      j.number("response_icmp_type", f.icmp_reply_type);
+      j.number("response_icmp_code", f.icmp_reply_code);
+    }
+  }
+  if (!extras.idle_action.empty()) j.plain("idle_action", extras.idle_action);
+  j.close();
+  j.end();
+  out += '\n';
 }
 
 std::string payload_printable(std::span<const uint8_t> bytes) {

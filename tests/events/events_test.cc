@@ -13,6 +13,7 @@
 
 #include "spanguard/core/error.h"
 #include "spanguard/output/eve_writer.h"
+#include "spanguard/output/json_printer.h"
 
 namespace spanguard::events {
 namespace {
@@ -63,6 +64,81 @@ flow::Flow make_flow() {
   f.endpoint[0].vlan_ids[0] = 100;
   f.endpoint[0].vlan_ids[1] = 200;
   return f;
+}
+
+// Flows of every shape a record can take.
+std::vector<flow::Flow> varied_flows() {
+  std::vector<flow::Flow> flows;
+  flows.push_back(make_flow());  // TCP, two VLAN tags, nothing back, 64-bit bytes
+  flow::Flow web = make_flow();
+  web.endpoint[0].vlan_count = 0;
+  web.client_is_first = true;
+  web.packets[1] = 5;
+  web.bytes[1] = 4096;
+  web.tcp_flags[0] = 0x1b;
+  web.tcp_flags[1] = 0xd2;  // ECE, CWR, SYN, ACK
+  web.app_proto = core::AppProto::kHttp;
+  web.alerted = true;
+  web.parent_flow_id = 12345;
+  flows.push_back(std::move(web));
+  flow::Flow v6;
+  v6.key.family = 6;
+  v6.key.proto = 17;
+  v6.key.addr[0] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  v6.key.addr[1] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x35};
+  v6.key.port[0] = 40000;
+  v6.key.port[1] = 53;
+  v6.flow_id = 7;
+  v6.first_seen = core::timestamp_from_ns(1'713'693'600'000'000'001);
+  v6.last_seen = core::timestamp_from_ns(1'713'693'600'000'999'999);
+  v6.packets[0] = v6.packets[1] = 1;
+  v6.app_proto = core::AppProto::kDns;
+  flows.push_back(std::move(v6));
+  for (const bool answered : {false, true}) {
+    flow::Flow ping = make_flow();
+    ping.key.proto = 1;
+    ping.key.port[0] = ping.key.port[1] = 0;
+    ping.icmp_type = 8;
+    ping.icmp_reply_type = 0;
+    ping.packets[1] = answered ? 1 : 0;
+    flows.push_back(std::move(ping));
+  }
+  flow::Flow sctp = make_flow();
+  sctp.key.proto = 132;
+  flows.push_back(std::move(sctp));
+  return flows;
+}
+
+// The direct JSON of a flow record (the EVE file without an alert stream) is byte for byte what
+// printing the protobuf record gives, for every shape of flow and every extra.
+TEST(Events, FlowRecordJsonEqualsThePrintedMessage) {
+  const FlowRecordExtras extras[] = {
+      {},
+      {.seq = 42, .host = "sensor-1", .community_id = "1:abc+/=", .idle_action = "report"},
+      {.seq = 1, .host = "a \"quoted\" \\ host\n", .community_id = "", .idle_action = "reset"},
+  };
+  int compared = 0;
+  for (const flow::Flow& f : varied_flows()) {
+    for (const flow::EndReason reason :
+         {flow::EndReason::kClosed, flow::EndReason::kTimeout, flow::EndReason::kReused,
+          flow::EndReason::kEvicted, flow::EndReason::kShutdown}) {
+      for (const FlowRecordExtras& x : extras) {
+        v1::FlowRecord r = flow_record(f, reason);
+        r.set_seq(x.seq);
+        r.set_host(std::string(x.host));
+        r.set_community_id(std::string(x.community_id));
+        r.set_idle_action(std::string(x.idle_action));
+        std::string printed;
+        ASSERT_TRUE(output::append_json(r, printed));
+        printed += '\n';
+        std::string direct;
+        append_flow_record_json(f, reason, x, direct);
+        EXPECT_EQ(direct, printed);
+        ++compared;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 6 * 5 * 3);
 }
 
 TEST(Events, FlowRecordPutsTheClientFirstAndKeepsCounts) {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "spanguard/core/counters.h"
 
@@ -26,6 +27,8 @@ class EveWriter {
   EveWriter& operator=(const EveWriter&) = delete;
 
   void write(const google::protobuf::Message& event);
+  // One event already printed as a JSON line (ending in a newline).
+  void write_line(std::string_view line);
   // Flushes what was written since the last flush (nothing to do: no system call).
   void flush();
   // Log rotation (SIGHUP): closes the file and opens `path` again, creating it if it was moved

@@ -148,7 +148,9 @@ class Worker final : public capture::FrameSink,
     bool responded;
   };
   std::vector<PendingAlert> pending_alerts_;
-  v1::Envelope flow_event_;  // reused for every flow record
+  v1::Envelope flow_event_;     // reused for every flow record
+  std::string flow_line_;       // ... and its JSON line, printed directly without an alert stream
+  std::string flow_community_;  // ... and its Community ID
   core::Timestamp last_ts_{};
   // respond.ftp_data: follow — the live FTP data flows of each control flow id, and the control
   // flows reset so far (their data flows are reset too, also those that open later).
