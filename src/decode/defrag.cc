@@ -52,6 +52,9 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"memcap_drops", "fragments not kept because defrag.memcap was reached"},
     {"invalid", "fragments contradicting their datagram (length, end)"},
     {"memory_bytes", "fragment bytes held"},
+    {"too_large",
+     "datagrams whose fragments add up to more than an IP length field holds: no host rebuilds "
+     "them, so neither does the sensor"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(DefragCounter::kCount));
 constexpr core::CounterGroup kCounterGroup{"defrag", kCounterDefs};
@@ -179,6 +182,16 @@ std::optional<std::span<const uint8_t>> Defragmenter::add(const PacketView& v) {
   if (r.refused > 0) counters_.inc(DefragCounter::kMemcapDrops);
 
   if (!d.total || d.header.empty() || d.data.contiguous_end(0) < *d.total) return std::nullopt;
+  // IPv4's total length counts the header, IPv6's payload length the extension headers: either
+  // is 16 bits, and a datagram beyond it is dropped by its receiver (Suricata's
+  // FRAG_PKT_TOO_LARGE). Rebuilding it would wrap the length field.
+  const uint64_t length_field =
+      key.family == 4 ? d.header.size() + *d.total : d.header.size() - 40 + *d.total;
+  if (length_field > 0xffff) {
+    counters_.inc(DefragCounter::kTooLarge);
+    release(it);
+    return std::nullopt;
+  }
   const std::span<const uint8_t> whole = build(key, d);
   counters_.inc(DefragCounter::kReassembled);
   release(it);

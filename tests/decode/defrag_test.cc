@@ -144,6 +144,29 @@ TEST_P(Families, OverlapsAreDecidedByPolicyAndChangedBytesCounted) {
 
 INSTANTIATE_TEST_SUITE_P(Ipv4AndIpv6, Families, ::testing::Values(false, true));
 
+// Fragments may claim up to offset 65528 + their length, more than the 16-bit length fields of the
+// datagram they add up to can say: such a datagram is counted and not rebuilt (its length would
+// wrap), as no receiver accepts it.
+TEST_P(Families, DatagramsLargerThanALengthFieldHoldsAreDropped) {
+  const bool v6 = GetParam();
+  const Bytes big(65528, 'x');
+  Harness h;
+  EXPECT_FALSE(h.feed(fragment(v6, big, 0, 32768, true)));
+  EXPECT_FALSE(h.feed(fragment(v6, big, 32768, big.size(), false)));
+  EXPECT_EQ(h.count(DefragCounter::kTooLarge), 1u);
+  EXPECT_EQ(h.count(DefragCounter::kReassembled), 0u);
+  EXPECT_EQ(h.count(DefragCounter::kMemoryBytes), 0u);
+  // The largest datagram that fits is rebuilt.
+  const size_t fits = v6 ? 65535 - 8 : 65535 - 20;  // hop-by-hop header / IPv4 header
+  const Bytes seg = tcp_segment(v6, std::string(fits - 20, 'y'));
+  ASSERT_EQ(seg.size(), fits);
+  EXPECT_FALSE(h.feed(fragment(v6, seg, 0, 32768, true, 9)));
+  const auto whole = h.feed(fragment(v6, seg, 32768, seg.size(), false, 9));
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->size(), fits - 20);
+  EXPECT_EQ(h.count(DefragCounter::kTooLarge), 1u);
+}
+
 TEST(Defragmenter, TinyFragmentsAreCounted) {
   const Bytes seg = tcp_segment(false, kPayload);
   Harness h;

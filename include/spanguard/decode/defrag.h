@@ -40,6 +40,7 @@ enum class DefragCounter : uint16_t {
   kMemcapDrops,
   kInvalid,
   kMemoryBytes,
+  kTooLarge,
   kCount
 };
 
