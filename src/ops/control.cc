@@ -149,14 +149,16 @@ std::string answer_control_request(const std::string& line, const ControlHandler
     if (request.HasParseError() || !request.IsObject()) {
       return reply_line(control_error("the request is not a JSON object"));
     }
-    const auto c = request.FindMember("command");
-    if (c == request.MemberEnd() || !c->value.IsString()) {
+    // HasMember and operator[] rather than iterator comparisons, which C++20 makes ambiguous in
+    // RapidJSON's iterator type (clang refuses them).
+    if (!request.HasMember("command") || !request["command"].IsString()) {
       return reply_line(control_error("the request has no \"command\" string"));
     }
-    command = c->value.GetString();
-    if (const auto a = request.FindMember("arguments"); a != request.MemberEnd()) {
-      if (!a->value.IsArray()) return reply_line(control_error("\"arguments\" must be an array"));
-      for (const auto& v : a->value.GetArray()) {
+    command = request["command"].GetString();
+    if (request.HasMember("arguments")) {
+      const rapidjson::Value& a = request["arguments"];
+      if (!a.IsArray()) return reply_line(control_error("\"arguments\" must be an array"));
+      for (const auto& v : a.GetArray()) {
         if (!v.IsString()) return reply_line(control_error("every argument must be a string"));
         args.emplace_back(v.GetString(), v.GetStringLength());
       }
