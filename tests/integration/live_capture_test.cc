@@ -4,22 +4,37 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <optional>
 #include <regex>
 
 #include "process.h"
 #include "span_testbed.h"
+#include "summary_counters.h"
 #include "tcp_peers.h"
 
 namespace spanguard::testing {
 namespace {
 
-// Reads "<name> N" from the summary's counter lines ("tcp 12", "ipv4 30").
-uint64_t summary_count(const std::string& summary, const std::string& name) {
+// Frames the kernel has delivered to the sensor's capture interface so far.
+std::optional<uint64_t> interface_frames(const SpanTestbed& bed) {
+  const RunResult r = run(
+      {"ip", "netns", "exec", bed.sensor().name(), "cat",
+       std::string("/sys/class/net/") + SpanTestbed::kCaptureInterface + "/statistics/rx_packets"});
+  if (r.status != 0 || r.out.empty()) return std::nullopt;
+  return std::stoull(r.out);
+}
+
+// Frames the sensor has read from its capture interface, from its /metrics endpoint.
+std::optional<uint64_t> sensor_frames(const SpanTestbed& bed, int metrics_port) {
+  const TcpExchange e = tcp_client(bed.sensor(), "127.0.0.1", metrics_port,
+                                   "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   "Connection: close\r\n\r\n",
+                                   std::chrono::seconds(2));
   std::smatch m;
-  if (!std::regex_search(summary, m, std::regex("[ ,]" + name + " ([0-9,]+)"))) return 0;
-  std::string digits = m[1];
-  std::erase(digits, ',');
-  return std::stoull(digits);
+  const std::regex series(std::string("spanguard_source_frames_total\\{interface=\"") +
+                          SpanTestbed::kCaptureInterface + "\"\\} ([0-9]+)");
+  if (!std::regex_search(e.received, m, series)) return std::nullopt;
+  return std::stoull(m[1]);
 }
 
 class LiveCapture : public ::testing::TestWithParam<std::tuple<const char*, const char*, int>> {};
@@ -32,10 +47,17 @@ TEST_P(LiveCapture, SeesEveryFrameOfATcpConversationOnTheMirror) {
 
   Subprocess sensor({"ip", "netns", "exec", bed.sensor().name(), spanguard_binary(), "run",
                      "--interface", SpanTestbed::kCaptureInterface, "--workers",
-                     std::to_string(workers), "--set", "run.allow_root=true", "--log-level",
-                     "info"});
+                     std::to_string(workers), "--set", "run.allow_root=true", "--set",
+                     "metrics.listen=127.0.0.1:0", "--log-level", "info"});
   ASSERT_TRUE(sensor.wait_for_stderr("capturing on mir0", std::chrono::seconds(10)))
       << sensor.stderr_text();
+  ASSERT_TRUE(sensor.wait_for_stderr("/healthz", std::chrono::seconds(10))) << sensor.stderr_text();
+  std::smatch port_match;
+  const std::string started = sensor.stderr_text();
+  ASSERT_TRUE(
+      std::regex_search(started, port_match, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/metrics")))
+      << started;
+  const int metrics_port = std::stoi(port_match[1]);
 
   const std::string request = "GET /index.html HTTP/1.0\r\nHost: test\r\n\r\n";
   const std::string reply(20000, 'r');  // several segments
@@ -48,17 +70,29 @@ TEST_P(LiveCapture, SeesEveryFrameOfATcpConversationOnTheMirror) {
   EXPECT_EQ(client.received.size(), reply.size());
   EXPECT_EQ(served.received, request);
 
-  // Let the last frames through the mirror, then stop the sensor as an operator would.
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Once the sensor has read every frame the mirror delivered so far (the conversation's last ones
+  // included: the kernel counts a frame on the interface before the peers see the next one), stop
+  // it as an operator would.
+  const std::optional<uint64_t> delivered = interface_frames(bed);
+  ASSERT_TRUE(delivered) << "cannot read the capture interface's counters";
+  std::optional<uint64_t> read;
+  for (int poll = 0; poll < 250 && read.value_or(0) < *delivered; ++poll) {
+    read = sensor_frames(bed, metrics_port);
+    if (read.value_or(0) < *delivered) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(read.value_or(0), *delivered) << "the sensor did not read every mirrored frame";
   sensor.signal(SIGTERM);
   ASSERT_EQ(sensor.wait(std::chrono::seconds(10)), 0) << sensor.stderr_text();
   const std::string summary = sensor.stderr_text();
   // Handshake, request, at least 20000/1448 reply segments, their ACKs, and the teardown.
-  EXPECT_GE(summary_count(summary, "tcp"), 3u + 1u + 14u + 2u) << summary;
+  const std::optional<uint64_t> tcp = summary_counter(summary, "transport", "tcp");
+  ASSERT_TRUE(tcp) << summary;
+  EXPECT_GE(*tcp, 3u + 1u + 14u + 2u) << summary;
   const bool v6 = std::string(client_ip).find(':') != std::string::npos;
-  EXPECT_EQ(summary_count(summary, v6 ? "ipv6" : "ipv4"), summary_count(summary, "tcp")) << summary;
+  EXPECT_EQ(summary_counter(summary, "network", v6 ? "ipv6" : "ipv4"), tcp) << summary;
   EXPECT_NE(summary.find("malformed  none"), std::string::npos) << summary;
-  EXPECT_EQ(summary_count(summary, "kernel_dropped"), 0u);
+  // The capture line is there (it counts the frames received); a drop would be listed on it.
+  EXPECT_EQ(summary_counter_or_zero(summary, "capture", "kernel_dropped"), 0u) << summary;
 }
 
 // SIGHUP (log rotation) and SIGTERM (systemctl stop) must reach the sensor's signal watcher even

@@ -4,31 +4,17 @@
 
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <regex>
 
 #include "capture_writer.h"
 #include "frame_builder.h"
 #include "process.h"
+#include "summary_counters.h"
 #include "tcp_conversation.h"
 
 namespace spanguard::testing {
 namespace {
-
-uint64_t count(const std::string& summary, const std::string& name) {
-  std::smatch m;
-  if (!std::regex_search(summary, m, std::regex("[ ,]" + name + " ([0-9,]+)"))) return 0;
-  std::string digits = m[1];
-  std::erase(digits, ',');
-  return std::stoull(digits);
-}
-
-uint64_t input_packets(const std::string& summary) {
-  std::smatch m;
-  if (!std::regex_search(summary, m, std::regex("input +([0-9,]+) packets"))) return 0;
-  std::string digits = m[1];
-  std::erase(digits, ',');
-  return std::stoull(digits);
-}
 
 // An HTTP-like TCP conversation: handshake, request, response, close (12 frames).
 std::vector<Bytes> conversation(const std::string& client_ip, const std::string& server_ip) {
@@ -58,10 +44,10 @@ TEST(Replay, SeveralFilesAreReplayedInOrder) {
   const RunResult r = run({spanguard_binary(), "replay", "--pcap", a, "--pcap", b});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("spanguard replay of 2 files"), std::string::npos) << r.err;
-  EXPECT_EQ(input_packets(r.err), 24u) << r.err;
-  EXPECT_EQ(count(r.err, "ipv4"), 12u) << r.err;
-  EXPECT_EQ(count(r.err, "ipv6"), 12u) << r.err;
-  EXPECT_EQ(count(r.err, "tcp"), 24u) << r.err;
+  EXPECT_EQ(summary_input_packets(r.err), 24u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "network", "ipv4"), 12u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "network", "ipv6"), 12u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "transport", "tcp"), 24u) << r.err;
   EXPECT_NE(r.err.find("malformed  none"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("Mbit/s"), std::string::npos) << r.err;
 }
@@ -71,8 +57,8 @@ TEST(Replay, PcapngIsReadLikePcap) {
                                          CaptureWriter::Format::kPcapng);
   const RunResult r = run({spanguard_binary(), "replay", "--pcap", path});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(input_packets(r.err), 12u) << r.err;
-  EXPECT_EQ(count(r.err, "tcp"), 12u) << r.err;
+  EXPECT_EQ(summary_input_packets(r.err), 12u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "transport", "tcp"), 12u) << r.err;
 }
 
 TEST(Replay, CookedAndRawLinkTypes) {
@@ -83,8 +69,8 @@ TEST(Replay, CookedAndRawLinkTypes) {
   const std::string p2 = write_capture("raw.pcap", {raw}, CaptureWriter::Format::kPcap, DLT_RAW);
   const RunResult r = run({spanguard_binary(), "replay", "--pcap", p1, "--pcap", p2});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(count(r.err, "udp"), 3u) << r.err;
-  EXPECT_EQ(count(r.err, "linux_sll"), 2u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "transport", "udp"), 3u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "link", "linux_sll"), 2u) << r.err;
 }
 
 TEST(Replay, UnsupportedLinkTypeNamesFileAndType) {
@@ -110,12 +96,12 @@ TEST(Replay, MalformedFramesAreCountedByReasonAndTheRestInspected) {
   const std::string path = write_capture("bad.pcap", frames);
   const RunResult r = run({spanguard_binary(), "replay", "--pcap", path});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(input_packets(r.err), 15u) << r.err;
-  EXPECT_NE(r.err.find("3 total"), std::string::npos) << r.err;
-  EXPECT_EQ(count(r.err, "ipv4.bad_ihl"), 1u) << r.err;
-  EXPECT_EQ(count(r.err, "tcp.bad_offset"), 1u) << r.err;
-  EXPECT_EQ(count(r.err, "link.truncated"), 1u) << r.err;
-  EXPECT_EQ(count(r.err, "tcp"), 12u) << r.err;
+  EXPECT_EQ(summary_input_packets(r.err), 15u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "malformed", "total"), 3u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "malformed", "ipv4.bad_ihl"), 1u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "malformed", "tcp.bad_offset"), 1u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "malformed", "link.truncated"), 1u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "transport", "tcp"), 12u) << r.err;
 }
 
 TEST(Replay, ChecksumValidationFollowsConfiguration) {
@@ -126,10 +112,10 @@ TEST(Replay, ChecksumValidationFollowsConfiguration) {
                                    .build()};
   const std::string path = write_capture("csum.pcap", frames);
   const RunResult on = run({spanguard_binary(), "replay", "--pcap", path});
-  EXPECT_EQ(count(on.err, "tcp.bad_checksum"), 1u) << on.err;
+  EXPECT_EQ(summary_counter(on.err, "anomalies", "tcp.bad_checksum"), 1u) << on.err;
   const RunResult off =
       run({spanguard_binary(), "replay", "--pcap", path, "--set", "decode.checksum_validation=no"});
-  EXPECT_EQ(count(off.err, "tcp"), 1u) << off.err;
+  EXPECT_EQ(summary_counter(off.err, "transport", "tcp"), 1u) << off.err;
   EXPECT_NE(off.err.find("malformed  none"), std::string::npos) << off.err;
 }
 
@@ -145,11 +131,11 @@ TEST(Replay, TruncatedLastRecordKeepsWhatWasReadWarnsAndFailsOnlyWhenStrict) {
   const RunResult r = run({spanguard_binary(), "replay", "--pcap", cut});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find(cut + ": read error near byte "), std::string::npos) << r.err;
-  EXPECT_EQ(input_packets(r.err), 11u) << r.err;
-  EXPECT_EQ(count(r.err, "read_errors"), 1u) << r.err;
+  EXPECT_EQ(summary_input_packets(r.err), 11u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "capture", "read_errors"), 1u) << r.err;
   const RunResult strict = run({spanguard_binary(), "replay", "--pcap", cut, "--strict"});
   EXPECT_EQ(strict.status, 1) << strict.err;
-  EXPECT_EQ(input_packets(strict.err), 11u) << strict.err;
+  EXPECT_EQ(summary_input_packets(strict.err), 11u) << strict.err;
 }
 
 // A record whose captured length is impossible, half-way through: the records before it are
@@ -177,8 +163,8 @@ TEST(Replay, CorruptRecordPartWayKeepsWhatCameBeforeAndTheNextFile) {
   const RunResult r = run({spanguard_binary(), "replay", "--pcap", corrupt, "--pcap", next});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find(corrupt + ": read error near byte "), std::string::npos) << r.err;
-  EXPECT_EQ(input_packets(r.err), 5u + 12u) << r.err;
-  EXPECT_EQ(count(r.err, "read_errors"), 1u) << r.err;
+  EXPECT_EQ(summary_input_packets(r.err), 5u + 12u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "capture", "read_errors"), 1u) << r.err;
 }
 
 TEST(Replay, SameInputGivesTheSameFiguresWithOneOrSeveralWorkers) {
@@ -192,9 +178,11 @@ TEST(Replay, SameInputGivesTheSameFiguresWithOneOrSeveralWorkers) {
   const RunResult three = run({spanguard_binary(), "replay", "--pcap", path, "--workers", "3"});
   ASSERT_EQ(one.status, 0);
   ASSERT_EQ(three.status, 0);
-  EXPECT_EQ(input_packets(one.err), 240u);
-  EXPECT_EQ(input_packets(three.err), 240u);
-  EXPECT_EQ(count(one.err, "tcp"), count(three.err, "tcp"));
+  EXPECT_EQ(summary_input_packets(one.err), 240u);
+  EXPECT_EQ(summary_input_packets(three.err), 240u);
+  const std::optional<uint64_t> tcp = summary_counter(one.err, "transport", "tcp");
+  ASSERT_TRUE(tcp) << one.err;
+  EXPECT_EQ(summary_counter(three.err, "transport", "tcp"), tcp) << three.err;
 }
 
 // SIEM parsers written for Suricata's EVE read flow_id as an integer: never "1.6e+15".
@@ -231,7 +219,7 @@ TEST(Replay, EveFlowRecordsDescribeEveryFlow) {
   const std::string eve = temp_path("eve.json");
   const RunResult r = run({spanguard_binary(), "replay", "--pcap", path, "--eve", eve});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(count(r.err, "created"), 3u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "flow", "created"), 3u) << r.err;
   std::ifstream in(eve);
   std::string line, all;
   int lines = 0;
@@ -277,10 +265,11 @@ TEST(Replay, FragmentedSegmentsAreReassembledIntoTheirFlow) {
       "frag.pcap", {piece(0, 48, true), piece(96, segment.size(), false), piece(48, 96, true)});
   const RunResult r = run({spanguard_binary(), "replay", "--pcap", path});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(count(r.err, "fragments"), 3u) << r.err;
-  EXPECT_EQ(count(r.err, "reassembled"), 1u) << r.err;
-  EXPECT_EQ(count(r.err, "bytes"), 100u) << r.err;  // stream bytes of the rebuilt segment
-  EXPECT_EQ(count(r.err, "created"), 1u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "network", "fragments"), 3u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "defrag", "reassembled"), 1u) << r.err;
+  EXPECT_EQ(summary_counter(r.err, "stream", "bytes"), 100u)
+      << r.err;  // stream bytes of the rebuilt segment
+  EXPECT_EQ(summary_counter(r.err, "flow", "created"), 1u) << r.err;
 }
 
 }  // namespace
