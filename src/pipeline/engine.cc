@@ -5,6 +5,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include <algorithm>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -164,7 +165,7 @@ void Engine::stop() {
 void Engine::run_inline() {
   capture::PacketSource& source = *sources_.front();
   Worker& worker = *workers_.front();
-  try {
+  run_worker(worker, [&] {
     for (;;) {
       const int n = source.dispatch(256, worker);
       if (n < 0) break;
@@ -174,6 +175,15 @@ void Engine::run_inline() {
         worker.on_idle(std::chrono::system_clock::now());
       }
     }
+  });
+}
+
+void Engine::run_worker(Worker& worker, const std::function<void()>& loop) {
+  // A worker that throws stops the whole sensor cleanly: the error is kept for run() to rethrow,
+  // capture stops, the other workers drain and finish, and so does this one, so that alerts
+  // already built still go out and the summary is printed.
+  try {
+    loop();
   } catch (...) {
     fail(std::current_exception());
   }
@@ -198,10 +208,7 @@ void Engine::run_threaded() {
       Worker& worker = *workers_[w];
       auto handle = [&worker](const capture::Frame& f) { worker.on_frame(f); };
       int idle_rounds = 0;
-      // A worker that throws stops the whole sensor cleanly: the error is kept for run() to
-      // rethrow, capture stops, the other workers drain and finish, and so does this one, so that
-      // alerts already built still go out and the summary is printed.
-      try {
+      run_worker(worker, [&] {
         for (;;) {
           size_t n = 0;
           for (size_t s = 0; s < sources_.size(); ++s) {
@@ -228,14 +235,7 @@ void Engine::run_threaded() {
             std::this_thread::sleep_for(std::chrono::microseconds(50));
           }
         }
-      } catch (...) {
-        fail(std::current_exception());
-      }
-      try {
-        worker.finish();
-      } catch (...) {
-        fail(std::current_exception());
-      }
+      });
     });
   }
   for (size_t s = 0; s < sources_.size(); ++s) {
@@ -268,7 +268,7 @@ void Engine::run_owned() {
       for (capture::PacketSource* source : lane) {
         fds.push_back({static_cast<capture::LiveSource*>(source)->wait_fd(), POLLIN, 0});
       }
-      try {
+      run_worker(worker, [&] {
         for (;;) {
           int n = 0;
           size_t running = 0;
@@ -292,14 +292,7 @@ void Engine::run_owned() {
           // arrives, waking now and then to expire flows and notice stop().
           if (!spin_) ::poll(fds.data(), fds.size(), poll_timeout);
         }
-      } catch (...) {
-        fail(std::current_exception());
-      }
-      try {
-        worker.finish();
-      } catch (...) {
-        fail(std::current_exception());
-      }
+      });
     });
   }
   for (auto& t : threads) t.join();

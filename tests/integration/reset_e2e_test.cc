@@ -223,21 +223,39 @@ TEST(ResetEndToEndModes, FinModeClosesBothEndsInOrder) {
 
 // Session policies of an L4 device: sessions to port 8080 idle for 1 s are reset at both ends
 // (idle_action: reset), as a firewall dropping idle sessions would, and reported; no rule needed.
+// A sensor whose policy gives sessions to port 8080 an idle timeout of 1 s with `action`, its echo
+// server, and one session that said "PING 1" and then falls silent. Declared in teardown order.
+struct IdlePolicyBed {
+  explicit IdlePolicyBed(const std::string& action)
+      : s(kBeds[0]),
+        sensor(s.bed, "alert tcp any any -> any 9999 (msg:\"unrelated\"; content:\"x\"; sid:1;)",
+               {"flow.timeout_overrides=[{ports: [\"8080\"], established: 1s, idle_action: " +
+                action + "}]"}) {}
+  // Fails the test (fatally) when the session cannot be set up.
+  void start() {
+    ASSERT_TRUE(sensor.wait_ready(10s)) << sensor.log();
+    server = std::make_unique<TcpSessionServer>(s.bed.server(), s.server_ip, kServicePort,
+                                                echo_unless_attacked, std::chrono::seconds(10));
+    ASSERT_TRUE(server->wait_listening(5s));
+    idle = std::make_unique<TcpStream>(s.bed.client(), s.server_ip, kServicePort, 2s);
+    ASSERT_TRUE(idle->connected());
+    ASSERT_TRUE(idle->send_all("PING 1\n"));
+    ASSERT_EQ(idle->read_exactly(7, 2s), "PING 1\n");
+  }
+  Scenario s;
+  ResetSensor sensor;
+  std::unique_ptr<TcpSessionServer> server;
+  std::unique_ptr<TcpStream> idle;
+};
+
 TEST(ResetEndToEndModes, IdleTimeoutPolicyResetsBothEnds) {
   if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
-  Scenario s(kBeds[0]);
-  if (!s.bed.ok()) GTEST_SKIP() << s.bed.why();
-  ResetSensor sensor(
-      s.bed, "alert tcp any any -> any 9999 (msg:\"unrelated\"; content:\"x\"; sid:1;)",
-      {"flow.timeout_overrides=[{ports: [\"8080\"], established: 1s, idle_action: reset}]"});
-  ASSERT_TRUE(sensor.wait_ready(10s)) << sensor.log();
-  TcpSessionServer server(s.bed.server(), s.server_ip, kServicePort, echo_unless_attacked,
-                          std::chrono::seconds(10));
-  ASSERT_TRUE(server.wait_listening(5s));
-  TcpStream idle(s.bed.client(), s.server_ip, kServicePort, 2s);
-  ASSERT_TRUE(idle.connected());
-  ASSERT_TRUE(idle.send_all("PING 1\n"));
-  ASSERT_EQ(idle.read_exactly(7, 2s), "PING 1\n");
+  IdlePolicyBed b("reset");
+  if (!b.s.bed.ok()) GTEST_SKIP() << b.s.bed.why();
+  ASSERT_NO_FATAL_FAILURE(b.start());
+  ResetSensor& sensor = b.sensor;
+  TcpSessionServer& server = *b.server;
+  TcpStream& idle = *b.idle;
   const auto quiet = std::chrono::steady_clock::now();
 
   // Nothing is sent: after 1 s of silence (and the expiry wheel's tick) both ends are reset.
@@ -271,19 +289,11 @@ TEST(ResetEndToEndModes, IdleTimeoutPolicyResetsBothEnds) {
 // idle_action: report names the session that idled out and leaves it alone.
 TEST(ResetEndToEndModes, IdleTimeoutPolicyReportsWithoutTouchingTheSession) {
   if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
-  Scenario s(kBeds[0]);
-  if (!s.bed.ok()) GTEST_SKIP() << s.bed.why();
-  ResetSensor sensor(
-      s.bed, "alert tcp any any -> any 9999 (msg:\"unrelated\"; content:\"x\"; sid:1;)",
-      {"flow.timeout_overrides=[{ports: [\"8080\"], established: 1s, idle_action: report}]"});
-  ASSERT_TRUE(sensor.wait_ready(10s)) << sensor.log();
-  TcpSessionServer server(s.bed.server(), s.server_ip, kServicePort, echo_unless_attacked,
-                          std::chrono::seconds(10));
-  ASSERT_TRUE(server.wait_listening(5s));
-  TcpStream idle(s.bed.client(), s.server_ip, kServicePort, 2s);
-  ASSERT_TRUE(idle.connected());
-  ASSERT_TRUE(idle.send_all("PING 1\n"));
-  ASSERT_EQ(idle.read_exactly(7, 2s), "PING 1\n");
+  IdlePolicyBed b("report");
+  if (!b.s.bed.ok()) GTEST_SKIP() << b.s.bed.why();
+  ASSERT_NO_FATAL_FAILURE(b.start());
+  ResetSensor& sensor = b.sensor;
+  TcpStream& idle = *b.idle;
   const uint16_t port = idle.local_port();
 
   // The report appears in the EVE file while the sensor runs (the record is the report).

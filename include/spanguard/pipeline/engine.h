@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -65,6 +66,9 @@ class Engine {
   void fail(std::exception_ptr error);
   void run_threaded();
   void run_owned();
+  // Runs a worker's `loop`, then finishes the worker (pending alerts out); an exception from
+  // either is the run's failure (fail()), never std::terminate.
+  void run_worker(Worker& worker, const std::function<void()>& loop);
 
   std::vector<std::unique_ptr<capture::PacketSource>> sources_;
   WorkerOutputs outputs_;
