@@ -480,12 +480,17 @@ std::unique_ptr<detect::DetectionEngine> load_detection(const core::Config& conf
   const size_t errors = log_rule_problems(set, hint);
   if (strict && errors > 0) throw strict_failure(errors);
   const detect::EngineStats& st = engine->stats();
+  const std::string cached =
+      engine->options().cache_dir.empty()
+          ? std::string()
+          : fmt::format(" ({} of {} databases read from {})", st.cached_databases, st.databases,
+                        engine->options().cache_dir);
   core::logger("rules")->info(
       "{} rules loaded: {} live, {} waiting for a protocol parser or buffer not there yet; {} "
-      "refused, {} skipped by their requires; compiled in {:.3f} s, {} patterns, {:.1f} KiB of "
+      "refused, {} skipped by their requires; compiled in {:.3f} s{}, {} patterns, {:.1f} KiB of "
       "databases",
       st.rules, st.rules - st.waiting_for_app, st.waiting_for_app, errors, set.skipped,
-      st.compile_time.count(), st.patterns, static_cast<double>(st.database_bytes) / 1024);
+      st.compile_time.count(), cached, st.patterns, static_cast<double>(st.database_bytes) / 1024);
   return engine;
 }
 

@@ -1,7 +1,16 @@
 // Hyperscan compile and allocation calls with their error paths spelled out.
 #include "spanguard/detect/hyperscan.h"
 
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <vector>
+
+#include "spanguard/core/log.h"
 
 namespace spanguard::detect::hyperscan {
 
@@ -11,9 +20,98 @@ struct CompileErrorFree {
   void operator()(hs_compile_error_t* e) const { hs_free_compile_error(e); }
 };
 
+// What decides a database's bytes: the cache file's name is the SHA-256 of it all. The platform
+// (CPU features Hyperscan tuned for) and the library version are part of it, so a cache copied to
+// another machine or kept across an upgrade is simply not used.
+std::string cache_key(std::span<const Pattern> patterns, unsigned mode) {
+  std::string text = "spanguard-hs-cache-1\n";
+  text += hs_version();
+  hs_platform_info_t platform{};
+  if (hs_populate_platform(&platform) == HS_SUCCESS) {
+    text.append(reinterpret_cast<const char*>(&platform), sizeof platform);
+  }
+  const auto add = [&text](unsigned long long v) {
+    text.append(reinterpret_cast<const char*>(&v), sizeof v);
+  };
+  add(mode);
+  for (const Pattern& p : patterns) {
+    add(p.expression.size());
+    text += p.expression;
+    add(p.flags);
+    add(p.id);
+    add(p.literal ? 1 : 0);
+    add(p.min_offset);
+    add(p.max_offset);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string name;
+  for (unsigned i = 0; i < length; ++i) {
+    name += kHex[digest[i] >> 4];
+    name += kHex[digest[i] & 15];
+  }
+  return name + ".hsdb";
+}
+
+Database load_cached(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return nullptr;
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  hs_database_t* db = nullptr;
+  if (bytes.empty() || hs_deserialize_database(bytes.data(), bytes.size(), &db) != HS_SUCCESS) {
+    core::logger("detect")->warn("{}: unusable Hyperscan cache file, compiling again",
+                                 file.string());
+    return nullptr;
+  }
+  return Database(db);
+}
+
+// Written to a temporary name and renamed: a reader never sees half a file, and two sensors
+// compiling the same rules at once just write the same bytes twice.
+void store_cached(const std::filesystem::path& file, const hs_database_t* db) {
+  char* bytes = nullptr;
+  size_t length = 0;
+  if (hs_serialize_database(db, &bytes, &length) != HS_SUCCESS) return;
+  const std::unique_ptr<char, decltype(&std::free)> owned(bytes, &std::free);
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  const std::filesystem::path temp = file.string() + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write(bytes, static_cast<std::streamsize>(length));
+    if (!out) {
+      core::logger("detect")->warn("{}: cannot write the Hyperscan cache", temp.string());
+      std::filesystem::remove(temp, ec);
+      return;
+    }
+  }
+  std::filesystem::rename(temp, file, ec);
+  if (ec) std::filesystem::remove(temp, ec);
+}
+
+Database compile_now(std::span<const Pattern> patterns, unsigned mode);
+
 }  // namespace
 
-Database compile(std::span<const Pattern> patterns, unsigned mode) {
+Database compile(std::span<const Pattern> patterns, unsigned mode, const std::string& cache_dir,
+                 bool* from_cache) {
+  if (from_cache != nullptr) *from_cache = false;
+  if (cache_dir.empty() || patterns.empty()) return compile_now(patterns, mode);
+  const std::filesystem::path file = std::filesystem::path(cache_dir) / cache_key(patterns, mode);
+  if (Database db = load_cached(file)) {
+    if (from_cache != nullptr) *from_cache = true;
+    return db;
+  }
+  Database db = compile_now(patterns, mode);
+  store_cached(file, db.get());
+  return db;
+}
+
+namespace {
+
+Database compile_now(std::span<const Pattern> patterns, unsigned mode) {
   if (patterns.empty()) throw CompileFailure(-1, "no patterns to compile");
   const bool literal = patterns.front().literal;
   std::vector<const char*> expressions;
@@ -56,6 +154,8 @@ Database compile(std::span<const Pattern> patterns, unsigned mode) {
   }
   return Database(db);
 }
+
+}  // namespace
 
 void grow_scratch(Scratch& scratch, const hs_database_t* db) {
   hs_scratch_t* raw = scratch.release();

@@ -3,8 +3,11 @@
 #include "spanguard/detect/hyperscan.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,63 @@ TEST(Hyperscan, StreamingMatchStraddlesWrites) {
   EXPECT_EQ(hits[0].to, 6u);  // end offset counted from the start of the stream
   EXPECT_GT(stream_state_bytes(db.get()), 0u);
   EXPECT_GT(database_bytes(db.get()), 0u);
+}
+
+// Ids matched by `db` in `data` (block mode).
+std::vector<unsigned> ids_in(const Database& db, const std::string& data) {
+  Scratch scratch;
+  grow_scratch(scratch, db.get());
+  std::vector<Hit> hits;
+  EXPECT_EQ(hs_scan(db.get(), data.data(), static_cast<unsigned>(data.size()), 0, scratch.get(),
+                    collect, &hits),
+            HS_SUCCESS);
+  std::vector<unsigned> ids;
+  for (const Hit& h : hits) ids.push_back(h.id);
+  return ids;
+}
+
+// The on-disk cache: a database compiled once is read back for the same patterns (shown by
+// planting another set's database under the first set's key: the cache, not a compile, answers),
+// a different pattern set gets its own file, and a file that cannot be used is replaced.
+TEST(Hyperscan, CompiledDatabasesAreCachedOnDiskByTheirPatterns) {
+  const std::string dir = ::testing::TempDir() + "sg-hs-cache-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  const Pattern one[] = {{.expression = "alpha", .id = 1, .literal = true}};
+  const Pattern two[] = {{.expression = "beta", .id = 2, .literal = true}};
+  bool cached = true;
+  const Database first = compile(one, HS_MODE_BLOCK, dir, &cached);
+  EXPECT_FALSE(cached);
+  ASSERT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1);
+  const std::filesystem::path file_one = std::filesystem::directory_iterator(dir)->path();
+  const Database again = compile(one, HS_MODE_BLOCK, dir, &cached);
+  EXPECT_TRUE(cached);
+  EXPECT_EQ(ids_in(again, "xx alpha xx"), std::vector<unsigned>{1});
+
+  const Database other = compile(two, HS_MODE_BLOCK, dir, &cached);
+  EXPECT_FALSE(cached);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 2);
+  // Plant the second set's file under the first set's name: now the first set's compile returns
+  // a database matching "beta" — it came from the cache.
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path() != file_one)
+      std::filesystem::copy_file(entry.path(), file_one,
+                                 std::filesystem::copy_options::overwrite_existing);
+  }
+  const Database planted = compile(one, HS_MODE_BLOCK, dir, &cached);
+  EXPECT_TRUE(cached);
+  EXPECT_EQ(ids_in(planted, "alpha beta"), std::vector<unsigned>{2});
+  // The mode is part of the key: a streaming database of the same patterns is compiled.
+  compile(one, HS_MODE_STREAM, dir, &cached);
+  EXPECT_FALSE(cached);
+
+  // A truncated file is ignored, compiled over, and replaced by a good one.
+  std::ofstream(file_one, std::ios::trunc) << "not a database";
+  const Database rebuilt = compile(one, HS_MODE_BLOCK, dir, &cached);
+  EXPECT_FALSE(cached);
+  EXPECT_EQ(ids_in(rebuilt, "alpha"), std::vector<unsigned>{1});
+  compile(one, HS_MODE_BLOCK, dir, &cached);
+  EXPECT_TRUE(cached);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Hyperscan, LiteralsMayContainNulBytes) {

@@ -59,6 +59,7 @@ struct DetectOptions {
   uint32_t pcre_match_limit = 3500;  // PCRE2 match and depth limits
   uint32_t payload_excerpt = 256;    // bytes of the triggering data in an alert (0: none)
   bool profile_rules = false;        // per-rule checks, matches and verification time
+  std::string cache_dir;             // compiled databases kept here across restarts ("": none)
 };
 const core::ParamSection& detect_params();
 DetectOptions detect_options(const core::Config& config);
@@ -120,6 +121,8 @@ struct EngineStats {
   size_t patterns = 0;            // distinct Hyperscan patterns
   size_t flowbits = 0;            // distinct flowbit names
   size_t database_bytes = 0;      // all databases
+  size_t databases = 0;           // Hyperscan databases the rule set needs
+  size_t cached_databases = 0;    // ... of which read from detect.cache_dir
   size_t stream_state_bytes = 0;  // Hyperscan state per open stream (per flow direction)
   std::chrono::duration<double> compile_time{};
 };

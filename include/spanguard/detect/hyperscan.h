@@ -49,7 +49,12 @@ class CompileFailure : public std::runtime_error {
 };
 
 // Compiles `patterns` (all literals, or none) for `mode` (HS_MODE_BLOCK or HS_MODE_STREAM...).
-Database compile(std::span<const Pattern> patterns, unsigned mode);
+// With a `cache_dir`, a database compiled before for the same patterns, mode, Hyperscan version
+// and CPU is read back from there instead (hs_deserialize_database: milliseconds where ET Open
+// takes seconds to compile), and a fresh one is written there; a cache file that cannot be read
+// or used is ignored and replaced. `from_cache` (optional) says which happened.
+Database compile(std::span<const Pattern> patterns, unsigned mode,
+                 const std::string& cache_dir = {}, bool* from_cache = nullptr);
 // Scratch sized for every database passed in turn (hs_alloc_scratch grows an existing one).
 void grow_scratch(Scratch& scratch, const hs_database_t* db);
 
