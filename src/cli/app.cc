@@ -35,6 +35,7 @@
 #include "spanguard/decode/decoder.h"
 #include "spanguard/detect/engine.h"
 #include "spanguard/detect/rule_profile.h"
+#include "spanguard/events/events.h"
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/ops/metrics_server.h"
 #include "spanguard/ops/privileges.h"
@@ -759,6 +760,50 @@ class RuleReloader {
   std::thread thread_;
 };
 
+// EVE stats events every output.eve.stats_interval while `run` runs, as Suricata writes them: a
+// SIEM graphs capture drops, decoding and alerts from the same file it reads alerts from.
+class StatsWriter {
+ public:
+  StatsWriter(core::Duration interval, const pipeline::Engine& engine, output::EveWriter& eve,
+              std::string host)
+      : interval_(interval), engine_(engine), eve_(eve), host_(std::move(host)) {
+    started_ = core::monotonic_ns();
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~StatsWriter() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  StatsWriter(const StatsWriter&) = delete;
+  StatsWriter& operator=(const StatsWriter&) = delete;
+
+ private:
+  void loop() {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, interval_, [this] { return done_; })) {
+      std::string line;
+      events::append_stats_json(engine_.counters(), std::chrono::system_clock::now(),
+                                (core::monotonic_ns() - started_) / 1'000'000'000, host_, line);
+      eve_.write_line(line);
+      eve_.flush();
+    }
+  }
+
+  core::Duration interval_;
+  const pipeline::Engine& engine_;
+  output::EveWriter& eve_;
+  std::string host_;
+  int64_t started_ = 0;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 // A sensor reads hostile traffic: once its sockets are open it needs no root. Refused before any
 // work is done when nothing says whom to become (run.user) or that root is wanted
 // (run.allow_root).
@@ -823,6 +868,11 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
   } else {
     reload = [] { core::logger("rules")->warn("SIGUSR2: no rules to reload (none configured)"); };
   }
+  std::optional<StatsWriter> stats;
+  if (const core::Duration every = config.get("output.eve.stats_interval").as_duration();
+      run.eve != nullptr && every > core::Duration::zero()) {
+    stats.emplace(every, *engine, *run.eve, output::sensor_name(config));
+  }
   std::optional<ops::ControlServer> control;
   if (const ops::ControlOptions co = ops::control_options(config); co.enabled()) {
     ControlTarget target{*engine, nullptr, [&engine] { engine->stop(); }, started};
@@ -839,6 +889,7 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
   const int status = run_engine(*engine, "spanguard run", false, run.alerts.get(), run.eve.get(),
                                 detection.get(), o, rules ? &*rules : nullptr, std::move(reload));
   control.reset();
+  stats.reset();
   reloader.reset();
   run.engine = nullptr;
   return status;

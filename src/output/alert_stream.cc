@@ -153,6 +153,13 @@ constexpr core::Param kParams[] = {
      .help = "The triggering bytes in alerts (detect.payload_excerpt of them): EVE's payload "
              "(base64), payload_printable, both, or none",
      .choices = "none|base64|printable|both"},
+    {.name = "eve.stats_interval",
+     .type = core::ParamType::kDuration,
+     .default_value = "8s",
+     .help = "run: how often an EVE stats event (Suricata's statistics record: its counters by "
+             "its names, and every counter of the sensor) is written to the EVE file; 0: never",
+     .min = 0,
+     .max = 86400},
     {
         .name = "eve.packet",
         .type = core::ParamType::kBool,

@@ -296,6 +296,45 @@ TEST(Operations, RulesReloadOnSigusr2WithoutLosingFlows) {
   }
 }
 
+// EVE stats events while `run` runs (output.eve.stats_interval), valid against Suricata's schema:
+// Suricata's counters under its names, every counter of the sensor under `counters`.
+TEST(Operations, StatsEventsAreWrittenWhileRunning) {
+  if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  QuietLink link;
+  if (!link.ok) GTEST_SKIP() << "cannot build the namespaces";
+  const std::string eve = temp_path("stats.eve.json");
+  std::vector<std::string> argv =
+      run_argv(link, {"run.allow_root=true", "output.eve.stats_interval=1s"});
+  for (const char* a : {"--eve", eve.c_str()}) argv.push_back(a);
+  Subprocess sensor(std::move(argv));
+  ASSERT_TRUE(sensor.wait_for_stderr("running with", 10s)) << sensor.stderr_text();
+  ASSERT_TRUE(send_udp(link, 40021, "hello"));
+  // The first stats event that has seen the datagram.
+  std::string stats;
+  for (int i = 0; i < 500 && stats.empty(); ++i) {
+    for (const std::string& line : lines_of(eve)) {
+      if (json_member(line, "event_type") == "stats" &&
+          std::stoull(json_path(line, {"stats", "decoder", "udp"}).value_or("0")) >= 1) {
+        stats = line;
+      }
+    }
+    if (stats.empty()) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(stats.empty()) << "no stats event counting the datagram";
+  EXPECT_GE(std::stoull(json_path(stats, {"stats", "decoder", "pkts"}).value_or("0")), 1u);
+  EXPECT_GE(std::stoull(json_path(stats, {"stats", "capture", "kernel_packets"}).value_or("0")),
+            1u);
+  EXPECT_TRUE(json_path(stats, {"stats", "uptime"}).has_value()) << stats;
+  EXPECT_GE(std::stoull(json_path(stats, {"counters", "decode.udp"}).value_or("0")), 1u) << stats;
+  sensor.signal(SIGTERM);
+  ASSERT_EQ(sensor.wait(10s), 0) << sensor.stderr_text();
+  const RunResult check = run(
+      {"python3", std::string(SPANGUARD_SOURCE_DIR) + "/tests/integration/eve_schema_check.py",
+       "--schema", std::string(SPANGUARD_SOURCE_DIR) + "/tests/data/eve/suricata-eve-schema.json",
+       "--expect", "stats:stats.decoder.pkts", "--expect", "stats:counters", eve});
+  EXPECT_EQ(check.status, 0) << check.out << check.err;
+}
+
 // `spanguard ctl` against a running sensor: version, stats, the flows it tracks (filtered), a
 // reload (accepted, then refused), and a shutdown that ends the run as SIGTERM would.
 TEST(Operations, CtlAnswersFromTheRunningSensor) {
