@@ -107,6 +107,8 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"anomaly.checksum_offload",
      "checksum validation turned off: over 10% of the first 1,000 checksums were wrong "
      "(offloading)"},
+    {"checksum_validation_kept",
+     "checksum validation (auto) kept on: at most 10% of the first 1,000 checksums were wrong"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(DecodeCounter::kCount));
 
@@ -119,8 +121,9 @@ constexpr core::Param kParams[] = {
      .help =
          "Check IP/TCP/UDP/ICMP checksums: a TCP segment with a wrong one is kept out of flow and "
          "stream tracking, as the receiving host drops it (it is still inspected as a packet); "
-         "auto: on for capture files unless over 10% of their first 1,000 checksums are wrong "
-         "(offloading), off for live capture, whose copies often carry unfilled checksums",
+         "auto: on unless over 10% of the first 1,000 checksums are wrong, the mark of a copy "
+         "taken where checksum offloading leaves them unfilled (files and live capture alike; "
+         "yes rules out that traffic forged to look offloaded turns validation off)",
      .choices = "auto|yes|no"},
     {.name = "tunnels",
      .type = core::ParamType::kBool,
@@ -171,8 +174,13 @@ const core::ParamSection& decode_params() { return kSection; }
 DecoderOptions decoder_options(const core::Config& config, bool live_capture) {
   DecoderOptions o;
   const std::string& mode = config.get("decode.checksum_validation").as_string();
-  o.validate_checksums = mode == "yes" || (mode == "auto" && !live_capture);
+  // "auto" judges every kind of capture by its checksums. A live mirror port carries the frames
+  // as they were on the wire, checksums filled in; the copies that do not (capture on a host
+  // whose NIC computes them on transmit) show it plainly in the first checks, as an offloaded
+  // capture file does.
+  o.validate_checksums = mode == "yes" || mode == "auto";
   o.detect_offload = mode == "auto";
+  o.live_capture = live_capture;
   o.decode_tunnels = config.get("decode.tunnels").as_bool();
   o.vxlan_port = static_cast<uint16_t>(config.get("decode.vxlan_port").as_int());
   o.teredo = config.get("decode.teredo").as_bool();
@@ -201,14 +209,22 @@ bool Decoder::checksum_wrong(bool ok, DecodeCounter reason) {
   if (options_.detect_offload && checksums_checked_ < 1000) {
     ++checksums_checked_;
     checksums_wrong_ += ok ? 0 : 1;
+    // Decided once, on the first 1,000 checks (per worker); until then, validation is on.
+    const char* capture = options_.live_capture ? "live capture" : "capture";
     if (checksums_checked_ == 1000 && checksums_wrong_ * 10 > checksums_checked_) {
       options_.validate_checksums = false;
       counters_.inc(DecodeCounter::kChecksumOffload);
       core::logger("decode")->warn(
-          "{} of the first 1000 checksums are wrong: the capture looks taken where checksums are "
+          "{} of the first 1000 checksums are wrong: the {} looks taken where checksums are "
           "offloaded; checksum validation is off from here (decode.checksum_validation: no to "
           "say so)",
-          checksums_wrong_);
+          checksums_wrong_, capture);
+    } else if (checksums_checked_ == 1000) {
+      counters_.inc(DecodeCounter::kChecksumValidationKept);
+      core::logger("decode")->info(
+          "{} of the first 1000 checksums are wrong: no sign of checksum offloading in the {}; "
+          "checksum validation stays on (decode.checksum_validation: auto)",
+          checksums_wrong_, capture);
     }
   }
   if (ok) return false;

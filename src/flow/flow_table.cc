@@ -173,6 +173,9 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"tcp.midstream_ignored", "TCP packets of unknown sessions ignored (stream.midstream off)"},
     {"tcp.invalid", "TCP segments far outside the window: not inspected"},
     {"tcp.rst_ignored", "RSTs outside the window: the session stays tracked"},
+    {"tcp.ttl_evasion",
+     "TCP segments whose TTL fell more than stream.ttl_limit below their sender's handshake TTL: "
+     "they may not reach the receiver, so they are neither tracked nor reassembled"},
     {"not_tracked", "packets without a layer-4 header to key a flow on"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(FlowCounter::kCount));
@@ -248,6 +251,7 @@ FlowOptions flow_options(const core::Config& c) {
   o.max_flows = static_cast<uint32_t>(c.get("flow.max_flows").as_int());
   o.vlan_aware = c.get("flow.vlan_aware").as_bool();
   o.midstream = c.get("stream.midstream").as_bool();
+  o.ttl_limit = static_cast<uint8_t>(c.get("stream.ttl_limit").as_int());
   o.timeouts = read_timeouts(c, "flow.timeout.");
   o.emergency_timeouts = read_timeouts(c, "flow.emergency.timeout.");
   o.emergency_high_percent = static_cast<uint32_t>(c.get("flow.emergency.high_water").as_int());
@@ -632,22 +636,31 @@ PacketFlow FlowTable::process(const decode::PacketView& v) {
   trace.vlan_count = v.vlan_count;
   std::copy(std::begin(v.vlan_ids), std::end(v.vlan_ids), trace.vlan_ids);
   std::copy(std::begin(v.vlan_tpids), std::end(v.vlan_tpids), trace.vlan_tpids);
-  trace.ttl = v.ttl;
 
   if (f->is_tcp() && tcp) {
     if (r.created) {
       r.tcp.deliver = v.payload_len > 0;
       r.tcp.payload_seq = v.seq + (v.has_flag(tf::kSyn) ? 1 : 0);
     } else {
-      r.tcp = f->tcp.track(v, r.dir);
+      r.tcp = f->tcp.track(v, r.dir, options_.ttl_limit);
     }
     if (r.tcp.invalid) counters_.inc(FlowCounter::kTcpInvalid);
     if (r.tcp.rst_ignored) counters_.inc(FlowCounter::kTcpRstIgnored);
+    if (r.tcp.ttl_evasion) {
+      counters_.inc(FlowCounter::kTcpTtlEvasion);
+      core::log_limited("flow", spdlog::level::warn, "ttl-evasion",
+                        "TCP segment with TTL {} where its sender's handshake had {} (limit "
+                        "stream.ttl_limit {}): it may expire before its receiver; not reassembled "
+                        "(TTL insertion evasion, or a route change)",
+                        v.ttl, f->tcp.peer(r.dir).learned_ttl, options_.ttl_limit);
+    }
     if (r.tcp.closed) f->closed = true;
     if (f->young && f->tcp.state() >= TcpState::kEstablished) young_remove(f);
   } else if (f->young && f->packets[0] > 0 && f->packets[1] > 0) {
     young_remove(f);  // a reply came: no longer half-open
   }
+  // The responder's resets copy the endpoint's TTL: never one an inserting attacker chose.
+  if (!r.tcp.ttl_evasion) trace.ttl = v.ttl;
   refile_if_due_earlier(f);
   return r;
 }

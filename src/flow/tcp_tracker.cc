@@ -48,9 +48,17 @@ void TcpTracker::note_window(TcpPeer& p, const decode::PacketView& v) const {
   p.ack_seen = true;
 }
 
+void TcpTracker::learn_ttl(TcpPeer& p, const decode::PacketView& v) {
+  // An RST is never a baseline: a session must not be judged by a packet that may be forged.
+  if (p.ttl_learned || v.has_flag(tf::kRst)) return;
+  p.learned_ttl = v.ttl;
+  p.ttl_learned = true;
+}
+
 void TcpTracker::start(const decode::PacketView& v, Direction dir) {
   TcpPeer& sender = peers_[index(dir)];
   TcpPeer& other = peers_[index(opposite(dir))];
+  learn_ttl(sender, v);
   sender.seen = true;
   sender.isn = v.seq;
   sender.next_seq = v.seq + segment_length(v);
@@ -91,12 +99,27 @@ bool TcpTracker::in_window(const TcpPeer& sender, const TcpPeer& receiver, uint3
   return true;
 }
 
-TcpTrackResult TcpTracker::track(const decode::PacketView& v, Direction dir) {
+TcpTrackResult TcpTracker::track(const decode::PacketView& v, Direction dir, uint8_t ttl_limit) {
   TcpTrackResult r;
   TcpPeer& sender = peers_[index(dir)];
   TcpPeer& receiver = peers_[index(opposite(dir))];
   const uint32_t len = segment_length(v);
   r.payload_seq = v.seq + (v.has_flag(tf::kSyn) ? 1 : 0);
+
+  // TTL insertion (Ptacek & Newsham, 1998): a segment sent with a TTL that reaches the
+  // mirror but expires on the hops between it and the receiver puts bytes into the sensor's
+  // stream that the receiver never gets (junk first, so the real bytes after it look like a
+  // retransmission), or an RST that ends tracking while the session lives on. Snort's stream
+  // ttl_limit is the model: the sender's packets reach the mirror with the TTL of its handshake;
+  // one lower by more than the limit may not arrive, and is kept out of the session's state.
+  // Suricata has no equivalent. The cost is a route change of more hops than the limit in the
+  // middle of a session: its rest is seen as packets only (counted as flow.tcp.ttl_evasion).
+  learn_ttl(sender, v);
+  if (ttl_limit > 0 && sender.ttl_learned && sender.learned_ttl > v.ttl &&
+      sender.learned_ttl - v.ttl > ttl_limit) {
+    r.ttl_evasion = true;
+    return r;
+  }
 
   if (v.has_flag(tf::kRst)) {
     // RFC 5961 §3: only an RST inside the receiver's window can tear the connection down.

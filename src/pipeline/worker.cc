@@ -103,7 +103,10 @@ void Worker::on_frame(const capture::Frame& frame) {
     return;
   }
   const flow::PacketFlow pf = flows_.process(view_);
-  if (responder_) responder_->on_packet(view_, pf.flow, pf.dir);
+  // A segment whose TTL may expire before its receiver (pf.tcp.ttl_evasion) is inspected as a
+  // packet, like one with a wrong checksum, but proves nothing about the session: the responder
+  // does not watch it and the stream neither takes its bytes nor its acknowledgement.
+  if (responder_ && !pf.tcp.ttl_evasion) responder_->on_packet(view_, pf.flow, pf.dir);
   // A flow torn down by a response, or bypassed once encrypted, is not inspected again.
   const bool inspect = pf.flow == nullptr || (!pf.flow->reset && !pf.flow->bypassed);
   current_ = &view_;
@@ -118,7 +121,7 @@ void Worker::on_frame(const capture::Frame& frame) {
     if (pf.tcp.deliver && !pf.flow->reset) {
       reassembler_.on_segment(*pf.flow, pf.dir, pf.tcp.payload_seq, view_.payload());
     }
-    if (view_.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid) {
+    if (view_.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid && !pf.tcp.ttl_evasion) {
       reassembler_.on_ack(*pf.flow, pf.dir, view_.ack);
     }
     if (pf.tcp.closed || pf.flow->reset || pf.flow->raw_stream_done) {

@@ -25,6 +25,17 @@ constexpr core::Param kParams[] = {
      .help = "Which bytes win when queued segments overlap: first, last, or as the target OS does "
              "(bsd, linux, windows); see include/spanguard/core/segment_list.h",
      .choices = core::kOverlapPolicyChoices},
+    // Applied by the flow layer's TCP tracker, which owns the decision (flow.tcp.ttl_evasion):
+    // a segment it refuses never reaches reassembly.
+    {.name = "ttl_limit",
+     .type = core::ParamType::kInt,
+     .default_value = "5",
+     .help = "TTL/hop-limit insertion defence: a TCP segment whose TTL is more than this below "
+             "the one its sender's handshake (or, mid-stream, first packet) had may expire before "
+             "the receiver, so it is neither reassembled nor allowed to change the session's "
+             "state (an RST does not end it); 0: off",
+     .min = 0,
+     .max = 255},
     {.name = "depth",
      .type = core::ParamType::kBytes,
      .default_value = "1MiB",

@@ -1168,6 +1168,47 @@ TEST(Decoder, AutoTurnsValidationOffWhenTheCaptureShowsOffloading) {
   EXPECT_TRUE(v.bad_checksum);
 }
 
+// Live capture judges its checksums as files do: a mirror port's copies carry them filled in,
+// so validation stays on and an inserted segment with a wrong one (its receiver drops it) is
+// flagged for the worker to keep out of the stream; a host whose NIC fills them in on transmit
+// shows it within the first 1,000 checks, and validation turns itself off.
+TEST(Decoder, AutoJudgesLiveCaptureByItsChecksumsAsFilesAre) {
+  core::Config config({&decode_params()});
+  const DecoderOptions live = decoder_options(config, true);
+  EXPECT_TRUE(live.validate_checksums);
+  EXPECT_TRUE(live.detect_offload);
+  const Bytes good = FrameBuilder().ethernet().ipv4(kA, kB).tcp(40000, 80).payload("GET /").build();
+  const Bytes inserted = FrameBuilder()
+                             .ethernet()
+                             .ipv4(kA, kB)
+                             .tcp(40000, 80, {.checksum = 0xbeef})
+                             .payload("GET /fake-trigger")
+                             .build();
+  // Unfilled: what the stack leaves for the NIC (here simply zero).
+  const Bytes unfilled =
+      FrameBuilder().ethernet().ipv4(kA, kB).tcp(40000, 80, {.checksum = 0}).build();
+  PacketView v;
+  Decoder mirror(live);
+  for (int i = 0; i < 600; ++i) run(mirror, i == 300 ? inserted : good, v);
+  EXPECT_EQ(mirror.counters().get(DecodeCounter::kChecksumValidationKept), 1u);
+  EXPECT_EQ(mirror.counters().get(DecodeCounter::kChecksumOffload), 0u);
+  ASSERT_EQ(run(mirror, inserted, v), DecodeStatus::kOk);
+  EXPECT_TRUE(v.bad_checksum);  // kept out of flow and stream tracking by the worker
+  EXPECT_TRUE(v.is_tcp());
+
+  Decoder host(live);
+  for (int i = 0; i < 600; ++i) run(host, i % 3 == 0 ? good : unfilled, v);
+  EXPECT_EQ(host.counters().get(DecodeCounter::kChecksumOffload), 1u);
+  EXPECT_EQ(host.counters().get(DecodeCounter::kChecksumValidationKept), 0u);
+  ASSERT_EQ(run(host, inserted, v), DecodeStatus::kOk);
+  EXPECT_FALSE(v.bad_checksum);
+
+  config.set("decode.checksum_validation=no");
+  EXPECT_FALSE(decoder_options(config, true).validate_checksums);
+  config.set("decode.checksum_validation=yes");
+  EXPECT_FALSE(decoder_options(config, true).detect_offload);
+}
+
 TEST(Decoder, BadTcpOptionLengthIsAnAnomalyNotADrop) {
   const Bytes f = FrameBuilder()
                       .ethernet()

@@ -79,6 +79,7 @@ enum class DecodeCounter : uint16_t {
   kUdpBadChecksum,
   kIcmpBadChecksum,
   kChecksumOffload,
+  kChecksumValidationKept,
   kCount
 };
 
@@ -92,9 +93,11 @@ struct DecoderOptions {
   // Check IPv4/TCP/UDP/ICMP checksums. A wrong one is counted; a TCP segment with one is kept
   // out of flow and stream tracking (the receiver drops it) but still inspected as a packet.
   bool validate_checksums = false;  // mirror copies often carry unfilled (offloaded) checksums
-  // Turn validation off when over 10% of the first 1,000 checksums are wrong: the capture was
-  // taken where offloading leaves them unfilled (Suricata's "auto").
+  // Turn validation off when over 10% of the first 1,000 checksums are wrong: the capture (file
+  // or live) was taken where offloading leaves them unfilled (as Suricata's pcap-file "auto").
+  // Validation off would let a segment its receiver drops (a wrong checksum) into the stream.
   bool detect_offload = false;
+  bool live_capture = false;   // only for what the decision's log line calls the capture
   bool decode_tunnels = true;  // inspect the inner packet of GRE/ERSPAN/VXLAN/PPTP/Teredo
   uint16_t vxlan_port = 4789;
   // With decode_tunnels: inspect the IPv6 packet a UDP datagram to or from port 3544 carries
@@ -104,7 +107,8 @@ struct DecoderOptions {
 
 // The "decode" configuration section (checksum validation mode, tunnels, VXLAN port, Teredo).
 const core::ParamSection& decode_params();
-// Options for a capture kind: checksum validation "auto" means on for files, off for live capture.
+// Options for a capture kind. Checksum validation "auto" means on, for files and live capture
+// alike, unless the first 1,000 checksums show offloading (then off, logged and counted).
 DecoderOptions decoder_options(const core::Config& config, bool live_capture);
 
 class Decoder {

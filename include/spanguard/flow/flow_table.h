@@ -46,6 +46,9 @@ struct FlowOptions {
   uint32_t max_flows = 1'000'000;
   bool vlan_aware = true;
   bool midstream = true;
+  // stream.ttl_limit: a TCP segment whose TTL is this much or more below its sender's learned
+  // one plus one is not tracked (see TcpTracker::track); 0: no check.
+  uint8_t ttl_limit = 5;
   Timeouts timeouts;
   std::vector<TimeoutOverride> overrides;
   uint32_t emergency_high_percent = 90;
@@ -78,6 +81,7 @@ enum class FlowCounter : uint16_t {
   kTcpMidstreamIgnored,
   kTcpInvalid,
   kTcpRstIgnored,
+  kTcpTtlEvasion,
   kNotTracked,
   kCount
 };

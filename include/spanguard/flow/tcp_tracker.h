@@ -39,6 +39,11 @@ struct TcpPeer {
   uint32_t window = 0;    // last advertised receive window, scaled
   uint32_t fin_seq = 0;   // sequence number of its FIN
   uint8_t wscale = 0;     // shift applied to its window fields
+  // IPv4 TTL / IPv6 hop limit its packets reach the mirror with, learned from its SYN (SYN-ACK),
+  // or mid-stream from its first packet; never from later packets, whose TTL an inserting
+  // attacker chooses (see TcpTracker::track).
+  uint8_t learned_ttl = 0;
+  bool ttl_learned = false;
   bool seen = false;      // any packet from it
   bool ack_seen = false;  // max_ack/window are meaningful
   bool wscale_offered = false;
@@ -51,6 +56,9 @@ struct TcpTrackResult {
   bool invalid = false;      // far outside the window: counted, not delivered
   bool rst_ignored = false;  // an RST whose sequence number is not in window
   bool closed = false;       // this packet closed the connection (FIN exchange or RST)
+  // Its TTL is lower than its sender's learned one by more than the limit: it may expire before
+  // the receiver, so it is not tracked (nor reassembled, nor allowed to close the session).
+  bool ttl_evasion = false;
   uint32_t payload_seq = 0;  // sequence number of the payload's first byte
 };
 
@@ -58,7 +66,9 @@ class TcpTracker {
  public:
   // `first` opens the flow: a SYN, a SYN-ACK (the SYN was missed), or any segment mid-stream.
   void start(const decode::PacketView& first, Direction dir);
-  TcpTrackResult track(const decode::PacketView& v, Direction dir);
+  // `ttl_limit` (stream.ttl_limit; 0: off): how far below its sender's learned TTL a segment's
+  // may be and still count as having reached the receiver.
+  TcpTrackResult track(const decode::PacketView& v, Direction dir, uint8_t ttl_limit = 0);
 
   TcpState state() const { return state_; }
   bool midstream() const { return midstream_; }
@@ -73,6 +83,7 @@ class TcpTracker {
   uint32_t syn_bytes(Direction sender) const { return sender_had_syn_[index(sender)] ? 1 : 0; }
   bool in_window(const TcpPeer& sender, const TcpPeer& receiver, uint32_t seq, uint32_t len) const;
   void note_window(TcpPeer& p, const decode::PacketView& v) const;
+  static void learn_ttl(TcpPeer& p, const decode::PacketView& v);
 
   TcpPeer peers_[2];
   bool sender_had_syn_[2] = {false, false};
