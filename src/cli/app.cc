@@ -623,7 +623,10 @@ ops::MetricsSnapshot metrics_snapshot(const pipeline::Engine& engine,
   ops::MetricsSnapshot m;
   m.totals = engine.counters();
   m.workers = engine.worker_counters();
-  for (const auto& [name, stats] : engine.source_stats()) {
+  for (const auto& source : engine.source_stats()) {
+    // Named, not a structured binding: clang 14 does not let a lambda capture one.
+    const std::string& name = source.first;
+    const capture::SourceStats& stats = source.second;
     auto it = std::find_if(m.sources.begin(), m.sources.end(),
                            [&name](const ops::SourceMetrics& s) { return s.name == name; });
     if (it == m.sources.end()) it = m.sources.insert(m.sources.end(), {.name = name});
