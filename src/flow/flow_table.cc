@@ -469,8 +469,11 @@ core::Duration FlowTable::timeout_of(const Flow& f) const {
 
 void FlowTable::update_emergency() {
   const uint64_t used_percent_flows = uint64_t{active_} * 100 / options_.max_flows;
-  const uint64_t used_percent_memory =
-      counters_.get(FlowCounter::kMemoryBytes) * 100 / std::max<uint64_t>(options_.memcap, 1);
+  // The memory of flows in use, not memory_bytes: the pool never shrinks (freed flows are kept for
+  // reuse), so a table that once filled its memcap would otherwise stay in emergency mode for good.
+  const uint64_t in_use =
+      (buckets_.size() + wheel_.size()) * sizeof(Flow*) + active_ * sizeof(Flow);
+  const uint64_t used_percent_memory = in_use * 100 / std::max<uint64_t>(options_.memcap, 1);
   const uint64_t used = std::max(used_percent_flows, used_percent_memory);
   if (!emergency_ && used >= options_.emergency_high_percent) {
     emergency_ = true;
