@@ -89,6 +89,38 @@ class Dispatcher final : public capture::FrameSink {
   std::atomic<uint64_t>& full_waits_;
 };
 
+// A worker reading several interfaces (the two halves of a TAP, or SPAN sessions split by
+// direction): frames of a batch are collected from every interface, then handed over in capture
+// time order. Read one interface after the other, a server's SYN-ACK on one would be processed
+// before the client's SYN already waiting on the other, and the flow split in two.
+class TimeOrderedBatch final : public capture::FrameSink {
+ public:
+  void on_frame(const capture::Frame& frame) override {
+    held_.push_back({frame, bytes_.size()});
+    bytes_.insert(bytes_.end(), frame.data, frame.data + frame.caplen);
+  }
+  size_t size() const { return held_.size(); }
+  // Every held frame to `sink`, oldest first (ties in reading order); empties the batch.
+  void deliver(capture::FrameSink& sink) {
+    std::stable_sort(held_.begin(), held_.end(),
+                     [](const Held& a, const Held& b) { return a.frame.ts < b.frame.ts; });
+    for (Held& h : held_) {
+      h.frame.data = bytes_.data() + h.offset;
+      sink.on_frame(h.frame);
+    }
+    held_.clear();
+    bytes_.clear();
+  }
+
+ private:
+  struct Held {
+    capture::Frame frame;  // data re-pointed into bytes_ at delivery (the vector may move)
+    size_t offset;
+  };
+  std::vector<Held> held_;
+  std::vector<uint8_t> bytes_;
+};
+
 }  // namespace
 
 const core::ParamSection& pipeline_params() { return kSection; }
@@ -268,20 +300,30 @@ void Engine::run_owned() {
       for (capture::PacketSource* source : lane) {
         fds.push_back({static_cast<capture::LiveSource*>(source)->wait_fd(), POLLIN, 0});
       }
+      TimeOrderedBatch batch;
+      const bool merge = lane.size() > 1;
       run_worker(worker, [&] {
         for (;;) {
           int n = 0;
           size_t running = 0;
-          for (size_t i = 0; i < lane.size(); ++i) {
-            if (ended[i]) continue;
-            const int got = lane[i]->dispatch(256, worker);
-            if (got < 0) {
-              ended[i] = true;
-              continue;
+          // With several interfaces the batch is read twice round, so that what was in flight on
+          // one while the other was read joins it, then handed over in time order.
+          for (int round = 0; round < (merge ? 2 : 1); ++round) {
+            running = 0;
+            for (size_t i = 0; i < lane.size(); ++i) {
+              if (ended[i]) continue;
+              const int got =
+                  merge ? lane[i]->dispatch(256, batch) : lane[i]->dispatch(256, worker);
+              if (got < 0) {
+                ended[i] = true;
+                continue;
+              }
+              ++running;
+              n += got;
             }
-            ++running;
-            n += got;
+            if (n == 0) break;
           }
+          if (merge) batch.deliver(worker);
           if (n > 0) {
             worker.on_batch_end();
             continue;
