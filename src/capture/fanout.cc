@@ -225,6 +225,7 @@ void LiveSource::join_fanout(uint16_t& group_id, bool create,
     }
   } else {
     skip_before_ns_ = before;
+    joined_at_ns_ = core::monotonic_ns();
   }
 }
 

@@ -78,6 +78,10 @@ constexpr core::Param kParams[] = {
 
 constexpr core::ParamSection kSection{"capture", "Frame capture (live interfaces)", kParams};
 
+// How far before a fanout member's join a frame's stamp may lie to be taken for a copy every
+// socket saw before the group formed, and how long after the join such copies are looked for.
+constexpr int64_t kPreJoinWindowNs = 2'000'000'000;
+
 struct DispatchContext {
   FrameSink* sink;
   decode::LinkType link;
@@ -91,7 +95,9 @@ void on_packet(u_char* user, const pcap_pkthdr* header, const u_char* bytes) {
   auto* ctx = reinterpret_cast<DispatchContext*>(user);
   const int64_t ns = static_cast<int64_t>(header->ts.tv_sec) * 1'000'000'000 +
                      static_cast<int64_t>(header->ts.tv_usec) * ctx->ns_per_tick;
-  if (ns < ctx->skip_before_ns) {
+  // Only a frame stamped shortly before the join can be a pre-join copy: a stamp far off is not
+  // real time at all (a sender's monotonic departure time carried across veth, say) and is kept.
+  if (ns < ctx->skip_before_ns && ctx->skip_before_ns - ns < kPreJoinWindowNs) {
     ++ctx->skipped;
     return;
   }
@@ -307,6 +313,11 @@ LiveSource::LiveSource(std::string interface, const LiveOptions& options)
 }
 
 int LiveSource::dispatch(int max_frames, FrameSink& sink) {
+  // Pre-join copies are all queued by the time the group formed: the first seconds after the
+  // join drain them, and then no frame is ever skipped.
+  if (skip_before_ns_ != 0 && core::monotonic_ns() - joined_at_ns_ > kPreJoinWindowNs) {
+    skip_before_ns_ = 0;
+  }
   DispatchContext ctx{&sink, link_, ns_per_tick_, &interface_, skip_before_ns_};
   if (stopped_.load(std::memory_order_relaxed)) {
     // Stopping: what the kernel already captured is still inspected (an operator's SIGTERM must

@@ -129,6 +129,7 @@ class LiveSource final : public PacketSource {
   // Frames stamped before this socket joined its fanout group reached every member not yet
   // joined: only the group's first member keeps them.
   int64_t skip_before_ns_ = 0;
+  int64_t joined_at_ns_ = 0;  // core::monotonic_ns() at the join
 };
 
 }  // namespace spanguard::capture
