@@ -74,26 +74,29 @@ const char* eve_reason(flow::EndReason r) {
 
 namespace {
 
-// EVE's tcp object of a flow record: the flags seen, as hex per direction and as booleans.
+// EVE's tcp object of a flow record: the flags seen, as hex per direction and as booleans named
+// as EVE names them; shared by the protobuf record and the JSON printed straight from the flow.
+std::string flag_hex(uint8_t v) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  return std::string{kDigits[v >> 4], kDigits[v & 15]};
+}
+
+constexpr std::pair<uint8_t, const char*> kTcpFlagNames[] = {
+    {decode::tcp_flag::kSyn, "syn"}, {decode::tcp_flag::kFin, "fin"},
+    {decode::tcp_flag::kRst, "rst"}, {decode::tcp_flag::kPsh, "psh"},
+    {decode::tcp_flag::kAck, "ack"}, {decode::tcp_flag::kUrg, "urg"},
+    {decode::tcp_flag::kEce, "ecn"}, {decode::tcp_flag::kCwr, "cwr"}};
+
 void set_tcp(v1::TcpInfo* tcp, const flow::Flow& f) {
-  namespace tf = decode::tcp_flag;
   tcp->set_state(flow::to_string(f.tcp.state()));
   const uint8_t ts = f.tcp_flags[0], tc = f.tcp_flags[1], both = ts | tc;
-  const auto hex = [](uint8_t v) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    return std::string{kDigits[v >> 4], kDigits[v & 15]};
-  };
-  tcp->set_tcp_flags(hex(both));
-  tcp->set_tcp_flags_ts(hex(ts));
-  tcp->set_tcp_flags_tc(hex(tc));
-  if (both & tf::kSyn) tcp->set_syn(true);
-  if (both & tf::kFin) tcp->set_fin(true);
-  if (both & tf::kRst) tcp->set_rst(true);
-  if (both & tf::kPsh) tcp->set_psh(true);
-  if (both & tf::kAck) tcp->set_ack(true);
-  if (both & tf::kUrg) tcp->set_urg(true);
-  if (both & tf::kEce) tcp->set_ecn(true);
-  if (both & tf::kCwr) tcp->set_cwr(true);
+  tcp->set_tcp_flags(flag_hex(both));
+  tcp->set_tcp_flags_ts(flag_hex(ts));
+  tcp->set_tcp_flags_tc(flag_hex(tc));
+  const auto* reflection = tcp->GetReflection();
+  for (const auto& [bit, name] : kTcpFlagNames) {
+    if (both & bit) reflection->SetBool(tcp, tcp->GetDescriptor()->FindFieldByName(name), true);
+  }
 }
 
 }  // namespace
@@ -291,21 +294,13 @@ void append_flow_record_json(const flow::Flow& f, flow::EndReason reason,
   j.boolean("alerted", f.alerted);
   j.close();
   if (f.is_tcp()) {
-    namespace tf = decode::tcp_flag;
     const uint8_t ts = f.tcp_flags[0], tc = f.tcp_flags[1], both = ts | tc;
-    const auto hex = [](uint8_t v) {
-      static constexpr char kDigits[] = "0123456789abcdef";
-      return std::string{kDigits[v >> 4], kDigits[v & 15]};
-    };
     j.object("tcp");
     j.plain("state", flow::to_string(f.tcp.state()));
-    j.plain("tcp_flags", hex(both));
-    j.plain("tcp_flags_ts", hex(ts));
-    j.plain("tcp_flags_tc", hex(tc));
-    static constexpr std::pair<uint8_t, const char*> kFlags[] = {
-        {tf::kSyn, "syn"}, {tf::kFin, "fin"}, {tf::kRst, "rst"}, {tf::kPsh, "psh"},
-        {tf::kAck, "ack"}, {tf::kUrg, "urg"}, {tf::kEce, "ecn"}, {tf::kCwr, "cwr"}};
-    for (const auto& [bit, name] : kFlags) {
+    j.plain("tcp_flags", flag_hex(both));
+    j.plain("tcp_flags_ts", flag_hex(ts));
+    j.plain("tcp_flags_tc", flag_hex(tc));
+    for (const auto& [bit, name] : kTcpFlagNames) {
       if (both & bit) j.boolean(name, true);
     }
     j.close();
