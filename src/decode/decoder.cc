@@ -4,6 +4,7 @@
 #include "spanguard/decode/decoder.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "spanguard/core/log.h"
@@ -152,14 +153,44 @@ inline uint32_t load32(const uint8_t* p) {
 }
 
 // One's-complement sum of 16-bit big-endian words (RFC 1071), not yet folded.
+// Adds the 16-bit big-endian words of p[0, len) (a lone last byte as the high half of a word) to
+// `sum`; the caller folds. RFC 1071 §2: the one's complement sum does not depend on byte order and
+// may be computed over wider words, folded at the end. So native 32-bit halves of 64-bit loads are
+// summed into 64 bits (no carry lost below 2^32 words), folded to 16 bits, and swapped once into
+// network order: ~8x fewer operations than a word at a time, on every checked segment.
 uint32_t ones_sum(const uint8_t* p, uint32_t len, uint32_t sum) {
-  while (len >= 2) {
-    sum += load16(p);
+  uint64_t acc = 0;
+  for (; len >= 32; p += 32, len -= 32) {
+    uint64_t w[4];
+    std::memcpy(w, p, sizeof w);
+    acc += (w[0] & 0xffffffffu) + (w[0] >> 32) + (w[1] & 0xffffffffu) + (w[1] >> 32) +
+           (w[2] & 0xffffffffu) + (w[2] >> 32) + (w[3] & 0xffffffffu) + (w[3] >> 32);
+  }
+  for (; len >= 4; p += 4, len -= 4) {
+    uint32_t w;
+    std::memcpy(&w, p, sizeof w);
+    acc += w;
+  }
+  if (len >= 2) {
+    uint16_t w;
+    std::memcpy(&w, p, sizeof w);
+    acc += w;
     p += 2;
     len -= 2;
   }
-  if (len == 1) sum += static_cast<uint32_t>(p[0]) << 8;
-  return sum;
+  if (len == 1) {
+    // The high (first) byte of a big-endian word: where it lies in a native 16-bit word.
+    acc += std::endian::native == std::endian::little ? p[0] : static_cast<uint32_t>(p[0]) << 8;
+  }
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  acc = (acc & 0xffff) + (acc >> 16);
+  acc = (acc & 0xffff) + (acc >> 16);
+  auto native16 = static_cast<uint16_t>(acc);
+  if constexpr (std::endian::native == std::endian::little) {
+    native16 = static_cast<uint16_t>(native16 >> 8 | native16 << 8);
+  }
+  return sum + native16;
 }
 
 uint16_t fold(uint32_t sum) {

@@ -117,6 +117,37 @@ TEST(Decoder, VlanAndQinqWithEveryTpid) {
   }
 }
 
+// The checksum is summed in wide words: every payload length (odd ones, lengths around the 4- and
+// 32-byte strides) over IPv4 and IPv6, TCP and UDP, must check out, and a single changed byte
+// anywhere, including a lone last one, must not.
+TEST(Decoder, TransportChecksumsOfEveryLengthAndEveryChangedByte) {
+  for (const bool v6 : {false, true}) {
+    for (const bool tcp : {false, true}) {
+      for (size_t len = 0; len <= 70; ++len) {
+        std::string payload(len, '\0');
+        for (size_t i = 0; i < len; ++i) payload[i] = static_cast<char>(0xff - i * 37);
+        FrameBuilder b;
+        b.ethernet();
+        v6 ? b.ipv6(kA6, kB6) : b.ipv4(kA, kB);
+        tcp ? b.tcp(40000, 80) : b.udp(40000, 53);
+        const Bytes good = b.payload(payload).build();
+        Decoder d({.validate_checksums = true});
+        PacketView v;
+        ASSERT_EQ(run(d, good, v), DecodeStatus::kOk);
+        ASSERT_FALSE(v.bad_checksum) << "v6 " << v6 << " tcp " << tcp << " len " << len;
+        for (size_t at = 0; at < len; ++at) {
+          Bytes bad = good;
+          bad[bad.size() - len + at] ^= 0x5a;
+          PacketView w;
+          ASSERT_EQ(run(d, bad, w), DecodeStatus::kOk);
+          ASSERT_TRUE(w.bad_checksum)
+              << "v6 " << v6 << " tcp " << tcp << " len " << len << " byte " << at;
+        }
+      }
+    }
+  }
+}
+
 TEST(Decoder, ThreeVlanTagsAreMalformed) {
   const Bytes f = FrameBuilder().ethernet().vlan(1).vlan(2).vlan(3).ipv4(kA, kB).udp(1, 2).build();
   Decoder d;
