@@ -36,7 +36,6 @@ class FlowDetect final : public flow::FlowData {
  public:
   struct DirectionState {
     hyperscan::Stream stream;
-    std::vector<uint8_t> tail;    // the direction's last stream_window bytes
     std::vector<uint32_t> fired;  // rules that alerted in this direction
   };
   DirectionState dir[2];
@@ -396,8 +395,7 @@ Detector::Detector(const DetectionEngine& engine, AlertSink& sink)
 }
 
 size_t Detector::direction_state_bytes() const {
-  return engine_.stats().stream_state_bytes + engine_.options().stream_window +
-         sizeof(FlowDetect::DirectionState);
+  return engine_.stats().stream_state_bytes + sizeof(FlowDetect::DirectionState);
 }
 
 int Detector::on_match(unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) {
@@ -624,7 +622,8 @@ void Detector::on_packet(const decode::PacketView& v, flow::Flow* flow, flow::Di
 }
 
 void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
-                              uint64_t offset, bool after_gap, const decode::PacketView* packet) {
+                              uint64_t offset, bool after_gap, const decode::PacketView* packet,
+                              const StreamHistory& history) {
   const hs_database_t* db = engine_.database(Scope::kStream);
   const hs_database_t* chunk_db = engine_.chunk_database();
   const std::span<const uint32_t> always = engine_.unprefiltered(Scope::kStream);
@@ -632,10 +631,9 @@ void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<c
   FlowDetect& state = flow_state(flow);
   if (state.passed) return;
   FlowDetect::DirectionState& ds = state.dir[flow::index(dir)];
-  if (after_gap) {
-    // A match must not span the hole: forget what came before it.
-    ds.tail.clear();
-    if (ds.stream) hs_reset_stream(ds.stream.get(), 0, nullptr, nullptr, nullptr);
+  if (after_gap && ds.stream) {
+    // A match must not span the hole (the history behind the chunk is empty too).
+    hs_reset_stream(ds.stream.get(), 0, nullptr, nullptr, nullptr);
   }
   std::optional<Header> header;  // built once a judgement needs it
   begin_nomination();
@@ -664,15 +662,25 @@ void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<c
   counters_.inc(DetectCounter::kStreamBytesScanned, data.size());
 
   if (!candidates_.empty()) {
+    // The window: up to stream_window bytes of the direction's history, then the chunk. Copied
+    // only here, for the few chunks with candidates; the stream's one copy is the reassembler's.
     std::span<const uint8_t> window = data;
     uint64_t base = offset;
-    if (!ds.tail.empty()) {
-      window_.assign(ds.tail.begin(), ds.tail.end());
+    const size_t behind =
+        std::min<size_t>(history[0].size() + history[1].size(), engine_.options().stream_window);
+    if (behind > 0 && !after_gap) {
+      window_.clear();
+      size_t skip = history[0].size() + history[1].size() - behind;
+      for (const std::span<const uint8_t> part : history) {
+        const size_t from = std::min(skip, part.size());
+        window_.insert(window_.end(), part.begin() + static_cast<long>(from), part.end());
+        skip -= from;
+      }
       window_.insert(window_.end(), data.begin(), data.end());
       window = window_;
-      base = offset - ds.tail.size();
+      base = offset - behind;
     }
-    // What the tail holds was inspected with the segments before: a match must reach the new data.
+    // What the history holds was inspected with the chunks before: a match must reach the new data.
     payload_only_[rules::kPayloadBuffer] = {window, base, true, base == offset ? 0 : offset};
     header = Header::of(&flow, dir, packet);
     judge(*header, &flow, dir, payload_only_, packet, data);
@@ -695,16 +703,6 @@ void Detector::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<c
       if (state.passed) return;
     }
   }
-
-  // Keep the last stream_window bytes for the next segment's verifications.
-  const size_t keep = engine_.options().stream_window;
-  if (data.size() >= keep) {
-    ds.tail.assign(data.end() - static_cast<long>(keep), data.end());
-  } else {
-    ds.tail.insert(ds.tail.end(), data.begin(), data.end());
-    if (ds.tail.size() > keep)
-      ds.tail.erase(ds.tail.begin(), ds.tail.end() - static_cast<long>(keep));
-  }
 }
 
 void Detector::release_streams(flow::Flow& flow) {
@@ -721,7 +719,6 @@ void Detector::release_streams(flow::Flow& flow) {
       }
       d.stream.reset();
     }
-    d.tail = {};
   }
 }
 

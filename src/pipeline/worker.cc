@@ -25,6 +25,16 @@ applayer::AppLayerOptions app_layer_options(applayer::AppLayerOptions o,
 }
 
 // The rule set a worker starts with: the slot's, or a caller-owned one (not owned here).
+// Stream rules read detect.stream_window bytes behind each chunk from the reassembler's ring.
+stream::StreamOptions worker_stream_options(const core::Config& config,
+                                            const WorkerOutputs& outputs) {
+  stream::StreamOptions o = stream::stream_options(config);
+  if (outputs.detection != nullptr || outputs.rules != nullptr) {
+    o.history = static_cast<uint32_t>(config.get("detect.stream_window").as_bytes());
+  }
+  return o;
+}
+
 std::shared_ptr<const detect::DetectionEngine> start_rules(const WorkerOutputs& outputs) {
   if (outputs.rules != nullptr) return outputs.rules->current();
   return {std::shared_ptr<const void>(), outputs.detection};
@@ -59,7 +69,7 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
       // Protocol identification, then stream rules (they may be restricted to the protocol), then
       // the parsers: a trigger in the raw stream is reset before the segment is parsed.
       reassembler_(
-          stream::stream_options(config),
+          worker_stream_options(config, outputs),
           {&app_layer_.identifier(), static_cast<stream::StreamConsumer*>(this), &app_layer_}),
       tx_buffers_(start_rules_ != nullptr ? start_rules_->registry().buffer_count() : 0),
       responder_(outputs.respond != nullptr
@@ -227,7 +237,8 @@ void Worker::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<con
                             uint64_t offset, bool after_gap) {
   if (flow.reset || flow.raw_stream_done) return;
   if (detect::Detector* d = detector_for(&flow)) {
-    d->on_stream_data(flow, dir, data, offset, after_gap, current_);
+    d->on_stream_data(flow, dir, data, offset, after_gap, current_,
+                      reassembler_.history(flow, dir));
   }
 }
 

@@ -93,6 +93,7 @@ class Reassembler::DirectionState {
   bool depth_reached = false;
   uint32_t base_seq = 0;    // sequence number of stream offset 0
   uint64_t next = 0;        // next stream offset to deliver
+  uint64_t acked = 0;       // the receiver acknowledged everything before this offset
   core::SegmentList queue;  // sorted, non-overlapping, all at or after `next`
   RetainedRing retained;    // delivered bytes [next - retained.size(), next)
 
@@ -133,6 +134,7 @@ StreamOptions stream_options(const core::Config& c) {
   o.memcap = c.get("stream.memcap").as_bytes();
   o.max_queued = static_cast<uint32_t>(c.get("stream.max_queued").as_bytes());
   o.retain = static_cast<uint32_t>(c.get("stream.retain").as_bytes());
+  o.history = 0;  // set by whoever reads it (the worker, from detect.stream_window)
   return o;
 }
 
@@ -197,13 +199,22 @@ void Reassembler::deliver(flow::Flow& f, flow::Direction d, DirectionState& s,
   }
   s.next += bytes.size();
   counters_.inc(StreamCounter::kBytesDelivered, bytes.size());
-  // Keep the newest delivered bytes to compare retransmissions against. The ring grows (charged
-  // to the memcap) until it holds stream.retain bytes; refused, it keeps the size it has.
-  if (options_.retain > 0 && !bytes.empty()) {
-    const size_t want = std::min<size_t>(options_.retain, s.retained.size() + bytes.size());
+  // Keep the newest delivered bytes to compare retransmissions against and for consumers to read
+  // behind the next chunk (the history). The ring grows, charged to the memcap, to hold the
+  // unacknowledged bytes and the history, up to stream.retain (or the history, if larger);
+  // appending overwrites the oldest acknowledged bytes beyond the history. Refused, it keeps the
+  // size it has.
+  const size_t limit = std::max(options_.retain, options_.history);
+  if (limit > 0 && !bytes.empty()) {
+    const size_t held = s.retained.size();
+    const uint64_t held_from = s.next - bytes.size() - held;  // the ring's oldest byte
+    const size_t acked_held =
+        static_cast<size_t>(std::clamp(s.acked, held_from, held_from + held) - held_from);
+    const size_t want = std::min<size_t>(
+        limit, std::max<size_t>(std::min<size_t>(options_.history, held + bytes.size()),
+                                held - acked_held + bytes.size()));
     if (want > s.retained.capacity()) {
-      const size_t grown =
-          RetainedRing::grown_capacity(s.retained.capacity(), want, options_.retain);
+      const size_t grown = RetainedRing::grown_capacity(s.retained.capacity(), want, limit);
       if (charge(grown - s.retained.capacity())) s.retained.reserve(grown);
     }
     s.retained.append(bytes);
@@ -321,12 +332,15 @@ void Reassembler::on_ack(flow::Flow& f, flow::Direction acker, uint32_t ack) {
   // A FIN takes one sequence number but carries no byte: its acknowledgement is not a hole.
   const flow::TcpPeer& sender = f.tcp.peer(d);
   if (sender.fin) acked = std::min(acked, s.offset_of(sender.fin_seq));
-  // Acknowledged bytes will not be resent: stop retaining them.
+  if (acked > 0) s.acked = std::max(s.acked, static_cast<uint64_t>(acked));
+  // Acknowledged bytes will not be resent: stop retaining them, but for the history consumers
+  // read behind the next chunk.
   const int64_t retained_from =
       static_cast<int64_t>(s.next) - static_cast<int64_t>(s.retained.size());
-  if (acked > retained_from) {
-    s.retained.drop_front(static_cast<size_t>(
-        std::min<int64_t>(acked, static_cast<int64_t>(s.next)) - retained_from));
+  if (acked > retained_from && s.retained.size() > options_.history) {
+    const auto droppable = static_cast<int64_t>(s.retained.size() - options_.history);
+    s.retained.drop_front(static_cast<size_t>(std::min(
+        std::min<int64_t>(acked, static_cast<int64_t>(s.next)) - retained_from, droppable)));
   }
   // The receiver holds bytes the mirror never showed us: skip each hole up to the acknowledgement.
   while (acked > static_cast<int64_t>(s.next) && !s.depth_reached) {
@@ -336,6 +350,14 @@ void Reassembler::on_ack(flow::Flow& f, flow::Direction acker, uint32_t ack) {
       skip_to(f, d, s, static_cast<uint64_t>(acked));
     }
   }
+}
+
+std::array<std::span<const uint8_t>, 2> Reassembler::history(const flow::Flow& f,
+                                                             flow::Direction d) const {
+  const StreamState* state = stream_slot().get(f);
+  if (state == nullptr || options_.history == 0) return {};
+  // Called from deliver() before the chunk joins the ring: its newest bytes precede the chunk.
+  return state->dir[flow::index(d)].retained.newest(options_.history);
 }
 
 void Reassembler::on_flow_end(flow::Flow& f) {

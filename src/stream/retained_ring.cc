@@ -65,4 +65,13 @@ bool RetainedRing::equal(size_t at, std::span<const uint8_t> bytes) const {
          std::memcmp(buffer_.get(), bytes.data() + first, bytes.size() - first) == 0;
 }
 
+std::array<std::span<const uint8_t>, 2> RetainedRing::newest(size_t n) const {
+  n = std::min(n, size_);
+  if (n == 0) return {};
+  const size_t from = (head_ + size_ - n) % capacity_;
+  const size_t first = std::min(n, capacity_ - from);
+  return {std::span<const uint8_t>(buffer_.get() + from, first),
+          std::span<const uint8_t>(buffer_.get(), n - first)};
+}
+
 }  // namespace spanguard::stream

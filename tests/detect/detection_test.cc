@@ -72,6 +72,29 @@ TEST(Detection, OutOfOrderSegmentsMatchOnceReassembled) {
   EXPECT_EQ(s.sids(), Sids{1});
 }
 
+// The bytes behind a chunk come from the reassembler, which keeps detect.stream_window of them
+// although the server acknowledged them: a rule whose contents straddle an acknowledged segment
+// boundary still matches, within the window and not beyond it.
+TEST(Detection, ContentsStraddlingAnAcknowledgedSegmentMatchWithinTheStreamWindow) {
+  const std::string rule =
+      "alert tcp any any -> any 80 (msg:\"m\"; content:\"first-part\"; content:\"second-part\"; "
+      "distance:0; sid:1;)";
+  for (const size_t filler : {0, 100, 3000, 5000}) {
+    Sensor s(rule, {"detect.stream_window=4KiB"});
+    TcpConversation c = conversation();
+    s.feed(c.handshake());
+    const uint32_t seq = c.client_next(), ack = c.server_next();
+    const std::string one = "first-part" + std::string(filler, '.');
+    s.feed(c.segment(true, tf::kAck | tf::kPsh, seq, ack, one));
+    s.feed(c.segment(false, tf::kAck, ack, seq + static_cast<uint32_t>(one.size()), ""));
+    s.feed(c.segment(true, tf::kAck | tf::kPsh, seq + static_cast<uint32_t>(one.size()), ack,
+                     "second-part"));
+    // Within 4 KiB behind the second segment's start the first content is found; 5000 bytes
+    // back it is out of the window.
+    EXPECT_EQ(s.sids(), filler < 4096 - 10 ? Sids{1} : Sids{}) << "filler " << filler;
+  }
+}
+
 TEST(Detection, MatchNeverSpansACaptureGap) {
   Sensor s(
       "alert tcp any any -> any 80 (msg:\"gap\"; content:\"evilpattern\"; sid:1;)\n"

@@ -48,8 +48,12 @@ class Harness : public StreamConsumer, public flow::FlowEndHandler {
     for (const Bytes& f : frames) feed(f);
   }
 
-  void on_stream_data(flow::Flow&, Direction d, std::span<const uint8_t> data, uint64_t offset,
+  void on_stream_data(flow::Flow& f, Direction d, std::span<const uint8_t> data, uint64_t offset,
                       bool after_gap) override {
+    std::string behind;
+    for (const std::span<const uint8_t> part : reassembler.history(f, d))
+      behind.append(part.begin(), part.end());
+    histories[flow::index(d)].push_back(behind);
     std::string& out = stream[flow::index(d)];
     if (after_gap) {
       EXPECT_GT(offset, delivered[flow::index(d)]) << "a gap must skip bytes";
@@ -78,6 +82,7 @@ class Harness : public StreamConsumer, public flow::FlowEndHandler {
   flow::FlowTable table;
   std::string stream[2];
   uint64_t delivered[2] = {0, 0};
+  std::vector<std::string> histories[2];  // what history() gave behind each delivered chunk
   std::vector<std::pair<Direction, StreamEvent>> events;
 
  private:
@@ -506,6 +511,46 @@ TEST(Reassembler, ChangedResendAcrossTheRetainedRingsWrapIsAMismatch) {
   EXPECT_EQ(h.count(StreamEvent::kOverlapMismatch), 2);
   EXPECT_EQ(h.reassembler.counters().get(StreamCounter::kRetransmissions), 4u);
   EXPECT_EQ(h.stream[0], "0123456789abcdefghij");
+}
+
+// Consumers read the newest StreamOptions::history bytes behind each chunk from the ring, one copy
+// of the stream: acknowledgements free retained bytes down to that history, never below it, and a
+// gap empties it.
+TEST(Reassembler, HistoryBehindEachChunkOutlivesAcknowledgementsButNotAGap) {
+  Harness h({.retain = 16, .history = 8});
+  TcpConversation c = conv();
+  h.feed(c.handshake());
+  h.feed(data_at(c, 0, "0123456789"));
+  h.feed(c.segment(false, tf::kAck, 5001, 1011, ""));  // everything acknowledged
+  h.feed(data_at(c, 10, "abcdef"));
+  h.feed(c.segment(false, tf::kAck, 5001, 1017, ""));
+  h.feed(data_at(c, 16, "ghij"));
+  ASSERT_EQ(h.histories[0].size(), 3u);
+  EXPECT_EQ(h.histories[0][0], "");
+  EXPECT_EQ(h.histories[0][1], "23456789");  // acknowledged, yet kept as history
+  EXPECT_EQ(h.histories[0][2], "89abcdef");
+  // The server acknowledges beyond what the capture saw: a gap, and nothing behind what follows.
+  h.feed(c.segment(false, tf::kAck, 5001, 1030, ""));
+  h.feed(data_at(c, 29, "XYZ"));
+  ASSERT_EQ(h.histories[0].size(), 4u);
+  EXPECT_EQ(h.histories[0][3], "");
+  EXPECT_EQ(h.stream[0], "0123456789abcdefghij|XYZ");
+}
+
+// Without a history, acknowledged bytes leave the ring at once (only unacknowledged ones can be
+// resent), and consumers are given nothing behind a chunk.
+TEST(Reassembler, WithoutHistoryAcknowledgedBytesAreFreed) {
+  Harness h({.retain = 16});
+  TcpConversation c = conv();
+  h.feed(c.handshake());
+  h.feed(data_at(c, 0, "0123456789"));
+  h.feed(c.segment(false, tf::kAck, 5001, 1011, ""));
+  h.feed(data_at(c, 10, "abcdef"));
+  ASSERT_EQ(h.histories[0].size(), 2u);
+  EXPECT_EQ(h.histories[0][1], "");
+  // A changed resend of acknowledged bytes has nothing left to be compared with.
+  h.feed(data_at(c, 2, "XX"));
+  EXPECT_EQ(h.count(StreamEvent::kOverlapMismatch), 0);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // A worker's matcher: runs a DetectionEngine over the packets, reassembled streams and
 // application-layer transactions of the flows that worker owns. Holds the per-thread Hyperscan
-// scratch and verification state; per-flow state (one Hyperscan stream and a short window per
-// direction) lives in the flow and is allocated only once a direction carries payload.
+// scratch and verification state; per-flow state (one Hyperscan stream per direction) lives in the
+// flow and is allocated only once a direction carries payload. The bytes before a chunk that a
+// verification reads are the reassembler's (StreamHistory), not a copy of the detector's.
 //
 // Semantics, as an analyst writing rules should expect them:
 //  * content offset/depth count from the first byte of the direction's stream (stream rules) or
@@ -19,6 +20,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -95,9 +97,13 @@ class Detector {
   // A packet after flow tracking (`flow` null when it has none): packet and header rules.
   void on_packet(const decode::PacketView& v, flow::Flow* flow, flow::Direction dir);
   // In-order bytes of a TCP direction (see stream::StreamConsumer); `packet` is the packet whose
-  // arrival delivered them, if any.
+  // arrival delivered them, if any; `history` the direction's bytes right before them, oldest
+  // first in at most two spans (empty after a gap), of which the newest
+  // DetectOptions::stream_window are read.
+  using StreamHistory = std::array<std::span<const uint8_t>, 2>;
   void on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<const uint8_t> data,
-                      uint64_t offset, bool after_gap, const decode::PacketView* packet);
+                      uint64_t offset, bool after_gap, const decode::PacketView* packet,
+                      const StreamHistory& history = {});
   // The buffers of one application-layer transaction (request or response): transaction rules,
   // each at most once per transaction.
   void on_transaction(flow::Flow& flow, flow::Direction dir, const TransactionView& tx,

@@ -29,6 +29,9 @@ struct StreamOptions {
   uint64_t memcap = 512ull << 20;  // queue and retained memory of all flows of a worker
   uint32_t max_queued = 1 << 20;   // out-of-order bytes per direction before the hole is skipped
   uint32_t retain = 64 << 10;      // delivered bytes kept per direction to spot changed resends
+  // Delivered bytes kept per direction, acknowledged or not, for consumers to read behind each
+  // chunk (history()): the detector's stream window. The same ring holds them, one copy.
+  uint32_t history = 0;
 };
 
 const core::ParamSection& stream_params();
@@ -82,6 +85,12 @@ class Reassembler {
   void on_ack(flow::Flow& flow, flow::Direction acker, uint32_t ack);
   // The flow ends: queued data is delivered across any holes.
   void on_flow_end(flow::Flow& flow);
+
+  // While a consumer is handed a chunk of `dir`: the newest delivered bytes before it, up to
+  // StreamOptions::history of them (fewer at the start, after a gap or when the memcap refused
+  // the ring's growth), oldest first, in at most two spans. Valid until the call returns.
+  std::array<std::span<const uint8_t>, 2> history(const flow::Flow& flow,
+                                                  flow::Direction dir) const;
 
   const core::Counters<StreamCounter>& counters() const { return counters_; }
   static const core::CounterGroup& counter_group();

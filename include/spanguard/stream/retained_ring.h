@@ -3,6 +3,7 @@
 // others, and comparing a resend against it reads at most two contiguous spans.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -34,6 +35,8 @@ class RetainedRing {
   void reset();
   // Whether the held bytes from the `at`-th oldest on equal `bytes` (at + bytes.size() <= size()).
   bool equal(size_t at, std::span<const uint8_t> bytes) const;
+  // The newest min(n, size()) bytes, oldest first: two spans, the second empty unless they wrap.
+  std::array<std::span<const uint8_t>, 2> newest(size_t n) const;
 
  private:
   std::unique_ptr<uint8_t[]> buffer_;
