@@ -15,7 +15,7 @@ TcpConversation::TcpConversation(TcpEndpoint client, TcpEndpoint server, uint32_
       server_next_(server_isn) {}
 
 Bytes TcpConversation::segment(bool from_client, uint8_t flags, uint32_t seq, uint32_t ack,
-                               std::string_view payload) const {
+                               std::string_view payload, std::optional<uint32_t> ts_val) const {
   const TcpEndpoint& src = from_client ? client_ : server_;
   const TcpEndpoint& dst = from_client ? server_ : client_;
   FrameBuilder b;
@@ -29,9 +29,10 @@ Bytes TcpConversation::segment(bool from_client, uint8_t flags, uint32_t seq, ui
   TcpFields t{.seq = seq, .ack = ack, .flags = flags};
   if (flags & kSyn) {
     t.mss = static_cast<uint16_t>(mss_);
-    t.wscale = 7;
+    t.wscale = wscale_;
     t.sack_permitted = true;
   }
+  if (timestamps_) t.timestamps = std::pair<uint32_t, uint32_t>{ts_val ? *ts_val : ++ts_clock_, 0};
   b.tcp(src.port, dst.port, t);
   if (!payload.empty()) b.payload(payload);
   return b.build();
