@@ -97,6 +97,8 @@ void set_tcp(v1::TcpInfo* tcp, const flow::Flow& f) {
   for (const auto& [bit, name] : kTcpFlagNames) {
     if (both & bit) reflection->SetBool(tcp, tcp->GetDescriptor()->FindFieldByName(name), true);
   }
+  if (f.gaps[0] > 0) tcp->set_ts_gap(true);
+  if (f.gaps[1] > 0) tcp->set_tc_gap(true);
 }
 
 }  // namespace
@@ -303,6 +305,8 @@ void append_flow_record_json(const flow::Flow& f, flow::EndReason reason,
     for (const auto& [bit, name] : kTcpFlagNames) {
       if (both & bit) j.boolean(name, true);
     }
+    if (f.gaps[0] > 0) j.boolean("ts_gap", true);
+    if (f.gaps[1] > 0) j.boolean("tc_gap", true);
     j.close();
   }
   j.plain("end_reason", flow::to_string(reason));

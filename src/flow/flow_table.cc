@@ -176,6 +176,12 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"tcp.ttl_evasion",
      "TCP segments whose TTL fell more than stream.ttl_limit below their sender's handshake TTL: "
      "they may not reach the receiver, so they are neither tracked nor reassembled"},
+    {"tcp.paws_stale",
+     "TCP segments with a timestamp older than their receiver recorded (RFC 7323 PAWS): the "
+     "receiver drops them, so they are neither tracked nor reassembled"},
+    {"tcp.unconfirmed",
+     "TCP segments beyond the receiver's last window the mirror showed, in sequence with their "
+     "sender (the mirror lost ACKs): reassembled once acknowledged"},
     {"not_tracked", "packets without a layer-4 header to key a flow on"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(FlowCounter::kCount));
@@ -649,6 +655,8 @@ PacketFlow FlowTable::process(const decode::PacketView& v) {
     }
     if (r.tcp.invalid) counters_.inc(FlowCounter::kTcpInvalid);
     if (r.tcp.rst_ignored) counters_.inc(FlowCounter::kTcpRstIgnored);
+    if (r.tcp.paws_stale) counters_.inc(FlowCounter::kTcpPawsStale);
+    if (r.tcp.unconfirmed) counters_.inc(FlowCounter::kTcpUnconfirmed);
     if (r.tcp.ttl_evasion) {
       counters_.inc(FlowCounter::kTcpTtlEvasion);
       core::log_limited("flow", spdlog::level::warn, "ttl-evasion",
@@ -663,7 +671,7 @@ PacketFlow FlowTable::process(const decode::PacketView& v) {
     young_remove(f);  // a reply came: no longer half-open
   }
   // The responder's resets copy the endpoint's TTL: never one an inserting attacker chose.
-  if (!r.tcp.ttl_evasion) trace.ttl = v.ttl;
+  if (!r.tcp.ttl_evasion && !r.tcp.paws_stale) trace.ttl = v.ttl;
   refile_if_due_earlier(f);
   return r;
 }

@@ -62,6 +62,8 @@ void TcpTracker::start(const decode::PacketView& v, Direction dir) {
   sender.seen = true;
   sender.isn = v.seq;
   sender.next_seq = v.seq + segment_length(v);
+  sender.ts_offered = v.tcp_options.has_timestamps;
+  note_timestamp(sender, other, v);
   if (v.has_flag(tf::kSyn)) {
     sender_had_syn_[index(dir)] = true;
     sender.wscale_offered = v.tcp_options.has_wscale;
@@ -99,6 +101,40 @@ bool TcpTracker::in_window(const TcpPeer& sender, const TcpPeer& receiver, uint3
   return true;
 }
 
+// Data past the right edge of the receiver's last known window (twice over, see in_window) that
+// continues what its sender was seen sending: a sender only goes there once the receiver opened
+// its window, so the mirror lost the ACKs that did. Far jumps stay invalid.
+bool TcpTracker::beyond_window_in_sequence(const TcpPeer& sender, const TcpPeer& receiver,
+                                           uint32_t seq, uint32_t len) {
+  if (!receiver.ack_seen || !sender.seen || len == 0) return false;
+  return seq_gt(seq, receiver.max_ack) && seq_le(seq, sender.next_seq) &&
+         seq_lt(seq + len, receiver.max_ack + kUnknownWindowBound);
+}
+
+// RFC 7323 §5.3 R1, with Linux's tolerance of one tick (tcp_paws_discard): with timestamps on
+// both ends, a non-RST segment whose TSval is older than the TS.Recent its receiver recorded is
+// dropped by that receiver. An attacker's copy carrying an old TSval would otherwise put bytes in
+// the sensor's stream that the endpoint never took.
+bool TcpTracker::paws_stale(const TcpPeer& sender, const TcpPeer& receiver,
+                            const decode::PacketView& v) const {
+  if (!sender.ts_offered || !receiver.ts_offered || !sender.ts_recent_set) return false;
+  if (v.has_flag(tf::kRst) || v.has_flag(tf::kSyn) || !v.tcp_options.has_timestamps) return false;
+  return static_cast<int32_t>(sender.ts_recent - v.tcp_options.ts_val) > 1;
+}
+
+// §4.3: the receiver records TSval when the segment covers the left edge of its window (it starts
+// at or before what the receiver last acknowledged); a mirror that lost that ACK makes the sensor
+// record less often, so it errs towards accepting.
+void TcpTracker::note_timestamp(TcpPeer& sender, const TcpPeer& receiver,
+                                const decode::PacketView& v) {
+  if (!v.tcp_options.has_timestamps) return;
+  if (receiver.ack_seen && seq_gt(v.seq, receiver.max_ack)) return;
+  if (sender.ts_recent_set && static_cast<int32_t>(v.tcp_options.ts_val - sender.ts_recent) < 0)
+    return;
+  sender.ts_recent = v.tcp_options.ts_val;
+  sender.ts_recent_set = true;
+}
+
 TcpTrackResult TcpTracker::track(const decode::PacketView& v, Direction dir, uint8_t ttl_limit) {
   TcpTrackResult r;
   TcpPeer& sender = peers_[index(dir)];
@@ -118,6 +154,10 @@ TcpTrackResult TcpTracker::track(const decode::PacketView& v, Direction dir, uin
   if (ttl_limit > 0 && sender.ttl_learned && sender.learned_ttl > v.ttl &&
       sender.learned_ttl - v.ttl > ttl_limit) {
     r.ttl_evasion = true;
+    return r;
+  }
+  if (paws_stale(sender, receiver, v)) {
+    r.paws_stale = true;
     return r;
   }
 
@@ -142,10 +182,14 @@ TcpTrackResult TcpTracker::track(const decode::PacketView& v, Direction dir, uin
     sender.seen = true;
     sender.isn = v.seq;
     sender.next_seq = v.seq;
+    sender.ts_offered = v.tcp_options.has_timestamps;
     if (v.has_flag(tf::kSyn)) sender_had_syn_[index(dir)] = true;
   } else if (!in_window(sender, receiver, v.seq, len)) {
-    r.invalid = true;
-    return r;
+    if (!beyond_window_in_sequence(sender, receiver, v.seq, len)) {
+      r.invalid = true;
+      return r;
+    }
+    r.unconfirmed = true;
   }
 
   if (v.has_flag(tf::kSyn)) {
@@ -166,6 +210,7 @@ TcpTrackResult TcpTracker::track(const decode::PacketView& v, Direction dir, uin
 
   if (seq_gt(v.seq + len, sender.next_seq)) sender.next_seq = v.seq + len;
   note_window(sender, v);
+  note_timestamp(sender, receiver, v);
 
   if (v.has_flag(tf::kFin) && !sender.fin) {
     sender.fin = true;

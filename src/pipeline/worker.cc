@@ -113,10 +113,12 @@ void Worker::on_frame(const capture::Frame& frame) {
     return;
   }
   const flow::PacketFlow pf = flows_.process(view_);
-  // A segment whose TTL may expire before its receiver (pf.tcp.ttl_evasion) is inspected as a
-  // packet, like one with a wrong checksum, but proves nothing about the session: the responder
-  // does not watch it and the stream neither takes its bytes nor its acknowledgement.
-  if (responder_ && !pf.tcp.ttl_evasion) responder_->on_packet(view_, pf.flow, pf.dir);
+  // A segment whose TTL may expire before its receiver (pf.tcp.ttl_evasion), or which its
+  // receiver drops as PAWS-stale, is inspected as a packet, like one with a wrong checksum, but
+  // proves nothing about the session: the responder does not watch it and the stream neither
+  // takes its bytes nor its acknowledgement.
+  const bool not_received = pf.tcp.ttl_evasion || pf.tcp.paws_stale;
+  if (responder_ && !not_received) responder_->on_packet(view_, pf.flow, pf.dir);
   // A flow torn down by a response, or bypassed once encrypted, is not inspected again.
   const bool inspect = pf.flow == nullptr || (!pf.flow->reset && !pf.flow->bypassed);
   current_ = &view_;
@@ -129,9 +131,10 @@ void Worker::on_frame(const capture::Frame& frame) {
   }
   if (pf.flow != nullptr && view_.is_tcp()) {
     if (pf.tcp.deliver && !pf.flow->reset) {
-      reassembler_.on_segment(*pf.flow, pf.dir, pf.tcp.payload_seq, view_.payload());
+      reassembler_.on_segment(*pf.flow, pf.dir, pf.tcp.payload_seq, view_.payload(),
+                              pf.tcp.unconfirmed);
     }
-    if (view_.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid && !pf.tcp.ttl_evasion) {
+    if (view_.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid && !not_received) {
       reassembler_.on_ack(*pf.flow, pf.dir, view_.ack);
     }
     if (pf.tcp.closed || pf.flow->reset || pf.flow->raw_stream_done) {

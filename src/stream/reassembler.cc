@@ -52,6 +52,15 @@ constexpr core::Param kParams[] = {
              "as lost",
      .min = 1024,
      .max = 1 << 30},
+    {.name = "unconfirmed_limit",
+     .type = core::ParamType::kBytes,
+     .default_value = "32KiB",
+     .help = "Bytes per direction beyond the receiver's last window the mirror showed (its ACKs "
+             "lost by the mirror) held until the receiver acknowledges them; beyond this the "
+             "oldest are inspected unacknowledged. Held bytes lose to an acknowledged copy of the "
+             "same sequence space, so a segment the receiver dropped cannot hide the real one",
+     .min = 1024,
+     .max = 1 << 30},
     {.name = "retain",
      .type = core::ParamType::kBytes,
      .default_value = "64KiB",
@@ -79,6 +88,14 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"bypassed_bytes",
      "payload bytes of bypassed (encrypted) flows, neither reassembled nor "
      "inspected"},
+    {"unconfirmed_segments",
+     "segments beyond the receiver's last window the mirror showed (its ACKs were lost), held "
+     "until acknowledged"},
+    {"unconfirmed_forced",
+     "unconfirmed bytes inspected without an acknowledgement, more than "
+     "stream.unconfirmed_limit waiting"},
+    {"unconfirmed_replaced",
+     "unconfirmed segments that differed from the acknowledged copy inspected instead"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(StreamCounter::kCount));
 constexpr core::CounterGroup kCounterGroup{"stream", kCounterDefs};
@@ -87,23 +104,24 @@ constexpr core::CounterGroup kCounterGroup{"stream", kCounterDefs};
 
 class Reassembler::DirectionState {
  public:
-  explicit DirectionState(core::SegmentStore& store) : queue(store) {}
+  explicit DirectionState(core::SegmentStore& store) : queue(store), pending(store) {}
   bool initialized = false;
   bool after_gap = false;
   bool depth_reached = false;
-  uint32_t base_seq = 0;    // sequence number of stream offset 0
-  uint64_t next = 0;        // next stream offset to deliver
-  uint64_t acked = 0;       // the receiver acknowledged everything before this offset
-  core::SegmentList queue;  // sorted, non-overlapping, all at or after `next`
-  RetainedRing retained;    // delivered bytes [next - retained.size(), next)
+  uint32_t base_seq = 0;      // sequence number of stream offset 0
+  uint64_t next = 0;          // next stream offset to deliver
+  uint64_t acked = 0;         // the receiver acknowledged everything before this offset
+  core::SegmentList queue;    // sorted, non-overlapping, all at or after `next`
+  core::SegmentList pending;  // unconfirmed: beyond the receiver's last seen window
+  RetainedRing retained;      // delivered bytes [next - retained.size(), next)
 
   // The 64-bit stream offset of `seq`, taking the sequence space wrap nearest to `next`.
   int64_t offset_of(uint32_t seq) const {
     const auto rel = static_cast<int32_t>(seq - static_cast<uint32_t>(base_seq + next));
     return static_cast<int64_t>(next) + rel;
   }
-  // Memory charged to the memcap: the queue's nodes and chunks, the ring's buffer.
-  uint64_t held() const { return queue.memory() + retained.capacity(); }
+  // Memory charged to the memcap: the lists' nodes and chunks, the ring's buffer.
+  uint64_t held() const { return queue.memory() + pending.memory() + retained.capacity(); }
 };
 
 // The reassembly state of one flow (both directions), owned by the flow.
@@ -134,6 +152,7 @@ StreamOptions stream_options(const core::Config& c) {
   o.memcap = c.get("stream.memcap").as_bytes();
   o.max_queued = static_cast<uint32_t>(c.get("stream.max_queued").as_bytes());
   o.retain = static_cast<uint32_t>(c.get("stream.retain").as_bytes());
+  o.unconfirmed_limit = static_cast<uint32_t>(c.get("stream.unconfirmed_limit").as_bytes());
   o.history = 0;  // set by whoever reads it (the worker, from detect.stream_window)
   return o;
 }
@@ -224,6 +243,7 @@ void Reassembler::deliver(flow::Flow& f, flow::Direction d, DirectionState& s,
     event(f, d, StreamEvent::kDepthReached);
     refund(s.held());
     s.queue.clear();
+    s.pending.clear();
     s.retained.reset();
   }
 }
@@ -243,6 +263,8 @@ void Reassembler::drain(flow::Flow& f, flow::Direction d, DirectionState& s) {
 void Reassembler::skip_to(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t offset) {
   if (offset <= s.next) return;
   counters_.inc(StreamCounter::kGaps);
+  uint16_t& gaps = f.gaps[flow::index(d)];
+  if (gaps < UINT16_MAX) ++gaps;
   event(f, d, StreamEvent::kGap);
   s.next = offset;
   s.after_gap = true;
@@ -251,7 +273,7 @@ void Reassembler::skip_to(flow::Flow& f, flow::Direction d, DirectionState& s, u
 }
 
 void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
-                             std::span<const uint8_t> payload) {
+                             std::span<const uint8_t> payload, bool unconfirmed) {
   if (payload.empty()) return;
   if (f.bypassed) {
     counters_.inc(StreamCounter::kBypassedBytes, payload.size());
@@ -262,13 +284,45 @@ void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
   DirectionState& s = state_of(f, d, seq);
   if (s.depth_reached) return;
   int64_t start = s.offset_of(seq);
-  int64_t end = start + static_cast<int64_t>(payload.size());
+  const int64_t end = start + static_cast<int64_t>(payload.size());
   if (end <= 0) return;  // before the start of the stream
   if (start < 0) {
     payload = payload.subspan(static_cast<size_t>(-start));
     start = 0;
   }
+  if (!unconfirmed) {
+    accept(f, d, s, static_cast<uint64_t>(start), payload, options_.policy);
+    return;
+  }
+  // Beyond the receiver's last window the mirror showed: held apart until the receiver
+  // acknowledges it (or too much waits), so that an acknowledged copy of the same bytes, queued
+  // or delivered meanwhile, is the one inspected. A second unconfirmed copy does not replace the
+  // first.
+  counters_.inc(StreamCounter::kUnconfirmedSegments);
+  if (end <= static_cast<int64_t>(s.next)) {
+    accept(f, d, s, static_cast<uint64_t>(start), payload, options_.policy);  // a resend
+    return;
+  }
+  const uint64_t before = s.pending.memory();
+  const core::SegmentList::InsertResult r =
+      s.pending.insert(static_cast<uint64_t>(start), payload, OverlapPolicy::kFirst,
+                       options_.memcap - std::min(options_.memcap, memory_));
+  memory_ = memory_ + s.pending.memory() - before;
+  counters_.set(StreamCounter::kMemoryBytes, memory_);
+  if (r.refused > 0) counters_.inc(StreamCounter::kMemcapDrops);
+  if (r.mismatch) {
+    counters_.inc(StreamCounter::kOverlapMismatch);
+    event(f, d, StreamEvent::kOverlapMismatch);
+  }
+  promote(f, d, s, false);
+}
+
+bool Reassembler::accept(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t at,
+                         std::span<const uint8_t> payload, OverlapPolicy policy) {
+  auto start = static_cast<int64_t>(at);
+  const int64_t end = start + static_cast<int64_t>(payload.size());
   const auto next = static_cast<int64_t>(s.next);
+  bool mismatch = false;
   if (start < next) {
     // Sequence space already delivered: compare what is still retained, then keep the rest.
     counters_.inc(StreamCounter::kOverlaps);
@@ -277,12 +331,13 @@ void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
     if (lo < hi && !s.retained.equal(static_cast<size_t>(lo - retained_from),
                                      payload.subspan(static_cast<size_t>(lo - start),
                                                      static_cast<size_t>(hi - lo)))) {
+      mismatch = true;
       counters_.inc(StreamCounter::kOverlapMismatch);
       event(f, d, StreamEvent::kOverlapMismatch);
     }
     if (end <= next) {
       counters_.inc(StreamCounter::kRetransmissions);
-      return;
+      return mismatch;
     }
     payload = payload.subspan(static_cast<size_t>(next - start));
     start = next;
@@ -290,18 +345,19 @@ void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
   if (start == next && s.queue.empty()) {
     counters_.inc(StreamCounter::kInOrder);
     deliver(f, d, s, payload, false);
-    return;
+    return mismatch;
   }
   counters_.inc(StreamCounter::kQueued);
   const uint64_t before = s.queue.memory();
   const core::SegmentList::InsertResult r =
-      s.queue.insert(static_cast<uint64_t>(start), payload, options_.policy,
+      s.queue.insert(static_cast<uint64_t>(start), payload, policy,
                      options_.memcap - std::min(options_.memcap, memory_));
   memory_ = memory_ + s.queue.memory() - before;
   counters_.set(StreamCounter::kMemoryBytes, memory_);
   if (r.overlapped) counters_.inc(StreamCounter::kOverlaps);
   if (r.refused > 0) counters_.inc(StreamCounter::kMemcapDrops);
   if (r.mismatch) {
+    mismatch = true;
     counters_.inc(StreamCounter::kOverlapMismatch);
     event(f, d, StreamEvent::kOverlapMismatch);
   }
@@ -309,6 +365,26 @@ void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
   // Too much waiting behind a hole: the capture lost it; resume at the first queued byte.
   while (s.queue.bytes() > options_.max_queued && !s.queue.empty()) {
     skip_to(f, d, s, s.queue.front().start);
+  }
+  return mismatch;
+}
+
+void Reassembler::promote(flow::Flow& f, flow::Direction d, DirectionState& s, bool all) {
+  while (!s.pending.empty() && !s.depth_reached) {
+    const core::SegmentList::Range front = s.pending.front();
+    const bool confirmed = s.acked > front.start;
+    if (!confirmed && !all && s.pending.bytes() <= options_.unconfirmed_limit) break;
+    if (!confirmed) counters_.inc(StreamCounter::kUnconfirmedForced, front.end - front.start);
+    // Merged under "first": whatever an acknowledged segment put there (queued or delivered)
+    // stays, and a difference means the unconfirmed copy was not what the receiver took.
+    const std::span<const uint8_t> bytes = s.pending.view(front, pending_scratch_);
+    if (accept(f, d, s, front.start, bytes, OverlapPolicy::kFirst)) {
+      counters_.inc(StreamCounter::kUnconfirmedReplaced);
+    }
+    if (s.depth_reached) break;  // deliver() emptied both lists
+    const uint64_t before = s.pending.memory();
+    s.pending.pop_front();
+    refund(before - s.pending.memory());
   }
 }
 
@@ -333,6 +409,9 @@ void Reassembler::on_ack(flow::Flow& f, flow::Direction acker, uint32_t ack) {
   const flow::TcpPeer& sender = f.tcp.peer(d);
   if (sender.fin) acked = std::min(acked, s.offset_of(sender.fin_seq));
   if (acked > 0) s.acked = std::max(s.acked, static_cast<uint64_t>(acked));
+  // Unconfirmed bytes the receiver now acknowledges take their place in the stream (compared
+  // with the delivered ones still retained, before acknowledged bytes leave the ring).
+  promote(f, d, s, false);
   // Acknowledged bytes will not be resent: stop retaining them, but for the history consumers
   // read behind the next chunk.
   const int64_t retained_from =
@@ -365,6 +444,7 @@ void Reassembler::on_flow_end(flow::Flow& f) {
   if (state == nullptr) return;
   for (flow::Direction d : {flow::Direction::kToServer, flow::Direction::kToClient}) {
     DirectionState& s = state->dir[flow::index(d)];
+    promote(f, d, s, true);  // unconfirmed bytes are all there is of them now
     while (!s.queue.empty() && !s.depth_reached) skip_to(f, d, s, s.queue.front().start);
     if (s.initialized) event(f, d, StreamEvent::kEnd);
   }

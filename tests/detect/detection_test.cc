@@ -95,6 +95,71 @@ TEST(Detection, ContentsStraddlingAnAcknowledgedSegmentMatchWithinTheStreamWindo
   }
 }
 
+// The mirror loses the server's ACKs part-way through an upload the real server receives whole:
+// the client's later data lies beyond the last window the sensor saw. It is held as unconfirmed,
+// then inspected once more than stream.unconfirmed_limit waits, so a trigger further on alerts
+// while the upload goes on.
+TEST(Detection, TriggerAfterTheMirrorLostTheServersAcksIsSeen) {
+  Sensor s("alert tcp any any -> any 80 (msg:\"m\"; content:\"evilpattern\"; sid:1;)");
+  TcpConversation c = conversation();
+  c.set_wscale(std::nullopt);  // a 64 KB window: the upload soon runs past what was acknowledged
+  s.feed(c.handshake());
+  const uint32_t seq = c.client_next(), ack = c.server_next();
+  std::string upload(300'000, 'u');
+  upload.replace(200'000, 11, "evilpattern");
+  for (uint32_t at = 0; at < upload.size(); at += 1000) {
+    s.feed(c.segment(true, tf::kAck | tf::kPsh, seq + at, ack, upload.substr(at, 1000)));
+  }
+  EXPECT_EQ(s.counter("detect.alerts"), 1u) << "not alerted while the session is live";
+  EXPECT_EQ(s.counter("flow.tcp.invalid"), 0u);
+  EXPECT_GT(s.counter("flow.tcp.unconfirmed"), 0u);
+  EXPECT_GT(s.counter("stream.unconfirmed_forced"), 0u);
+  EXPECT_EQ(s.sids(), Sids{1});
+}
+
+// Insertion through the same door: with the sensor's window knowledge current, a copy beyond it is
+// one the server drops. It is held; the real bytes come once the window opens and alert; the held
+// copy, acknowledged later, loses to them and never alerts.
+TEST(Detection, CopyBeyondTheWindowDoesNotHideTheRealBytes) {
+  Sensor s(
+      "alert tcp any any -> any 80 (msg:\"real\"; content:\"evilpattern\"; sid:1;)\n"
+      "alert tcp any any -> any 80 (msg:\"junk\"; content:\"JUNKJUNKJUN\"; sid:2;)");
+  TcpConversation c = conversation();
+  c.set_wscale(std::nullopt);
+  s.feed(c.handshake());
+  const uint32_t seq = c.client_next(), ack = c.server_next();
+  const std::string kilobyte(1000, 'u');
+  uint32_t at = 0;
+  for (; at < 135'000; at += 1000) {
+    s.feed(c.segment(true, tf::kAck | tf::kPsh, seq + at, ack, kilobyte));
+  }
+  s.feed(c.segment(true, tf::kAck | tf::kPsh, seq + at, ack, "xxJUNKJUNKJUNxx"));
+  s.feed(c.segment(false, tf::kAck, ack, seq + at, ""));  // everything before it arrived
+  s.feed(c.segment(true, tf::kAck | tf::kPsh, seq + at, ack, "xxevilpatternx"));
+  s.feed(c.segment(false, tf::kAck, ack, seq + at + 14, ""));
+  EXPECT_EQ(s.counter("stream.unconfirmed_replaced"), 1u);
+  EXPECT_EQ(s.counter("stream.unconfirmed_forced"), 0u);
+  EXPECT_EQ(s.sids(), Sids{1});
+}
+
+// PAWS (RFC 7323): a copy carrying a timestamp older than the one the server recorded is dropped
+// by the server; it must not take the real bytes' place.
+TEST(Detection, PawsStaleCopyDoesNotHideTheRealBytes) {
+  Sensor s(
+      "alert tcp any any -> any 80 (msg:\"real\"; content:\"evilpattern\"; sid:1;)\n"
+      "alert tcp any any -> any 80 (msg:\"junk\"; content:\"JUNKJUNKJUN\"; sid:2;)");
+  TcpConversation c = conversation();
+  c.set_timestamps(true);
+  s.feed(c.handshake());
+  s.feed(c.client_sends("GET / HTTP/1.1\r\n"));
+  const uint32_t seq = c.client_next(), ack = c.server_next();
+  s.feed(c.segment(true, tf::kAck | tf::kPsh, seq, ack, "xxJUNKJUNKJUN", 5));
+  s.feed(c.segment(true, tf::kAck | tf::kPsh, seq, ack, "xxevilpattern"));
+  s.feed(c.segment(false, tf::kAck, ack, seq + 13, ""));
+  EXPECT_EQ(s.counter("flow.tcp.paws_stale"), 1u);
+  EXPECT_EQ(s.sids(), Sids{1});
+}
+
 TEST(Detection, MatchNeverSpansACaptureGap) {
   Sensor s(
       "alert tcp any any -> any 80 (msg:\"gap\"; content:\"evilpattern\"; sid:1;)\n"

@@ -80,6 +80,7 @@ std::vector<flow::Flow> varied_flows() {
   web.app_proto = core::AppProto::kHttp;
   web.alerted = true;
   web.parent_flow_id = 12345;
+  web.gaps[1] = 2;  // the capture lost bytes of the response: tc_gap
   flows.push_back(std::move(web));
   flow::Flow v6;
   v6.key.family = 6;

@@ -1,5 +1,7 @@
 // TCP tracking against TTL insertion (stream.ttl_limit): a segment arriving with a TTL or hop limit
 // too far below its sender's handshake one may expire before the receiver, so it moves no state.
+// Likewise a PAWS-stale segment (RFC 7323), which its receiver drops; and data beyond the last
+// window the mirror showed, in sequence with its sender, is unconfirmed rather than invalid.
 #include "spanguard/flow/tcp_tracker.h"
 
 #include <gtest/gtest.h>
@@ -177,6 +179,76 @@ TEST(TcpTracker, Ipv6HopLimitIsJudgedAsTtl) {
   const PacketFlow low = t.feed(with_ttl(c.client_sends("junk").front(), 40));
   EXPECT_TRUE(low.tcp.ttl_evasion);
   EXPECT_FALSE(low.tcp.deliver);
+}
+
+// Without window scaling the receiver's window is 64240 bytes; a segment may start up to twice the
+// larger of it and 65535 past the last acknowledgement before it is out of the window.
+constexpr uint32_t kWindowAllowance = 2 * 65535;
+
+TEST(TcpTracker, DataBeyondTheLastSeenWindowInSequenceIsUnconfirmed) {
+  Table t(0);
+  TcpConversation c = conv();
+  c.set_wscale(std::nullopt);
+  t.feed(c.handshake());
+  const uint32_t seq = c.client_next(), ack = c.server_next();
+  const std::string kilobyte(1000, 'u');
+  // The server's ACKs are lost by the mirror from here on; the client keeps sending.
+  uint32_t at = 0;
+  for (; at <= kWindowAllowance; at += 1000) {
+    const PacketFlow p = t.feed(c.segment(true, tf::kAck, seq + at, ack, kilobyte));
+    ASSERT_FALSE(p.tcp.unconfirmed) << at;
+    ASSERT_TRUE(p.tcp.deliver);
+  }
+  const PacketFlow beyond = t.feed(c.segment(true, tf::kAck, seq + at, ack, kilobyte));
+  EXPECT_TRUE(beyond.tcp.unconfirmed);
+  EXPECT_TRUE(beyond.tcp.deliver);
+  EXPECT_FALSE(beyond.tcp.invalid);
+  EXPECT_EQ(beyond.flow->tcp.peer(Direction::kToServer).next_seq, seq + at + 1000);
+  // Not in sequence with what the client was seen sending: still invalid.
+  const PacketFlow jump = t.feed(c.segment(true, tf::kAck, seq + at + 50'000, ack, kilobyte));
+  EXPECT_TRUE(jump.tcp.invalid);
+  EXPECT_FALSE(jump.tcp.deliver);
+  EXPECT_EQ(t.table.counters().get(FlowCounter::kTcpUnconfirmed), 1u);
+  EXPECT_EQ(t.table.counters().get(FlowCounter::kTcpInvalid), 1u);
+  // Once an ACK is seen again, the same run of data is inside the window.
+  t.feed(c.segment(false, tf::kAck, ack, seq + at + 1000, ""));
+  EXPECT_FALSE(t.feed(c.segment(true, tf::kAck, seq + at + 1000, ack, kilobyte)).tcp.unconfirmed);
+}
+
+TEST(TcpTracker, PawsStaleSegmentIsNeitherTrackedNorDelivered) {
+  Table t(0);
+  TcpConversation c = conv();
+  c.set_timestamps(true);
+  t.feed(c.handshake());
+  t.feed(
+      c.client_sends("GET / HTTP/1.1\r\n"));  // recorded as TS.Recent: it starts at the left edge
+  const uint32_t seq = c.client_next(), ack = c.server_next();
+  const uint32_t recent = c.ts_clock() - 1;  // the data segment's; the server's ACK ticked since
+  const PacketFlow stale = t.feed(c.segment(true, tf::kAck, seq, ack, "junk", recent - 2));
+  EXPECT_TRUE(stale.tcp.paws_stale);
+  EXPECT_FALSE(stale.tcp.deliver);
+  EXPECT_EQ(stale.flow->tcp.peer(Direction::kToServer).next_seq, seq);  // no state moved
+  EXPECT_EQ(t.table.counters().get(FlowCounter::kTcpPawsStale), 1u);
+  // One tick older is within Linux's tolerance; the same or newer is fine.
+  EXPECT_FALSE(t.feed(c.segment(true, tf::kAck, seq, ack, "real", recent - 1)).tcp.paws_stale);
+  EXPECT_FALSE(t.feed(c.segment(true, tf::kAck, seq + 4, ack, "more", recent + 5)).tcp.paws_stale);
+  // An RST is never judged by its timestamp (RFC 7323 §5.3 R1).
+  const PacketFlow rst = t.feed(c.segment(true, tf::kRst | tf::kAck, seq + 8, ack, "", 1));
+  EXPECT_FALSE(rst.tcp.paws_stale);
+  EXPECT_TRUE(rst.tcp.closed);
+}
+
+TEST(TcpTracker, PawsNeedsTimestampsFromBothEnds) {
+  Table t(0);
+  TcpConversation c = conv();
+  const std::vector<Bytes> hs = c.handshake();
+  t.feed(hs);  // no timestamps in the handshake
+  c.set_timestamps(true);
+  t.feed(c.client_sends("first"));
+  const PacketFlow old =
+      t.feed(c.segment(true, tf::kAck, c.client_next(), c.server_next(), "second", 1));
+  EXPECT_FALSE(old.tcp.paws_stale);
+  EXPECT_TRUE(old.tcp.deliver);
 }
 
 }  // namespace

@@ -100,8 +100,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       const flow::PacketFlow pf = table.process(v);
       if (pf.flow == nullptr || !v.is_tcp()) continue;
-      if (pf.tcp.deliver) reassembler.on_segment(*pf.flow, pf.dir, pf.tcp.payload_seq, v.payload());
-      if (v.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid) {
+      if (pf.tcp.deliver) {
+        reassembler.on_segment(*pf.flow, pf.dir, pf.tcp.payload_seq, v.payload(),
+                               pf.tcp.unconfirmed);
+      }
+      if (v.has_flag(decode::tcp_flag::kAck) && !pf.tcp.invalid && !pf.tcp.ttl_evasion &&
+          !pf.tcp.paws_stale) {
         reassembler.on_ack(*pf.flow, pf.dir, v.ack);
       }
       if (reassembler.counters().get(stream::StreamCounter::kMemoryBytes) > kStreamMemcap)

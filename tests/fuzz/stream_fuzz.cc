@@ -147,7 +147,8 @@ class Recorder : public stream::StreamConsumer {
 // Input: a 8-byte header — [mode/policy][depth][memcap][max_queued][ISN, 4 bytes] — then records
 // of [op][seq delta, 2 bytes][length] followed, unless the segments are consistent, by `length`
 // payload bytes. op bit 0 picks the flow, bit 1 the direction, bits 2..3 the kind (0: ack of the
-// other direction, else a segment), bit 4 ends the flow's input early.
+// other direction, 3: an unconfirmed segment, else a segment), bit 4 ends the flow's input early;
+// max_queued's low bit turns a 300-byte history on.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 8) return 0;
   const bool consistent = (data[0] & 0x80) != 0;
@@ -157,6 +158,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.memcap = 256 + uint64_t{data[2]} * 256;
   options.max_queued = 16 + uint32_t{data[3]} * 64;
   options.retain = (data[0] & 0x40) ? 0 : 512;
+  options.history = (data[3] & 1) ? 300 : 0;
+  options.unconfirmed_limit = 1024;
   const uint32_t isn =
       uint32_t{data[4]} << 24 | uint32_t{data[5]} << 16 | uint32_t{data[6]} << 8 | data[7];
 
@@ -205,7 +208,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (!s.delivered_any) s.fed_seqs.push_back(seq);
         s.fed.emplace_back(seq, static_cast<uint32_t>(payload.size()));
       }
-      reassembler.on_segment(f, dir, seq, payload);
+      // Kind 3: beyond the receiver's last seen window (held until acknowledged).
+      reassembler.on_segment(f, dir, seq, payload, ((op >> 2) & 3) == 3);
     }
     if (op & 0x10) {
       recorder.flow_ending(which);

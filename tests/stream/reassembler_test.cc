@@ -40,8 +40,10 @@ class Harness : public StreamConsumer, public flow::FlowEndHandler {
               decode::DecodeStatus::kOk);
     const flow::PacketFlow pf = table.process(view);
     ASSERT_NE(pf.flow, nullptr);
+    last_flow = pf.flow;
     if (pf.tcp.deliver)
-      reassembler.on_segment(*pf.flow, pf.dir, pf.tcp.payload_seq, view.payload());
+      reassembler.on_segment(*pf.flow, pf.dir, pf.tcp.payload_seq, view.payload(),
+                             pf.tcp.unconfirmed);
     if (view.has_flag(tf::kAck)) reassembler.on_ack(*pf.flow, pf.dir, view.ack);
   }
   void feed(const std::vector<Bytes>& frames) {
@@ -83,6 +85,7 @@ class Harness : public StreamConsumer, public flow::FlowEndHandler {
   std::string stream[2];
   uint64_t delivered[2] = {0, 0};
   std::vector<std::string> histories[2];  // what history() gave behind each delivered chunk
+  flow::Flow* last_flow = nullptr;        // the flow of the last frame fed
   std::vector<std::pair<Direction, StreamEvent>> events;
 
  private:
@@ -345,9 +348,14 @@ class Direct : public StreamConsumer {
   ~Direct() override {
     for (auto& d : flow.data) d.reset();
   }
-  void segment(uint64_t offset, std::string_view bytes) {
+  void segment(uint64_t offset, std::string_view bytes, bool unconfirmed = false) {
     reassembler.on_segment(flow, Direction::kToServer, kIsn + static_cast<uint32_t>(offset),
-                           std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+                           std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+                           unconfirmed);
+  }
+  // The server acknowledges everything before `offset`.
+  void ack(uint64_t offset) {
+    reassembler.on_ack(flow, Direction::kToClient, kIsn + static_cast<uint32_t>(offset));
   }
   void on_stream_data(flow::Flow&, Direction, std::span<const uint8_t> data, uint64_t offset,
                       bool after_gap) override {
@@ -551,6 +559,78 @@ TEST(Reassembler, WithoutHistoryAcknowledgedBytesAreFreed) {
   // A changed resend of acknowledged bytes has nothing left to be compared with.
   h.feed(data_at(c, 2, "XX"));
   EXPECT_EQ(h.count(StreamEvent::kOverlapMismatch), 0);
+}
+
+// Unconfirmed bytes (beyond the receiver's last seen window: the mirror lost its ACKs) wait for
+// an acknowledgement before they are inspected.
+TEST(Reassembler, UnconfirmedBytesWaitForTheirAcknowledgement) {
+  Direct d({.unconfirmed_limit = 4096});
+  d.segment(0, "abc");
+  d.segment(3, "defg", true);
+  d.segment(7, "hij", true);
+  EXPECT_EQ(d.stream, "abc");
+  EXPECT_EQ(d.counter(StreamCounter::kUnconfirmedSegments), 2u);
+  EXPECT_GT(d.counter(StreamCounter::kMemoryBytes), 0u);
+  d.ack(5);  // into the first: it is the receiver's now
+  EXPECT_EQ(d.stream, "abcdefg");
+  d.ack(10);
+  EXPECT_EQ(d.stream, "abcdefghij");
+  EXPECT_EQ(d.counter(StreamCounter::kUnconfirmedForced), 0u);
+  EXPECT_EQ(d.counter(StreamCounter::kUnconfirmedReplaced), 0u);
+  EXPECT_TRUE(d.events.empty());
+}
+
+// Insertion through the hold: a copy the receiver dropped (beyond its window) is held, the real
+// bytes arrive in the window and are inspected; when the acknowledgement comes the held copy
+// loses to them and is reported, never inspected.
+TEST(Reassembler, AnAcknowledgedCopyOutranksAnUnconfirmedOne) {
+  Direct d({.unconfirmed_limit = 4096});
+  d.segment(0, "abc");
+  d.segment(3, "JUNK", true);
+  d.segment(3, "REAL");
+  EXPECT_EQ(d.stream, "abcREAL");
+  d.ack(7);
+  EXPECT_EQ(d.stream, "abcREAL");
+  EXPECT_EQ(d.counter(StreamCounter::kUnconfirmedReplaced), 1u);
+  EXPECT_EQ(d.counter(StreamCounter::kOverlapMismatch), 1u);
+  // Queued (out of order) real bytes win the same way.
+  d.segment(20, "junk!", true);
+  d.segment(20, "real!");
+  d.segment(7, "0123456789abc");
+  d.ack(25);
+  EXPECT_EQ(d.stream, "abcREAL0123456789abcreal!");
+  EXPECT_EQ(d.counter(StreamCounter::kUnconfirmedReplaced), 2u);
+}
+
+// When the ACKs stay lost, more than stream.unconfirmed_limit held bytes are inspected without
+// them, oldest first, so the sensor does not go blind; the flow's end inspects the rest.
+TEST(Reassembler, UnconfirmedBytesBeyondTheLimitAreInspectedWithoutAcknowledgement) {
+  Direct d({.unconfirmed_limit = 1024});
+  const std::string text = letters(3000);
+  d.segment(0, std::string_view(text).substr(0, 100));
+  for (size_t at = 100; at < text.size(); at += 100) {
+    d.segment(at, std::string_view(text).substr(at, 100), true);
+    ASSERT_EQ(d.stream, text.substr(0, d.stream.size()));
+  }
+  // Of the 2,900 held bytes, everything but the last 1,024 (rounded to whole segments).
+  EXPECT_EQ(d.stream.size(), 2000u);
+  EXPECT_EQ(d.counter(StreamCounter::kUnconfirmedForced), 1900u);
+  d.reassembler.on_flow_end(d.flow);
+  EXPECT_EQ(d.stream, text);
+  EXPECT_TRUE(d.events.empty() || d.events.back() == StreamEvent::kEnd);
+}
+
+TEST(Reassembler, GapsAreCountedPerFlowAndDirection) {
+  Harness h;
+  TcpConversation c = conv();
+  h.feed(c.handshake());
+  h.feed(data_at(c, 0, "abc"));
+  h.feed(data_at(c, 10, "xyz"));
+  h.feed(c.segment(false, tf::kAck, 5001, 1014, ""));  // bytes 3-9 lost by the capture
+  ASSERT_EQ(h.stream[0], "abc|xyz");
+  ASSERT_NE(h.last_flow, nullptr);
+  EXPECT_EQ(h.last_flow->gaps[flow::index(Direction::kToServer)], 1);
+  EXPECT_EQ(h.last_flow->gaps[flow::index(Direction::kToClient)], 0);
 }
 
 }  // namespace

@@ -92,6 +92,7 @@ struct Flow {
   uint8_t icmp_reply_code = 0;
   uint8_t tcp_flags[2] = {0, 0};  // TCP flows: the flags seen, by Direction (EVE tcp object)
   uint8_t rule_generation = 0;    // the rule set its detection state belongs to (0: none yet)
+  uint16_t gaps[2] = {0, 0};      // reassembly gaps (bytes the capture lost), by Direction
   TcpTracker tcp;                 // meaningful for TCP flows only
   EndpointTrace endpoint[2];      // by Direction of the endpoint's packets
   std::array<std::unique_ptr<FlowData>, kMaxFlowSlots> data;

@@ -82,6 +82,8 @@ enum class FlowCounter : uint16_t {
   kTcpInvalid,
   kTcpRstIgnored,
   kTcpTtlEvasion,
+  kTcpPawsStale,
+  kTcpUnconfirmed,
   kNotTracked,
   kCount
 };

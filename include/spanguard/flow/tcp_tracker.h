@@ -44,6 +44,11 @@ struct TcpPeer {
   // attacker chooses (see TcpTracker::track).
   uint8_t learned_ttl = 0;
   bool ttl_learned = false;
+  // RFC 7323 timestamps: its first packet carried one (both ends' did: PAWS applies), and the
+  // newest TSval the receiver will have recorded (TS.Recent, §4.3).
+  bool ts_offered = false;
+  bool ts_recent_set = false;
+  uint32_t ts_recent = 0;
   bool seen = false;      // any packet from it
   bool ack_seen = false;  // max_ack/window are meaningful
   bool wscale_offered = false;
@@ -59,6 +64,12 @@ struct TcpTrackResult {
   // Its TTL is lower than its sender's learned one by more than the limit: it may expire before
   // the receiver, so it is not tracked (nor reassembled, nor allowed to close the session).
   bool ttl_evasion = false;
+  // Beyond the receiver's last window the mirror showed, in sequence with its sender: the mirror
+  // lost the receiver's ACKs. Delivered, to be held until acknowledged (stream::Reassembler).
+  bool unconfirmed = false;
+  // RFC 7323 §5 PAWS: its timestamp is older than the one the receiver last recorded, so the
+  // receiver drops it: not tracked, not reassembled (inspected as a packet).
+  bool paws_stale = false;
   uint32_t payload_seq = 0;  // sequence number of the payload's first byte
 };
 
@@ -82,6 +93,11 @@ class TcpTracker {
  private:
   uint32_t syn_bytes(Direction sender) const { return sender_had_syn_[index(sender)] ? 1 : 0; }
   bool in_window(const TcpPeer& sender, const TcpPeer& receiver, uint32_t seq, uint32_t len) const;
+  static bool beyond_window_in_sequence(const TcpPeer& sender, const TcpPeer& receiver,
+                                        uint32_t seq, uint32_t len);
+  bool paws_stale(const TcpPeer& sender, const TcpPeer& receiver,
+                  const decode::PacketView& v) const;
+  static void note_timestamp(TcpPeer& sender, const TcpPeer& receiver, const decode::PacketView& v);
   void note_window(TcpPeer& p, const decode::PacketView& v) const;
   static void learn_ttl(TcpPeer& p, const decode::PacketView& v);
 

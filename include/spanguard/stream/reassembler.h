@@ -29,6 +29,9 @@ struct StreamOptions {
   uint64_t memcap = 512ull << 20;  // queue and retained memory of all flows of a worker
   uint32_t max_queued = 1 << 20;   // out-of-order bytes per direction before the hole is skipped
   uint32_t retain = 64 << 10;      // delivered bytes kept per direction to spot changed resends
+  // Unconfirmed bytes (beyond the receiver's last seen window) held per direction before the
+  // oldest are inspected without an acknowledgement.
+  uint32_t unconfirmed_limit = 32 << 10;
   // Delivered bytes kept per direction, acknowledged or not, for consumers to read behind each
   // chunk (history()): the detector's stream window. The same ring holds them, one copy.
   uint32_t history = 0;
@@ -67,6 +70,9 @@ enum class StreamCounter : uint16_t {
   kMemcapDrops,
   kMemoryBytes,
   kBypassedBytes,
+  kUnconfirmedSegments,
+  kUnconfirmedForced,
+  kUnconfirmedReplaced,
   kCount
 };
 
@@ -78,8 +84,12 @@ class Reassembler {
   Reassembler(const StreamOptions& options, StreamConsumer& consumer);
 
   // A segment the TCP tracker accepted; `seq` is the sequence number of its first payload byte.
+  // `unconfirmed`: it lies beyond the receiver's last window the mirror showed, in sequence with
+  // its sender (flow::TcpTrackResult::unconfirmed): held until the receiver acknowledges it, or
+  // until more than StreamOptions::unconfirmed_limit bytes wait, and never preferred to an
+  // acknowledged copy of the same bytes.
   void on_segment(flow::Flow& flow, flow::Direction dir, uint32_t seq,
-                  std::span<const uint8_t> payload);
+                  std::span<const uint8_t> payload, bool unconfirmed = false);
   // `ack` acknowledges bytes of the opposite direction: anything below it that was never seen was
   // lost to the capture (the receiver has it), so the hole is skipped.
   void on_ack(flow::Flow& flow, flow::Direction acker, uint32_t ack);
@@ -103,6 +113,13 @@ class Reassembler {
   void deliver(flow::Flow& f, flow::Direction d, DirectionState& s, std::span<const uint8_t> bytes,
                bool after_gap);
   void drain(flow::Flow& f, flow::Direction d, DirectionState& s);
+  // Places bytes at stream offset `at`: compared with what was delivered, delivered in order or
+  // queued under `policy`. True when they differed from bytes already there.
+  bool accept(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t at,
+              std::span<const uint8_t> payload, OverlapPolicy policy);
+  // Moves unconfirmed bytes into the stream: those acknowledged, the oldest beyond the limit, or
+  // (`all`) every one.
+  void promote(flow::Flow& f, flow::Direction d, DirectionState& s, bool all);
   void release_bypassed(flow::Flow& f);
   void skip_to(flow::Flow& f, flow::Direction d, DirectionState& s, uint64_t offset);
   DirectionState& state_of(flow::Flow& f, flow::Direction d, uint32_t first_seq);
@@ -113,7 +130,8 @@ class Reassembler {
   StreamOptions options_;
   std::vector<StreamConsumer*> consumers_;
   core::SegmentStore store_;
-  std::vector<uint8_t> scratch_;  // a queued segment straddling two chunks, being delivered
+  std::vector<uint8_t> scratch_;          // a queued segment straddling two chunks, being delivered
+  std::vector<uint8_t> pending_scratch_;  // the same for an unconfirmed one being promoted
   uint64_t memory_ = 0;
   core::Counters<StreamCounter> counters_;
 };
