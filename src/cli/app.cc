@@ -216,6 +216,10 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
 
 // What a run's outputs need kept alive while it lasts.
 struct RunOutputs {
+  // The stream's last events go to the EVE file as it closes: closed before `eve` goes.
+  ~RunOutputs() {
+    if (alerts != nullptr) alerts->close();
+  }
   std::atomic<pipeline::Engine*> engine{nullptr};  // heartbeats read its counters once it exists
   std::unique_ptr<output::AlertStream> alerts;     // destroyed last of these: it reads `engine`
   std::unique_ptr<output::EveWriter> eve;
@@ -238,6 +242,7 @@ pipeline::WorkerOutputs open_outputs(const core::Config& config, const CommonOpt
       const pipeline::Engine* e = engine->load();
       return e != nullptr ? e->counters() : core::CounterSnapshot{};
     });
+    run.alerts->mirror_to(run.eve.get());  // the output thread prints the EVE lines too
   }
   pipeline::WorkerOutputs outputs;  // members left out keep their defaults
   outputs.eve = run.eve.get();

@@ -1,5 +1,5 @@
 // The "output" configuration section, the stream's counters, and AlertStream's life cycle: load
-// the spool, start the output thread, drain and spool at close.
+// the spool, start the output thread, hand events to it, drain and spool at close.
 #include "spanguard/output/alert_stream.h"
 
 #include <sys/random.h>
@@ -8,12 +8,16 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <stdexcept>
+#include <thread>
 #include <utility>
 
+#include "event_handoff.h"
 #include "outbox.h"
 #include "spanguard/core/error.h"
 #include "spanguard/core/log.h"
 #include "spanguard/output/envelope.h"
+#include "spanguard/output/eve_writer.h"
 #include "spanguard/output/stream_url.h"
 #include "spool.h"
 #include "stream_connection.h"
@@ -89,6 +93,14 @@ constexpr core::Param kParams[] = {
      .help = "Unacknowledged events kept in memory; beyond it events go to the spool",
      .min = 1,
      .max = 16777216},
+    {.name = "handoff_size",
+     .type = core::ParamType::kInt,
+     .default_value = "4096",
+     .help = "Events each worker may have in flight to the output thread (which serializes and "
+             "spools them); beyond it a live worker drops the event, counted in "
+             "output.dropped_handoff, rather than wait (a replay waits)",
+     .min = 16,
+     .max = 1048576},
     {.name = "drain_timeout",
      .type = core::ParamType::kDuration,
      .default_value = "5s",
@@ -189,7 +201,10 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"acked", "events the collector acknowledged"},
     {"spooled", "events written to the disk spool"},
     {"spool_loaded", "events an earlier run left in the spool, loaded at start"},
-    {"dropped", "events lost: queue and spool full, no spool, or larger than max_frame"},
+    {"dropped", "events lost: hand-off, queue and spool full, no spool, or larger than max_frame"},
+    {"dropped_handoff",
+     "of dropped: events a worker could not hand to the output thread, its ring full "
+     "(never numbered)"},
     {"heartbeats", "heartbeats sent"},
     {"connections", "connections established (connect or accept)"},
     {"reconnects", "connections established after an earlier one ended"},
@@ -288,6 +303,7 @@ AlertStreamOptions alert_stream_options(const core::Config& config, std::string 
   o.spool_max_bytes = config.get("output.spool.max_bytes").as_bytes();
   o.spool_fsync = fsync_policy(config.get("output.spool.fsync").as_string());
   o.queue_size = static_cast<size_t>(config.get("output.queue_size").as_int());
+  o.handoff_size = static_cast<size_t>(config.get("output.handoff_size").as_int());
   o.drain_timeout = config.get("output.drain_timeout").as_duration();
   o.heartbeat_interval = config.get("output.heartbeat_interval").as_duration();
   o.max_frame = config.get("output.max_frame").as_bytes();
@@ -323,8 +339,9 @@ AlertStream::AlertStream(AlertStreamOptions options, CounterSource counters)
     spool_ = std::make_unique<Spool>(options_.spool_dir, options_.spool_max_bytes,
                                      options_.spool_fsync, options_.max_frame);
   }
+  handoff_ = std::make_unique<EventHandoff>(options_.handoff_size);
   outbox_ = std::make_unique<Outbox>(hello, options_.queue_size, options_.max_frame, spool_.get(),
-                                     counters_);
+                                     *handoff_, counters_);
   if (spool_ != nullptr) {
     std::vector<SpooledRun> earlier = spool_->load();
     if (!earlier.empty()) {
@@ -338,18 +355,71 @@ AlertStream::AlertStream(AlertStreamOptions options, CounterSource counters)
     }
     outbox_->adopt(std::move(earlier));
   }
-  connection_ =
-      std::make_unique<StreamConnection>(options_, *outbox_, counters_, std::move(counters));
+  connection_ = std::make_unique<StreamConnection>(
+      options_, *outbox_, *handoff_, [this](size_t limit) { return take_in(limit); }, counters_,
+      std::move(counters));
   core::logger("output")->info("alert stream: run {} of sensor {}", run_id_, options_.sensor_id);
   thread_ = std::thread([this] { connection_->run(); });
 }
 
 AlertStream::~AlertStream() { close(); }
 
+template <typename Push>
+uint64_t AlertStream::publish_with(v1::Envelope& event, bool wake, Push&& push) {
+  const auto body = event.body_case();
+  if (body != v1::Envelope::kAlert && body != v1::Envelope::kResetReport &&
+      body != v1::Envelope::kFlow && body != v1::Envelope::kApp) {
+    throw std::invalid_argument(
+        "AlertStream::publish takes alerts, reset reports, flows and application records");
+  }
+  const EventHandoff::Result r = push([](v1::Envelope& e, uint64_t seq) { set_event_seq(e, seq); });
+  switch (r.status) {
+    case EventHandoff::Status::kQueued:
+    case EventHandoff::Status::kFull:  // the output thread counts it
+      if (wake) connection_->notify();
+      break;
+    case EventHandoff::Status::kClosed:
+      outbox_->count_late(1);
+      break;
+  }
+  return r.seq;
+}
+
 uint64_t AlertStream::publish(v1::Envelope& event) {
-  const uint64_t seq = outbox_->publish(event);
-  connection_->notify();
-  return seq;
+  return publish_with(
+      event, true, [&](auto number) { return handoff_->copy(event, HandoffFull::kWait, number); });
+}
+
+uint64_t AlertStream::hand_off(v1::Envelope& event, HandoffFull when_full) {
+  // No wake-up: the output thread looks at the hand-off every few milliseconds by itself.
+  return publish_with(event, false,
+                      [&](auto number) { return handoff_->take(event, when_full, number); });
+}
+
+void AlertStream::mirror_to(EveWriter* eve) { eve_.store(eve, std::memory_order_release); }
+
+size_t AlertStream::take_in(size_t limit) {
+  outbox_->count_handoff_drops(handoff_->take_full_drops());
+  EveWriter* eve = eve_.load(std::memory_order_acquire);
+  const size_t n = handoff_->drain(
+      [&](const v1::Envelope& event) {
+        outbox_->accept(event);
+        if (eve != nullptr) eve->write(*event_body(event));
+      },
+      limit);
+  // Caught up: what was printed reaches a SIEM tailing the EVE file within milliseconds.
+  if (n > 0 && eve != nullptr && !handoff_->pending()) eve->flush();
+  return n;
+}
+
+bool AlertStream::settle(core::Duration timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (handoff_->drained() == handoff_->numbered() && handoff_->drops_taken()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    connection_->notify();
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
 }
 
 bool AlertStream::wait_acked(core::Duration timeout) {
@@ -373,6 +443,9 @@ void AlertStream::close() {
   }
   connection_->stop();
   if (thread_.joinable()) thread_.join();
+  // This thread is the hand-off's consumer now: every event handed off before goes in.
+  handoff_->close();
+  take_in(SIZE_MAX);
   outbox_->persist();
 }
 
@@ -391,6 +464,7 @@ AlertStream::Stats AlertStream::stats() const {
   s.spooled = counters_.get(C::kSpooled);
   s.spool_loaded = counters_.get(C::kSpoolLoaded);
   s.dropped = counters_.get(C::kDropped);
+  s.dropped_handoff = counters_.get(C::kDroppedHandoff);
   s.heartbeats = counters_.get(C::kHeartbeats);
   s.connections = counters_.get(C::kConnections);
   s.reconnects = counters_.get(C::kReconnects);

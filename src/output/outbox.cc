@@ -1,10 +1,10 @@
-// Ordering, spilling and acknowledgement of the alert stream's events. One mutex guards it all:
-// publishes are short (number, serialize, append), and the output thread holds it only while it
-// copies frames out or applies an acknowledgement.
+// Spilling and acknowledgement of the alert stream's events. One mutex guards it all; workers
+// never take it (they hand events off, event_handoff.h): the output thread holds it while it takes
+// an event in, copies frames out or applies an acknowledgement, other threads only to wait for
+// acknowledgements or to close.
 #include "outbox.h"
 
 #include <algorithm>
-#include <stdexcept>
 
 #include "spanguard/core/log.h"
 #include "spanguard/core/time.h"
@@ -21,10 +21,11 @@ constexpr int64_t kDropLogIntervalNs = 10'000'000'000;
 }  // namespace
 
 Outbox::Outbox(v1::Hello current, size_t queue_size, uint64_t max_frame, Spool* spool,
-               core::Counters<AlertStreamCounter>& counters)
+               const EventHandoff& handoff, core::Counters<AlertStreamCounter>& counters)
     : queue_size_(std::max<size_t>(queue_size, 1)),
       max_frame_(max_frame),
       spool_(spool),
+      handoff_(handoff),
       counters_(counters),
       read_frames_(max_frame) {
   auto run = std::make_unique<Run>();
@@ -73,6 +74,7 @@ void Outbox::drop_locked(uint64_t n, const char* why) {
   if (n == 0) return;
   counters_.inc(C::kDropped, n);
   unreported_drops_ += n;
+  acked_cv_.notify_all();  // a dropped event is no longer waited for
   drops_since_log_ += n;
   // Rate-limited: a dead collector under load would otherwise log once per alert.
   const int64_t now = core::monotonic_ns();
@@ -85,28 +87,36 @@ void Outbox::drop_locked(uint64_t n, const char* why) {
   }
 }
 
-uint64_t Outbox::publish(v1::Envelope& event) {
-  const auto body = event.body_case();
-  if (body != v1::Envelope::kAlert && body != v1::Envelope::kResetReport &&
-      body != v1::Envelope::kFlow && body != v1::Envelope::kApp) {
-    throw std::invalid_argument(
-        "AlertStream::publish takes alerts, reset reports, flows and application records");
-  }
+void Outbox::count_handoff_drops(uint64_t n) {
+  if (n == 0) return;
   std::lock_guard lock(mutex_);
-  const uint64_t seq = next_seq_++;
-  set_event_seq(event, seq);
+  counters_.inc(C::kPublished, n);
+  counters_.inc(C::kDroppedHandoff, n);
+  drop_locked(n, "a worker's hand-off queue to the output thread was full (output.handoff_size)");
+}
+
+void Outbox::count_late(uint64_t n) {
+  std::lock_guard lock(mutex_);
+  counters_.inc(C::kPublished, n);
+  drop_locked(n, "published after the stream was closed");
+}
+
+void Outbox::accept(const v1::Envelope& event) {
+  std::lock_guard lock(mutex_);
+  const uint64_t seq = event_seq(event);
   counters_.inc(C::kPublished);
   Run& run = current();
   run.last = seq;
   if (closed_) {
     drop_locked(1, "published after the stream was closed");
-    return seq;
+    return;
   }
-  std::string frame;
+  std::string& frame = frame_;
+  frame.clear();
   append_frame(event, frame);
   if (frame.size() > max_frame_) {
     drop_locked(1, "an event larger than output.max_frame");
-    return seq;
+    return;
   }
   Segment* tail = run.segments.empty() ? nullptr : run.segments.back().get();
   // Once spilling, stay on disk until memory has drained to half: alternating on every ack would
@@ -120,7 +130,7 @@ uint64_t Outbox::publish(v1::Envelope& event) {
       tail = run.segments.back().get();
       tail->first_seq = seq;
     }
-    tail->memory.push_back(Frame{seq, std::move(frame)});
+    tail->memory.push_back(Frame{seq, frame});
     tail->last_seq = seq;
     ++tail->events;
     ++memory_events_;
@@ -130,7 +140,6 @@ uint64_t Outbox::publish(v1::Envelope& event) {
   } else {
     drop_locked(1, "the queue is full and there is no spool (output.spool.dir)");
   }
-  return seq;
 }
 
 void Outbox::spool_locked(Run& run, uint64_t seq, const std::string& frame) {
@@ -355,7 +364,9 @@ void Outbox::restore_unreported_drops(uint64_t n) {
 }
 
 bool Outbox::all_acked_locked() const {
-  return std::all_of(runs_.begin(), runs_.end(), [](const auto& r) { return r->segments.empty(); });
+  // An event still in the hand-off is not acknowledged either.
+  return runs_.back()->last == handoff_.numbered() &&
+         std::all_of(runs_.begin(), runs_.end(), [](const auto& r) { return r->segments.empty(); });
 }
 
 bool Outbox::all_acked() const {

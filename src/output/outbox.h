@@ -1,7 +1,7 @@
 // The alert stream's unacknowledged events, in send order: earlier runs' spooled segments, then
-// this run's segments, each held in memory (up to queue_size events) or in a spool file. Workers
-// publish into it; the output thread reads frames out of it, and acknowledgements free it.
-// Internal to the output module.
+// this run's segments, each held in memory (up to queue_size events) or in a spool file. The
+// output thread takes the workers' events in from the EventHandoff (serializing and spooling
+// them), reads frames out of it, and acknowledgements free it. Internal to the output module.
 #pragma once
 
 #include <chrono>
@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "event_handoff.h"
 #include "spanguard/core/counters.h"
 #include "spanguard/output/alert_stream.h"
 #include "spanguard/output/framing.h"
@@ -23,9 +24,10 @@ namespace spanguard::output {
 
 class Outbox {
  public:
-  // `spool` may be null (memory only); it must outlive the outbox.
+  // `spool` may be null (memory only); it must outlive the outbox, and so must `handoff`, whose
+  // numbered events count as unacknowledged until they are taken in.
   Outbox(v1::Hello current, size_t queue_size, uint64_t max_frame, Spool* spool,
-         core::Counters<AlertStreamCounter>& counters);
+         const EventHandoff& handoff, core::Counters<AlertStreamCounter>& counters);
   ~Outbox();
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
@@ -33,8 +35,15 @@ class Outbox {
   // Earlier runs' segments (from Spool::load), sent before this run's events.
   void adopt(std::vector<SpooledRun> runs);
 
-  // Any thread. See AlertStream::publish.
-  uint64_t publish(v1::Envelope& event);
+  // The consumer of the hand-off (the output thread; the closing thread once it has stopped).
+  // Takes one numbered event, in seq order: serialized, then held in memory or spooled, or
+  // dropped (see AlertStream::publish).
+  void accept(const v1::Envelope& event);
+  // Events the hand-off dropped before numbering them (a full ring): counted as published and
+  // dropped, and reported in the next Heartbeat.
+  void count_handoff_drops(uint64_t n);
+  // Any thread: an event published after close(), counted as published and dropped.
+  void count_late(uint64_t n);
 
   // --- Output thread.
   // A new connection: appends this run's Hello to `out`; sending restarts at the oldest
@@ -94,12 +103,12 @@ class Outbox {
   const size_t queue_size_;
   const uint64_t max_frame_;
   Spool* spool_;
+  const EventHandoff& handoff_;
   core::Counters<AlertStreamCounter>& counters_;
 
   mutable std::mutex mutex_;
   std::condition_variable acked_cv_;
   std::deque<std::unique_ptr<Run>> runs_;  // earlier runs first; this run last, always present
-  uint64_t next_seq_ = 1;
   size_t memory_events_ = 0;
   uint64_t unreported_drops_ = 0;
   bool closed_ = false;
@@ -114,6 +123,7 @@ class Outbox {
   uint64_t read_offset_ = 0;
   FrameReader read_frames_;
   v1::Envelope scratch_;
+  std::string frame_;  // accept()'s serialization buffer
 };
 
 }  // namespace spanguard::output

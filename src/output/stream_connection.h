@@ -7,12 +7,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "event_handoff.h"
 #include "outbox.h"
 #include "spanguard/output/alert_stream.h"
 #include "spanguard/output/framing.h"
@@ -25,13 +27,17 @@ namespace spanguard::output {
 class StreamConnection {
  public:
   using Clock = std::chrono::steady_clock;
+  // Takes up to n events from the hand-off into the outbox (AlertStream::take_in); returns how
+  // many it took.
+  using TakeIn = std::function<size_t(size_t n)>;
 
   // Loads the TLS credentials for a tls:// URL (throws core::ConfigError) and binds the listen
   // address, if any (throws core::RuntimeError). A tcp:// URL beyond the loopback address throws
   // core::ConfigError unless options.insecure. `source` supplies heartbeat counters; the stream's
   // own are added when it does not hold them.
-  StreamConnection(const AlertStreamOptions& options, Outbox& outbox,
-                   core::Counters<AlertStreamCounter>& counters, AlertStream::CounterSource source);
+  StreamConnection(const AlertStreamOptions& options, Outbox& outbox, const EventHandoff& handoff,
+                   TakeIn take_in, core::Counters<AlertStreamCounter>& counters,
+                   AlertStream::CounterSource source);
   StreamConnection(const StreamConnection&) = delete;
   StreamConnection& operator=(const StreamConnection&) = delete;
 
@@ -39,7 +45,7 @@ class StreamConnection {
   void run();
   // Any thread.
   void stop();
-  // Any thread, after a publish: wakes the output thread if it is waiting for events.
+  // Any thread, after a hand-off: wakes the output thread if it is asleep.
   void notify() {
     if (idle_.load() && idle_.exchange(false)) wake();
   }
@@ -72,6 +78,8 @@ class StreamConnection {
 
   const AlertStreamOptions& options_;
   Outbox& outbox_;
+  const EventHandoff& handoff_;
+  TakeIn take_in_;
   core::Counters<AlertStreamCounter>& counters_;
   AlertStream::CounterSource source_;
   std::optional<StreamUrl> connect_url_;

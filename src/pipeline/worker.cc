@@ -2,6 +2,7 @@
 #include "spanguard/pipeline/worker.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "spanguard/applayer/registry.h"
 #include "spanguard/core/log.h"
@@ -77,6 +78,12 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
                            *outputs.respond, static_cast<respond::ResponseSink&>(*this))
                      : nullptr),
       flows_(flow::flow_options(config), this) {
+  if (outputs.alerts != nullptr && outputs.eve != nullptr &&
+      outputs.alerts->eve_mirror() != outputs.eve) {
+    throw std::logic_error(
+        "pipeline: with an alert stream, the EVE file is written by it "
+        "(AlertStream::mirror_to)");
+  }
   if (start_rules_ != nullptr) adopt_rules(start_rules_);
   adopted_version_.store(rules_version_, std::memory_order_release);
 }
@@ -152,7 +159,8 @@ void Worker::on_batch_end() {
   if (responder_) responder_->flush();
   emit_pending_alerts();
   // Live, a SIEM tails the EVE file: what this batch wrote is flushed now (only when it wrote).
-  if (live_ && outputs_.eve != nullptr) outputs_.eve->flush();
+  // With an alert stream the output thread writes and flushes it.
+  if (live_ && outputs_.eve != nullptr && outputs_.alerts == nullptr) outputs_.eve->flush();
 }
 
 void Worker::on_idle(core::Timestamp now) {
@@ -160,7 +168,7 @@ void Worker::on_idle(core::Timestamp now) {
   if (query_posted_.load(std::memory_order_relaxed)) answer_query();
   if (responder_) responder_->on_idle(now);
   emit_pending_alerts();
-  if (outputs_.eve != nullptr) outputs_.eve->flush();
+  if (outputs_.eve != nullptr && outputs_.alerts == nullptr) outputs_.eve->flush();
   flows_.advance_time(now);
   if (responder_) responder_->flush();  // the second side of resets made by idle policies
   defrag_.expire(now);
@@ -247,13 +255,16 @@ void Worker::on_stream_data(flow::Flow& flow, flow::Direction dir, std::span<con
 
 uint64_t Worker::emit(v1::Envelope& event) {
   output::set_host(event, host_);
-  uint64_t seq;
   if (outputs_.alerts != nullptr) {
-    seq = outputs_.alerts->publish(event);  // never waits for the network
-  } else {
-    seq = next_event_seq();
-    output::set_event_seq(event, seq);
+    // Numbered and moved to the output thread, which serializes it, queues or spools it and
+    // prints it to the EVE file (AlertStream::mirror_to): nothing here waits for the network or a
+    // disk, and `event` is left empty. Offline, a full hand-off waits instead of dropping:
+    // reading the capture file waits with it, nothing is lost.
+    return outputs_.alerts->hand_off(
+        event, live_ ? output::HandoffFull::kDrop : output::HandoffFull::kWait);
   }
+  const uint64_t seq = next_event_seq();
+  output::set_event_seq(event, seq);
   if (outputs_.eve != nullptr) outputs_.eve->write(*output::event_body(event));
   return seq;
 }

@@ -14,6 +14,7 @@
 
 #include "spanguard/collector/collector.h"
 #include "spanguard/core/error.h"
+#include "spanguard/output/eve_writer.h"
 #include "stream_test_peer.h"
 
 namespace spanguard::output {
@@ -364,6 +365,7 @@ TEST(AlertStream, ACollectorThatNeverReadsNeverBlocksPublishing) {
     stream.publish(e);
   }
   const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(stream.settle(10s));  // the output thread has taken every event in
   std::printf(
       "publishing %llu events with the collector not reading: %lld ms\n",
       static_cast<unsigned long long>(kCount),
@@ -414,13 +416,111 @@ TEST(AlertStream, WithoutASpoolOverflowIsDroppedAndCounted) {
     auto e = make_alert(i);
     stream.publish(e);
   }
+  ASSERT_TRUE(stream.settle(5s));
   EXPECT_EQ(stream.stats().queued, 10u);
   EXPECT_EQ(stream.stats().dropped, 15u);
   stream.close();  // the ten in memory have nowhere to go
   EXPECT_EQ(stream.stats().dropped, 25u);
   auto late = make_alert(99);
-  EXPECT_EQ(stream.publish(late), 26u);
+  EXPECT_EQ(stream.publish(late), 0u);  // not numbered: nothing will send it
   EXPECT_EQ(stream.stats().dropped, 26u);
+  EXPECT_EQ(stream.stats().published, 26u);
+}
+
+TEST(AlertStream, EveryEventHandedOffBeforeCloseIsSpooledForTheNextRun) {
+  TempDir dir;
+  const std::string spool = dir.file("spool");
+  std::string dead_url;
+  {
+    Listener l(parse_stream_url("tcp://127.0.0.1:0", "test", UrlUse::kListen));
+    dead_url = l.url();
+  }
+  constexpr uint32_t kThreads = 3, kEach = 4000;
+  std::string first_run;
+  {
+    auto options = options_to(dead_url);
+    options.spool_dir = spool;
+    options.drain_timeout = 0ms;
+    options.queue_size = 500;
+    options.handoff_size = 64;  // producers wait for the output thread many times over
+    AlertStream stream(options);
+    first_run = stream.run_id();
+    std::vector<std::thread> workers;
+    for (uint32_t t = 0; t < kThreads; ++t) {
+      workers.emplace_back([&, t] {
+        for (uint32_t i = 0; i < kEach; ++i) {
+          auto e = make_alert(t * kEach + i);
+          EXPECT_NE(stream.hand_off(e, HandoffFull::kWait), 0u);
+        }
+      });
+    }
+    for (auto& w : workers) w.join();
+    stream.close();  // at once: some events are still in the hand-off
+    const auto s = stream.stats();
+    EXPECT_EQ(s.published, kThreads * kEach);
+    EXPECT_EQ(s.dropped, 0u);
+    EXPECT_EQ(s.dropped_handoff, 0u);
+    EXPECT_EQ(s.spooled, kThreads * kEach);
+  }
+  LocalCollector collector({"tcp://127.0.0.1:0"}, dir.file("eve.json"));
+  auto options = options_to(collector.url());
+  options.spool_dir = spool;
+  AlertStream stream(options);
+  ASSERT_TRUE(stream.wait_acked(20s));
+  expect_in_order(read_alerts(dir.file("eve.json")), first_run, kThreads * kEach);
+}
+
+TEST(AlertStream, HandingOffNeverWaitsForACollectorThatNeverReadsNorForAFullSpool) {
+  TempDir dir;
+  Listener fake(parse_stream_url("tcp://127.0.0.1:0", "test", UrlUse::kListen));
+  auto options = options_to(fake.url());
+  options.queue_size = 100;
+  options.spool_dir = dir.file("spool");
+  options.spool_max_bytes = 65536;  // full after a few hundred events
+  options.heartbeat_interval = 50ms;
+  options.drain_timeout = 0ms;
+  AlertStream stream(options);
+  RawPeer peer = RawPeer::accept(fake);  // accepted, then not read from
+  ASSERT_TRUE(peer.valid());
+  constexpr uint64_t kCount = 50'000;
+  uint64_t numbered = 0;
+  for (uint64_t i = 1; i <= kCount; ++i) {
+    auto e = make_alert(static_cast<uint32_t>(i));
+    if (stream.hand_off(e, HandoffFull::kDrop) != 0) ++numbered;  // every call returns
+  }
+  ASSERT_TRUE(stream.settle(10s));
+  const auto s = stream.stats();
+  EXPECT_EQ(s.published, kCount);
+  EXPECT_EQ(s.dropped_handoff, kCount - numbered);
+  EXPECT_LE(s.queued, 100u);
+  EXPECT_LE(s.spool_bytes, 65536u);
+  EXPECT_GT(s.dropped, kCount / 2);  // the spool is full: most are dropped, on the output thread
+  EXPECT_EQ(s.queued + s.spooled + s.dropped, kCount);
+}
+
+TEST(AlertStream, MirrorsEveryEventToTheEveFileInSeqOrder) {
+  TempDir dir;
+  auto options = options_to("tcp://127.0.0.1:9");
+  options.drain_timeout = 0ms;
+  constexpr uint32_t kThreads = 3, kEach = 1000;
+  {
+    EveWriter eve(dir.file("mirror.json"));
+    AlertStream stream(options);
+    stream.mirror_to(&eve);
+    std::vector<std::thread> workers;
+    for (uint32_t t = 0; t < kThreads; ++t) {
+      workers.emplace_back([&] {
+        for (uint32_t i = 0; i < kEach; ++i) {
+          auto e = make_alert(i);
+          stream.hand_off(e, HandoffFull::kWait);
+        }
+      });
+    }
+    for (auto& w : workers) w.join();
+    stream.close();
+  }
+  // The sensor's own EVE file, as EveWriter::write prints events: no run id (the collector's has).
+  expect_in_order(read_alerts(dir.file("mirror.json")), "", kThreads * kEach);
 }
 
 TEST(AlertStream, ListenModeServesASubscriber) {

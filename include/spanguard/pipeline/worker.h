@@ -36,7 +36,9 @@ struct WorkerOutputs {
   const RuleSlot* rules = nullptr;
   respond::ResponseContext* respond = nullptr;  // resets for reject/drop rules (none: off)
   std::atomic<uint64_t>* event_seq = nullptr;   // numbers the run's events across workers
-  output::AlertStream* alerts = nullptr;  // --alerts: the SIEM stream, which then numbers events
+  // --alerts: the SIEM stream, which then numbers events; with `eve` too, it prints them there
+  // (AlertStream::mirror_to(eve) before the workers are built).
+  output::AlertStream* alerts = nullptr;
   // Runs before each frame is processed; for tests of failure handling (it may throw).
   std::function<void(const capture::Frame&)> before_frame = nullptr;
 };
