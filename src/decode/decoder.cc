@@ -936,14 +936,76 @@ uint64_t hash_address(const core::IpAddress& a, uint64_t seed) {
   return mix64(mix64(words[0] ^ seed) ^ words[1] ^ static_cast<uint64_t>(a.family()));
 }
 
+// Addresses only, combined commutatively: both directions and all fragments of a datagram agree.
+uint32_t pair_hash(const core::IpAddress& src, const core::IpAddress& dst, uint64_t seed) {
+  const uint64_t a = hash_address(src, seed);
+  const uint64_t b = hash_address(dst, seed);
+  return static_cast<uint32_t>(mix64((a + b) ^ (a * b) ^ seed) >> 32);
+}
+
 }  // namespace
 
 uint32_t worker_hash(const PacketView& view, uint64_t seed) {
   if (!view.is_ip()) return 0;
-  // Addresses only, combined commutatively: both directions and all fragments of a datagram agree.
-  const uint64_t a = hash_address(view.src_ip(), seed);
-  const uint64_t b = hash_address(view.dst_ip(), seed);
-  return static_cast<uint32_t>(mix64((a + b) ^ (a * b) ^ seed) >> 32);
+  return pair_hash(view.src_ip(), view.dst_ip(), seed);
+}
+
+namespace {
+
+// Whether the full decoder would look inside this UDP datagram for a tunnelled packet.
+bool tunnel_port(const DecoderOptions& o, uint16_t sport, uint16_t dport) {
+  if (!o.decode_tunnels) return false;
+  return dport == o.vxlan_port || (o.teredo && (sport == 3544 || dport == 3544));
+}
+
+}  // namespace
+
+std::optional<uint32_t> quick_worker_hash(LinkType link, const uint8_t* data, uint32_t caplen,
+                                          const DecoderOptions& options, uint64_t seed) {
+  uint32_t at = 0;
+  uint16_t type = 0;
+  if (link == LinkType::kEthernet) {
+    if (caplen < 14) return std::nullopt;
+    type = load16(data + 12);
+    at = 14;
+    for (int tags = 0; type == 0x8100 || type == 0x88a8 || type == 0x9100; ++tags) {
+      if (tags == kMaxVlanTags || caplen < at + 4) return std::nullopt;
+      type = load16(data + at + 2);
+      at += 4;
+    }
+  } else if (link == LinkType::kRawIp && caplen > 0) {
+    type = (data[0] >> 4) == 6 ? 0x86dd : 0x0800;
+  } else {
+    return std::nullopt;
+  }
+  const uint8_t* ip = data + at;
+  const uint32_t left = caplen - at;
+  if (type == 0x0800) {
+    if (left < 20 || (ip[0] >> 4) != 4) return std::nullopt;
+    const uint32_t ihl = (ip[0] & 0x0f) * 4u;
+    const bool fragment = (load16(ip + 6) & 0x3fff) != 0;
+    const uint8_t proto = ip[9];
+    const uint32_t total = load16(ip + 2);
+    if (ihl < 20 || fragment || total < ihl || total > left) return std::nullopt;
+    if (proto == ip_proto::kUdp) {
+      if (left < ihl + 4 || tunnel_port(options, load16(ip + ihl), load16(ip + ihl + 2)))
+        return std::nullopt;
+    } else if (proto != ip_proto::kTcp && proto != ip_proto::kIcmp) {
+      return std::nullopt;
+    }
+    return pair_hash(core::IpAddress::v4(ip + 12), core::IpAddress::v4(ip + 16), seed);
+  }
+  if (type == 0x86dd) {
+    if (left < 40 || (ip[0] >> 4) != 6 || load16(ip + 4) > left - 40) return std::nullopt;
+    const uint8_t next = ip[6];
+    if (next == ip_proto::kUdp) {
+      if (left < 44 || tunnel_port(options, load16(ip + 40), load16(ip + 42))) return std::nullopt;
+    } else if (next != ip_proto::kTcp && next != ip_proto::kIcmpv6) {
+      return std::nullopt;  // extension headers, tunnels: the decoder decides
+    }
+    return pair_hash(core::IpAddress::v6(ip + 8), core::IpAddress::v6(ip + 24), seed);
+  }
+  return std::nullopt;
 }
 
 }  // namespace spanguard::decode

@@ -1350,4 +1350,74 @@ TEST(Decoder, WorkerHashIsSymmetricAndSeeded) {
 }
 
 }  // namespace
+// The dispatcher hashes the common shapes of frame without decoding them: where the quick hash
+// answers it must be worker_hash()'s answer (a flow whose frames took both paths would otherwise
+// be split), and it must leave to the decoder every frame whose hash the decoder takes from
+// elsewhere (a tunnel's inner packet) or could not vouch for.
+TEST(Decoder, QuickWorkerHashIsWorkerHashOrDefers) {
+  const DecoderOptions options;
+  struct Case {
+    const char* what;
+    Bytes frame;
+    LinkType link;
+    bool quick;
+  };
+  const std::vector<Case> cases = {
+      {"tcp", FrameBuilder().ethernet().ipv4(kA, kB).tcp(1000, 80).payload("x").build(),
+       LinkType::kEthernet, true},
+      {"udp", FrameBuilder().ethernet().ipv4(kB, kA).udp(53, 40000).payload("q").build(),
+       LinkType::kEthernet, true},
+      {"icmp", FrameBuilder().ethernet().ipv4(kA, kB).icmp(8, 0).build(), LinkType::kEthernet,
+       true},
+      {"vlan", FrameBuilder().ethernet().vlan(10).ipv4(kA, kB).tcp(1, 2).build(),
+       LinkType::kEthernet, true},
+      {"qinq", FrameBuilder().ethernet().vlan(10, 0x88a8).vlan(20).ipv6(kA6, kB6).tcp(1, 2).build(),
+       LinkType::kEthernet, true},
+      {"ipv6 icmp", FrameBuilder().ethernet().ipv6(kB6, kA6).icmp(128, 0).build(),
+       LinkType::kEthernet, true},
+      {"raw", FrameBuilder().ipv4(kA, kB).tcp(1, 2).build(), LinkType::kRawIp, true},
+      {"fragment",
+       FrameBuilder()
+           .ethernet()
+           .ipv4(kA, kB, {.dont_fragment = false, .fragment_offset = 8})
+           .payload("x")
+           .build(),
+       LinkType::kEthernet, false},
+      {"ipv6 extension",
+       FrameBuilder().ethernet().ipv6(kA6, kB6, {.extensions = {{.type = 0}}}).tcp(1, 2).build(),
+       LinkType::kEthernet, false},
+      {"vxlan",
+       FrameBuilder()
+           .ethernet()
+           .ipv4(kA, kB)
+           .udp(50000, 4789)
+           .vxlan(7)
+           .ethernet()
+           .ipv4("198.51.100.7", "198.51.100.8")
+           .tcp(1, 2)
+           .build(),
+       LinkType::kEthernet, false},
+      {"gre", FrameBuilder().ethernet().ipv4(kA, kB).gre().ipv4(kB, kA).tcp(1, 2).build(),
+       LinkType::kEthernet, false},
+      {"cooked", FrameBuilder().sll().ipv4(kA, kB).tcp(1, 2).build(), LinkType::kLinuxSll, false},
+      {"truncated",
+       [] {
+         Bytes f = FrameBuilder().ethernet().ipv4(kA, kB).tcp(1, 2).build();
+         f.resize(30);
+         return f;
+       }(),
+       LinkType::kEthernet, false},
+  };
+  for (const Case& c : cases) {
+    const std::optional<uint32_t> quick = quick_worker_hash(
+        c.link, c.frame.data(), static_cast<uint32_t>(c.frame.size()), options, 7);
+    EXPECT_EQ(quick.has_value(), c.quick) << c.what;
+    if (!quick) continue;
+    Decoder d(options);
+    PacketView v;
+    ASSERT_EQ(run(d, c.frame, v, c.link), DecodeStatus::kOk) << c.what;
+    EXPECT_EQ(*quick, worker_hash(v, 7)) << c.what;
+  }
+}
+
 }  // namespace spanguard::decode

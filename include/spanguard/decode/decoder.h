@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "spanguard/core/config.h"
 #include "spanguard/core/counters.h"
@@ -171,5 +172,11 @@ class Decoder {
 // Symmetric hash of the packet's addresses (both directions and every fragment of a datagram land
 // on the same worker), keyed with `seed` so crafted addresses cannot aim at one worker.
 uint32_t worker_hash(const PacketView& view, uint64_t seed);
+// worker_hash() of the frame without decoding it, for the common shapes (Ethernet with up to two
+// VLAN tags or raw IP; IPv4 or IPv6 carrying TCP, UDP or ICMP, no fragment, no extension header,
+// no tunnel the decoder would open with `options`); nullopt for the rest, which the caller decodes.
+// Where it answers, the answer is worker_hash()'s.
+std::optional<uint32_t> quick_worker_hash(LinkType link, const uint8_t* data, uint32_t caplen,
+                                          const DecoderOptions& options, uint64_t seed);
 
 }  // namespace spanguard::decode
