@@ -120,11 +120,14 @@ class Recorder : public stream::StreamConsumer {
   DirectionLog& state(const flow::Flow& f, Direction d) { return at(flow_index(f), d); }
 
   // Offset 0 is the first byte of a segment fed so far (the sender's first one here: there is no
-  // handshake); the right one is the one whose bytes the first delivery carries.
+  // handshake); the right one is the one whose bytes the first delivery carries. That delivery
+  // may start inside a segment (after an acknowledged hole was skipped, the rest of a resent
+  // segment), or at a segment's first byte.
   static uint32_t find_base(Direction d, const DirectionLog& s, std::span<const uint8_t> data,
                             uint64_t offset) {
-    for (const uint32_t seq : s.fed_seqs) {
-      const uint32_t base = seq - static_cast<uint32_t>(offset);
+    std::vector<uint32_t> candidates = s.fed_seqs;
+    for (const uint32_t seq : s.fed_seqs) candidates.push_back(seq - static_cast<uint32_t>(offset));
+    for (const uint32_t base : candidates) {
       bool match = true;
       for (size_t i = 0; i < data.size() && match; ++i) {
         match = data[i] == byte_at(flow::index(d), base + static_cast<uint32_t>(offset + i));
