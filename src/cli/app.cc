@@ -180,10 +180,23 @@ void report_rule_profile(const pipeline::Engine& engine, const detect::Detection
 
 // `rules` (run): the slot a reload replaces, whose final set the rule profile is reported for;
 // `reload` runs on SIGUSR2.
+// Whether the EVE file gets stats events (output.eve.stats_interval > 0), and the host they name.
+struct EveStats {
+  bool enabled = false;
+  std::string host;
+};
+
+EveStats eve_stats(const core::Config& config, const output::EveWriter* eve) {
+  return {eve != nullptr &&
+              config.get("output.eve.stats_interval").as_duration() > core::Duration::zero(),
+          output::sensor_name(config)};
+}
+
 int run_engine(pipeline::Engine& engine, const std::string& title, bool read_errors_fail,
                output::AlertStream* alerts, output::EveWriter* eve,
                const detect::DetectionEngine* detection, const CommonOptions& o,
-               const pipeline::RuleSlot* rules = nullptr, std::function<void()> reload = {}) {
+               const EveStats& stats, const pipeline::RuleSlot* rules = nullptr,
+               std::function<void()> reload = {}) {
   // SIGINT/SIGTERM stop; SIGHUP reopens the EVE file after log rotation and reloads the alert
   // stream's TLS credentials; SIGUSR2 reloads the rules (Suricata's signals).
   SignalWatcher signals([&engine](int) { engine.stop(); },
@@ -205,6 +218,15 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
   if (alerts != nullptr) alerts->close();
   core::flush_suppressed_logs();
   const core::CounterSnapshot counters = engine.counters();
+  if (stats.enabled && eve != nullptr) {
+    // The run's last stats event, with every counter's final value (Suricata writes one at
+    // shutdown too): what a replay did, in machine-readable form.
+    std::string line;
+    events::append_stats_json(counters, std::chrono::system_clock::now(),
+                              static_cast<int64_t>(wall), stats.host, line);
+    eve->write_line(line);
+    eve->flush();
+  }
   print_report(pipeline::format_summary(title, counters, wall));
   const std::shared_ptr<const detect::DetectionEngine> final_rules =
       rules != nullptr ? rules->current() : nullptr;
@@ -573,8 +595,8 @@ int cmd_replay(const std::vector<std::string>& pcaps, const CommonOptions& o) {
   pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 1), false, outputs);
   run.engine = &engine;
   // An unreadable record ends its file with a warning; only --strict makes that a failure.
-  const int status =
-      run_engine(engine, title, o.strict, run.alerts.get(), run.eve.get(), detection.get(), o);
+  const int status = run_engine(engine, title, o.strict, run.alerts.get(), run.eve.get(),
+                                detection.get(), o, eve_stats(config, run.eve.get()));
   run.engine = nullptr;
   return status;
 }
@@ -768,7 +790,8 @@ class RuleReloader {
   std::thread thread_;
 };
 
-// EVE stats events every output.eve.stats_interval while `run` runs, as Suricata writes them: a
+// EVE stats events every output.eve.stats_interval while `run` runs (and one at the end of every
+// run or replay, see run_engine), as Suricata writes them: a
 // SIEM graphs capture drops, decoding and alerts from the same file it reads alerts from.
 class StatsWriter {
  public:
@@ -894,8 +917,9 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
       "running with {} worker(s) on {} interface(s); stop with SIGINT/SIGTERM",
       engine->worker_count(), interfaces.size());
   run.engine = engine.get();
-  const int status = run_engine(*engine, "spanguard run", false, run.alerts.get(), run.eve.get(),
-                                detection.get(), o, rules ? &*rules : nullptr, std::move(reload));
+  const int status =
+      run_engine(*engine, "spanguard run", false, run.alerts.get(), run.eve.get(), detection.get(),
+                 o, eve_stats(config, run.eve.get()), rules ? &*rules : nullptr, std::move(reload));
   control.reset();
   stats.reset();
   reloader.reset();

@@ -169,7 +169,8 @@ constexpr core::Param kParams[] = {
      .type = core::ParamType::kDuration,
      .default_value = "8s",
      .help = "run: how often an EVE stats event (Suricata's statistics record: its counters by "
-             "its names, and every counter of the sensor) is written to the EVE file; 0: never",
+             "its names, and every counter of the sensor) is written to the EVE file; run and "
+             "replay also write one with the final values when they end; 0: never",
      .min = 0,
      .max = 86400},
     {

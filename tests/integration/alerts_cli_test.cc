@@ -57,10 +57,10 @@ TEST(AlertsCli, ReplayDeliversEveryAlertOnceWithTheSensorsNumbering) {
   Collector collector(out);
   ASSERT_FALSE(collector.url().empty()) << collector.log();
   const std::string eve = temp_path("sensor-eve.json");
-  const RunResult r =
-      run({spanguard_binary(), "replay", "--pcap",
-           capture_with_alerts("alerts-cli.pcap", 25, 41000), "--rules", rules_file(), "--eve", eve,
-           "--alerts", collector.url(), "--set", "flow.records=no"});
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap",
+                           capture_with_alerts("alerts-cli.pcap", 25, 41000), "--rules",
+                           rules_file(), "--eve", eve, "--alerts", collector.url(), "--set",
+                           "flow.records=no", "--set", "output.eve.stats_interval=0"});
   ASSERT_EQ(r.status, 0) << r.err;
   const std::vector<std::string> sensor = lines_of(eve);
   ASSERT_EQ(sensor.size(), 25u);

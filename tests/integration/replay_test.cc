@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <regex>
@@ -194,7 +195,9 @@ TEST(Replay, FlowIdsArePlainIntegersInEve) {
   }
   const std::string path = write_capture("ids.pcap", frames);
   const std::string eve = temp_path("ids.json");
-  const RunResult r = run({spanguard_binary(), "replay", "--pcap", path, "--eve", eve});
+  // (No stats event at the end: every line is a flow record.)
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", path, "--eve", eve, "--set",
+                           "output.eve.stats_interval=0"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::ifstream in(eve);
   const std::regex integer("\"flow_id\":[0-9]{1,15}[,}]");
@@ -203,6 +206,24 @@ TEST(Replay, FlowIdsArePlainIntegersInEve) {
     EXPECT_TRUE(std::regex_search(line, integer)) << line;
   }
   EXPECT_EQ(checked, 40);
+}
+
+// The EVE file ends with a stats event holding every counter's final value (zeros included), as
+// the sensor's summary in a form scripts read; output.eve.stats_interval: 0 leaves it out.
+TEST(Replay, EveEndsWithTheFinalStats) {
+  const std::string path =
+      write_capture("stats.pcap", conversation("198.51.100.1", "198.51.100.2"));
+  const std::string eve = temp_path("stats.json");
+  std::filesystem::remove(eve);
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", path, "--eve", eve});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream in(eve);
+  std::string last;
+  for (std::string line; std::getline(in, line);) last = line;
+  EXPECT_NE(last.find("\"event_type\":\"stats\""), std::string::npos) << last;
+  EXPECT_NE(last.find("\"decode.packets\":12,"), std::string::npos) << last;
+  EXPECT_NE(last.find("\"stream.gaps\":0,"), std::string::npos) << last;
+  EXPECT_NE(last.find("\"decoder\":{\"pkts\":12,"), std::string::npos) << last;
 }
 
 TEST(Replay, EveFlowRecordsDescribeEveryFlow) {
@@ -217,7 +238,8 @@ TEST(Replay, EveFlowRecordsDescribeEveryFlow) {
                        .build());
   const std::string path = write_capture("eve.pcap", frames);
   const std::string eve = temp_path("eve.json");
-  const RunResult r = run({spanguard_binary(), "replay", "--pcap", path, "--eve", eve});
+  const RunResult r = run({spanguard_binary(), "replay", "--pcap", path, "--eve", eve, "--set",
+                           "output.eve.stats_interval=0"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(summary_counter(r.err, "flow", "created"), 3u) << r.err;
   std::ifstream in(eve);

@@ -60,6 +60,19 @@ int alerts_of(const Replay& r, uint32_t sid) {
   return it == r.alerts.end() ? 0 : it->second;
 }
 
+uint64_t counter_of(const Replay& r, const std::string& name) {
+  const std::vector<std::string> stats = events_of_type(r, "stats");
+  if (stats.empty()) throw std::invalid_argument("the replay wrote no stats event");
+  const std::string& last = stats.back();
+  const size_t counters = last.find("\"counters\":{");
+  if (counters == std::string::npos) throw std::invalid_argument("a stats event without counters");
+  const std::regex value("\"" + std::regex_replace(name, std::regex("\\."), "\\.") + "\":([0-9]+)");
+  std::smatch m;
+  const std::string tail = last.substr(counters);
+  if (!std::regex_search(tail, m, value)) throw std::invalid_argument("no counter named " + name);
+  return std::stoull(m[1]);
+}
+
 std::vector<std::string> events_of_type(const Replay& r, const std::string& event_type) {
   std::vector<std::string> out;
   std::istringstream lines(r.eve_text);

@@ -41,6 +41,9 @@ Replay replay(const std::string& name, const std::vector<Bytes>& frames, const s
               const std::string& address_vars, const std::vector<std::string>& settings = {});
 
 int alerts_of(const Replay& r, uint32_t sid);
+// A counter's final value ("applayer.flows.tls"), from the stats event the replay writes last in
+// its EVE file; a name the sensor does not have fails the test (it never reads as 0).
+uint64_t counter_of(const Replay& r, const std::string& name);
 // The EVE lines of one event_type ("tls", "dns", ...), in order.
 std::vector<std::string> events_of_type(const Replay& r, const std::string& event_type);
 // The sid a rule's text names (throws std::invalid_argument without one).

@@ -254,32 +254,6 @@ std::string home_is(Home home) {
          "/32]\"}";
 }
 
-// A counter from the replay summary on stderr: its module's line ("  applayer   flows.tls 1,
-// flows.bypassed 1", continued on lines indented 13 columns) lists the non-zero ones.
-uint64_t counter(const std::string& summary, const std::string& module, const std::string& name) {
-  std::istringstream in(summary);
-  std::string items;
-  bool in_module = false;
-  for (std::string line; std::getline(in, line);) {
-    const bool continuation = line.rfind(std::string(13, ' '), 0) == 0;
-    if (line.rfind("  " + module + " ", 0) == 0) {
-      in_module = true;
-      items = line.substr(2 + module.size());
-    } else if (in_module && continuation) {
-      items += " " + line;
-    } else {
-      in_module = false;
-    }
-  }
-  const std::regex pattern("(^|[ ,])" + std::regex_replace(name, std::regex("\\."), "\\.") +
-                           " ([0-9,]+)");
-  std::smatch m;
-  if (!std::regex_search(items, m, pattern)) return 0;
-  std::string digits = m[2];
-  std::erase(digits, ',');
-  return std::stoull(digits);
-}
-
 // ---- the rules ---------------------------------------------------------------------------------
 
 // tls.sni is the ClientHello's host_name as sent; dotprefix puts a '.' before it, so that
@@ -713,12 +687,11 @@ Handshake marked_session(std::string_view sni = "www.example.com") {
 
 void expect_bypassed(const Replay& r, const Handshake& h) {
   EXPECT_TRUE(r.alerts.empty()) << r.eve_text;
-  EXPECT_EQ(counter(r.run.err, "applayer", "flows.tls"), 1u) << r.run.err;
-  EXPECT_EQ(counter(r.run.err, "applayer", "flows.encrypted"), 1u) << r.run.err;
-  EXPECT_EQ(counter(r.run.err, "applayer", "flows.bypassed"), 1u) << r.run.err;
+  EXPECT_EQ(counter_of(r, "applayer.flows.tls"), 1u) << r.run.err;
+  EXPECT_EQ(counter_of(r, "applayer.flows.encrypted"), 1u) << r.run.err;
+  EXPECT_EQ(counter_of(r, "applayer.flows.bypassed"), 1u) << r.run.err;
   // Both application-data records, headers included, went by unreassembled.
-  EXPECT_GE(counter(r.run.err, "stream", "bypassed_bytes"),
-            h.client_data.size() + h.server_data.size())
+  EXPECT_GE(counter_of(r, "stream.bypassed_bytes"), h.client_data.size() + h.server_data.size())
       << r.run.err;
 }
 
@@ -753,9 +726,9 @@ TEST(TlsRules, FullEncryptionHandlingKeepsScanningApplicationData) {
   ASSERT_EQ(r.run.status, 0) << r.run.err;
   // Once per direction.
   EXPECT_EQ(r.alerts, (AlertCounts{{1000050, 2}})) << r.eve_text;
-  EXPECT_EQ(counter(r.run.err, "applayer", "flows.encrypted"), 1u) << r.run.err;
-  EXPECT_EQ(counter(r.run.err, "applayer", "flows.bypassed"), 0u) << r.run.err;
-  EXPECT_EQ(counter(r.run.err, "stream", "bypassed_bytes"), 0u) << r.run.err;
+  EXPECT_EQ(counter_of(r, "applayer.flows.encrypted"), 1u) << r.run.err;
+  EXPECT_EQ(counter_of(r, "applayer.flows.bypassed"), 0u) << r.run.err;
+  EXPECT_EQ(counter_of(r, "stream.bypassed_bytes"), 0u) << r.run.err;
 }
 
 TEST(TlsRules, TrackOnlyStopsStreamInspectionWithoutBypassingTheFlow) {
@@ -763,9 +736,9 @@ TEST(TlsRules, TrackOnlyStopsStreamInspectionWithoutBypassingTheFlow) {
                           home_is(Home::kClient), {"applayer.tls.encryption_handling=track-only"});
   ASSERT_EQ(r.run.status, 0) << r.run.err;
   EXPECT_TRUE(r.alerts.empty()) << r.eve_text;
-  EXPECT_EQ(counter(r.run.err, "applayer", "flows.encrypted"), 1u) << r.run.err;
-  EXPECT_EQ(counter(r.run.err, "applayer", "flows.bypassed"), 0u) << r.run.err;
-  EXPECT_EQ(counter(r.run.err, "stream", "bypassed_bytes"), 0u) << r.run.err;
+  EXPECT_EQ(counter_of(r, "applayer.flows.encrypted"), 1u) << r.run.err;
+  EXPECT_EQ(counter_of(r, "applayer.flows.bypassed"), 0u) << r.run.err;
+  EXPECT_EQ(counter_of(r, "stream.bypassed_bytes"), 0u) << r.run.err;
 }
 
 // output.eve.tls: one event_type "tls" record per handshake, with Suricata's tls object.
