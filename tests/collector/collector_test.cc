@@ -148,7 +148,8 @@ void kill_and_restart_mid_stream(const TempDir& dir, const std::string& listen,
   const size_t before = testing::read_lines(out).size();
   ASSERT_LT(before, kCount) << "the kill came after the last line was written";
   first.reset();
-  std::this_thread::sleep_for(50ms);  // the sensor notices, backs off, retries meanwhile
+  // The sensor notices, backs off and retries meanwhile: a refused reconnection first.
+  ASSERT_TRUE(eventually([&] { return sensor.stats().connect_failures > 0; }, 10s));
   CollectorProcess second({url}, out, collector_args);
   ASSERT_TRUE(second.ready()) << second.log();
   worker.join();

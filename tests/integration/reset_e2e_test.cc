@@ -143,14 +143,11 @@ TEST_P(ResetEndToEnd, RejectResetsBothEndsAndSparesABenignConnection) {
 
   // The alert is in the EVE file while the sensor runs (flushed at the end of its batch), as a SIEM
   // tailing the file needs it.
-  bool alert_visible = false;
-  for (int i = 0; i < 500 && !alert_visible; ++i) {
-    alert_visible = eve_record(sensor.eve_lines(), "alert", attack.local_port()).has_value();
-    if (!alert_visible) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(alert_visible) << "the alert was not flushed to the EVE file while running";
+  EXPECT_TRUE(wait_eve_record(sensor, "alert", attack.local_port(), 5s).has_value())
+      << "the alert was not flushed to the EVE file while running";
   // The follow-up record is written when the kill watch (500 ms by default) ends.
-  std::this_thread::sleep_for(1s);
+  EXPECT_TRUE(wait_eve_record(sensor, "reset", attack.local_port(), 5s).has_value())
+      << "no reset follow-up record while running";
   ASSERT_EQ(sensor.stop(), 0) << sensor.log();
   const std::vector<std::string> eve = sensor.eve_lines();
   const std::optional<std::string> alert = eve_record(eve, "alert", attack.local_port());
@@ -174,7 +171,7 @@ TEST_P(ResetEndToEnd, RejectResetsBothEndsAndSparesABenignConnection) {
         << *follow_up;
   }
   EXPECT_FALSE(eve_record(eve, "alert", benign->local_port()).has_value());
-  EXPECT_GE(summary_counter(sensor.log(), "rst_sent").value_or(0), 2u) << sensor.log();
+  EXPECT_GE(eve_counter(eve, "respond.rst_sent"), 2u) << sensor.log();
   if (s.workers > 1) {
     EXPECT_NE(sensor.log().find("fanout group"), std::string::npos) << sensor.log();
   }
@@ -212,7 +209,9 @@ TEST(ResetEndToEndModes, FinModeClosesBothEndsInOrder) {
   EXPECT_TRUE(ended_within(served->end, sent, 1s)) << "server: " << describe(served->end, sent);
 
   expect_benign_untouched(*benign, server);
-  std::this_thread::sleep_for(1s);
+  // The follow-up record is written when the kill watch ends.
+  EXPECT_TRUE(wait_eve_record(sensor, "reset", attack.local_port(), 5s).has_value())
+      << "no reset follow-up record while running";
   ASSERT_EQ(sensor.stop(), 0) << sensor.log();
   const std::vector<std::string> eve = sensor.eve_lines();
   const std::optional<std::string> alert = eve_record(eve, "alert", attack.local_port());
@@ -268,9 +267,7 @@ TEST(ResetEndToEndModes, IdleTimeoutPolicyResetsBothEnds) {
 
   // The reset's outcome is observed (kill watch) before the record is written.
   const uint16_t port = idle.local_port();
-  for (int i = 0; i < 300 && !eve_record(sensor.eve_lines(), "reset", port); ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  wait_eve_record(sensor, "reset", port, 3s);
   ASSERT_EQ(sensor.stop(), 0) << sensor.log();
   const std::vector<std::string> eve = sensor.eve_lines();
   const std::optional<std::string> report = eve_record(eve, "reset", port);
@@ -283,7 +280,7 @@ TEST(ResetEndToEndModes, IdleTimeoutPolicyResetsBothEnds) {
   ASSERT_TRUE(record.has_value()) << "no flow record although flow.records is off live";
   EXPECT_EQ(json_member(*record, "idle_action"), "reset") << *record;
   EXPECT_FALSE(eve_record(eve, "alert", port).has_value());
-  EXPECT_GE(summary_counter(sensor.log(), "idle_resets").value_or(0), 1u) << sensor.log();
+  EXPECT_GE(eve_counter(eve, "respond.idle_resets"), 1u) << sensor.log();
 }
 
 // idle_action: report names the session that idled out and leaves it alone.
@@ -297,11 +294,7 @@ TEST(ResetEndToEndModes, IdleTimeoutPolicyReportsWithoutTouchingTheSession) {
   const uint16_t port = idle.local_port();
 
   // The report appears in the EVE file while the sensor runs (the record is the report).
-  std::optional<std::string> record;
-  for (int i = 0; i < 500 && !record; ++i) {
-    record = eve_record(sensor.eve_lines(), "flow", port);
-    if (!record) std::this_thread::sleep_for(10ms);
-  }
+  const std::optional<std::string> record = wait_eve_record(sensor, "flow", port, 5s);
   ASSERT_TRUE(record.has_value()) << "no report of the idle session";
   EXPECT_EQ(json_member(*record, "idle_action"), "report") << *record;
   EXPECT_EQ(json_path(*record, {"flow", "reason"}), "timeout") << *record;
@@ -335,8 +328,10 @@ TEST(ResetEndToEndModes, NothingIsResetWithoutAMatchingRejectRule) {
   ASSERT_TRUE(conn.connected());
   ASSERT_TRUE(conn.send_all(kAttack));
   EXPECT_EQ(conn.read_exactly(reply.size(), 2s).size(), reply.size());
-  // Still alive well after a reset would have landed.
-  std::this_thread::sleep_for(600ms);
+  // The alert is written after the packet's response decision (a reset goes out before it): once
+  // it is in the EVE file, any reset would have landed already.
+  EXPECT_TRUE(wait_eve_record(sensor, "alert", conn.local_port(), 5s).has_value())
+      << "the alert-only rule did not alert";
   ASSERT_TRUE(conn.send_all("PING 1\n"));
   EXPECT_EQ(conn.read_exactly(7, 2s), "PING 1\n");
   const uint16_t port = conn.local_port();
@@ -352,7 +347,7 @@ TEST(ResetEndToEndModes, NothingIsResetWithoutAMatchingRejectRule) {
   EXPECT_EQ(json_path(*alert, {"alert", "signature_id"}), "1000002") << *alert;
   EXPECT_EQ(json_path(*alert, {"alert", "action"}), "allowed") << *alert;
   EXPECT_FALSE(eve_record(eve, "reset", port).has_value());
-  EXPECT_EQ(summary_counter(sensor.log(), "rst_sent").value_or(0), 0u) << sensor.log();
+  EXPECT_EQ(eve_counter(eve, "respond.rst_sent"), 0u) << sensor.log();
 }
 
 // Self-checks of the test bed's trunks, independent of the sensor: without them a failing reset

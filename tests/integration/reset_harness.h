@@ -78,12 +78,10 @@ class ResetSensor {
     process_ = std::make_unique<Subprocess>(std::move(argv));
   }
 
-  // True once every capture is open and the workers are about to start.
+  // True once every capture is open (and every fanout group joined) and the workers are about to
+  // start: from then on the kernel keeps what the mirror delivers for them.
   bool wait_ready(std::chrono::milliseconds limit) {
-    const bool ready = process_->wait_for_stderr("running with", limit);
-    // The capture thread reaches its first poll just after it logs; give it that moment.
-    if (ready) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    return ready;
+    return process_->wait_for_stderr("running with", limit);
   }
 
   // Stops it as an operator would; returns the exit status (-1: it would not stop).
@@ -209,6 +207,36 @@ inline std::optional<std::string> eve_record(const std::vector<std::string>& lin
         json_member(line, "src_port") == std::to_string(client_port)) {
       return line;
     }
+  }
+  return std::nullopt;
+}
+
+// Waits (bounded) until the running sensor's EVE file holds a record of `event_type` for the
+// client port; the record, or nullopt at the limit.
+template <typename Sensor>
+std::optional<std::string> wait_eve_record(Sensor& sensor, std::string_view event_type,
+                                           uint16_t client_port, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (auto r = eve_record(sensor.eve_lines(), event_type, client_port)) return r;
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// A counter's final value ("respond.rst_sent") from the stats event a run writes last in its EVE
+// file; nullopt when there is none or it lacks that counter (so a misspelled name cannot read as
+// 0).
+inline std::optional<uint64_t> eve_counter(const std::vector<std::string>& lines,
+                                           const std::string& name) {
+  for (auto line = lines.rbegin(); line != lines.rend(); ++line) {
+    if (json_member(*line, "event_type") != "stats") continue;
+    const size_t counters = line->find("\"counters\":{");
+    if (counters == std::string::npos) return std::nullopt;
+    const std::string key = "\"" + name + "\":";
+    const size_t at = line->find(key, counters);
+    if (at == std::string::npos) return std::nullopt;
+    return std::stoull(line->substr(at + key.size()));
   }
   return std::nullopt;
 }

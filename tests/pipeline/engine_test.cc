@@ -90,8 +90,14 @@ TEST(Engine, StopEndsARunOfAnEndlessSource) {
   sources.push_back(std::make_unique<FakeSource>(100, true));
   const core::Config c = config();
   Engine engine(c, std::move(sources), 1, true);
+  // Stopped once it has taken everything the source had (the source then idles forever); the
+  // counters are read while it runs, as the heartbeats and the metrics endpoint read them.
   std::thread stopper([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (engine.counters().get("decode.packets") < 100 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     engine.stop();
   });
   engine.run();
