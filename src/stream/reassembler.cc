@@ -102,18 +102,46 @@ constexpr core::CounterGroup kCounterGroup{"stream", kCounterDefs};
 
 }  // namespace
 
+// A segment list made on its first insert: most directions are delivered in order and never
+// queue a byte, and a list costs 128 bytes (a million flows, two directions, two lists each).
+class LazySegmentList {
+ public:
+  explicit LazySegmentList(core::SegmentStore& store) : store_(&store) {}
+  bool empty() const { return list_ == nullptr || list_->empty(); }
+  uint64_t memory() const { return list_ != nullptr ? list_->memory() : 0; }
+  uint64_t bytes() const { return list_ != nullptr ? list_->bytes() : 0; }
+  // These need a non-empty list.
+  core::SegmentList::Range front() const { return list_->front(); }
+  void pop_front() { list_->pop_front(); }
+  std::span<const uint8_t> view(core::SegmentList::Range r, std::vector<uint8_t>& scratch) const {
+    return list_->view(r, scratch);
+  }
+  void clear() {
+    if (list_ != nullptr) list_->clear();
+  }
+  core::SegmentList::InsertResult insert(uint64_t start, std::span<const uint8_t> bytes,
+                                         OverlapPolicy policy, uint64_t budget) {
+    if (list_ == nullptr) list_ = std::make_unique<core::SegmentList>(*store_);
+    return list_->insert(start, bytes, policy, budget);
+  }
+
+ private:
+  core::SegmentStore* store_;
+  std::unique_ptr<core::SegmentList> list_;
+};
+
 class Reassembler::DirectionState {
  public:
   explicit DirectionState(core::SegmentStore& store) : queue(store), pending(store) {}
   bool initialized = false;
   bool after_gap = false;
   bool depth_reached = false;
-  uint32_t base_seq = 0;      // sequence number of stream offset 0
-  uint64_t next = 0;          // next stream offset to deliver
-  uint64_t acked = 0;         // the receiver acknowledged everything before this offset
-  core::SegmentList queue;    // sorted, non-overlapping, all at or after `next`
-  core::SegmentList pending;  // unconfirmed: beyond the receiver's last seen window
-  RetainedRing retained;      // delivered bytes [next - retained.size(), next)
+  uint32_t base_seq = 0;    // sequence number of stream offset 0
+  uint64_t next = 0;        // next stream offset to deliver
+  uint64_t acked = 0;       // the receiver acknowledged everything before this offset
+  LazySegmentList queue;    // sorted, non-overlapping, all at or after `next`
+  LazySegmentList pending;  // unconfirmed: beyond the receiver's last seen window
+  RetainedRing retained;    // delivered bytes [next - retained.size(), next)
 
   // The 64-bit stream offset of `seq`, taking the sequence space wrap nearest to `next`.
   int64_t offset_of(uint32_t seq) const {
@@ -411,7 +439,7 @@ void Reassembler::on_ack(flow::Flow& f, flow::Direction acker, uint32_t ack) {
   if (acked > 0) s.acked = std::max(s.acked, static_cast<uint64_t>(acked));
   // Unconfirmed bytes the receiver now acknowledges take their place in the stream (compared
   // with the delivered ones still retained, before acknowledged bytes leave the ring).
-  promote(f, d, s, false);
+  if (!s.pending.empty()) promote(f, d, s, false);
   // Acknowledged bytes will not be resent: stop retaining them, but for the history consumers
   // read behind the next chunk.
   const int64_t retained_from =

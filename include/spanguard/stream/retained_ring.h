@@ -15,7 +15,7 @@ class RetainedRing {
  public:
   // The first buffer of a direction; it doubles from there up to the configured limit, so a short
   // flow does not pin stream.retain bytes per direction.
-  static constexpr size_t kMinCapacity = 1024;
+  static constexpr size_t kMinCapacity = 64;
 
   // The capacity to grow to for holding `want` bytes, at most `limit` (never below the current
   // one): powers of two from kMinCapacity, each growth at least a doubling.
