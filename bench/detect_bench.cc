@@ -22,6 +22,7 @@
 
 #include "spanguard/applayer/registry.h"
 #include "spanguard/cli/config_schema.h"
+#include "spanguard/core/heap.h"
 #include "spanguard/detect/detector.h"
 #include "spanguard/pipeline/worker.h"
 #include "spanguard/rules/parser.h"
@@ -238,6 +239,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-compile-table", no_compile_table,
                "Skip the compile figures for 1k/10k/30k rules (for profiling the replay)");
   CLI11_PARSE(app, argc, argv);
+  core::keep_freed_memory();  // as the sensor does
 
   core::Config config(cli::config_schema());
   config.set("flow.records=no");

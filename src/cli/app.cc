@@ -31,6 +31,7 @@
 #include "spanguard/cli/signals.h"
 #include "spanguard/core/config.h"
 #include "spanguard/core/error.h"
+#include "spanguard/core/heap.h"
 #include "spanguard/core/log.h"
 #include "spanguard/decode/decoder.h"
 #include "spanguard/detect/engine.h"
@@ -1005,6 +1006,7 @@ void print_version() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  core::keep_freed_memory();
   CLI::App app{
       "spanguard: passive IDS for switch mirror ports that tears down offending TCP sessions"};
   app.require_subcommand(1);
