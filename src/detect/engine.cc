@@ -3,6 +3,7 @@
 #include "spanguard/detect/engine.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -56,6 +57,14 @@ constexpr core::Param kParams[] = {
         .help = "Directory keeping the compiled Hyperscan databases, keyed by a hash of their "
                 "patterns, the Hyperscan version and the CPU: a restart or reload with unchanged "
                 "rules reads them back instead of compiling (seconds for ET Open); empty: off",
+    },
+    {
+        .name = "cache_max_bytes",
+        .type = core::ParamType::kBytes,
+        .default_value = "256MiB",
+        .help = "Size the Hyperscan cache directory is kept within: the least recently used "
+                "databases (of earlier rule sets) are removed when a rule set is compiled",
+        .min = 1 << 20,
     },
     {
         .name = "profile_rules",
@@ -251,6 +260,7 @@ DetectOptions detect_options(const core::Config& c) {
   o.payload_excerpt = static_cast<uint32_t>(c.get("detect.payload_excerpt").as_bytes());
   o.profile_rules = c.get("detect.profile_rules").as_bool();
   o.cache_dir = c.get("detect.cache_dir").as_string();
+  o.cache_max_bytes = c.get("detect.cache_max_bytes").as_bytes();
   return o;
 }
 
@@ -451,6 +461,8 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
     compiled_.push_back(std::move(cr));
   }
 
+  // Files of this rule set are used or written from now on: pruning leaves them.
+  const auto cache_in_use_since = std::filesystem::file_time_type::clock::now();
   for (size_t slot = 0; slot < slots; ++slot) {
     if (patterns[slot].empty()) continue;
     const unsigned mode =
@@ -474,6 +486,9 @@ DetectionEngine::DetectionEngine(std::vector<rules::Rule> rule_list, const Detec
       chunk_database_ = std::move(db);
     else
       buffer_databases_[slot - static_cast<size_t>(Scope::kCount)] = std::move(db);
+  }
+  if (!options_.cache_dir.empty()) {
+    hyperscan::prune_cache(options_.cache_dir, options_.cache_max_bytes, cache_in_use_since);
   }
   judge_rank_.reserve(compiled_.size());
   for (const CompiledRule& cr : compiled_) {

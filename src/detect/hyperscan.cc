@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -87,6 +88,8 @@ void store_cached(const std::filesystem::path& file, const hs_database_t* db) {
       return;
     }
   }
+  // Stamped with the clock prune_cache() compares with (the file system's is coarser and may lag).
+  std::filesystem::last_write_time(temp, std::filesystem::file_time_type::clock::now(), ec);
   std::filesystem::rename(temp, file, ec);
   if (ec) std::filesystem::remove(temp, ec);
 }
@@ -102,11 +105,55 @@ Database compile(std::span<const Pattern> patterns, unsigned mode, const std::st
   const std::filesystem::path file = std::filesystem::path(cache_dir) / cache_key(patterns, mode);
   if (Database db = load_cached(file)) {
     if (from_cache != nullptr) *from_cache = true;
+    std::error_code ec;  // used now: the last file prune_cache() would take
+    std::filesystem::last_write_time(file, std::filesystem::file_time_type::clock::now(), ec);
     return db;
   }
   Database db = compile_now(patterns, mode);
   store_cached(file, db.get());
   return db;
+}
+
+size_t prune_cache(const std::string& cache_dir, uint64_t max_bytes,
+                   std::filesystem::file_time_type in_use_since) {
+  struct Entry {
+    std::filesystem::path path;
+    std::filesystem::file_time_type used;
+    uint64_t bytes;
+  };
+  std::vector<Entry> entries;
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(cache_dir, ec)) {
+    std::error_code ignored;
+    if (e.path().extension() != ".hsdb" || !e.is_regular_file(ignored)) continue;
+    const uint64_t bytes = e.file_size(ignored);
+    entries.push_back({e.path(), e.last_write_time(ignored), bytes});
+    total += bytes;
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.used < b.used; });
+  size_t removed = 0;
+  for (const Entry& e : entries) {
+    if (total <= max_bytes || e.used >= in_use_since) break;
+    if (std::filesystem::remove(e.path, ec)) {
+      total -= e.bytes;
+      ++removed;
+    }
+  }
+  if (removed > 0) {
+    core::logger("detect")->info(
+        "{}: removed {} unused Hyperscan database(s) to stay within {} "
+        "bytes (detect.cache_max_bytes)",
+        cache_dir, removed, max_bytes);
+  }
+  if (total > max_bytes) {
+    core::logger("detect")->warn(
+        "{}: the rule set's Hyperscan databases alone take {} bytes, "
+        "over detect.cache_max_bytes ({})",
+        cache_dir, total, max_bytes);
+  }
+  return removed;
 }
 
 namespace {

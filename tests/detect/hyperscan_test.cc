@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -138,4 +139,42 @@ TEST(Hyperscan, RefusedPatternIsNamedByIndex) {
 }
 
 }  // namespace
+// Each rule update leaves its databases behind: beyond detect.cache_max_bytes the least recently
+// used ones go, never those of the rule set being built.
+TEST(Hyperscan, TheCacheKeepsWithinItsSizeDroppingTheLeastRecentlyUsed) {
+  namespace fs = std::filesystem;
+  const std::string dir = ::testing::TempDir() + "sg-hs-prune-" + std::to_string(::getpid());
+  fs::remove_all(dir);
+  const Pattern sets[3][1] = {{{.expression = "alpha", .id = 1, .literal = true}},
+                              {{.expression = "beta", .id = 2, .literal = true}},
+                              {{.expression = "gamma", .id = 3, .literal = true}}};
+  std::vector<fs::path> files;
+  for (const auto& set : sets) {
+    compile(set, HS_MODE_BLOCK, dir);
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (std::find(files.begin(), files.end(), e.path()) == files.end()) files.push_back(e.path());
+    }
+  }
+  ASSERT_EQ(files.size(), 3u);
+  // Ages: alpha used last (read back now), beta oldest.
+  const auto now = fs::file_time_type::clock::now();
+  fs::last_write_time(files[0], now - std::chrono::hours(2));
+  fs::last_write_time(files[1], now - std::chrono::hours(3));
+  fs::last_write_time(files[2], now - std::chrono::hours(1));
+  bool cached = false;
+  compile(sets[0], HS_MODE_BLOCK, dir, &cached);  // a hit renews alpha
+  ASSERT_TRUE(cached);
+  const uint64_t one = fs::file_size(files[0]);
+  // Room for about two: beta (least recently used) goes, alpha and gamma stay.
+  EXPECT_EQ(prune_cache(dir, 2 * one + one / 2, now), 1u);
+  EXPECT_TRUE(fs::exists(files[0]));
+  EXPECT_FALSE(fs::exists(files[1]));
+  EXPECT_TRUE(fs::exists(files[2]));
+  // Nothing used since `now` is ever removed, over the size or not: alpha stays.
+  EXPECT_EQ(prune_cache(dir, 1, now), 1u);
+  EXPECT_TRUE(fs::exists(files[0]));
+  EXPECT_FALSE(fs::exists(files[2]));
+  fs::remove_all(dir);
+}
+
 }  // namespace spanguard::detect::hyperscan

@@ -60,6 +60,7 @@ struct DetectOptions {
   uint32_t payload_excerpt = 256;    // bytes of the triggering data in an alert (0: none)
   bool profile_rules = false;        // per-rule checks, matches and verification time
   std::string cache_dir;             // compiled databases kept here across restarts ("": none)
+  uint64_t cache_max_bytes = 256ull << 20;  // least recently used ones beyond it are removed
 };
 const core::ParamSection& detect_params();
 DetectOptions detect_options(const core::Config& config);

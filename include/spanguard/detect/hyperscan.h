@@ -4,6 +4,8 @@
 
 #include <hs/hs.h>
 
+#include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -55,6 +57,13 @@ class CompileFailure : public std::runtime_error {
 // or used is ignored and replaced. `from_cache` (optional) says which happened.
 Database compile(std::span<const Pattern> patterns, unsigned mode,
                  const std::string& cache_dir = {}, bool* from_cache = nullptr);
+// Keeps `cache_dir` within `max_bytes`: removes its least recently used databases (by
+// modification time, which compile() renews on every use) until the *.hsdb files there take at
+// most that, never one used or written at or after `in_use_since` (the rule set being built).
+// Each rule update leaves a new set of files behind; without this a daily ET Open update adds
+// ~7 MB a day for ever. Returns how many files it removed.
+size_t prune_cache(const std::string& cache_dir, uint64_t max_bytes,
+                   std::filesystem::file_time_type in_use_since);
 // Scratch sized for every database passed in turn (hs_alloc_scratch grows an existing one).
 void grow_scratch(Scratch& scratch, const hs_database_t* db);
 
