@@ -294,7 +294,7 @@ void Parser::start_line(Side side, Stream& s, const uint8_t*& p, const uint8_t* 
       if (tx.http09) {
         counters_.inc(HC::kResponses);
         tx.has_response = true;
-        tx.response.headers_done = true;
+        tx.writable_response().headers_done = true;
         s.tx = &tx;
         s.state = State::kBodyClose;
         notify(tx, Side::kResponse, Event::kHeaders);
@@ -373,7 +373,7 @@ void Parser::status_line(Stream& s, std::string_view raw, std::string_view line,
     flag(&tx, Anomaly::kInvalidResponseLine);
     counters_.inc(HC::kResponses);
     tx.has_response = true;
-    tx.response.headers_done = true;
+    tx.writable_response().headers_done = true;
     s.tx = &tx;
     s.header_bytes = 0;
     notify(tx, Side::kResponse, Event::kHeaders);
@@ -403,7 +403,7 @@ void Parser::status_line(Stream& s, std::string_view raw, std::string_view line,
     counters_.inc(HC::kResponses);
   }
   tx->has_response = true;
-  Message& m = tx->response;
+  Message& m = tx->writable_response();
   m.line = line;
   m.protocol = protocol;
   m.status_code = code;
@@ -597,7 +597,7 @@ void Parser::finish_headers(Side side, Stream& s) {
   if (answers_connect) connect_tx_ = nullptr;
   if (side == Side::kRequest && iequals(tx.request.method, "CONNECT")) {
     // Until the answer is known, what the client sends next is either tunnel bytes or requests.
-    const bool answered = tx.has_response && tx.response.headers_done;
+    const bool answered = tx.has_response && tx.response().headers_done;
     if (!answered) connect_tx_ = &tx;
     complete_message(side, s, answered ? State::kStart : State::kConnectWait);
     return;
@@ -983,7 +983,7 @@ Transaction& Parser::pair_response(Stream& s) {
 
 void Parser::maybe_release(Transaction& tx) {
   if (&tx == req_.tx || &tx == res_.tx || &tx == connect_tx_) return;
-  if ((tx.has_request && !tx.request.complete) || !tx.response.complete) return;
+  if ((tx.has_request && !tx.request.complete) || !tx.response().complete) return;
   for (auto it = txs_.begin(); it != txs_.end(); ++it) {
     if (&*it == &tx) {
       txs_.erase(it);
@@ -1037,7 +1037,7 @@ void Parser::on_end() {
 size_t Parser::memory_bytes() const {
   size_t n = sizeof *this;
   for (const Transaction& tx : txs_) {
-    n += sizeof tx + 2 * sizeof(void*) + message_bytes(tx.request) + message_bytes(tx.response) +
+    n += sizeof tx + 2 * sizeof(void*) + message_bytes(tx.request) + message_bytes(tx.response()) +
          tx.uri.capacity() + tx.host.capacity();
   }
   for (const Stream* s : {&req_, &res_}) {
@@ -1045,7 +1045,7 @@ size_t Parser::memory_bytes() const {
     if (s->decoder) n += s->decoder->memory_bytes();
     if (s->detached) {
       n += sizeof(Transaction) + message_bytes(s->detached->request) +
-           message_bytes(s->detached->response);
+           message_bytes(s->detached->response());
     }
   }
   return n;

@@ -16,7 +16,7 @@ http::Side http_side(Side s) {
 // Whether a body follows the headers (RFC 9112 §6.3): a request has one only with Content-Length
 // or Transfer-Encoding; a response has none to HEAD, with 1xx, 204 or 304, or Content-Length 0.
 bool expects_body(const http::Transaction& tx, http::Side side) {
-  const http::Message& m = side == http::Side::kRequest ? tx.request : tx.response;
+  const http::Message& m = side == http::Side::kRequest ? tx.request : tx.response();
   const http::Header* length = m.find("Content-Length");
   const bool zero_length =
       length != nullptr && length->value.find_first_not_of("0 \t") == std::string::npos;
@@ -85,7 +85,7 @@ void HttpSession::on_http(http::Transaction& tx, http::Side side, http::Event ev
   // At the body limit what detection sees of the message is final: it is inspected whole then,
   // and its end only closes the transaction.
   const bool complete = event != http::Event::kHeaders;
-  const http::Message& message = side == http::Side::kRequest ? tx.request : tx.response;
+  const http::Message& message = side == http::Side::kRequest ? tx.request : tx.response();
   const int s = side == http::Side::kRequest ? 0 : 1;
   uint64_t& early = headers_inspected_[s];
   if (!complete) {
@@ -121,8 +121,8 @@ void HttpSession::on_http(http::Transaction& tx, http::Side side, http::Event ev
   inspection.headers_inspected = complete && early == tx.id + 1;
   inspection.body_inspected = body_seen;
   // Done when both messages are: a server may answer before the request's body has arrived.
-  inspection.tx_done = event == http::Event::kComplete && tx.has_response && tx.response.complete &&
-                       (!tx.has_request || tx.request.complete);
+  inspection.tx_done = event == http::Event::kComplete && tx.has_response &&
+                       tx.response().complete && (!tx.has_request || tx.request.complete);
   inspection.http = &tx;
   ctx_.emit(inspection);
 }

@@ -90,6 +90,8 @@ void set_field(Buffers& b, BufferField f, const Message& m, std::string_view nam
 
 }  // namespace
 
+const Message Transaction::kNoMessage{};
+
 const Header* Message::find(std::string_view name) const {
   for (const Header& h : headers) {
     if (iequals(h.name, name)) return &h;
@@ -174,7 +176,7 @@ void fill_buffers(const Transaction& tx, Side stage, Buffers& out) {
   out = Buffers{};
   using F = BufferField;
   const Message& req = tx.request;
-  const Message& res = tx.response;
+  const Message& res = tx.response();
 
   if (tx.has_request) {
     set(out, F::kUri, tx.uri);

@@ -495,7 +495,7 @@ void set_reset(v1::ResetInfo* info, const respond::ResetSummary& s) {
 
 void set_http(v1::HttpInfo* info, const applayer::http::Transaction& tx) {
   const applayer::http::Message& rq = tx.request;
-  const applayer::http::Message& rs = tx.response;
+  const applayer::http::Message& rs = tx.response();
   if (tx.has_request) {
     info->set_hostname(tx.host);
     if (const auto* h = rq.find("Host")) {

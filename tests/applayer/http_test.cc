@@ -55,7 +55,7 @@ std::string describe(const Transaction& tx, Side side, Event event) {
                                      : "complete")
     << " anomalies=" << tx.anomalies << " req=" << tx.has_request << " res=" << tx.has_response
     << " 09=" << tx.http09 << " uri=[" << tx.uri << "] host=[" << tx.host << "]\n";
-  for (const Message* m : {&tx.request, &tx.response}) {
+  for (const Message* m : {&tx.request, &tx.response()}) {
     o << "  line=[" << m->line << "] method=[" << m->method << "] target=[" << m->uri_raw
       << "] proto=[" << m->protocol << "] code=[" << m->status_code << "] msg=[" << m->status_msg
       << "] done=" << m->headers_done << m->complete << m->truncated << m->body_truncated;
@@ -330,10 +330,10 @@ TEST(HttpParser, ParsesRequestAndResponseIntoOneTransaction) {
   EXPECT_EQ(tx.request.method, "GET");
   EXPECT_EQ(tx.request.uri_raw, "/index.html");
   EXPECT_EQ(tx.request.protocol, "HTTP/1.1");
-  EXPECT_EQ(tx.response.status_code, "200");
-  EXPECT_EQ(tx.response.status_msg, "OK");
-  EXPECT_EQ(tx.response.body, "hello");
-  EXPECT_EQ(tx.response.body_bytes, 5u);
+  EXPECT_EQ(tx.response().status_code, "200");
+  EXPECT_EQ(tx.response().status_msg, "OK");
+  EXPECT_EQ(tx.response().body, "hello");
+  EXPECT_EQ(tx.response().body_bytes, 5u);
   EXPECT_EQ(tx.anomalies, 0u);
   EXPECT_EQ(h.rec.count(Side::kRequest, Event::kHeaders), 1u);
   EXPECT_EQ(h.rec.count(Side::kRequest, Event::kComplete), 1u);
@@ -352,9 +352,9 @@ TEST(HttpParser, PipelinedResponsesPairInRequestOrder) {
   h.res(
       "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
   h.res("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc");
-  EXPECT_EQ(h.complete(0, Side::kResponse).response.body, "a");
-  EXPECT_EQ(h.complete(1, Side::kResponse).response.body, "b");
-  EXPECT_EQ(h.complete(2, Side::kResponse).response.body, "c");
+  EXPECT_EQ(h.complete(0, Side::kResponse).response().body, "a");
+  EXPECT_EQ(h.complete(1, Side::kResponse).response().body, "b");
+  EXPECT_EQ(h.complete(2, Side::kResponse).response().body, "c");
   EXPECT_EQ(h.complete(2, Side::kResponse).request.uri_raw, "/3");
   EXPECT_EQ(h.parser.transactions_held(), 0u);
 }
@@ -417,8 +417,8 @@ TEST(HttpParser, BodyDelimitedByCloseEndsAtFlowEnd) {
   EXPECT_EQ(h.rec.find(0, Side::kResponse, Event::kComplete), nullptr);
   h.parser.on_end();
   const Transaction& tx = h.complete(0, Side::kResponse);
-  EXPECT_EQ(tx.response.body, "part one part two");
-  EXPECT_FALSE(tx.response.truncated);
+  EXPECT_EQ(tx.response().body, "part one part two");
+  EXPECT_FALSE(tx.response().truncated);
   EXPECT_EQ(tx.anomalies, 0u);
   EXPECT_EQ(h.parser.transactions_held(), 0u);
 }
@@ -455,7 +455,7 @@ TEST(HttpParser, ResponseWithBadContentLengthRunsToTheClose) {
   h.parser.on_end();
   const Transaction& tx = h.complete(0, Side::kResponse);
   EXPECT_TRUE(tx.anomalies & bit(Anomaly::kInvalidContentLength));
-  EXPECT_EQ(tx.response.body, "body");
+  EXPECT_EQ(tx.response().body, "body");
 }
 
 // ---- Content-Encoding ------------------------------------------------------------------------
@@ -472,8 +472,8 @@ TEST(HttpDecompress, GzipAndBothDeflateFormats) {
     h.res("HTTP/1.1 200 OK\r\nContent-Encoding: " + coding +
           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
     const Transaction& tx = h.complete(0, Side::kResponse);
-    EXPECT_EQ(tx.response.body, page) << coding;
-    EXPECT_EQ(tx.response.body_bytes, body.size());  // the wire length, as EVE reports it
+    EXPECT_EQ(tx.response().body, page) << coding;
+    EXPECT_EQ(tx.response().body_bytes, body.size());  // the wire length, as EVE reports it
     EXPECT_EQ(tx.anomalies, 0u);
     EXPECT_EQ(h.counter(HttpCounter::kDecompressedBytes), page.size());
     EXPECT_EQ(h.counter(HttpCounter::kBodyBytes), page.size());
@@ -494,7 +494,7 @@ TEST(HttpDecompress, TwoLayersAreDecoded) {
   h.req("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
   h.res("HTTP/1.1 200 OK\r\nContent-Encoding: gzip, deflate\r\nContent-Length: " +
         std::to_string(twice.size()) + "\r\n\r\n" + twice);
-  EXPECT_EQ(h.complete(0, Side::kResponse).response.body, "layered");
+  EXPECT_EQ(h.complete(0, Side::kResponse).response().body, "layered");
 }
 
 TEST(HttpDecompress, InvalidDataIsFlaggedAndKeptAsIs) {
@@ -503,7 +503,7 @@ TEST(HttpDecompress, InvalidDataIsFlaggedAndKeptAsIs) {
   h.res("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\n\x1f\x8b not gz");
   const Transaction& tx = h.complete(0, Side::kResponse);
   EXPECT_TRUE(tx.anomalies & bit(Anomaly::kDecompressionFailed));
-  EXPECT_NE(tx.response.body.find("not gz"), std::string::npos);
+  EXPECT_NE(tx.response().body.find("not gz"), std::string::npos);
 }
 
 TEST(HttpDecompress, UnknownCodingIsFlaggedAndKeptRaw) {
@@ -512,7 +512,7 @@ TEST(HttpDecompress, UnknownCodingIsFlaggedAndKeptRaw) {
   h.res("HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 3\r\n\r\nabc");
   const Transaction& tx = h.complete(0, Side::kResponse);
   EXPECT_TRUE(tx.anomalies & bit(Anomaly::kUnknownContentEncoding));
-  EXPECT_EQ(tx.response.body, "abc");
+  EXPECT_EQ(tx.response().body, "abc");
 }
 
 TEST(HttpDecompress, BombStopsAtSizeAndRatio) {
@@ -528,8 +528,8 @@ TEST(HttpDecompress, BombStopsAtSizeAndRatio) {
         std::to_string(bomb.size()) + "\r\n\r\n" + bomb);
   const Transaction& tx = h.complete(0, Side::kResponse);
   EXPECT_TRUE(tx.anomalies & bit(Anomaly::kCompressionBomb));
-  EXPECT_TRUE(tx.response.body_truncated);
-  EXPECT_LE(tx.response.body.size(), (1u << 20) + 8192);
+  EXPECT_TRUE(tx.response().body_truncated);
+  EXPECT_LE(tx.response().body.size(), (1u << 20) + 8192);
   EXPECT_EQ(h.anomaly(Anomaly::kCompressionBomb), 1u);
 }
 
@@ -542,8 +542,8 @@ TEST(HttpDecompress, BodyLimitStopsDecoding) {
   h.res("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " +
         std::to_string(gz.size()) + "\r\n\r\n" + gz);
   const Transaction& tx = h.complete(0, Side::kResponse);
-  EXPECT_EQ(tx.response.body, std::string(100, 'a'));
-  EXPECT_TRUE(tx.response.body_truncated);
+  EXPECT_EQ(tx.response().body, std::string(100, 'a'));
+  EXPECT_TRUE(tx.response().body_truncated);
   EXPECT_FALSE(tx.anomalies & bit(Anomaly::kCompressionBomb));
 }
 
@@ -664,7 +664,7 @@ TEST(HttpHeaders, BareLfLineEndingsAreAccepted) {
   h.res("HTTP/1.1 200 OK\nContent-Length: 2\n\nok");
   const Transaction& tx = h.complete(0, Side::kResponse);
   EXPECT_EQ(tx.request.find("user-agent")->value, "x");
-  EXPECT_EQ(tx.response.body, "ok");
+  EXPECT_EQ(tx.response().body, "ok");
   EXPECT_EQ(tx.anomalies, 0u);
 }
 
@@ -678,7 +678,7 @@ TEST(HttpParser, InterimResponsesDoNotConsumeTheTransaction) {
   h.req("data");
   h.res("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
   const Transaction& tx = h.complete(0, Side::kResponse);
-  EXPECT_EQ(tx.response.status_code, "201");
+  EXPECT_EQ(tx.response().status_code, "201");
   EXPECT_EQ(tx.request.body, "data");
   EXPECT_EQ(h.counter(HttpCounter::kInterimResponses), 2u);
   EXPECT_EQ(h.counter(HttpCounter::kResponses), 1u);
@@ -695,10 +695,10 @@ TEST(HttpParser, HeadAnd204And304HaveNoBody) {
       "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n"
       "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"
       "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nD");
-  EXPECT_EQ(h.complete(0, Side::kResponse).response.body, "");
-  EXPECT_EQ(h.complete(1, Side::kResponse).response.status_code, "204");
-  EXPECT_EQ(h.complete(2, Side::kResponse).response.status_code, "304");
-  EXPECT_EQ(h.complete(3, Side::kResponse).response.body, "D");
+  EXPECT_EQ(h.complete(0, Side::kResponse).response().body, "");
+  EXPECT_EQ(h.complete(1, Side::kResponse).response().status_code, "204");
+  EXPECT_EQ(h.complete(2, Side::kResponse).response().status_code, "304");
+  EXPECT_EQ(h.complete(3, Side::kResponse).response().body, "D");
   EXPECT_EQ(h.parser.transactions_held(), 0u);
 }
 
@@ -750,7 +750,7 @@ TEST(HttpParser, SwitchingProtocolsStopsParsing) {
   h.res("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello");
   EXPECT_TRUE(h.parser.tunnel());
   EXPECT_EQ(h.counter(HttpCounter::kTunnels), 1u);
-  EXPECT_EQ(h.complete(0, Side::kResponse).response.status_code, "101");
+  EXPECT_EQ(h.complete(0, Side::kResponse).response().status_code, "101");
   h.req("\x81\x85 masked");
   h.parser.on_end();
   EXPECT_EQ(h.counter(HttpCounter::kTransactions), 1u);
@@ -767,8 +767,8 @@ TEST(HttpParser, Http09SimpleRequestAndRawResponse) {
   h.req("GET /more HTTP/1.1\r\n\r\n");  // not parsed after a simple request
   h.parser.on_end();
   const Transaction& tx = h.complete(0, Side::kResponse);
-  EXPECT_EQ(tx.response.body, "<html>no status line\r\n\r\nHTTP/1.1 200 OK is just text</html>");
-  EXPECT_TRUE(tx.response.line.empty());
+  EXPECT_EQ(tx.response().body, "<html>no status line\r\n\r\nHTTP/1.1 200 OK is just text</html>");
+  EXPECT_TRUE(tx.response().line.empty());
   EXPECT_EQ(h.counter(HttpCounter::kRequestsHttp09), 1u);
   EXPECT_EQ(h.counter(HttpCounter::kRequests), 1u);
   EXPECT_EQ(h.anomaly(Anomaly::kDataAfterHttp09), 1u);
@@ -785,7 +785,7 @@ TEST(HttpParser, NonHttpResponseIsReadAsABodyToTheClose) {
   h.parser.on_end();
   const Transaction& tx = h.complete(0, Side::kResponse);
   EXPECT_TRUE(tx.anomalies & bit(Anomaly::kInvalidResponseLine));
-  EXPECT_EQ(tx.response.body, "garbage\r\nmore");
+  EXPECT_EQ(tx.response().body, "garbage\r\nmore");
 }
 
 TEST(HttpParser, GarbageRequestLinesAreSkippedToTheNextRequest) {
@@ -821,7 +821,7 @@ TEST(HttpParser, TooManyTransactionsKeepsPairingRight) {
   for (uint64_t id = 6; id < 10; ++id) {
     const Transaction& tx = h.complete(id, Side::kResponse);
     EXPECT_EQ(tx.request.uri_raw, "/" + std::to_string(id));
-    EXPECT_EQ(tx.response.body, std::to_string(id));
+    EXPECT_EQ(tx.response().body, std::to_string(id));
   }
   EXPECT_EQ(h.parser.transactions_held(), 0u);
   h.parser.on_end();
@@ -861,10 +861,10 @@ TEST(HttpParser, GapResyncFindsStartLinesGluedToLostBodies) {
   h.res("</html>HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
   const Transaction& a = h.complete(0, Side::kResponse);
   EXPECT_TRUE(a.request.truncated);
-  EXPECT_TRUE(a.response.truncated);
+  EXPECT_TRUE(a.response().truncated);
   const Transaction& c = h.complete(1, Side::kResponse);
   EXPECT_EQ(c.request.line, "PUT /c HTTP/1.1");
-  EXPECT_EQ(c.response.status_code, "201");
+  EXPECT_EQ(c.response().status_code, "201");
   EXPECT_EQ(c.anomalies, 0u);
   EXPECT_EQ(h.counter(HttpCounter::kGaps), 2u);
   EXPECT_EQ(h.parser.transactions_held(), 0u);
@@ -898,7 +898,7 @@ TEST(HttpParser, FlowEndTruncatesOpenMessagesAndReleasesAll) {
       "9\r\n\r\nab");
   h.res("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nxyz");
   h.parser.on_end();
-  EXPECT_TRUE(h.complete(0, Side::kResponse).response.truncated);
+  EXPECT_TRUE(h.complete(0, Side::kResponse).response().truncated);
   EXPECT_TRUE(h.complete(1, Side::kRequest).anomalies & bit(Anomaly::kTruncated));
   EXPECT_EQ(h.parser.transactions_held(), 0u);
   h.req("GET / HTTP/1.1\r\n\r\n");  // after the end: ignored
@@ -964,7 +964,7 @@ TEST(HttpParser, ReachingTheBodyLimitIsAnnouncedOnceBeforeTheMessageEnds) {
   EXPECT_EQ(h.rec.count(Side::kResponse, Event::kComplete), 0u);  // 94 bytes still to come
   const Record* at_limit = h.rec.find(0, Side::kResponse, Event::kBodyLimit);
   ASSERT_NE(at_limit, nullptr);
-  EXPECT_EQ(at_limit->tx.response.body, "0123");
+  EXPECT_EQ(at_limit->tx.response().body, "0123");
   h.res(std::string(94, 'x'));
   EXPECT_EQ(h.rec.count(Side::kResponse, Event::kBodyLimit), 1u);
   EXPECT_EQ(h.rec.count(Side::kResponse, Event::kComplete), 1u);

@@ -107,9 +107,35 @@ struct Message {
   const Header* field(std::string_view name) const;
 };
 
+// A message held by pointer, copied by value (test snapshots and the like copy transactions).
+class HeldMessage {
+ public:
+  HeldMessage() = default;
+  HeldMessage(const HeldMessage& o) : message_(o ? std::make_unique<Message>(*o) : nullptr) {}
+  HeldMessage& operator=(const HeldMessage& o) {
+    if (this != &o) message_ = o ? std::make_unique<Message>(*o) : nullptr;
+    return *this;
+  }
+  HeldMessage(HeldMessage&&) noexcept = default;
+  HeldMessage& operator=(HeldMessage&&) noexcept = default;
+  explicit operator bool() const { return message_ != nullptr; }
+  const Message& operator*() const { return *message_; }
+  Message& make() {
+    if (message_ == nullptr) message_ = std::make_unique<Message>();
+    return *message_;
+  }
+
+ private:
+  std::unique_ptr<Message> message_;
+};
+
 struct Transaction {
   uint64_t id = 0;  // 0,1,2.. per flow in creation order (request order)
-  Message request, response;
+  Message request;
+  // The response, made when its first byte comes: a request awaiting its answer (most of a busy
+  // server's open transactions) does not carry an empty 424-byte message.
+  const Message& response() const { return response_ ? *response_ : kNoMessage; }
+  Message& writable_response() { return response_.make(); }
   bool has_request = false, has_response = false;  // response-only tx when the request was missed
   bool http09 = false;     // simple request: no headers; the response is raw bytes until close
   uint32_t anomalies = 0;  // bit set of Anomaly
@@ -117,6 +143,10 @@ struct Transaction {
   std::string uri;                 // normalised http.uri, computed from the request line
   std::string host;                // normalised host (lower case, no port, no trailing dot)
   bool host_from_uri = false;      // host came from an absolute-form target (else from Host)
+
+ private:
+  static const Message kNoMessage;
+  HeldMessage response_;
 };
 
 // Views for the detection engine: each member is one Suricata sticky buffer; `present` has the bit
@@ -305,7 +335,7 @@ class Parser {  // one per flow; both directions
 
   Stream& stream(Side side) { return side == Side::kRequest ? req_ : res_; }
   static Message& message(Side side, Transaction& tx) {
-    return side == Side::kRequest ? tx.request : tx.response;
+    return side == Side::kRequest ? tx.request : tx.writable_response();
   }
   void feed(Side side, const uint8_t* p, const uint8_t* end);
   bool take_line(Stream& s, const uint8_t*& p, const uint8_t* end, size_t cap);
