@@ -23,7 +23,7 @@ class Digest : public Observer, public spanguard::fuzzing::Fnv {
     mix(tx.anomalies);
     mix(tx.uri);
     mix(tx.host);
-    const Message& m = side == Side::kRequest ? tx.request : tx.response;
+    const Message& m = side == Side::kRequest ? tx.request : tx.response();
     // At the body limit body_bytes counts what has arrived so far, which depends on the cuts.
     if (event != Event::kBodyLimit) mix(m.body_bytes);
     mix(uint64_t{m.truncated} << 2 | uint64_t{m.body_truncated} << 1 | m.complete);
