@@ -106,7 +106,6 @@ constexpr core::CounterGroup kCounterGroup{"stream", kCounterDefs};
 // queue a byte, and a list costs 128 bytes (a million flows, two directions, two lists each).
 class LazySegmentList {
  public:
-  explicit LazySegmentList(core::SegmentStore& store) : store_(&store) {}
   bool empty() const { return list_ == nullptr || list_->empty(); }
   uint64_t memory() const { return list_ != nullptr ? list_->memory() : 0; }
   uint64_t bytes() const { return list_ != nullptr ? list_->bytes() : 0; }
@@ -119,20 +118,20 @@ class LazySegmentList {
   void clear() {
     if (list_ != nullptr) list_->clear();
   }
-  core::SegmentList::InsertResult insert(uint64_t start, std::span<const uint8_t> bytes,
-                                         OverlapPolicy policy, uint64_t budget) {
-    if (list_ == nullptr) list_ = std::make_unique<core::SegmentList>(*store_);
+  // `store`: where the list takes its memory from (the reassembler's, the same every time).
+  core::SegmentList::InsertResult insert(core::SegmentStore& store, uint64_t start,
+                                         std::span<const uint8_t> bytes, OverlapPolicy policy,
+                                         uint64_t budget) {
+    if (list_ == nullptr) list_ = std::make_unique<core::SegmentList>(store);
     return list_->insert(start, bytes, policy, budget);
   }
 
  private:
-  core::SegmentStore* store_;
   std::unique_ptr<core::SegmentList> list_;
 };
 
 class Reassembler::DirectionState {
  public:
-  explicit DirectionState(core::SegmentStore& store) : queue(store), pending(store) {}
   bool initialized = false;
   bool after_gap = false;
   bool depth_reached = false;
@@ -155,9 +154,7 @@ class Reassembler::DirectionState {
 // The reassembly state of one flow (both directions), owned by the flow.
 class StreamState final : public flow::FlowData {
  public:
-  explicit StreamState(Reassembler& owner)
-      : dir{Reassembler::DirectionState(owner.store_), Reassembler::DirectionState(owner.store_)},
-        owner_(owner) {}
+  explicit StreamState(Reassembler& owner) : owner_(owner) {}
   ~StreamState() override { owner_.refund(dir[0].held() + dir[1].held()); }
   Reassembler::DirectionState dir[2];
 
@@ -333,7 +330,7 @@ void Reassembler::on_segment(flow::Flow& f, flow::Direction d, uint32_t seq,
   }
   const uint64_t before = s.pending.memory();
   const core::SegmentList::InsertResult r =
-      s.pending.insert(static_cast<uint64_t>(start), payload, OverlapPolicy::kFirst,
+      s.pending.insert(store_, static_cast<uint64_t>(start), payload, OverlapPolicy::kFirst,
                        options_.memcap - std::min(options_.memcap, memory_));
   memory_ = memory_ + s.pending.memory() - before;
   counters_.set(StreamCounter::kMemoryBytes, memory_);
@@ -378,7 +375,7 @@ bool Reassembler::accept(flow::Flow& f, flow::Direction d, DirectionState& s, ui
   counters_.inc(StreamCounter::kQueued);
   const uint64_t before = s.queue.memory();
   const core::SegmentList::InsertResult r =
-      s.queue.insert(static_cast<uint64_t>(start), payload, policy,
+      s.queue.insert(store_, static_cast<uint64_t>(start), payload, policy,
                      options_.memcap - std::min(options_.memcap, memory_));
   memory_ = memory_ + s.queue.memory() - before;
   counters_.set(StreamCounter::kMemoryBytes, memory_);

@@ -633,13 +633,13 @@ TEST(Reassembler, GapsAreCountedPerFlowAndDirection) {
   EXPECT_EQ(h.last_flow->gaps[flow::index(Direction::kToClient)], 0);
 }
 
-// A short flow holds little: its ring starts at 64 bytes and grows by doubling to what is
+// A short flow holds little: its ring starts at 32 bytes and grows by doubling to what is
 // unacknowledged, and nothing is set aside for queues it never needs (a million flows with a
 // request each: flow_bench).
 TEST(Reassembler, AShortFlowHoldsARingOfItsOwnSizeOnly) {
   Direct d({});
   d.segment(0, "GET / HTTP/1.1\r\n\r\n");
-  EXPECT_EQ(d.counter(StreamCounter::kMemoryBytes), 64u);
+  EXPECT_EQ(d.counter(StreamCounter::kMemoryBytes), 32u);
   d.segment(18, std::string(100, 'x'));
   EXPECT_EQ(d.counter(StreamCounter::kMemoryBytes), 128u);
 }

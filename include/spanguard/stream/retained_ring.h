@@ -15,7 +15,7 @@ class RetainedRing {
  public:
   // The first buffer of a direction; it doubles from there up to the configured limit, so a short
   // flow does not pin stream.retain bytes per direction.
-  static constexpr size_t kMinCapacity = 64;
+  static constexpr size_t kMinCapacity = 32;
 
   // The capacity to grow to for holding `want` bytes, at most `limit` (never below the current
   // one): powers of two from kMinCapacity, each growth at least a doubling.
@@ -39,10 +39,12 @@ class RetainedRing {
   std::array<std::span<const uint8_t>, 2> newest(size_t n) const;
 
  private:
+  // 32-bit positions (stream.retain is at most 1 GiB): one ring per flow direction, a million
+  // flows, 16 bytes each saved.
   std::unique_ptr<uint8_t[]> buffer_;
-  size_t capacity_ = 0;
-  size_t head_ = 0;  // the oldest byte
-  size_t size_ = 0;
+  uint32_t capacity_ = 0;
+  uint32_t head_ = 0;  // the oldest byte
+  uint32_t size_ = 0;
 };
 
 }  // namespace spanguard::stream
