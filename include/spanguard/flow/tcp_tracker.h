@@ -33,12 +33,13 @@ inline bool seq_gt(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) 
 // What one endpoint has sent, as seen on the mirror. Indexed by the direction of its packets:
 // peer(kToServer) is the client.
 struct TcpPeer {
-  uint32_t isn = 0;       // initial sequence number (or first seen, mid-stream)
-  uint32_t next_seq = 0;  // one past the highest sequence number sent (SYN and FIN count)
-  uint32_t max_ack = 0;   // highest acknowledgement sent: what it has received
-  uint32_t window = 0;    // last advertised receive window, scaled
-  uint32_t fin_seq = 0;   // sequence number of its FIN
-  uint8_t wscale = 0;     // shift applied to its window fields
+  uint32_t isn = 0;        // initial sequence number (or first seen, mid-stream)
+  uint32_t next_seq = 0;   // one past the highest sequence number sent (SYN and FIN count)
+  uint32_t max_ack = 0;    // highest acknowledgement sent: what it has received
+  uint32_t window = 0;     // last advertised receive window, scaled
+  uint32_t fin_seq = 0;    // sequence number of its FIN
+  uint32_t ts_recent = 0;  // TS.Recent (see ts_offered); fields ordered to pack: a million flows
+  uint8_t wscale = 0;      // shift applied to its window fields
   // IPv4 TTL / IPv6 hop limit its packets reach the mirror with, learned from its SYN (SYN-ACK),
   // or mid-stream from its first packet; never from later packets, whose TTL an inserting
   // attacker chooses (see TcpTracker::track).
@@ -48,7 +49,6 @@ struct TcpPeer {
   // newest TSval the receiver will have recorded (TS.Recent, §4.3).
   bool ts_offered = false;
   bool ts_recent_set = false;
-  uint32_t ts_recent = 0;
   bool seen = false;      // any packet from it
   bool ack_seen = false;  // max_ack/window are meaningful
   bool wscale_offered = false;
