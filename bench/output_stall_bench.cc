@@ -3,7 +3,7 @@
 //   (a) no output,
 //   (b) an alert stream to a collector that never reads (a listening socket nobody accepts on)
 //       and a spool that is full after 64 KiB, so that nearly every event is dropped,
-//   (c) an EVE file (the worker prints the JSON itself),
+//   (c) an EVE file (printed and written on its own thread, as spanguard does without a stream),
 //   (d) an alert stream as in (b) that also writes the EVE file (printed on the output thread).
 // Packets per second of each, and each one's ratio to (a); the goal is (b) within 10 % of (a).
 // (a) builds no event at all, so at one alert per few packets (the default: six rules alerting on
@@ -32,6 +32,7 @@
 #include "spanguard/cli/config_schema.h"
 #include "spanguard/core/log.h"
 #include "spanguard/output/alert_stream.h"
+#include "spanguard/output/eve_output.h"
 #include "spanguard/output/eve_writer.h"
 #include "spanguard/output/socket.h"
 #include "spanguard/output/stream_url.h"
@@ -147,8 +148,12 @@ Run replay(const Capture& c, const core::Config& config, const detect::Detection
   TempDir dir;
   std::unique_ptr<output::EveWriter> eve;
   std::unique_ptr<output::AlertStream> stream;
+  std::unique_ptr<output::EveOutput> eve_output;
   if (mode == Mode::kEve || mode == Mode::kStalledStreamWithEve) {
     eve = std::make_unique<output::EveWriter>(dir.path() + "/eve.json");
+  }
+  if (mode == Mode::kEve) {
+    eve_output = std::make_unique<output::EveOutput>(*eve, 4096);  // as spanguard does
   }
   if (mode == Mode::kStalledStream || mode == Mode::kStalledStreamWithEve) {
     output::AlertStreamOptions o;
@@ -163,9 +168,11 @@ Run replay(const Capture& c, const core::Config& config, const detect::Detection
   }
   Run r;
   {
-    pipeline::Worker worker(
-        config, live,
-        pipeline::WorkerOutputs{.eve = eve.get(), .detection = &engine, .alerts = stream.get()});
+    pipeline::Worker worker(config, live,
+                            pipeline::WorkerOutputs{.eve = eve.get(),
+                                                    .detection = &engine,
+                                                    .alerts = stream.get(),
+                                                    .eve_output = eve_output.get()});
     const auto start = Clock::now();
     size_t in_batch = 0;
     for (const Capture::Frame& f : c.frames) {

@@ -41,6 +41,7 @@
 #include "spanguard/ops/metrics_server.h"
 #include "spanguard/ops/privileges.h"
 #include "spanguard/output/alert_stream.h"
+#include "spanguard/output/eve_output.h"
 #include "spanguard/output/eve_writer.h"
 #include "spanguard/pipeline/engine.h"
 #include "spanguard/pipeline/rule_slot.h"
@@ -194,7 +195,7 @@ EveStats eve_stats(const core::Config& config, const output::EveWriter* eve) {
 }
 
 int run_engine(pipeline::Engine& engine, const std::string& title, bool read_errors_fail,
-               output::AlertStream* alerts, output::EveWriter* eve,
+               output::AlertStream* alerts, output::EveOutput* eve_output, output::EveWriter* eve,
                const detect::DetectionEngine* detection, const CommonOptions& o,
                const EveStats& stats, const pipeline::RuleSlot* rules = nullptr,
                std::function<void()> reload = {}) {
@@ -217,6 +218,7 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
   }
   const double wall = static_cast<double>(core::monotonic_ns() - start) / 1e9;
   if (alerts != nullptr) alerts->close();
+  if (eve_output != nullptr) eve_output->close();  // every event written before the last stats
   core::flush_suppressed_logs();
   const core::CounterSnapshot counters = engine.counters();
   if (stats.enabled && eve != nullptr) {
@@ -242,10 +244,12 @@ struct RunOutputs {
   // The stream's last events go to the EVE file as it closes: closed before `eve` goes.
   ~RunOutputs() {
     if (alerts != nullptr) alerts->close();
+    if (eve_output != nullptr) eve_output->close();
   }
   std::atomic<pipeline::Engine*> engine{nullptr};  // heartbeats read its counters once it exists
   std::unique_ptr<output::AlertStream> alerts;     // destroyed last of these: it reads `engine`
   std::unique_ptr<output::EveWriter> eve;
+  std::unique_ptr<output::EveOutput> eve_output;  // writes `eve` when no alert stream does
   std::unique_ptr<respond::PcapWriter> resets_pcap;
   std::unique_ptr<respond::ResponseContext> respond;
   std::atomic<uint64_t> event_seq{0};
@@ -266,6 +270,8 @@ pipeline::WorkerOutputs open_outputs(const core::Config& config, const CommonOpt
       return e != nullptr ? e->counters() : core::CounterSnapshot{};
     });
     run.alerts->mirror_to(run.eve.get());  // the output thread prints the EVE lines too
+  } else if (run.eve != nullptr) {
+    run.eve_output = std::make_unique<output::EveOutput>(*run.eve, stream.handoff_size);
   }
   pipeline::WorkerOutputs outputs;  // members left out keep their defaults
   outputs.eve = run.eve.get();
@@ -273,6 +279,7 @@ pipeline::WorkerOutputs open_outputs(const core::Config& config, const CommonOpt
   outputs.respond = run.respond.get();
   outputs.event_seq = &run.event_seq;
   outputs.alerts = run.alerts.get();
+  outputs.eve_output = run.eve_output.get();
   return outputs;
 }
 
@@ -596,8 +603,9 @@ int cmd_replay(const std::vector<std::string>& pcaps, const CommonOptions& o) {
   pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 1), false, outputs);
   run.engine = &engine;
   // An unreadable record ends its file with a warning; only --strict makes that a failure.
-  const int status = run_engine(engine, title, o.strict, run.alerts.get(), run.eve.get(),
-                                detection.get(), o, eve_stats(config, run.eve.get()));
+  const int status =
+      run_engine(engine, title, o.strict, run.alerts.get(), run.eve_output.get(), run.eve.get(),
+                 detection.get(), o, eve_stats(config, run.eve.get()));
   run.engine = nullptr;
   return status;
 }
@@ -919,8 +927,9 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
       engine->worker_count(), interfaces.size());
   run.engine = engine.get();
   const int status =
-      run_engine(*engine, "spanguard run", false, run.alerts.get(), run.eve.get(), detection.get(),
-                 o, eve_stats(config, run.eve.get()), rules ? &*rules : nullptr, std::move(reload));
+      run_engine(*engine, "spanguard run", false, run.alerts.get(), run.eve_output.get(),
+                 run.eve.get(), detection.get(), o, eve_stats(config, run.eve.get()),
+                 rules ? &*rules : nullptr, std::move(reload));
   control.reset();
   stats.reset();
   reloader.reset();

@@ -416,6 +416,12 @@ core::CounterSnapshot Engine::counters() const {
   }
   if (outputs_.respond != nullptr) outputs_.respond->collect(snapshot);
   if (outputs_.alerts != nullptr) outputs_.alerts->collect(snapshot);
+  if (outputs_.eve_output != nullptr) {
+    snapshot.add("output.eve_dropped",
+                 "events a live worker dropped because its hand-off to the EVE writer thread was "
+                 "full (output.handoff_size)",
+                 outputs_.eve_output->dropped());
+  }
   return snapshot;
 }
 

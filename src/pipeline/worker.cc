@@ -265,6 +265,14 @@ uint64_t Worker::emit(v1::Envelope& event) {
   }
   const uint64_t seq = next_event_seq();
   output::set_event_seq(event, seq);
+  if (outputs_.eve_output != nullptr) {
+    // Printed and written on the EVE thread; `event` is left empty. Live, a full hand-off drops
+    // (counted) rather than wait; offline, waiting loses nothing.
+    return outputs_.eve_output->hand_off(
+               event, live_ ? output::HandoffFull::kDrop : output::HandoffFull::kWait)
+               ? seq
+               : 0;
+  }
   if (outputs_.eve != nullptr) outputs_.eve->write(*output::event_body(event));
   return seq;
 }

@@ -20,6 +20,7 @@
 #include "spanguard/events/events.h"
 #include "spanguard/flow/flow_table.h"
 #include "spanguard/output/alert_stream.h"
+#include "spanguard/output/eve_output.h"
 #include "spanguard/output/eve_writer.h"
 #include "spanguard/pipeline/flow_query.h"
 #include "spanguard/pipeline/rule_slot.h"
@@ -39,6 +40,9 @@ struct WorkerOutputs {
   // --alerts: the SIEM stream, which then numbers events; with `eve` too, it prints them there
   // (AlertStream::mirror_to(eve) before the workers are built).
   output::AlertStream* alerts = nullptr;
+  // Without an alert stream: the thread that writes `eve` (events are handed to it, not printed
+  // here); null: printed here. Flow records without an alert stream are printed here either way.
+  output::EveOutput* eve_output = nullptr;
   // Runs before each frame is processed; for tests of failure handling (it may throw).
   std::function<void(const capture::Frame&)> before_frame = nullptr;
 };
