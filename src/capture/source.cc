@@ -1,7 +1,9 @@
 // libpcap-backed packet sources: capture files (pcap/pcapng) and live interfaces.
 #include "spanguard/capture/source.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include "spanguard/core/error.h"
@@ -176,10 +178,25 @@ LiveOptions live_options(const core::Config& config, bool sends_resets) {
 
 namespace {
 
+// Bytes read from a capture file per read(2): libpcap reads each record with two freads, and
+// stdio's default buffer (the file system's block, 4 KiB) made a 260 MB replay 66,000 system
+// calls.
+constexpr size_t kFileBuffer = 1 << 20;
+
 PcapHandle open_file(const std::string& path, decode::LinkType& link) {
   char err[PCAP_ERRBUF_SIZE] = "";
-  PcapHandle handle(
-      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err));
+  PcapHandle handle;
+  if (path == "-") {  // standard input, as libpcap reads it
+    handle.reset(
+        pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err));
+  } else if (FILE* file = std::fopen(path.c_str(), "rb")) {
+    std::setvbuf(file, nullptr, _IOFBF, kFileBuffer);
+    // The handle owns the file from here (pcap_close closes it), also when this fails.
+    handle.reset(pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, err));
+    if (!handle) std::fclose(file);
+  } else {
+    std::snprintf(err, sizeof err, "%s", std::strerror(errno));
+  }
   if (!handle) throw core::RuntimeError(path + ": cannot read capture: " + err);
   const int dlt = pcap_datalink(handle.get());
   if (!link_type_from_dlt(dlt, link)) {
