@@ -36,8 +36,10 @@ constexpr size_t kTakeInBatch = 4096;
 // How often the hand-off is looked at while events flow: a worker's ring (output.handoff_size,
 // 4096 by default) takes milliseconds of a heavy alert flood to fill.
 constexpr auto kTakeInPeriod = std::chrono::milliseconds(1);
-// How often it is looked at when none came last time: an alert reaches the collector within this.
-constexpr auto kIdlePeriod = std::chrono::milliseconds(2);
+// How often it is looked at when none came: from kTakeInPeriod, doubling while none come, up to
+// kMaxIdlePeriod (an alert reaches the collector within that). Waking every millisecond or two for
+// nothing takes the core the kernel needs for a reset (see EveOutput, which measured it).
+constexpr auto kMaxIdlePeriod = std::chrono::milliseconds(32);
 
 constexpr TlsSettingNames kTlsSettingNames{"output.socket.tls.cert", "output.socket.tls.key",
                                            "output.socket.tls.ca", "output.socket.tls.peer_names"};
@@ -467,12 +469,14 @@ void StreamConnection::run() {
     // then reads the seq.
     const bool waits_for_events = established_ && out_offset_ == out_.size();
     if (took) {
+      idle_period_ = kTakeInPeriod;
       deadline = std::min(deadline, now + kTakeInPeriod);
     } else {
       // Workers' hand-offs never wake this thread (a wake-up costs the worker a system call and
       // an inter-processor interrupt, ~10 µs on a virtual machine, per sparse alert): it looks
-      // again within kIdlePeriod. publish() (tests, the collector's tools) still wakes it.
-      deadline = std::min(deadline, now + kIdlePeriod);
+      // again within idle_period_. publish() (tests, the collector's tools) still wakes it.
+      idle_period_ = std::min(idle_period_ * 2, Clock::duration(kMaxIdlePeriod));
+      deadline = std::min(deadline, now + idle_period_);
       idle_.store(true);
       if (handoff_.pending() || (waits_for_events && outbox_.has_unsent())) {
         idle_.store(false);

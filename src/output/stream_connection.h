@@ -87,6 +87,7 @@ class StreamConnection {
   Listener listener_;
   UniqueFd wake_fd_;
   std::atomic<bool> idle_{false};
+  Clock::duration idle_period_ = std::chrono::milliseconds(1);  // output thread only
   std::atomic<bool> stop_{false};
   std::atomic<bool> hurry_{false};
 
