@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench_capture.h"
 #include "spanguard/applayer/registry.h"
 #include "spanguard/cli/config_schema.h"
 #include "spanguard/core/heap.h"
@@ -85,52 +86,10 @@ std::string generate_rules(size_t n, uint64_t seed, bool http = false) {
 std::unique_ptr<detect::DetectionEngine> build_engine(size_t n, uint64_t seed,
                                                       const core::Config& config,
                                                       bool http = false) {
-  rules::Classifications none;
-  rules::RuleParser parser(rules::default_variables(), &none, applayer::rule_registry());
-  parser.parse_text(generate_rules(n, seed, http), "generated.rules");
-  rules::RuleSet set = parser.take();
-  if (set.failed != 0) {
-    std::fprintf(stderr, "generated rules failed to parse: %s\n",
-                 set.diagnostics.front().to_string().c_str());
-    std::exit(1);
-  }
-  std::vector<rules::Diagnostic> diagnostics;
-  return std::make_unique<detect::DetectionEngine>(
-      std::move(set.rules), detect::detect_options(config), diagnostics, applayer::rule_registry());
+  return bench::engine_from_rules(generate_rules(n, seed, http), config);
 }
 
-struct Capture {
-  std::vector<uint8_t> bytes;
-  struct Frame {
-    size_t at;
-    uint32_t caplen, wirelen;
-    int64_t ns;
-  };
-  std::vector<Frame> frames;
-  decode::LinkType link = decode::LinkType::kEthernet;
-  uint64_t wire_bytes = 0;
-};
-
-Capture load(const std::string& path) {
-  char err[PCAP_ERRBUF_SIZE];
-  pcap_t* p =
-      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
-  if (p == nullptr) {
-    std::fprintf(stderr, "%s: %s\n", path.c_str(), err);
-    std::exit(1);
-  }
-  Capture c;
-  pcap_pkthdr* h;
-  const u_char* data;
-  while (pcap_next_ex(p, &h, &data) == 1) {
-    c.frames.push_back({c.bytes.size(), h->caplen, h->len,
-                        static_cast<int64_t>(h->ts.tv_sec) * 1'000'000'000 + h->ts.tv_usec});
-    c.bytes.insert(c.bytes.end(), data, data + h->caplen);
-    c.wire_bytes += h->len;
-  }
-  pcap_close(p);
-  return c;
-}
+using bench::Capture;
 
 double replay(const Capture& c, const core::Config& config, const detect::DetectionEngine* engine,
               core::CounterSnapshot& counters) {
@@ -255,7 +214,7 @@ int main(int argc, char** argv) {
   }
   if (pcap.empty()) return 0;
 
-  const Capture capture = load(pcap);
+  const Capture capture = bench::load_capture(pcap);
   const bool http = buffers == "http";
   const auto engine = build_engine(rule_count, seed, config, http);
   std::printf("replay %s: %zu frames, %.1f MB, %zu %s rules, one worker\n", pcap.c_str(),

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_capture.h"
 #include "spanguard/applayer/registry.h"
 #include "spanguard/cli/config_schema.h"
 #include "spanguard/core/log.h"
@@ -38,6 +39,7 @@
 #include "spanguard/output/stream_url.h"
 #include "spanguard/pipeline/worker.h"
 #include "spanguard/rules/parser.h"
+#include "temp_dir.h"
 
 namespace {
 
@@ -73,49 +75,10 @@ std::unique_ptr<detect::DetectionEngine> alerting_engine(size_t n, bool sparse,
             "\"; flow:established,to_server; content:\"" + content +
             "\"; sid:" + std::to_string(i) + ";)\n";
   }
-  rules::Classifications none;
-  rules::RuleParser parser(rules::default_variables(), &none, applayer::rule_registry());
-  parser.parse_text(text, "output_bench.rules");
-  rules::RuleSet set = parser.take();
-  if (set.failed != 0) {
-    std::fprintf(stderr, "rules failed to parse: %s\n",
-                 set.diagnostics.front().to_string().c_str());
-    std::exit(1);
-  }
-  std::vector<rules::Diagnostic> diagnostics;
-  return std::make_unique<detect::DetectionEngine>(
-      std::move(set.rules), detect::detect_options(config), diagnostics, applayer::rule_registry());
+  return bench::engine_from_rules(text, config);
 }
 
-struct Capture {
-  std::vector<uint8_t> bytes;
-  struct Frame {
-    size_t at;
-    uint32_t caplen, wirelen;
-    int64_t ns;
-  };
-  std::vector<Frame> frames;
-};
-
-Capture load(const std::string& path) {
-  char err[PCAP_ERRBUF_SIZE];
-  pcap_t* p =
-      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
-  if (p == nullptr) {
-    std::fprintf(stderr, "%s: %s\n", path.c_str(), err);
-    std::exit(1);
-  }
-  Capture c;
-  pcap_pkthdr* h;
-  const u_char* data;
-  while (pcap_next_ex(p, &h, &data) == 1) {
-    c.frames.push_back({c.bytes.size(), h->caplen, h->len,
-                        static_cast<int64_t>(h->ts.tv_sec) * 1'000'000'000 + h->ts.tv_usec});
-    c.bytes.insert(c.bytes.end(), data, data + h->caplen);
-  }
-  pcap_close(p);
-  return c;
-}
+using bench::Capture;
 
 enum class Mode { kNone, kStalledStream, kEve, kStalledStreamWithEve };
 constexpr const char* kModeNames[] = {"(a) no output",
@@ -128,20 +91,7 @@ struct Run {
   output::AlertStream::Stats stream;
 };
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "spanguard-outbench-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 Run replay(const Capture& c, const core::Config& config, const detect::DetectionEngine& engine,
            Mode mode, bool live, const std::string& collector_url) {
@@ -223,7 +173,7 @@ int main(int argc, char** argv) {
 
   core::Config config(cli::config_schema());
   config.set("flow.records=no");
-  const Capture capture = load(pcap);
+  const Capture capture = bench::load_capture(pcap);
   const auto engine = alerting_engine(alerting, sparse, config);
   // The collector that never reads: the kernel completes the connection in the listen backlog,
   // takes a socket buffer of frames, and then nothing more.

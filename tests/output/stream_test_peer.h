@@ -21,28 +21,11 @@
 #include "spanguard/output/stream_channel.h"
 #include "spanguard/output/stream_url.h"
 #include "spanguard/v1/spanguard.pb.h"
+#include "temp_dir.h"
 
 namespace spanguard::testing {
 
 using namespace std::chrono_literals;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "spanguard-stream-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // An alert as the detection path builds one (seq left for the stream to assign).
 inline v1::Envelope make_alert(uint32_t sid) {

@@ -15,26 +15,14 @@
 #include "spanguard/pipeline/worker.h"
 #include "spanguard/rules/parser.h"
 #include "tcp_conversation.h"
+#include "temp_dir.h"
 
 namespace spanguard::pipeline {
 namespace {
 
 using namespace std::chrono_literals;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "spanguard-worker-out-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 std::unique_ptr<detect::DetectionEngine> engine_for(const std::string& text,
                                                     const core::Config& config) {
@@ -86,9 +74,8 @@ TEST(WorkerOutput, KeepsProcessingWithACollectorThatNeverReadsAndAFullSpool) {
       for (auto& f : c.close()) session.push_back(f);
       for (const testing::Bytes& f : session) {
         ns += 1000;
-        worker.on_frame({f.data(), static_cast<uint32_t>(f.size()),
-                         static_cast<uint32_t>(f.size()), core::timestamp_from_ns(ns),
-                         decode::LinkType::kEthernet});
+        worker.on_frame({f.data(), static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()),
+                         core::timestamp_from_ns(ns), decode::LinkType::kEthernet});
         ++frames;
       }
       worker.on_batch_end();
