@@ -33,6 +33,19 @@ constexpr uint16_t kPppIpv6 = 0x0057;
 
 constexpr uint16_t kTeredoPort = 3544;  // RFC 4380 §4: the Teredo server's port
 
+// Which UDP datagrams the decoder opens as tunnels (the dispatcher's quick hash defers those).
+bool vxlan_ports(const DecoderOptions& o, uint16_t, uint16_t dport) {
+  return o.decode_tunnels && dport == o.vxlan_port;
+}
+// Teredo: only the server's port is known; a client's traffic with a relay uses whatever ports
+// their NATs map, and telling it apart would mean trying every UDP payload.
+bool teredo_ports(const DecoderOptions& o, uint16_t sport, uint16_t dport) {
+  return o.decode_tunnels && o.teredo && (sport == kTeredoPort || dport == kTeredoPort);
+}
+bool udp_tunnel(const DecoderOptions& o, uint16_t sport, uint16_t dport) {
+  return vxlan_ports(o, sport, dport) || teredo_ports(o, sport, dport);
+}
+
 constexpr core::CounterDef kCounterDefs[] = {
     {"packets", "frames decoded"},
     {"bytes", "bytes on the wire of decoded frames"},
@@ -702,13 +715,10 @@ DecodeStatus Decoder::decode_udp(uint32_t offset, uint32_t end, PacketView& v, i
   v.dst_port = load16(uh + 2);
   v.payload_offset = offset + 8;
   v.payload_len = udp_len - 8;
-  if (options_.decode_tunnels && v.dst_port == options_.vxlan_port) {
+  if (vxlan_ports(options_, v.src_port, v.dst_port)) {
     return decode_vxlan(v.payload_offset, offset + udp_len, v, depth);
   }
-  // Teredo: only the server's port is known; a client's traffic with a relay uses whatever ports
-  // their NATs map, and telling it apart would mean trying every UDP payload.
-  if (options_.decode_tunnels && options_.teredo &&
-      (v.src_port == kTeredoPort || v.dst_port == kTeredoPort)) {
+  if (teredo_ports(options_, v.src_port, v.dst_port)) {
     return decode_teredo(v.payload_offset, offset + udp_len, v, depth);
   }
   return DecodeStatus::kOk;
@@ -950,16 +960,6 @@ uint32_t worker_hash(const PacketView& view, uint64_t seed) {
   return pair_hash(view.src_ip(), view.dst_ip(), seed);
 }
 
-namespace {
-
-// Whether the full decoder would look inside this UDP datagram for a tunnelled packet.
-bool tunnel_port(const DecoderOptions& o, uint16_t sport, uint16_t dport) {
-  if (!o.decode_tunnels) return false;
-  return dport == o.vxlan_port || (o.teredo && (sport == 3544 || dport == 3544));
-}
-
-}  // namespace
-
 std::optional<uint32_t> quick_worker_hash(LinkType link, const uint8_t* data, uint32_t caplen,
                                           const DecoderOptions& options, uint64_t seed) {
   uint32_t at = 0;
@@ -988,7 +988,7 @@ std::optional<uint32_t> quick_worker_hash(LinkType link, const uint8_t* data, ui
     const uint32_t total = load16(ip + 2);
     if (ihl < 20 || fragment || total < ihl || total > left) return std::nullopt;
     if (proto == ip_proto::kUdp) {
-      if (left < ihl + 4 || tunnel_port(options, load16(ip + ihl), load16(ip + ihl + 2)))
+      if (left < ihl + 4 || udp_tunnel(options, load16(ip + ihl), load16(ip + ihl + 2)))
         return std::nullopt;
     } else if (proto != ip_proto::kTcp && proto != ip_proto::kIcmp) {
       return std::nullopt;
@@ -999,7 +999,7 @@ std::optional<uint32_t> quick_worker_hash(LinkType link, const uint8_t* data, ui
     if (left < 40 || (ip[0] >> 4) != 6 || load16(ip + 4) > left - 40) return std::nullopt;
     const uint8_t next = ip[6];
     if (next == ip_proto::kUdp) {
-      if (left < 44 || tunnel_port(options, load16(ip + 40), load16(ip + 42))) return std::nullopt;
+      if (left < 44 || udp_tunnel(options, load16(ip + 40), load16(ip + 42))) return std::nullopt;
     } else if (next != ip_proto::kTcp && next != ip_proto::kIcmpv6) {
       return std::nullopt;  // extension headers, tunnels: the decoder decides
     }
