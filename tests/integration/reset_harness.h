@@ -20,6 +20,7 @@
 
 #include "process.h"
 #include "span_testbed.h"
+#include "summary_counters.h"
 
 namespace spanguard::testing {
 
@@ -222,23 +223,6 @@ std::optional<std::string> wait_eve_record(Sensor& sensor, std::string_view even
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-}
-
-// A counter's final value ("respond.rst_sent") from the stats event a run writes last in its EVE
-// file; nullopt when there is none or it lacks that counter (so a misspelled name cannot read as
-// 0).
-inline std::optional<uint64_t> eve_counter(const std::vector<std::string>& lines,
-                                           const std::string& name) {
-  for (auto line = lines.rbegin(); line != lines.rend(); ++line) {
-    if (json_member(*line, "event_type") != "stats") continue;
-    const size_t counters = line->find("\"counters\":{");
-    if (counters == std::string::npos) return std::nullopt;
-    const std::string key = "\"" + name + "\":";
-    const size_t at = line->find(key, counters);
-    if (at == std::string::npos) return std::nullopt;
-    return std::stoull(line->substr(at + key.size()));
-  }
-  return std::nullopt;
 }
 
 // Reads "<name> N" from the summary's counter lines ("rst_sent 2", "latency_p50_ns 3,120");

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "capture_writer.h"
+#include "summary_counters.h"
 
 namespace spanguard::testing {
 
@@ -61,16 +62,12 @@ int alerts_of(const Replay& r, uint32_t sid) {
 }
 
 uint64_t counter_of(const Replay& r, const std::string& name) {
-  const std::vector<std::string> stats = events_of_type(r, "stats");
-  if (stats.empty()) throw std::invalid_argument("the replay wrote no stats event");
-  const std::string& last = stats.back();
-  const size_t counters = last.find("\"counters\":{");
-  if (counters == std::string::npos) throw std::invalid_argument("a stats event without counters");
-  const std::regex value("\"" + std::regex_replace(name, std::regex("\\."), "\\.") + "\":([0-9]+)");
-  std::smatch m;
-  const std::string tail = last.substr(counters);
-  if (!std::regex_search(tail, m, value)) throw std::invalid_argument("no counter named " + name);
-  return std::stoull(m[1]);
+  std::vector<std::string> lines;
+  std::istringstream in(r.eve_text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const std::optional<uint64_t> value = eve_counter(lines, name);
+  if (!value) throw std::invalid_argument("no stats event with a counter named " + name);
+  return *value;
 }
 
 std::vector<std::string> events_of_type(const Replay& r, const std::string& event_type) {

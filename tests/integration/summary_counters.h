@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace spanguard::testing {
 namespace summary_detail {
@@ -111,6 +112,23 @@ inline std::optional<uint64_t> summary_input_packets(const std::string& summary)
   }
   if (!summary_detail::is_number(items.substr(0, space))) return std::nullopt;
   return summary_detail::number(std::string(items.substr(0, space)));
+}
+
+// A counter's final value ("respond.rst_sent") from the last stats event among EVE `lines` (run
+// and replay end their EVE file with one holding every counter, zeros included); nullopt when
+// there is none or it lacks that counter, so a misspelled name cannot read as 0.
+inline std::optional<uint64_t> eve_counter(const std::vector<std::string>& lines,
+                                           const std::string& name) {
+  for (auto line = lines.rbegin(); line != lines.rend(); ++line) {
+    if (line->find("\"event_type\":\"stats\"") == std::string::npos) continue;
+    const size_t counters = line->find("\"counters\":{");
+    if (counters == std::string::npos) return std::nullopt;
+    const std::string key = "\"" + name + "\":";
+    const size_t at = line->find(key, counters);
+    if (at == std::string::npos) return std::nullopt;
+    return std::stoull(line->substr(at + key.size()));
+  }
+  return std::nullopt;
 }
 
 }  // namespace spanguard::testing
