@@ -98,7 +98,21 @@ enum class AppState {
   kNone,      // no application layer
   kPending,   // identified and parsed as HTTP, the request seen, its response not yet
   kAnswered,  // request and response seen: an idle keep-alive connection between transactions
+  kBrowser,   // as kPending, with the request a browser sends (418 bytes, eight fields)
 };
+
+// What a browser asks for a page: the realistic size of a request a server has not answered yet.
+const std::string kBrowserRequest =
+    "GET /catalog/items/view.php?id=48213&ref=home HTTP/1.1\r\n"
+    "Host: shop.example.org\r\n"
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n"
+    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+    "Accept-Language: en-US,en;q=0.5\r\n"
+    "Accept-Encoding: gzip, deflate, br\r\n"
+    "Referer: https://shop.example.org/\r\n"
+    "Cookie: session=7f3a9c2e61b04d58a1e2; theme=dark\r\n"
+    "Connection: keep-alive\r\n"
+    "\r\n";
 
 void million_flows(uint32_t n, AppState app_state) {
   const bool http = app_state != AppState::kNone;
@@ -116,7 +130,8 @@ void million_flows(uint32_t n, AppState app_state) {
   if (http) consumers.push_back(&app);
   stream::Reassembler reassembler(stream::StreamOptions{}, consumers);
   sink.reassembler = &reassembler;
-  Template t = make_template("GET / HTTP/1.1\r\n\r\n");
+  Template t = make_template(
+      app_state == AppState::kBrowser ? kBrowserRequest : std::string("GET / HTTP/1.1\r\n\r\n"));
   Template r = make_template("HTTP/1.1 204 No Content\r\n\r\n", true);
   decode::PacketView v;
   const auto start = std::chrono::steady_clock::now();
@@ -146,7 +161,9 @@ void million_flows(uint32_t n, AppState app_state) {
       "flows: %u concurrent (each with 18 stream bytes%s): RSS +%.1f MiB = %.0f bytes/flow; "
       "sizeof(Flow) %zu; created at %.2f M flows/s\n",
       static_cast<unsigned>(table.active()),
-      app_state == AppState::kPending    ? ", HTTP parsed, request awaiting its response"
+      app_state == AppState::kPending ? ", HTTP parsed, request awaiting its response"
+      : app_state == AppState::kBrowser
+          ? " (a browser's request instead: 418 bytes), HTTP parsed, request awaiting its response"
       : app_state == AppState::kAnswered ? " + 27 back, HTTP parsed, idle between transactions"
                                          : "",
       (after - before) / 1024.0, (after - before) * 1024.0 / n, sizeof(flow::Flow), n / took / 1e6);
@@ -258,6 +275,7 @@ int main(int argc, char** argv) {
   million_flows(flows, AppState::kNone);
   million_flows(flows, AppState::kPending);
   million_flows(flows, AppState::kAnswered);
+  million_flows(flows, AppState::kBrowser);
   insert_expire(2'000'000);
   reassembly(false);
   reassembly(true);

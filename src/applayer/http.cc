@@ -787,6 +787,11 @@ void Parser::complete_message(Side side, Stream& s, State next) {
   reset_line(s);
   if (s.line.capacity() > kKeptLineCapacity) release(s.line);  // idle flows stay small
   notify(tx, side, Event::kComplete);
+  // A request inspected for the last time that waits for its answer keeps only what the answer's
+  // inspections and the transaction's record read.
+  if (side == Side::kRequest && !(tx.has_response && tx.response().complete)) {
+    release_request_stage(tx.request);
+  }
   if (&tx == s.detached.get()) {
     s.detached.reset();
   } else {

@@ -3,6 +3,7 @@
 // field, http.start closed by an empty line, http.header_names framed by CRLFs.
 #include "spanguard/applayer/http_sticky_buffers.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "spanguard/applayer/http_normalize.h"
@@ -87,6 +88,31 @@ void set(Buffers& b, BufferField f, std::string_view v) {
 void set_field(Buffers& b, BufferField f, const Message& m, std::string_view name) {
   if (const Header* h = m.field(name)) set(b, f, h->value);
 }
+
+// The request fields response-stage inspections still present, besides Host (http.host and
+// http.host.raw are derived from it or from the target); release_request_stage() keeps them.
+struct RequestField {
+  BufferField buffer;
+  std::string_view name;
+};
+constexpr RequestField kRequestFields[] = {
+    {BufferField::kUserAgent, "User-Agent"},
+    {BufferField::kReferer, "Referer"},
+    {BufferField::kAccept, "Accept"},
+    {BufferField::kAcceptEnc, "Accept-Encoding"},
+    {BufferField::kAcceptLang, "Accept-Language"},
+    {BufferField::kConnection, "Connection"},
+};
+
+bool kept_after_request(const Header& h) {
+  if (iequals(h.name, "Host")) return true;
+  for (const RequestField& f : kRequestFields) {
+    if (iequals(h.name, f.name)) return true;
+  }
+  return false;
+}
+
+void release(std::string& s) { std::string().swap(s); }
 
 }  // namespace
 
@@ -193,12 +219,7 @@ void fill_buffers(const Transaction& tx, Side stage, Buffers& out) {
         set(out, F::kHost, tx.host);
         set(out, F::kHostRaw, h->value);
       }
-      set_field(out, F::kUserAgent, req, "User-Agent");
-      set_field(out, F::kReferer, req, "Referer");
-      set_field(out, F::kAccept, req, "Accept");
-      set_field(out, F::kAcceptEnc, req, "Accept-Encoding");
-      set_field(out, F::kAcceptLang, req, "Accept-Language");
-      set_field(out, F::kConnection, req, "Connection");
+      for (const RequestField& f : kRequestFields) set_field(out, f.buffer, req, f.name);
     }
     if (!req.body.empty()) set(out, F::kRequestBody, req.body);
   }
@@ -217,7 +238,7 @@ void fill_buffers(const Transaction& tx, Side stage, Buffers& out) {
   const Message& m = stage == Side::kRequest ? req : res;
   if (!has || m.line.empty()) return;
   if (!m.protocol.empty()) set(out, F::kProtocol, m.protocol);
-  if (!m.headers_done) return;
+  if (!m.headers_done || m.stage_released) return;
   set(out, F::kStart, m.start_buf);
   if (!m.headers_raw.empty()) set(out, F::kHeaderRaw, m.headers_raw);
   if (!m.header_names_buf.empty()) set(out, F::kHeaderNames, m.header_names_buf);
@@ -234,6 +255,18 @@ void fill_buffers(const Transaction& tx, Side stage, Buffers& out) {
   set_field(out, F::kCookie, m, stage == Side::kRequest ? "Cookie" : "Set-Cookie");
   set_field(out, F::kContentType, m, "Content-Type");
   set_field(out, F::kContentLen, m, "Content-Length");
+}
+
+void release_request_stage(Message& m) {
+  std::erase_if(m.headers, [](const Header& h) { return !kept_after_request(h); });
+  std::erase_if(m.merged, [](const Header& h) { return !kept_after_request(h); });
+  m.headers.shrink_to_fit();
+  m.merged.shrink_to_fit();
+  release(m.headers_raw);
+  release(m.start_buf);
+  release(m.header_buf);
+  release(m.header_names_buf);
+  m.stage_released = true;
 }
 
 }  // namespace spanguard::applayer::http

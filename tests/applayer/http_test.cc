@@ -918,6 +918,46 @@ TEST(HttpParser, IdleParserHoldsLittleMemory) {
   EXPECT_EQ(h.parser.memory_bytes(), idle);
 }
 
+TEST(HttpParser, RequestAwaitingItsAnswerKeepsOnlyWhatTheAnswerReads) {
+  Harness h;
+  const size_t idle = h.parser.memory_bytes();
+  h.req(
+      "GET /a?b=1 HTTP/1.1\r\nHost: www.example.com:8080\r\nUser-Agent: UA/1\r\n"
+      "Referer: http://r.example/\r\nAccept: */*\r\nAccept-Encoding: gzip\r\n"
+      "Accept-Language: en\r\nConnection: keep-alive\r\nCookie: " +
+      std::string(900, 'c') + "\r\nX-Padding: " + std::string(900, 'p') + "\r\n\r\n");
+  // The request's own inspection saw all of it.
+  const Buffers at_request = h.buffers(0, Side::kRequest);
+  EXPECT_EQ(at_request.get(BufferField::kCookie).size(), 900u);
+  EXPECT_GT(at_request.get(BufferField::kHeaderRaw).size(), 1800u);
+  EXPECT_GT(at_request.get(BufferField::kStart).size(), 1800u);
+  // Waiting for the answer, the copies of the header block (http.start, http.header,
+  // http.header.raw) and the fields only the request stage reads are gone: 5.5 KB otherwise. (What
+  // is left: the kept fields, and the line buffer at the 908-byte Cookie line's size.)
+  ASSERT_EQ(h.parser.transactions_held(), 1u);
+  EXPECT_LT(h.parser.memory_bytes(), idle + sizeof(Transaction) + 1536);
+
+  h.res("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  const Buffers b = h.buffers(0, Side::kResponse);
+  EXPECT_EQ(b.get(BufferField::kUri), "/a?b=1");
+  EXPECT_EQ(b.get(BufferField::kMethod), "GET");
+  EXPECT_EQ(b.get(BufferField::kRequestLine), "GET /a?b=1 HTTP/1.1");
+  EXPECT_EQ(b.get(BufferField::kHost), "www.example.com");
+  EXPECT_EQ(b.get(BufferField::kHostRaw), "www.example.com:8080");
+  EXPECT_EQ(b.get(BufferField::kUserAgent), "UA/1");
+  EXPECT_EQ(b.get(BufferField::kReferer), "http://r.example/");
+  EXPECT_EQ(b.get(BufferField::kAccept), "*/*");
+  EXPECT_EQ(b.get(BufferField::kAcceptEnc), "gzip");
+  EXPECT_EQ(b.get(BufferField::kAcceptLang), "en");
+  EXPECT_EQ(b.get(BufferField::kConnection), "keep-alive");
+  // The buffers both directions have are the answer's at its stage.
+  EXPECT_EQ(b.get(BufferField::kStart), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_FALSE(b.has(BufferField::kCookie));
+  const Transaction& tx = h.complete(0, Side::kResponse);
+  ASSERT_NE(tx.request.find("Host"), nullptr);  // the EVE record's hostname and port
+  EXPECT_EQ(tx.request.find("Cookie"), nullptr);
+}
+
 // ---- body limits -----------------------------------------------------------------------------
 
 TEST(HttpParser, BodyLimitKeepsThePrefixAndCountsAll) {

@@ -92,7 +92,8 @@ struct Message {
                                 // the limit (libhtp's message length, EVE "length")
   bool body_truncated = false;  // the body had more than the limit kept
   bool headers_done = false, complete = false;
-  bool truncated = false;  // ended by a gap or the flow end before its framing said so
+  bool truncated = false;       // ended by a gap or the flow end before its framing said so
+  bool stage_released = false;  // release_request_stage() ran: no more request-stage buffers
 
   // Derived when the headers (and again when trailers) are done; views of fill_buffers().
   std::vector<Header> merged;  // only names that repeat: values joined with ", " (RFC 7230 §3.2.2)
@@ -206,6 +207,13 @@ bool present(const Buffers& b, std::string_view Buffers::*member);
 // (Cookie / Set-Cookie), content_type, content_len, protocol) from `stage`'s message. The views
 // stay valid until the transaction changes or is released.
 void fill_buffers(const Transaction& tx, Side stage, Buffers& out);
+
+// After the request's last inspection, while its answer is awaited: drops what only inspections
+// at the request stage read (http.start, http.header, http.header.raw, http.header_names and the
+// fields behind http.cookie, http.content_type, http.content_len), keeping the request buffers
+// that response-stage inspections and the EVE http record still read. A browser's request waiting
+// for its answer shrinks by about half.
+void release_request_stage(Message& request);
 
 // Called from parse()/on_gap()/on_end(). The transaction is released (when both of its messages
 // are complete) right after the callback returns: copy what must outlive it. Must not call back
