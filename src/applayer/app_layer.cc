@@ -331,21 +331,26 @@ std::optional<AppLayer::Context::DataExpectation> AppLayer::Context::fulfil(cons
 // protocol's session.
 class AppLayer::FlowState final : public flow::FlowData {
  public:
-  struct Probe {
-    std::string first;        // the direction's first bytes, until the protocol is known
-    uint64_t probed = 0;      // bytes of this direction looked at
-    uint64_t probed_end = 0;  // stream offset after the last delivery probed
-    bool failed = false;      // its start is no known protocol
+  // Until the protocol is known and the delivery that identified it is parsed; then freed: an
+  // identified flow keeps only its session.
+  struct Probing {
+    struct Probe {
+      std::string first;        // the direction's first bytes, until the protocol is known
+      uint64_t probed = 0;      // bytes of this direction looked at
+      uint64_t probed_end = 0;  // stream offset after the last delivery probed
+      bool failed = false;      // its start is no known protocol
+    };
+    Probe probe[2];
+    // Identified during the delivery that ends at held_end in direction held_dir: what the probes
+    // held of both directions goes to the session before (and around) that delivery.
+    bool holding = false;
+    flow::Direction held_dir = flow::Direction::kToServer;
+    uint64_t held_end = 0;
+    std::string held[2];  // by direction: bytes of earlier deliveries, not yet parsed
   };
 
-  Probe probe[2];
+  std::unique_ptr<Probing> probing = std::make_unique<Probing>();
   std::unique_ptr<Session> session;
-  // Identified during the delivery that ends at held_end in direction held_dir: what the probes
-  // held of both directions goes to the session before (and around) that delivery.
-  bool holding = false;
-  flow::Direction held_dir = flow::Direction::kToServer;
-  uint64_t held_end = 0;
-  std::string held[2];  // by direction: bytes of earlier deliveries, not yet parsed
 
   Side side_of(flow::Direction d) const {
     return d == session->client_dir() ? Side::kClient : Side::kServer;
@@ -433,8 +438,8 @@ void AppLayer::identify(flow::Flow& f, flow::Direction dir, std::span<const uint
       return;
     }
   }
-  FlowState& state = app_slot().get_or_create(f);
-  FlowState::Probe& p = state.probe[flow::index(dir)];
+  FlowState::Probing& state = *app_slot().get_or_create(f).probing;  // unknown protocol: probing
+  FlowState::Probing::Probe& p = state.probe[flow::index(dir)];
   if (offset + data.size() <= p.probed_end && p.probed_end > 0) return;  // probed already
   p.probed_end = offset + data.size();
   // A direction that failed may be retried at a later delivery's start when the flow was picked
@@ -451,8 +456,9 @@ void AppLayer::identify(flow::Flow& f, flow::Direction dir, std::span<const uint
   const Verdict v = probe_stream(bytes_of(p.first), dir == flow::Direction::kToServer);
   if (v.probe == Probe::kYes) {
     const flow::Direction client_dir = v.client ? dir : flow::opposite(dir);
-    start_session(f, state, v.proto, client_dir);
-    if (!state.session) {
+    FlowState& flow_state = *app_slot().get(f);
+    start_session(f, flow_state, v.proto, client_dir);
+    if (!flow_state.session) {
       f.data[app_slot().id()].reset();  // identified: nothing more to keep
       return;
     }
@@ -462,9 +468,9 @@ void AppLayer::identify(flow::Flow& f, flow::Direction dir, std::span<const uint
     state.held_dir = dir;
     state.held_end = offset + data.size();
     state.held[flow::index(dir)] = p.first.substr(0, p.first.size() - take);
-    FlowState::Probe& other = state.probe[flow::index(flow::opposite(dir))];
+    FlowState::Probing::Probe& other = state.probe[flow::index(flow::opposite(dir))];
     if (!other.failed) state.held[flow::index(flow::opposite(dir))] = std::move(other.first);
-    for (FlowState::Probe& q : state.probe) q.first = {};
+    for (FlowState::Probing::Probe& q : state.probe) q.first = {};
     return;
   }
   if (v.probe == Probe::kNeedMore && p.first.size() < kProbeBytes &&
@@ -473,7 +479,7 @@ void AppLayer::identify(flow::Flow& f, flow::Direction dir, std::span<const uint
   }
   p.failed = true;
   p.first = {};
-  const FlowState::Probe& other = state.probe[flow::index(flow::opposite(dir))];
+  const FlowState::Probing::Probe& other = state.probe[flow::index(flow::opposite(dir))];
   const bool midstream = f.is_tcp() && f.tcp.midstream() && p.probed < options_.probe_depth;
   if (other.failed && !midstream) {
     f.app_proto = core::AppProto::kFailed;
@@ -488,14 +494,18 @@ void AppLayer::on_stream_data(flow::Flow& f, flow::Direction dir, std::span<cons
   if (f.app_proto == core::AppProto::kNone) identify(f, dir, data, offset);
   FlowState* state = app_slot().get(f);
   if (state == nullptr || !state->session) return;
-  if (state->holding && state->held_dir == dir && state->held_end == offset + data.size()) {
+  if (state->probing) {
     // The delivery that identified the flow: the client's retained bytes first (responses pair
     // with requests), each direction's retained bytes before its newer ones.
-    state->holding = false;
+    const std::unique_ptr<FlowState::Probing> probing = std::move(state->probing);
+    const bool identifying =
+        probing->holding && probing->held_dir == dir && probing->held_end == offset + data.size();
     const flow::Direction client = state->session->client_dir();
     for (const flow::Direction d : {client, flow::opposite(client)}) {
-      std::string held = std::move(state->held[flow::index(d)]);
-      if (!held.empty() && state->session) feed(f, *state, state->side_of(d), bytes_of(held));
+      const std::string& held = probing->held[flow::index(d)];
+      if (identifying && !held.empty() && state->session) {
+        feed(f, *state, state->side_of(d), bytes_of(held));
+      }
       if (d == dir && state->session) feed(f, *state, state->side_of(d), data);
     }
   } else {
@@ -554,12 +564,13 @@ void AppLayer::on_packet(const decode::PacketView& packet, flow::Flow* f, flow::
   if (payload.empty()) return;
   FlowState& state = app_slot().get_or_create(*f);
   if (f->app_proto == core::AppProto::kNone) {
-    FlowState::Probe& p = state.probe[flow::index(dir)];
+    FlowState::Probing::Probe* probes = state.probing->probe;
+    FlowState::Probing::Probe& p = probes[flow::index(dir)];
     if (p.failed) return;
     bool response = false;
     if (dns::probe_udp(payload, &response) != Probe::kYes) {
       p.failed = true;
-      if (state.probe[flow::index(flow::opposite(dir))].failed) {
+      if (probes[flow::index(flow::opposite(dir))].failed) {
         f->app_proto = core::AppProto::kFailed;
         context_->counters.inc(AppCounter::kFlowsFailed);
         f->data[app_slot().id()].reset();
@@ -571,6 +582,7 @@ void AppLayer::on_packet(const decode::PacketView& packet, flow::Flow* f, flow::
       f->data[app_slot().id()].reset();
       return;
     }
+    state.probing.reset();
   }
   if (!state.session) return;
   feed(*f, state, state.side_of(dir), payload);
