@@ -283,18 +283,6 @@ pipeline::WorkerOutputs open_outputs(const core::Config& config, const CommonOpt
   return outputs;
 }
 
-// Whether any loaded rule asks for a response under these options.
-bool any_rule_responds(const detect::DetectionEngine* detection,
-                       const respond::RespondOptions& options) {
-  if (detection == nullptr) return false;
-  for (const detect::CompiledRule& r : detection->rules()) {
-    if (respond::responds_to(r.rule().action, options)) return true;
-    const auto& filter = r.rule().rate_filter;  // a rate_filter may turn an alert into a reset
-    if (filter && respond::responds_to(filter->new_action, options)) return true;
-  }
-  return false;
-}
-
 // replay --resets-pcap: responses are planned exactly as live, and written to a capture file.
 void open_offline_responses(const core::Config& config, const CommonOptions& o, RunOutputs& run) {
   if (o.resets_pcap.empty()) return;
@@ -312,38 +300,51 @@ void open_offline_responses(const core::Config& config, const CommonOptions& o, 
 
 // run: one injector per worker on the injection interface (--inject-interface, respond.interface,
 // else the first capture interface). Opened before capture starts, so that a missing interface or
-// missing privileges fail the start, not the first reset.
+// missing privileges fail the start, not the first reset. When nothing asks for resets yet the
+// injectors still open, on standby, so that a reload adding reject rules can act on them; only
+// if that fails does the run go on without (such a reload then alerts only, and says so).
 void open_live_responses(const core::Config& config, const std::string& inject_interface,
                          const std::string& first_capture, const detect::DetectionEngine* detection,
                          RunOutputs& run) {
   respond::RespondOptions options = respond::respond_options(config);
   if (!inject_interface.empty()) options.interface = inject_interface;
   if (options.interface.empty()) options.interface = first_capture;
-  const flow::FlowOptions flows = flow::flow_options(config);
-  const bool idle_resets =
-      options.enabled &&
-      std::any_of(flows.overrides.begin(), flows.overrides.end(),
-                  [](const auto& o) { return o.idle_action == flow::IdleAction::kReset; });
-  if (!any_rule_responds(detection, options) && !idle_resets) {
+  const auto log = core::logger("respond");
+  if (!options.enabled) {
     if (!inject_interface.empty()) {
-      core::logger("respond")->warn(
-          "--inject-interface {}: no loaded rule asks for a reset (reject*/drop), no idle "
-          "policy resets (flow.timeout_overrides), or respond.enabled is off: nothing will be "
-          "injected",
-          inject_interface);
+      log->warn("--inject-interface {}: respond.enabled is off: nothing will be injected",
+                inject_interface);
     }
     return;
   }
+  const bool needed =
+      respond::any_rule_responds(detection, options) || flow::flow_options(config).resets_idle();
   const std::string interface = options.interface;
   const int layer = options.layer;
-  // Fail now rather than at the first reset.
-  if (layer == 2) {
-    respond::LinkInjector probe(interface);
-  } else {
-    respond::RawInjector probe(interface);
+  try {
+    if (layer == 2) {
+      respond::LinkInjector probe(interface);
+    } else {
+      respond::RawInjector probe(interface);
+    }
+  } catch (const std::exception& e) {
+    if (needed) throw;
+    log->warn(
+        "no loaded rule asks for a reset (reject*/drop) and no idle policy resets; the injection "
+        "interface cannot be opened ({}): rules a reload adds that ask for resets will alert only "
+        "until the sensor is restarted",
+        e.what());
+    return;
   }
-  core::logger("respond")->info("resets go out of {} at layer {} ({} mode)", interface, layer,
-                                respond::to_string(options.mode));
+  if (needed) {
+    log->info("resets go out of {} at layer {} ({} mode)", interface, layer,
+              respond::to_string(options.mode));
+  } else {
+    log->info(
+        "no loaded rule asks for a reset (reject*/drop) and no idle policy resets: resets a "
+        "reload asks for will go out of {} at layer {} ({} mode)",
+        interface, layer, respond::to_string(options.mode));
+  }
   run.respond = std::make_unique<respond::ResponseContext>(
       options, [interface, layer]() -> std::unique_ptr<respond::Injector> {
         if (layer == 2) return std::make_unique<respond::LinkInjector>(interface);
@@ -767,7 +768,8 @@ class RuleReloader {
       log->error("{}", why);
       return {false, why};
     }
-    if (!can_respond_ && any_rule_responds(next.get(), respond::respond_options(config_))) {
+    if (!can_respond_ &&
+        respond::any_rule_responds(next.get(), respond::respond_options(config_))) {
       log->warn(
           "reloaded rules ask for resets, but this run started without an injector (no rule "
           "asked for one then): they alert only until the sensor is restarted");

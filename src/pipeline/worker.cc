@@ -50,6 +50,7 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
       http_records_(config.get("output.eve.http").as_bool()),
       tls_records_(config.get("output.eve.tls").as_bool()),
       dns_records_(config.get("output.eve.dns").as_bool()),
+      idle_resets_(flow::flow_options(config).resets_idle()),
       payload_(events::payload_format(config.get("output.eve.payload").as_string(),
                                       config.get("output.eve.packet").as_bool())),
       host_(output::sensor_name(config)),
@@ -85,6 +86,7 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
         "(AlertStream::mirror_to)");
   }
   if (start_rules_ != nullptr) adopt_rules(start_rules_);
+  arm_responder();
   adopted_version_.store(rules_version_, std::memory_order_release);
 }
 
@@ -461,6 +463,9 @@ void Worker::adopt_rules(std::shared_ptr<const detect::DetectionEngine> engine) 
   generation->detector =
       std::make_unique<detect::Detector>(*engine, static_cast<detect::AlertSink&>(*this));
   generation->engine = std::move(engine);
+  generation->responds =
+      responder_ != nullptr &&
+      respond::any_rule_responds(generation->engine.get(), responder_->options());
   // The application layer produces what the union of the rule sets still in use needs (a new
   // rule may want bodies the old ones did not; flows on the old set still parse as before).
   applayer::AppLayerOptions needs = app_layer_options(
@@ -480,6 +485,13 @@ void Worker::adopt_rules(std::shared_ptr<const detect::DetectionEngine> engine) 
     generations_.push_back(std::move(generation));
   }
   if (retire_previous) retire(generations_.end() - 2);
+  arm_responder();
+}
+
+void Worker::arm_responder() {
+  if (responder_ == nullptr) return;
+  responder_->set_armed(idle_resets_ || std::any_of(generations_.begin(), generations_.end(),
+                                                    [](const auto& g) { return g->responds; }));
 }
 
 void Worker::retire(std::vector<std::unique_ptr<RuleGeneration>>::iterator generation) {
@@ -489,6 +501,7 @@ void Worker::retire(std::vector<std::unique_ptr<RuleGeneration>>::iterator gener
     retired_detect_.inc(static_cast<detect::DetectCounter>(i), values.get(i));
   }
   generations_.erase(generation);
+  arm_responder();
 }
 
 void Worker::release_rules(const flow::Flow& flow) {

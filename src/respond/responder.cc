@@ -8,6 +8,8 @@
 #include <optional>
 #include <random>
 
+#include "spanguard/detect/engine.h"
+
 namespace spanguard::respond {
 
 namespace tf = decode::tcp_flag;
@@ -96,9 +98,9 @@ constexpr core::Param kParams[] = {
     {.name = "keep_warm",
      .type = core::ParamType::kDuration,
      .default_value = "1ms",
-     .help = "Live runs: send a frame every switch drops (multicast source MAC) when the send "
-             "path has idled this long, so that a rare trigger does not pay a cold send "
-             "(~27 us after 30 ms idle); 0 = off",
+     .help = "Live runs, while a rule in use or an idle policy may ask for resets: send a frame "
+             "every switch drops (multicast source MAC) when the send path has idled this long, "
+             "so that a rare trigger does not pay a cold send (~27 us after 30 ms idle); 0 = off",
      .min = 0,
      .max = 10},
 };
@@ -202,6 +204,16 @@ bool responds_to(rules::Action action, const RespondOptions& options) {
     case rules::Action::kAlert:
     case rules::Action::kPass:
       return false;
+  }
+  return false;
+}
+
+bool any_rule_responds(const detect::DetectionEngine* engine, const RespondOptions& options) {
+  if (engine == nullptr) return false;
+  for (const detect::CompiledRule& r : engine->rules()) {
+    if (responds_to(r.rule().action, options)) return true;
+    const auto& filter = r.rule().rate_filter;  // a rate_filter may turn an alert into a reset
+    if (filter && responds_to(filter->new_action, options)) return true;
   }
   return false;
 }
@@ -776,7 +788,7 @@ void Responder::expire(core::Timestamp now) {
 void Responder::on_idle(core::Timestamp now) {
   flush();
   expire(now);
-  if (options_.keep_warm.count() > 0 && injector_->live()) {
+  if (armed_ && options_.keep_warm.count() > 0 && injector_->live()) {
     const int64_t t = wall_ns();
     if (t - last_send_ns_ >= options_.keep_warm.count()) {
       injector_->keep_warm();

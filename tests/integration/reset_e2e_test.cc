@@ -350,6 +350,41 @@ TEST(ResetEndToEndModes, NothingIsResetWithoutAMatchingRejectRule) {
   EXPECT_EQ(eve_counter(eve, "respond.rst_sent"), 0u) << sensor.log();
 }
 
+// A sensor started with alert rules only keeps its injectors on standby: a reload that adds a
+// reject rule resets the next attack without a restart, as a rule edit in Suricata takes effect.
+TEST(ResetEndToEndModes, ReloadAddingARejectRuleResetsWithoutARestart) {
+  if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  Scenario s(kBeds[0]);
+  if (!s.bed.ok()) GTEST_SKIP() << s.bed.why();
+  ResetSensor sensor(s.bed,
+                     "alert tcp any any -> any 8080 (msg:\"seen, not blocked\"; "
+                     "content:\"EVIL-TRIGGER\"; sid:1000002; rev:1;)");
+  ASSERT_TRUE(sensor.wait_ready(10s)) << sensor.log();
+  ASSERT_TRUE(sensor.reload(kRejectRule, 30s)) << sensor.log();
+  EXPECT_EQ(sensor.log().find("alert only until the sensor is restarted"), std::string::npos)
+      << sensor.log();
+  TcpSessionServer server(s.bed.server(), s.server_ip, kServicePort, echo_unless_attacked);
+  ASSERT_TRUE(server.wait_listening(5s));
+
+  TcpStream attack(s.bed.client(), s.server_ip, kServicePort, 2s);
+  ASSERT_TRUE(attack.connected()) << std::strerror(attack.connect_error());
+  ASSERT_TRUE(server.wait_accepted(attack.local_port(), 2s));
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(attack.send_all(kAttack));
+  const SocketEnd client = attack.read_until_end(2s);
+  const std::optional<ServerSession> served = server.wait_ended(attack.local_port(), 2s);
+  EXPECT_EQ(client.error, ECONNRESET) << "client: " << describe(client, sent);
+  ASSERT_TRUE(served.has_value()) << "the server's session is still open after 2 s";
+  EXPECT_EQ(served->end.error, ECONNRESET) << "server: " << describe(served->end, sent);
+
+  ASSERT_EQ(sensor.stop(), 0) << sensor.log();
+  const std::vector<std::string> eve = sensor.eve_lines();
+  const std::optional<std::string> alert = eve_record(eve, "alert", attack.local_port());
+  ASSERT_TRUE(alert.has_value()) << sensor.log();
+  EXPECT_EQ(json_path(*alert, {"alert", "signature_id"}), "1000001") << *alert;
+  EXPECT_EQ(json_path(*alert, {"alert", "action"}), "blocked") << *alert;
+}
+
 // Self-checks of the test bed's trunks, independent of the sensor: without them a failing reset
 // test could not tell a sensor bug from a switch that mangles or drops tagged frames.
 

@@ -91,6 +91,13 @@ class ResetSensor {
     return process_->wait(std::chrono::seconds(10));
   }
 
+  // Replaces the rule file and reloads it (SIGUSR2); true once every worker uses the new rules.
+  bool reload(const std::string& rules_text, std::chrono::milliseconds limit) {
+    std::ofstream(rules_path_, std::ios::trunc) << rules_text << "\n";
+    process_->signal(SIGUSR2);
+    return process_->wait_for_stderr("active on every worker", limit);
+  }
+
   std::string log() const { return process_->stderr_text(); }
 
   std::vector<std::string> eve_lines() const {

@@ -35,8 +35,10 @@ struct Sent {
 
 class RecordingInjector final : public Injector {
  public:
-  RecordingInjector(std::vector<Bytes>& frames, std::vector<int64_t>& causes, bool link)
-      : frames_(frames), causes_(causes), link_(link) {}
+  // `live`: stands for a live injector (random IP ids, latency recorded, kept warm).
+  RecordingInjector(std::vector<Bytes>& frames, std::vector<int64_t>& causes, bool link,
+                    bool live = false)
+      : frames_(frames), causes_(causes), link_(link), live_(live) {}
   bool link_layer() const override { return link_; }
   std::array<uint8_t, 6> own_mac() const override { return kSensorMac; }
   bool send(std::span<const uint8_t> frame, core::Timestamp cause) override {
@@ -44,13 +46,14 @@ class RecordingInjector final : public Injector {
     causes_.push_back(core::to_ns(cause));
     return true;
   }
-  bool live() const override { return false; }
+  bool live() const override { return live_; }
   std::string name() const override { return "recording"; }
 
  private:
   std::vector<Bytes>& frames_;
   std::vector<int64_t>& causes_;
   bool link_;
+  bool live_;
 };
 
 struct Records {
@@ -61,7 +64,7 @@ struct Records {
 class Sensor {
  public:
   explicit Sensor(const std::string& rules_text, const std::vector<std::string>& sets = {},
-                  bool live = false)
+                  bool live = false, bool live_injector = false)
       : config_(cli::config_schema()) {
     config_.set("flow.records=no");
     for (const std::string& s : sets) config_.set(s);
@@ -74,8 +77,8 @@ class Sensor {
         std::move(set.rules), detect::detect_options(config_), diagnostics);
     const RespondOptions options = respond_options(config_);
     const bool link = options.layer == 2;
-    context_ = std::make_unique<ResponseContext>(options, [this, link] {
-      return std::make_unique<RecordingInjector>(frames_, causes_, link);
+    context_ = std::make_unique<ResponseContext>(options, [this, link, live_injector] {
+      return std::make_unique<RecordingInjector>(frames_, causes_, link, live_injector);
     });
     path_ = std::filesystem::temp_directory_path() /
             ("spanguard-respond-" + std::to_string(::getpid()) + "-" + std::to_string(++serial_) +
@@ -569,6 +572,18 @@ TEST(Responder, DisabledRespondOnlyAlerts) {
   s.feed(data_only(c.client_sends("EVIL")));
   EXPECT_TRUE(s.sent().empty());
   EXPECT_EQ(s.records().alerts.at(0).alert().action(), "allowed");
+}
+
+// The send path is kept warm (a frame every switch drops) only while a rule in use may ask for a
+// reset: a live sensor whose rules only alert sends nothing at all.
+TEST(Responder, KeepsTheSendPathWarmOnlyWhileRulesMayReset) {
+  Sensor alerting("alert tcp any any -> any 80 (msg:\"m\"; content:\"EVIL\"; sid:1;)", {}, true,
+                  true);
+  alerting.worker().on_idle(core::timestamp_from_ns(alerting.now()));
+  EXPECT_EQ(alerting.counter("respond.warm_ups"), 0u);
+  Sensor resetting(kRejectBoth, {}, true, true);
+  resetting.worker().on_idle(core::timestamp_from_ns(resetting.now()));
+  EXPECT_EQ(resetting.counter("respond.warm_ups"), 1u);
 }
 
 TEST(LatencyHistogram, PercentilesFromBuckets) {

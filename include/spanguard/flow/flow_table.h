@@ -57,6 +57,14 @@ struct FlowOptions {
                               std::chrono::seconds(10), std::chrono::seconds(1),
                               std::chrono::seconds(10), std::chrono::seconds(5),
                               std::chrono::seconds(10)};
+
+  // Whether an idle policy resets sessions (a timeout override with idle_action reset).
+  bool resets_idle() const {
+    for (const TimeoutOverride& o : overrides) {
+      if (o.idle_action == IdleAction::kReset) return true;
+    }
+    return false;
+  }
 };
 
 // The "flow" configuration section, and the options it yields.

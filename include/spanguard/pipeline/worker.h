@@ -103,6 +103,7 @@ class Worker final : public capture::FrameSink,
     std::shared_ptr<const detect::DetectionEngine> engine;
     std::unique_ptr<detect::Detector> detector;
     uint64_t flows = 0;
+    bool responds = false;  // a rule of it may ask for a reset
   };
   // The matcher of `flow`'s rule set, the current one for a flow not yet inspected (or none: no
   // rules).
@@ -116,6 +117,9 @@ class Worker final : public capture::FrameSink,
   void answer_query();
   // Drops a rule set's matcher, keeping its counts in retired_detect_.
   void retire(std::vector<std::unique_ptr<RuleGeneration>>::iterator generation);
+  // The responder keeps its send path warm only while a rule set in use or an idle policy may ask
+  // for resets.
+  void arm_responder();
 
   WorkerOutputs outputs_;
   bool live_;
@@ -123,9 +127,10 @@ class Worker final : public capture::FrameSink,
   bool http_records_;
   bool tls_records_;
   bool dns_records_;
-  events::PayloadFormat payload_;           // output.eve.payload
-  std::string host_;                        // EVE "host": output.sensor_id or the host name
-  const std::string* origin_ = nullptr;     // the current frame's capture file or interface
+  bool idle_resets_;                     // an idle policy resets sessions (flow.timeout_overrides)
+  events::PayloadFormat payload_;        // output.eve.payload
+  std::string host_;                     // EVE "host": output.sensor_id or the host name
+  const std::string* origin_ = nullptr;  // the current frame's capture file or interface
   std::optional<uint16_t> community_seed_;  // output.eve.community_id: on, with this seed
   decode::Decoder decoder_;
   decode::Defragmenter defrag_;

@@ -51,6 +51,9 @@ RespondOptions respond_options(const core::Config& config);
 
 // Whether an action asks for a response under these options.
 bool responds_to(rules::Action action, const RespondOptions& options);
+// Whether a rule of `engine` (null: none) may ask for one: by its action, or by the action a
+// rate_filter turns its alerts into.
+bool any_rule_responds(const detect::DetectionEngine* engine, const RespondOptions& options);
 
 // What a side of a reset came to. Reported per endpoint.
 enum class Outcome : uint8_t {
@@ -208,8 +211,11 @@ class Responder {
   // Sends the deferred second side of new resets, from the newest state: call once the worker has
   // processed what was queued (end of a capture batch; after every packet offline).
   void flush();
-  // No packet for a while: end due watches on the wall clock, keep the send path warm.
+  // No packet for a while: end due watches on the wall clock, keep the send path warm (when armed).
   void on_idle(core::Timestamp now);
+  // Whether resets may be asked for (the rules in use or idle policies): only then is the send
+  // path kept warm. Unarmed, a live run sends nothing unless asked.
+  void set_armed(bool armed) { armed_ = armed; }
   // The flow leaves the table: its watch ends now.
   void on_flow_end(const flow::Flow& flow);
   // End of input: every watch ends.
@@ -252,6 +258,7 @@ class Responder {
   std::array<OwnEntry, 256> own_{};
   size_t own_live_ = 0;
   int64_t last_send_ns_ = 0;  // wall clock, for keep_warm
+  bool armed_ = true;
   uint64_t id_state_;
   std::array<uint8_t, kMaxFrame> frame_{};
   core::Counters<RespondCounter> counters_;
