@@ -196,6 +196,35 @@ std::vector<sock_filter> fanout_program(FanoutHash hash) {
   return a.finish();
 }
 
+unsigned fanout_member(std::span<const uint8_t> ip, FanoutHash hash, unsigned members) {
+  if (members <= 1 || ip.empty()) return 0;
+  const auto load16 = [&](size_t at) { return uint32_t{ip[at]} << 8 | ip[at + 1]; };
+  const auto load32 = [&](size_t at) { return load16(at) << 16 | load16(at + 2); };
+  const auto carries_ports = [](uint8_t proto) {
+    return proto == 6 || proto == 17 || proto == 132;
+  };
+  const bool ports = hash == FanoutHash::kFlow;
+  uint32_t h = 0;
+  size_t transport = 0;  // where the ports are, 0: not hashed
+  if (ip[0] >> 4 == 4) {
+    if (ip.size() < 20) return 0;
+    h = load32(12) ^ load32(16);
+    if (ports && (load16(6) & 0x3fff) == 0 && carries_ports(ip[9])) transport = (ip[0] & 0x0fu) * 4;
+  } else if (ip[0] >> 4 == 6) {
+    if (ip.size() < 40) return 0;
+    h = load32(8);
+    for (size_t at = 12; at < 40; at += 4) h ^= load32(at);
+    if (ports && carries_ports(ip[6])) transport = 40;
+  } else {
+    return 0;
+  }
+  if (transport != 0) {
+    if (ip.size() < transport + 4) return 0;
+    h ^= (load16(transport) ^ load16(transport + 2)) << 7;
+  }
+  return ((h * 0x9e3779b1u) >> 16) % members;
+}
+
 void LiveSource::join_fanout(uint16_t& group_id, bool create,
                              const std::vector<sock_filter>& program) {
   const int fd = pcap_fileno(handle_.get());

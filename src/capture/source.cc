@@ -72,9 +72,11 @@ constexpr core::Param kParams[] = {
     {.name = "fanout_hash",
      .type = core::ParamType::kEnum,
      .default_value = "addresses",
-     .help = "What decides a frame's worker: the address pair (fragments and FTP data connections "
-             "stay with their flow) or the address pair and ports (better balance for few busy "
-             "host pairs; a fragmented datagram may reach another worker than its flow)",
+     .help = "What decides a frame's worker: the address pair (FTP data connections stay with "
+             "their control connection) or the address pair and ports (better balance for few "
+             "busy host pairs; a datagram's fragments go by addresses and the worker that "
+             "reassembles it hands it to its flow's; FTP data connections may be handled apart "
+             "from their control connection)",
      .choices = "addresses|flow"},
 };
 

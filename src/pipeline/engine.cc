@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "spanguard/capture/fanout.h"
 #include "spanguard/capture/source.h"
 #include "spanguard/core/log.h"
 #include "spanguard/decode/decoder.h"
@@ -43,6 +44,8 @@ enum class CaptureCounter : uint16_t {
   kInterfaceDropped,
   kReadErrors,
   kRingFullWaits,
+  kDatagramsHandedOver,
+  kHandOverDropped,
   kCount
 };
 constexpr core::CounterDef kCaptureDefs[] = {
@@ -51,9 +54,86 @@ constexpr core::CounterDef kCaptureDefs[] = {
     {"interface_dropped", "frames the interface or driver dropped"},
     {"read_errors", "capture files that ended in a read error"},
     {"ring_full_waits", "times a capture thread waited for room in a worker's ring"},
+    {"datagrams_handed_over",
+     "reassembled datagrams handed to the worker holding their flow (fanout_hash: flow)"},
+    {"hand_over_dropped", "reassembled datagrams dropped: their worker's hand-over queue was full"},
 };
 static_assert(std::size(kCaptureDefs) == static_cast<size_t>(CaptureCounter::kCount));
 constexpr core::CounterGroup kCaptureGroup{"capture", kCaptureDefs};
+
+}  // namespace
+
+// Each worker's queue of datagrams other workers reassembled for it. Fragments are rare: a locked
+// vector per worker, looked at through one flag per loop, costs nothing while empty.
+class Engine::DatagramExchange final : public DatagramRouter {
+ public:
+  DatagramExchange(size_t workers, capture::FanoutHash hash)
+      : inboxes_(workers), hash_(hash), workers_(static_cast<unsigned>(workers)) {}
+
+  unsigned owner(std::span<const uint8_t> ip) const override {
+    return capture::fanout_member(ip, hash_, workers_);
+  }
+
+  bool post(unsigned to, const capture::Frame& frame) override {
+    Inbox& in = inboxes_[to];
+    {
+      std::lock_guard lock(in.mutex);
+      if (in.bytes + frame.caplen > kInboxBytes) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
+      in.frames.push_back({std::vector<uint8_t>(frame.data, frame.data + frame.caplen), frame.ts,
+                           frame.link, frame.origin});
+      in.bytes += frame.caplen;
+    }
+    in.pending.store(true, std::memory_order_release);
+    handed_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  // Worker `w`'s side: processes what was handed to it; returns how many frames.
+  size_t deliver(unsigned w, Worker& worker) {
+    Inbox& in = inboxes_[w];
+    if (!in.pending.load(std::memory_order_acquire)) return 0;
+    std::vector<Queued> taken;
+    {
+      std::lock_guard lock(in.mutex);
+      taken.swap(in.frames);
+      in.bytes = 0;
+      in.pending.store(false, std::memory_order_relaxed);
+    }
+    for (const Queued& q : taken) {
+      worker.on_frame({q.bytes.data(), static_cast<uint32_t>(q.bytes.size()),
+                       static_cast<uint32_t>(q.bytes.size()), q.ts, q.link, q.origin});
+    }
+    return taken.size();
+  }
+
+  uint64_t handed() const { return handed_.load(std::memory_order_relaxed); }
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+ private:
+  static constexpr size_t kInboxBytes = 16u << 20;  // per worker; beyond, datagrams are dropped
+  struct Queued {
+    std::vector<uint8_t> bytes;
+    core::Timestamp ts;
+    decode::LinkType link;
+    const std::string* origin;
+  };
+  struct Inbox {
+    std::mutex mutex;
+    std::vector<Queued> frames;
+    size_t bytes = 0;
+    std::atomic<bool> pending{false};
+  };
+  std::vector<Inbox> inboxes_;
+  capture::FanoutHash hash_;
+  unsigned workers_;
+  std::atomic<uint64_t> handed_{0};
+  std::atomic<uint64_t> dropped_{0};
+};
+
+namespace {
 
 // Capture-thread side of the threaded mode: finds each frame's worker and copies it into its ring.
 class Dispatcher final : public capture::FrameSink {
@@ -178,6 +258,13 @@ Engine::Engine(const core::Config& config,
     for (auto& source : lane) {
       lanes_.back().push_back(source.get());
       sources_.push_back(std::move(source));
+    }
+  }
+  const capture::FanoutHash hash = capture::fanout_hash_from(live.fanout_hash);
+  if (workers_.size() > 1 && hash == capture::FanoutHash::kFlow) {
+    exchange_ = std::make_unique<DatagramExchange>(workers_.size(), hash);
+    for (size_t w = 0; w < workers_.size(); ++w) {
+      workers_[w]->route_datagrams(exchange_.get(), static_cast<unsigned>(w));
     }
   }
 }
@@ -319,7 +406,7 @@ void Engine::run_owned() {
       const bool merge = lane.size() > 1;
       run_worker(worker, [&] {
         for (;;) {
-          int n = 0;
+          int n = exchange_ != nullptr ? static_cast<int>(exchange_->deliver(w, worker)) : 0;
           size_t running = 0;
           // With several interfaces the batch is read twice round, so that what was in flight on
           // one while the other was read joins it, then handed over in time order.
@@ -403,6 +490,10 @@ core::CounterSnapshot Engine::counters() const {
     capture.inc(CaptureCounter::kReadErrors, s.read_errors);
   }
   capture.set(CaptureCounter::kRingFullWaits, ring_full_waits_.load(std::memory_order_relaxed));
+  if (exchange_ != nullptr) {
+    capture.set(CaptureCounter::kDatagramsHandedOver, exchange_->handed());
+    capture.set(CaptureCounter::kHandOverDropped, exchange_->dropped());
+  }
   snapshot.add(capture.values());
   for (const auto& worker : workers_) worker->collect(snapshot);
   // How evenly the flows' hash spreads the load: frames decoded per worker.

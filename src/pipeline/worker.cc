@@ -92,6 +92,19 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
 
 Worker::~Worker() { finish(); }
 
+bool Worker::hand_over(const capture::Frame& frame, uint32_t link_bytes,
+                       std::span<const uint8_t> datagram) {
+  const unsigned owner = router_->owner(datagram);
+  if (owner == self_) return false;
+  // The frame as if the datagram had come whole: the fragment's link header (tags included: the
+  // flow's key), then the datagram.
+  handed_.assign(frame.data, frame.data + link_bytes);
+  handed_.insert(handed_.end(), datagram.begin(), datagram.end());
+  const auto size = static_cast<uint32_t>(handed_.size());
+  router_->post(owner, {handed_.data(), size, size, frame.ts, frame.link, frame.origin});
+  return true;  // queued, or dropped with its owner's queue full (the router counts both)
+}
+
 void Worker::on_frame(const capture::Frame& frame) {
   origin_ = frame.origin;
   if (outputs_.before_frame) outputs_.before_frame(frame);
@@ -101,9 +114,15 @@ void Worker::on_frame(const capture::Frame& frame) {
   if (status != decode::DecodeStatus::kOk) return;  // counted by reason in the decoder
   if (view_.is_fragment) {
     // Held until its datagram is whole; the rebuilt datagram then takes the packet's place.
+    const uint32_t link_bytes = view_.l3_offset;
+    const bool outermost = view_.tunnel == decode::Tunnel::kNone;
     const auto whole = defrag_.add(view_);
-    if (!whole || decoder_.decode_ip(whole->data(), static_cast<uint32_t>(whole->size()), view_) !=
-                      decode::DecodeStatus::kOk) {
+    if (!whole) return;
+    // A fragment of a tunnel's inner packet came with its tunnel, hashed by the outer headers:
+    // its flow is here. An outermost one was hashed by its addresses alone.
+    if (router_ != nullptr && outermost && hand_over(frame, link_bytes, *whole)) return;
+    if (decoder_.decode_ip(whole->data(), static_cast<uint32_t>(whole->size()), view_) !=
+        decode::DecodeStatus::kOk) {
       return;
     }
   }

@@ -3,7 +3,11 @@
 // direction each, as from a TAP). Every flow must be seen whole by exactly one worker — one flow
 // record per connection with packets both ways, each direction's alert once — whichever hash
 // decides.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -13,6 +17,7 @@
 #include "process.h"
 #include "reset_harness.h"
 #include "span_testbed.h"
+#include "summary_counters.h"
 #include "tcp_peers.h"
 
 namespace spanguard::testing {
@@ -122,6 +127,150 @@ const FanoutVariant kVariants[] = {
     {"SplitMirrorAddressHashIPv4", true, "addresses", SpanTestbed::kServerV4},
 };
 INSTANTIATE_TEST_SUITE_P(Beds, FanoutCapture, ::testing::ValuesIn(kVariants), variant_name);
+
+// Under the flow hash the kernel gives a fragment the worker of its addresses and the rest of its
+// flow the worker of its addresses and ports: the worker that reassembles a datagram must hand it
+// to the flow's. Each of many UDP flows sends a small datagram, then one the sender fragments
+// (3,000 bytes over a 1,500-byte MTU) ending in a marker: one flow record per flow, with both
+// datagrams, and the marker's alert once.
+struct FragmentVariant {
+  const char* name;
+  int family;
+  const char* client_ip;
+  const char* server_ip;
+};
+
+class FanoutFragments : public ::testing::TestWithParam<FragmentVariant> {};
+
+// A UDP socket in `ns` (bound to `address`:`port`, port 0: any) that never lets path MTU
+// discovery stop it from fragmenting; closed on destruction.
+struct UdpPeer {
+  UdpPeer(const NetNamespace& ns, int family, const char* address, uint16_t port) {
+    run_in_namespace(ns, [&] {
+      fd = socket(family, SOCK_DGRAM, 0);
+      if (fd < 0) return;
+      if (family == AF_INET) {
+        const int dont = IP_PMTUDISC_DONT;
+        setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof dont);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(port);
+        inet_pton(AF_INET, address, &sa.sin_addr);
+        bound = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+      } else {
+        const int dont = IPV6_PMTUDISC_DONT;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &dont, sizeof dont);
+        sockaddr_in6 sa{};
+        sa.sin6_family = AF_INET6;
+        sa.sin6_port = htons(port);
+        inet_pton(AF_INET6, address, &sa.sin6_addr);
+        bound = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+      }
+    });
+  }
+  ~UdpPeer() {
+    if (fd >= 0) close(fd);
+  }
+  uint16_t local_port() const {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in&>(ss).sin_port
+                                         : reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
+  }
+  bool send_to(int family, const char* address, uint16_t port, const std::string& data) const {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (family == AF_INET) {
+      auto& sa = reinterpret_cast<sockaddr_in&>(ss);
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(port);
+      inet_pton(AF_INET, address, &sa.sin_addr);
+      len = sizeof sa;
+    } else {
+      auto& sa = reinterpret_cast<sockaddr_in6&>(ss);
+      sa.sin6_family = AF_INET6;
+      sa.sin6_port = htons(port);
+      inet_pton(AF_INET6, address, &sa.sin6_addr);
+      len = sizeof sa;
+    }
+    return sendto(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) ==
+           static_cast<ssize_t>(data.size());
+  }
+  // The size of the next datagram to arrive within `limit`, 0 if none did.
+  size_t receive(std::chrono::milliseconds limit) const {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(limit.count())) <= 0) return 0;
+    std::string buf(65536, '\0');
+    const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    return n > 0 ? static_cast<size_t>(n) : 0;
+  }
+  int fd = -1;
+  bool bound = false;
+};
+
+TEST_P(FanoutFragments, AReassembledDatagramJoinsItsFlowOnItsWorker) {
+  if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  const FragmentVariant& v = GetParam();
+  SpanTestbed bed;
+  if (!bed.ok()) GTEST_SKIP() << bed.why();
+  constexpr uint16_t kUdpPort = 9999;
+  constexpr int kFlows = 24;
+  ResetSensor sensor(bed,
+                     "alert udp any any -> any 9999 (msg:\"fragmented\"; content:\"TAIL-MARKER\"; "
+                     "sid:3; rev:1;)",
+                     {"pipeline.workers=2", "capture.fanout=yes", "capture.fanout_hash=flow",
+                      "capture.busy_poll=no", "flow.records=yes"});
+  ASSERT_TRUE(sensor.wait_ready(10s)) << sensor.log();
+  UdpPeer server(bed.server(), v.family, v.server_ip, kUdpPort);
+  ASSERT_TRUE(server.bound);
+  const std::string big = std::string(3000, 'f') + "TAIL-MARKER";
+  std::set<uint16_t> ports;
+  for (int i = 0; i < kFlows; ++i) {
+    UdpPeer client(bed.client(), v.family, v.client_ip, 0);
+    ASSERT_TRUE(client.bound);
+    ASSERT_TRUE(client.send_to(v.family, v.server_ip, kUdpPort, "PING"));
+    ASSERT_EQ(server.receive(2s), 4u);
+    ASSERT_TRUE(client.send_to(v.family, v.server_ip, kUdpPort, big));
+    ASSERT_EQ(server.receive(2s), big.size());  // through the switch, so mirrored too
+    ports.insert(client.local_port());
+  }
+  ASSERT_EQ(ports.size(), static_cast<size_t>(kFlows)) << "a client port recurred";
+  ASSERT_EQ(sensor.stop(), 0) << sensor.log();
+
+  const std::vector<std::string> eve = sensor.eve_lines();
+  std::map<uint16_t, int> flow_records, alerts;
+  for (const std::string& line : eve) {
+    const std::optional<std::string> type = json_member(line, "event_type");
+    const std::optional<std::string> src = json_member(line, "src_port");
+    if (!type || !src) continue;
+    const auto port = static_cast<uint16_t>(std::stoul(*src));
+    if (!ports.count(port)) continue;
+    if (*type == "flow") {
+      ++flow_records[port];
+      EXPECT_EQ(json_path(line, {"flow", "pkts_toserver"}), "2") << line;
+    } else if (*type == "alert") {
+      ++alerts[port];
+    }
+  }
+  for (uint16_t port : ports) {
+    EXPECT_EQ(flow_records[port], 1) << "client port " << port;
+    EXPECT_EQ(alerts[port], 1) << "client port " << port;
+  }
+  // With two workers about half the flows have their fragments on the other one.
+  EXPECT_GT(eve_counter(eve, "capture.datagrams_handed_over").value_or(0), 0u) << sensor.log();
+  EXPECT_EQ(eve_counter(eve, "capture.hand_over_dropped"), 0u);
+}
+
+const FragmentVariant kFragmentVariants[] = {
+    {"IPv4", AF_INET, SpanTestbed::kClientV4, SpanTestbed::kServerV4},
+    {"IPv6", AF_INET6, SpanTestbed::kClientV6, SpanTestbed::kServerV6},
+};
+std::string fragment_variant_name(const ::testing::TestParamInfo<FragmentVariant>& info) {
+  return info.param.name;
+}
+INSTANTIATE_TEST_SUITE_P(Beds, FanoutFragments, ::testing::ValuesIn(kFragmentVariants),
+                         fragment_variant_name);
 
 }  // namespace
 }  // namespace spanguard::testing

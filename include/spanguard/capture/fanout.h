@@ -8,6 +8,7 @@
 #include <linux/filter.h>
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,10 @@ enum class FanoutHash {
   // dispatcher does too). A fragmented TCP segment is reassembled by the worker that holds its
   // stream, and FTP's data connections meet their control connection.
   kAddresses,
-  // Addresses and ports (addresses alone for fragments): balances a few busy host pairs better,
-  // but a fragmented datagram reaches another worker than the rest of its flow.
+  // Addresses and ports (addresses alone for fragments): balances a few busy host pairs better.
+  // A fragmented datagram reaches the worker its addresses pick, which reassembles it and hands it
+  // to the worker that holds the rest of its flow (fanout_member()). FTP data connections may
+  // land on another worker than their control connection.
   kFlow,
 };
 
@@ -32,6 +35,12 @@ FanoutHash fanout_hash_from(const std::string& name);  // "addresses" | "flow"
 // (and, for kFlow, TCP/UDP/SCTP ports when the packet is not a fragment), and returns the mixed
 // hash; the kernel picks member hash % members. Non-IP frames go to member 0.
 std::vector<sock_filter> fanout_program(FanoutHash hash);
+
+// The member fanout_program(hash) picks among `members` for an unfragmented IP datagram whose
+// header starts at `ip`: where the kernel would have sent a reassembled datagram had it arrived
+// whole. Computed as the program computes it (its hash does not depend on the tags before the IP
+// header); 0 where the program's loads would run past the end, as the kernel's do.
+unsigned fanout_member(std::span<const uint8_t> ip, FanoutHash hash, unsigned members);
 
 // [member][interface]: `members` handles on each interface, member i of every interface's group
 // joined i-th. Throws core::RuntimeError naming the interface when the kernel refuses (no fanout

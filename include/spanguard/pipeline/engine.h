@@ -70,8 +70,12 @@ class Engine {
   // either is the run's failure (fail()), never std::terminate.
   void run_worker(Worker& worker, const std::function<void()>& loop);
 
+  // Reassembled datagrams between workers (run_owned with capture.fanout_hash: flow).
+  class DatagramExchange;
+
   std::vector<std::unique_ptr<capture::PacketSource>> sources_;
   WorkerOutputs outputs_;
+  std::unique_ptr<DatagramExchange> exchange_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<FrameRing>> rings_;           // [source * workers + worker]
   std::vector<std::vector<capture::PacketSource*>> lanes_;  // worker-owned sources (run_owned)

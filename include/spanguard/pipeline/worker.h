@@ -47,6 +47,18 @@ struct WorkerOutputs {
   std::function<void(const capture::Frame&)> before_frame = nullptr;
 };
 
+// Live fanout with the flow hash: the kernel gives a fragment to the worker its addresses pick and
+// the rest of its flow to the one its addresses and ports pick. The worker that reassembles a
+// datagram asks the router whose flow it is, and hands it over when it is another's.
+class DatagramRouter {
+ public:
+  virtual ~DatagramRouter() = default;
+  // The worker whose share of the capture holds the flow of this unfragmented IP datagram.
+  virtual unsigned owner(std::span<const uint8_t> ip) const = 0;
+  // Queues a copy of `frame` for worker `to` (thread-safe); false when its queue is full.
+  virtual bool post(unsigned to, const capture::Frame& frame) = 0;
+};
+
 class Worker final : public capture::FrameSink,
                      private flow::FlowEndHandler,
                      private stream::StreamConsumer,
@@ -65,6 +77,12 @@ class Worker final : public capture::FrameSink,
   void on_batch_end();
   // End of input: whatever is still held (flows, partial streams) is finished.
   void finish();
+  // Reassembled datagrams whose flow another worker holds go to it through `router`; this worker
+  // is number `self` there. Call before the worker runs.
+  void route_datagrams(DatagramRouter* router, unsigned self) {
+    router_ = router;
+    self_ = self;
+  }
   // Posts a flow listing for this worker (numbered `index` in the answers) to answer at its next
   // batch end or idle tick; safe from another thread.
   void post_query(std::shared_ptr<FlowQuery> query, unsigned index);
@@ -95,6 +113,10 @@ class Worker final : public capture::FrameSink,
   // Numbers `event` (through the alert stream when there is one), sends it there and writes it to
   // the EVE file; returns its seq.
   uint64_t emit(v1::Envelope& event);
+  // Hands a reassembled datagram to the worker holding its flow, with `frame`'s first
+  // `link_bytes`; false when that is this worker.
+  bool hand_over(const capture::Frame& frame, uint32_t link_bytes,
+                 std::span<const uint8_t> datagram);
 
   // One rule set's matcher and the flows it still serves. The newest is current: flows start on
   // it; an older one is retired when the last flow it serves ends.
@@ -167,6 +189,9 @@ class Worker final : public capture::FrameSink,
   // flows reset so far (their data flows are reset too, also those that open later).
   std::unordered_map<uint64_t, std::vector<flow::Flow*>> ftp_data_;
   std::unordered_map<uint64_t, const detect::CompiledRule*> reset_controls_;
+  DatagramRouter* router_ = nullptr;  // live fanout with the flow hash (route_datagrams)
+  unsigned self_ = 0;
+  std::vector<uint8_t> handed_;  // the frame a reassembled datagram is handed over in
   std::unique_ptr<respond::Responder> responder_;  // before flows_: flows ending reach it
   flow::FlowTable flows_;  // last: flows ending at destruction still reach the stages above
 };
