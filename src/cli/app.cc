@@ -41,8 +41,10 @@
 #include "spanguard/ops/metrics_server.h"
 #include "spanguard/ops/privileges.h"
 #include "spanguard/output/alert_stream.h"
+#include "spanguard/output/envelope.h"
 #include "spanguard/output/eve_output.h"
 #include "spanguard/output/eve_writer.h"
+#include "spanguard/output/stats_json.h"
 #include "spanguard/pipeline/engine.h"
 #include "spanguard/pipeline/rule_slot.h"
 #include "spanguard/pipeline/summary.h"
@@ -225,7 +227,9 @@ int run_engine(pipeline::Engine& engine, const std::string& title, bool read_err
     // The run's last stats event, with every counter's final value (Suricata writes one at
     // shutdown too): what a replay did, in machine-readable form.
     std::string line;
-    events::append_stats_json(counters, std::chrono::system_clock::now(),
+    output::append_stats_json(counters,
+                              output::eve_timestamp(std::chrono::time_point_cast<core::Duration>(
+                                  std::chrono::system_clock::now())),
                               static_cast<int64_t>(wall), stats.host, line);
     eve->write_line(line);
     eve->flush();
@@ -828,7 +832,9 @@ class StatsWriter {
     std::unique_lock lock(mutex_);
     while (!wake_.wait_for(lock, interval_, [this] { return done_; })) {
       std::string line;
-      events::append_stats_json(engine_.counters(), std::chrono::system_clock::now(),
+      output::append_stats_json(engine_.counters(),
+                                output::eve_timestamp(std::chrono::time_point_cast<core::Duration>(
+                                    std::chrono::system_clock::now())),
                                 (core::monotonic_ns() - started_) / 1'000'000'000, host_, line);
       eve_.write_line(line);
       eve_.flush();

@@ -19,8 +19,10 @@
 #include "high_water_marks.h"
 #include "spanguard/core/error.h"
 #include "spanguard/core/log.h"
+#include "spanguard/output/envelope.h"
 #include "spanguard/output/framing.h"
 #include "spanguard/output/socket.h"
+#include "spanguard/output/stats_json.h"
 #include "spanguard/output/stream_channel.h"
 #include "spanguard/output/stream_url.h"
 #include "spanguard/v1/spanguard.pb.h"
@@ -41,6 +43,7 @@ constexpr core::CounterDef kCounterDefs[] = {
     {"write_errors", "events that could not be written (not acknowledged)"},
     {"sensor_drops", "events the sensors reported as dropped in heartbeats"},
     {"tls_refused", "connections whose TLS handshake failed (certificate refused) or timed out"},
+    {"stats_written", "sensor heartbeats written as EVE stats events"},
 };
 static_assert(std::size(kCounterDefs) == static_cast<size_t>(C::kCount));
 constexpr core::CounterGroup kCounterGroup{"collector", kCounterDefs};
@@ -65,6 +68,7 @@ struct Connection {
   output::FrameReader reader;
   std::string run_id;  // of the last Hello
   std::string sensor_id;
+  std::string start_time;  // of the sensor's run (Hello), for the uptime of its stats events
   std::vector<std::pair<std::string, uint64_t>> acks;  // to send, one per run
   std::string out;
   size_t out_offset = 0;
@@ -99,6 +103,9 @@ class Collector::Impl {
   bool handle_frames(Connection& c);
   bool handle_event(Connection& c, google::protobuf::Message& event, uint64_t seq,
                     std::string* host, std::string* run_id);
+  // A heartbeat's counters as the EVE stats event the sensor itself would write (Suricata's
+  // periodic record), for SIEMs that watch capture drops and the like in the collector's EVE.
+  void write_stats(const Connection& c, const v1::Heartbeat& heartbeat);
   void queue_acks(Connection& c);
   void flush_output(Connection& c);
   void close(Connection& c, const std::string& why, bool bad_frame = false);
@@ -232,6 +239,23 @@ void Collector::Impl::queue_acks(Connection& c) {
   flush_output(c);
 }
 
+void Collector::Impl::write_stats(const Connection& c, const v1::Heartbeat& heartbeat) {
+  core::CounterSnapshot counters;
+  for (const v1::Counter& counter : heartbeat.counters()) {
+    counters.add(counter.name(), "", counter.value());
+  }
+  const std::optional<int64_t> now = output::eve_timestamp_seconds(heartbeat.timestamp());
+  const std::optional<int64_t> started = output::eve_timestamp_seconds(c.start_time);
+  const int64_t uptime = now && started ? *now - *started : 0;
+  std::string line;
+  output::append_stats_json(counters, heartbeat.timestamp(), uptime, c.sensor_id, line);
+  if (eve_->write_line(line)) {
+    counters_.inc(C::kStatsWritten);
+  } else {
+    counters_.inc(C::kWriteErrors);
+  }
+}
+
 bool Collector::Impl::handle_event(Connection& c, google::protobuf::Message& event, uint64_t seq,
                                    std::string* host, std::string* run_id) {
   if (c.run_id.empty()) {
@@ -293,6 +317,7 @@ bool Collector::Impl::handle_frames(Connection& c) {
         }
         c.run_id = hello.run_id();
         c.sensor_id = hello.sensor_id();
+        c.start_time = hello.start_time();
         break;
       }
       case v1::Envelope::kAlert: {
@@ -322,6 +347,7 @@ bool Collector::Impl::handle_frames(Connection& c) {
           log->warn("sensor {} reports {} event(s) dropped since its last heartbeat", c.sensor_id,
                     dropped);
         }
+        if (options_.stats) write_stats(c, message_.heartbeat());
         break;
       }
       case v1::Envelope::kStats:

@@ -34,8 +34,11 @@ bool EveFile::write(const google::protobuf::Message& event) {
     return false;
   }
   line_ += '\n';
-  if (std::fwrite(line_.data(), 1, line_.size(), file_) != line_.size() ||
-      std::fflush(file_) != 0) {
+  return write_line(line_);
+}
+
+bool EveFile::write_line(std::string_view line) {
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0) {
     core::logger("collector")->error("{}: write failed: {}", path_, std::strerror(errno));
     std::clearerr(file_);
     return false;

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 namespace spanguard::collector {
 
@@ -21,6 +22,8 @@ class EveFile {
   // Prints, writes and flushes one line; false (logged) when any of that failed, in which case
   // the event must not be acknowledged.
   bool write(const google::protobuf::Message& event);
+  // Writes and flushes a line already printed (newline included); false (logged) on failure.
+  bool write_line(std::string_view line);
   // Closes and opens the path again (a rotated file is left to the rotation tool); false
   // (logged, old file kept) when the path cannot be opened.
   bool reopen();

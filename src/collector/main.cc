@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
   app.add_option("--state", options.state,
                  "Dedupe state file (default: OUT.state; none with --out -)")
       ->type_name("PATH");
+  app.add_flag("!--no-stats", options.stats,
+               "Do not write the sensors' heartbeats as EVE stats events (their counters)");
   app.add_option("--max-frame", options.max_frame, "Largest frame accepted from a sensor")
       ->capture_default_str()
       ->transform(CLI::AsSizeValue(false))

@@ -11,6 +11,7 @@
 #include "spanguard/applayer/dns.h"
 #include "spanguard/applayer/tls.h"
 #include "spanguard/core/community_id.h"
+#include "spanguard/output/json_line.h"
 
 namespace spanguard::events {
 
@@ -150,114 +151,11 @@ void flow_record(const flow::Flow& f, flow::EndReason reason, v1::FlowRecord& r)
   r.set_end_reason(flow::to_string(reason));
 }
 
-namespace {
-
-// A flow record's JSON written straight into the line: keys are literals, and every value but the
-// host name is known to need no escaping (timestamps, addresses, fixed names, base64), so the
-// only work is the copying. The field order is the printer's (field number order).
-class FlowLine {
- public:
-  explicit FlowLine(std::string& out) : out_(out) {}
-  void open() { out_ += '{'; }
-  void close() {
-    out_.back() == ',' ? void(out_.back() = '}') : void(out_ += '}');
-    out_ += ',';
-  }
-  void object(std::string_view key) {
-    name(key);
-    out_ += '{';
-  }
-  void end() {  // the last close: no separator after it
-    if (out_.back() == ',') out_.pop_back();
-  }
-  // A value that needs no escaping.
-  void plain(std::string_view key, std::string_view value) {
-    name(key);
-    out_ += '"';
-    out_ += value;
-    out_ += "\",";
-  }
-  // Any text, escaped as the printer (RapidJSON) escapes it.
-  void text(std::string_view key, std::string_view value) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    name(key);
-    out_ += '"';
-    for (const char c : value) {
-      const auto u = static_cast<unsigned char>(c);
-      switch (c) {
-        case '"':
-          out_ += "\\\"";
-          break;
-        case '\\':
-          out_ += "\\\\";
-          break;
-        case '\b':
-          out_ += "\\b";
-          break;
-        case '\f':
-          out_ += "\\f";
-          break;
-        case '\n':
-          out_ += "\\n";
-          break;
-        case '\r':
-          out_ += "\\r";
-          break;
-        case '\t':
-          out_ += "\\t";
-          break;
-        default:
-          if (u < 0x20) {
-            out_ += "\\u00";
-            out_ += kHex[u >> 4];
-            out_ += kHex[u & 15];
-          } else {
-            out_ += c;
-          }
-      }
-    }
-    out_ += "\",";
-  }
-  void number(std::string_view key, uint64_t value) {
-    name(key);
-    char digits[24];
-    const auto [p, ec] = std::to_chars(digits, digits + sizeof digits, value);
-    out_.append(digits, p);
-    out_ += ',';
-  }
-  void boolean(std::string_view key, bool value) {
-    name(key);
-    out_ += value ? "true," : "false,";
-  }
-  void array(std::string_view key) {
-    name(key);
-    out_ += '[';
-  }
-  void element(uint64_t value) {
-    char digits[24];
-    const auto [p, ec] = std::to_chars(digits, digits + sizeof digits, value);
-    out_.append(digits, p);
-    out_ += ',';
-  }
-  void close_array() {
-    out_.back() == ',' ? void(out_.back() = ']') : void(out_ += ']');
-    out_ += ',';
-  }
-
- private:
-  void name(std::string_view key) {
-    out_ += '"';
-    out_ += key;
-    out_ += "\":";
-  }
-  std::string& out_;
-};
-
-}  // namespace
+namespace {}  // namespace
 
 void append_flow_record_json(const flow::Flow& f, flow::EndReason reason,
                              const FlowRecordExtras& extras, std::string& out) {
-  FlowLine j(out);
+  output::JsonLine j(out);
   const int client = f.client_is_first ? 0 : 1;
   const bool ports = f.key.proto == decode::ip_proto::kTcp || f.key.proto == decode::ip_proto::kUdp;
   const bool icmp =
@@ -323,74 +221,6 @@ void append_flow_record_json(const flow::Flow& f, flow::EndReason reason,
     }
   }
   if (!extras.idle_action.empty()) j.plain("idle_action", extras.idle_action);
-  j.close();
-  j.end();
-  out += '\n';
-}
-
-void append_stats_json(const core::CounterSnapshot& c, core::Timestamp now, int64_t uptime_seconds,
-                       std::string_view host, std::string& out) {
-  FlowLine j(out);
-  const auto section = [&](std::string_view name,
-                           std::initializer_list<std::pair<const char*, uint64_t>> values) {
-    j.object(name);
-    for (const auto& [key, value] : values) j.number(key, value);
-    j.close();
-  };
-  uint64_t malformed = 0;
-  for (const auto& e : c.entries()) {
-    if (e.name.starts_with("decode.malformed.")) malformed += e.value;
-  }
-  j.open();
-  j.plain("timestamp", eve_timestamp(now));
-  j.plain("event_type", "stats");
-  if (!host.empty()) j.text("host", host);
-  j.object("stats");
-  j.number("uptime", static_cast<uint64_t>(std::max<int64_t>(0, uptime_seconds)));
-  section("capture",
-          {{"kernel_packets", c.get("capture.received") + c.get("capture.kernel_dropped")},
-           {"kernel_drops", c.get("capture.kernel_dropped")},
-           {"kernel_ifdrops", c.get("capture.interface_dropped")}});
-  section("decoder", {{"pkts", c.get("decode.packets")},
-                      {"bytes", c.get("decode.bytes")},
-                      {"invalid", malformed},
-                      {"ethernet", c.get("decode.ethernet")},
-                      {"vlan", c.get("decode.vlan")},
-                      {"vlan_qinq", c.get("decode.qinq")},
-                      {"sll", c.get("decode.linux_sll")},
-                      {"raw", c.get("decode.raw_ip")},
-                      {"chdlc", c.get("decode.cisco_hdlc")},
-                      {"ppp", c.get("decode.ppp")},
-                      {"pppoe", c.get("decode.pppoe")},
-                      {"ipv4", c.get("decode.ipv4")},
-                      {"ipv6", c.get("decode.ipv6")},
-                      {"tcp", c.get("decode.tcp")},
-                      {"udp", c.get("decode.udp")},
-                      {"icmpv4", c.get("decode.icmp")},
-                      {"icmpv6", c.get("decode.icmpv6")},
-                      {"gre", c.get("decode.gre")},
-                      {"erspan", c.get("decode.erspan")},
-                      {"vxlan", c.get("decode.vxlan")},
-                      {"teredo", c.get("decode.teredo")}});
-  section("flow", {{"total", c.get("flow.created")},
-                   {"active", c.get("flow.active")},
-                   {"memuse", c.get("flow.memory_bytes")},
-                   {"tcp_reuse", c.get("flow.ended.reused")},
-                   {"emerg_mode_entered", c.get("flow.emergency.entered")},
-                   {"emerg_mode_over", c.get("flow.emergency.left")}});
-  section("tcp", {{"midstream_pickups", c.get("flow.tcp.midstream")},
-                  {"overlap", c.get("stream.overlaps")},
-                  {"overlap_diff_data", c.get("stream.overlap_mismatch")},
-                  {"reassembly_gap", c.get("stream.gaps")},
-                  {"stream_depth_reached", c.get("stream.depth_reached")},
-                  {"segment_memcap_drop", c.get("stream.memcap_drops")},
-                  {"reassembly_memuse", c.get("stream.memory_bytes")}});
-  section("detect", {{"alert", c.get("detect.alerts")}});
-  section("defrag", {{"memuse", c.get("defrag.memory_bytes")}});
-  j.close();
-  j.object("counters");
-  for (const auto& e : c.entries()) j.number(e.name, e.value);
-  j.close();
   j.close();
   j.end();
   out += '\n';

@@ -77,6 +77,45 @@ bool with_event(Envelope& e, F&& f) {
 
 }  // namespace
 
+std::optional<int64_t> eve_timestamp_seconds(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SS[.ffffff]+HHMM
+  const auto digits = [&](size_t at, size_t n) -> std::optional<int64_t> {
+    if (at + n > text.size()) return std::nullopt;
+    int64_t v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      v = v * 10 + (text[i] - '0');
+    }
+    return v;
+  };
+  const auto year = digits(0, 4), month = digits(5, 2), day = digits(8, 2), hour = digits(11, 2),
+             minute = digits(14, 2), second = digits(17, 2);
+  if (!year || !month || !day || !hour || !minute || !second || text[4] != '-' || text[7] != '-' ||
+      text[10] != 'T' || text[13] != ':' || text[16] != ':' || *month < 1 || *month > 12 ||
+      *day < 1 || *day > 31 || *hour > 23 || *minute > 59 || *second > 60) {
+    return std::nullopt;
+  }
+  size_t at = 19;
+  if (at < text.size() && text[at] == '.') {
+    ++at;
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+  }
+  const auto zone_hours = digits(at + 1, 2), zone_minutes = digits(at + 3, 2);
+  if (at + 5 != text.size() || (text[at] != '+' && text[at] != '-') || !zone_hours ||
+      !zone_minutes) {
+    return std::nullopt;
+  }
+  // Days from 1970-01-01 to the civil date (the inverse of eve_timestamp's conversion).
+  const int64_t y = *year - (*month <= 2 ? 1 : 0);
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (*month > 2 ? *month - 3 : *month + 9) + 2) / 5 + *day - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const int64_t days = era * 146097 + doe - 719468;
+  const int64_t offset = (*zone_hours * 60 + *zone_minutes) * 60 * (text[at] == '-' ? -1 : 1);
+  return days * 86400 + *hour * 3600 + *minute * 60 + *second - offset;
+}
+
 uint64_t event_seq(const v1::Envelope& e) {
   uint64_t seq = 0;
   with_event(e, [&](const auto& r) { seq = r.seq(); });

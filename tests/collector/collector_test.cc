@@ -86,9 +86,11 @@ struct Line {
   uint64_t seq;
 };
 
+// The events (stats events from heartbeats, which come every 10 s, left out).
 std::vector<Line> read_eve(const std::string& path) {
   std::vector<Line> out;
   for (const auto& text : testing::read_lines(path)) {
+    if (text.find("\"event_type\":\"stats\"") != std::string::npos) continue;
     google::protobuf::Struct record;
     EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &record).ok()) << text;
     const auto& f = record.fields();
@@ -205,6 +207,64 @@ v1::Envelope alert_with_seq(uint64_t seq) {
   auto e = make_alert(static_cast<uint32_t>(seq));
   e.mutable_alert()->set_seq(seq);
   return e;
+}
+
+// A heartbeat is written as the stats event the sensor writes into its own EVE file (Suricata's
+// periodic record), named after the sensor, its uptime from the run's start.
+TEST(Collector, HeartbeatsBecomeEveStatsEvents) {
+  TempDir dir;
+  const std::string out = dir.file("eve.json");
+  CollectorProcess collector({"tcp://127.0.0.1:0"}, out);
+  ASSERT_TRUE(collector.ready()) << collector.log();
+  RawPeer peer = RawPeer::connect(collector.url());
+  v1::Envelope start = hello("run-stats");
+  start.mutable_hello()->set_start_time("2026-11-29T10:00:00.250000+0000");
+  ASSERT_TRUE(peer.send(start));
+  v1::Envelope beat;
+  beat.mutable_heartbeat()->set_timestamp("2026-11-29T10:01:02.500000+0000");
+  for (const auto& [name, value] : std::initializer_list<std::pair<const char*, uint64_t>>{
+           {"capture.received", 1000}, {"capture.kernel_dropped", 7}, {"decode.packets", 993}}) {
+    v1::Counter* c = beat.mutable_heartbeat()->add_counters();
+    c->set_name(name);
+    c->set_value(value);
+  }
+  ASSERT_TRUE(peer.send(beat));
+  ASSERT_TRUE(peer.send(alert_with_seq(1)));
+  v1::Envelope ack;
+  ASSERT_TRUE(peer.read(ack));  // the frames are handled in order: the heartbeat is written
+  const std::vector<std::string> lines = testing::read_lines(out);
+  ASSERT_EQ(lines.size(), 2u) << collector.log();
+  const std::string& stats = lines[0];
+  for (const char* part :
+       {"\"timestamp\":\"2026-11-29T10:01:02.500000+0000\"", "\"event_type\":\"stats\"",
+        "\"host\":\"hand-made\"", "\"uptime\":62", "\"kernel_packets\":1007", "\"kernel_drops\":7",
+        "\"pkts\":993", "\"capture.kernel_dropped\":7"}) {
+    EXPECT_NE(stats.find(part), std::string::npos) << part << " missing from " << stats;
+  }
+  google::protobuf::Struct parsed;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(stats, &parsed).ok()) << stats;
+  EXPECT_NE(lines[1].find("\"event_type\":\"alert\""), std::string::npos);
+  // What SIEMs parse it with: Suricata's EVE schema.
+  if (testing::run({"python3", "--version"}).status == 0) {
+    const std::string source = SPANGUARD_SOURCE_DIR;
+    const testing::RunResult check = testing::run(
+        {"python3", source + "/tests/integration/eve_schema_check.py", "--schema",
+         source + "/tests/data/eve/suricata-eve-schema.json", "--expect", "stats", out});
+    EXPECT_EQ(check.status, 0) << check.out << check.err;
+  }
+
+  // --no-stats: heartbeats are only read.
+  const std::string quiet_out = dir.file("quiet.json");
+  CollectorProcess quiet({"tcp://127.0.0.1:0"}, quiet_out, {"--no-stats"});
+  ASSERT_TRUE(quiet.ready()) << quiet.log();
+  RawPeer quiet_peer = RawPeer::connect(quiet.url());
+  ASSERT_TRUE(quiet_peer.send(start));
+  ASSERT_TRUE(quiet_peer.send(beat));
+  ASSERT_TRUE(quiet_peer.send(alert_with_seq(1)));
+  ASSERT_TRUE(quiet_peer.read(ack));
+  const std::vector<std::string> quiet_lines = testing::read_lines(quiet_out);
+  ASSERT_EQ(quiet_lines.size(), 1u);
+  EXPECT_NE(quiet_lines[0].find("\"event_type\":\"alert\""), std::string::npos);
 }
 
 TEST(Collector, ABadFrameClosesOnlyThatConnection) {

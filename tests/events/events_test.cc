@@ -36,6 +36,24 @@ TEST(Events, TimestampsAreEveFormatInUtc) {
             "2100-01-01T00:00:00.000001+0000");
 }
 
+TEST(Events, EveTimestampsReadBackToTheirSecond) {
+  // Every day of 1970-2101 (leap days, century rules) at a time of day, round trip.
+  for (int64_t day = 0; day < 48'000; day += 1) {
+    const int64_t seconds = day * 86400 + (day * 7919) % 86400;
+    EXPECT_EQ(output::eve_timestamp_seconds(
+                  eve_timestamp(core::timestamp_from_ns(seconds * 1'000'000'000 + 123'456'000))),
+              seconds)
+        << day;
+  }
+  EXPECT_EQ(output::eve_timestamp_seconds("2024-04-21T12:00:00+0200"), 1'713'693'600);
+  EXPECT_EQ(output::eve_timestamp_seconds("2024-04-21T05:30:00.5-0430"), 1'713'693'600);
+  for (const char* bad : {"", "2024-04-21", "2024-04-21T10:00:00", "2024-13-01T00:00:00+0000",
+                          "2024-04-21T10:00:00.123456+00", "2024-04-21 10:00:00+0000",
+                          "2024-04-21T10:00:00.123456+0000x"}) {
+    EXPECT_FALSE(output::eve_timestamp_seconds(bad).has_value()) << bad;
+  }
+}
+
 TEST(Events, ProtocolNamesAreEves) {
   EXPECT_EQ(proto_name(6), "TCP");
   EXPECT_EQ(proto_name(17), "UDP");

@@ -1,10 +1,12 @@
 // Fuzzes what a peer of the alert stream controls: the length-delimited frames (a collector's acks,
-// a sensor's events) cut at arbitrary points, and stream URLs from configuration.
+// a sensor's events) cut at arbitrary points, the timestamps of the heartbeats a collector turns
+// into stats events, and stream URLs from configuration.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "spanguard/core/error.h"
+#include "spanguard/output/envelope.h"
 #include "spanguard/output/framing.h"
 #include "spanguard/output/stream_url.h"
 #include "spanguard/v1/spanguard.pb.h"
@@ -20,8 +22,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (;;) {
       const auto r = reader.next(message);
       if (r != spanguard::output::FrameReader::Result::kFrame) break;
+      if (message.has_heartbeat()) {
+        (void)spanguard::output::eve_timestamp_seconds(message.heartbeat().timestamp());
+      }
     }
   }
+  (void)spanguard::output::eve_timestamp_seconds(bytes);
   try {
     (void)spanguard::output::parse_stream_url(bytes, "output.socket.connect",
                                               spanguard::output::UrlUse::kConnect);

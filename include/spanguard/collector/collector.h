@@ -24,6 +24,7 @@ struct CollectorOptions {
   uint64_t max_frame = 1 << 20;
   output::TlsSettings tls{};  // for tls:// listeners: sensors must present a certificate too
   bool insecure = false;      // allow tcp:// listeners beyond the loopback address
+  bool stats = true;          // each sensor heartbeat becomes an EVE stats event
 };
 
 enum class CollectorCounter : uint8_t {
@@ -33,8 +34,9 @@ enum class CollectorCounter : uint8_t {
   kAcksSent,
   kClosedBadFrame,
   kWriteErrors,
-  kSensorDrops,  // alerts_dropped the sensors reported in heartbeats
-  kTlsRefused,   // connections whose TLS handshake failed or timed out
+  kSensorDrops,   // alerts_dropped the sensors reported in heartbeats
+  kTlsRefused,    // connections whose TLS handshake failed or timed out
+  kStatsWritten,  // heartbeats written as EVE stats events
   kCount
 };
 

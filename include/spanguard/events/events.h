@@ -44,12 +44,6 @@ struct FlowRecordExtras {
 void append_flow_record_json(const flow::Flow& f, flow::EndReason reason,
                              const FlowRecordExtras& extras, std::string& out);
 
-// An EVE `stats` event (Suricata's periodic statistics record): the counters Suricata also has,
-// under its names in its `stats` object (capture, decoder, flow, tcp, detect, defrag, uptime), and
-// every counter of the sensor by its own name in `counters`. Appends the JSON and a newline.
-void append_stats_json(const core::CounterSnapshot& counters, core::Timestamp now,
-                       int64_t uptime_seconds, std::string_view host, std::string& out);
-
 // "none", "base64", "printable" or "both" (anything else: base64); `packet`: output.eve.packet.
 PayloadFormat payload_format(std::string_view name, bool packet = false);
 // Suricata's payload_printable: printable ASCII, CR and LF kept, every other byte a '.'.

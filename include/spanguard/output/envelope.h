@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "spanguard/core/time.h"
 #include "spanguard/v1/spanguard.pb.h"
@@ -12,6 +14,9 @@ namespace spanguard::output {
 
 // "2024-04-21T10:00:00.123456+0000", in UTC, as Suricata's EVE writes it.
 std::string eve_timestamp(core::Timestamp t);
+// The whole seconds since the epoch of an eve_timestamp() text ("+0000" or another offset);
+// nullopt when it is not one.
+std::optional<int64_t> eve_timestamp_seconds(std::string_view text);
 // The events an envelope can carry that are numbered per run (alert, reset report, flow record):
 // their seq (0 for any other body), setting it (false for any other body), and the event itself
 // (null for any other body), as the EVE file writes it.
