@@ -142,6 +142,25 @@ struct FragmentVariant {
 
 class FanoutFragments : public ::testing::TestWithParam<FragmentVariant> {};
 
+// `address`:`port` as a socket address of `family`; `len` gets its size.
+sockaddr_storage socket_address(int family, const char* address, uint16_t port, socklen_t& len) {
+  sockaddr_storage ss{};
+  if (family == AF_INET) {
+    auto& sa = reinterpret_cast<sockaddr_in&>(ss);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    inet_pton(AF_INET, address, &sa.sin_addr);
+    len = sizeof sa;
+  } else {
+    auto& sa = reinterpret_cast<sockaddr_in6&>(ss);
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(port);
+    inet_pton(AF_INET6, address, &sa.sin6_addr);
+    len = sizeof sa;
+  }
+  return ss;
+}
+
 // A UDP socket in `ns` (bound to `address`:`port`, port 0: any) that never lets path MTU
 // discovery stop it from fragmenting; closed on destruction.
 struct UdpPeer {
@@ -149,23 +168,15 @@ struct UdpPeer {
     run_in_namespace(ns, [&] {
       fd = socket(family, SOCK_DGRAM, 0);
       if (fd < 0) return;
+      const int dont = family == AF_INET ? IP_PMTUDISC_DONT : IPV6_PMTUDISC_DONT;
       if (family == AF_INET) {
-        const int dont = IP_PMTUDISC_DONT;
         setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof dont);
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons(port);
-        inet_pton(AF_INET, address, &sa.sin_addr);
-        bound = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
       } else {
-        const int dont = IPV6_PMTUDISC_DONT;
         setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &dont, sizeof dont);
-        sockaddr_in6 sa{};
-        sa.sin6_family = AF_INET6;
-        sa.sin6_port = htons(port);
-        inet_pton(AF_INET6, address, &sa.sin6_addr);
-        bound = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
       }
+      socklen_t len = 0;
+      const sockaddr_storage sa = socket_address(family, address, port, len);
+      bound = bind(fd, reinterpret_cast<const sockaddr*>(&sa), len) == 0;
     });
   }
   ~UdpPeer() {
@@ -179,22 +190,9 @@ struct UdpPeer {
                                          : reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
   }
   bool send_to(int family, const char* address, uint16_t port, const std::string& data) const {
-    sockaddr_storage ss{};
     socklen_t len = 0;
-    if (family == AF_INET) {
-      auto& sa = reinterpret_cast<sockaddr_in&>(ss);
-      sa.sin_family = AF_INET;
-      sa.sin_port = htons(port);
-      inet_pton(AF_INET, address, &sa.sin_addr);
-      len = sizeof sa;
-    } else {
-      auto& sa = reinterpret_cast<sockaddr_in6&>(ss);
-      sa.sin6_family = AF_INET6;
-      sa.sin6_port = htons(port);
-      inet_pton(AF_INET6, address, &sa.sin6_addr);
-      len = sizeof sa;
-    }
-    return sendto(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) ==
+    const sockaddr_storage sa = socket_address(family, address, port, len);
+    return sendto(fd, data.data(), data.size(), 0, reinterpret_cast<const sockaddr*>(&sa), len) ==
            static_cast<ssize_t>(data.size());
   }
   // The size of the next datagram to arrive within `limit`, 0 if none did.

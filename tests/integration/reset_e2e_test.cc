@@ -110,6 +110,23 @@ void expect_benign_untouched(TcpStream& benign, TcpSessionServer& server) {
   EXPECT_EQ(served->end.error, 0);
 }
 
+// The attack sent on `attack`, a fresh connection: both ends must fail by a reset within a second
+// (the server having read the trigger: a mirror port cannot stop it).
+void expect_attack_reset(TcpStream& attack, TcpSessionServer& server) {
+  ASSERT_TRUE(attack.connected()) << std::strerror(attack.connect_error());
+  ASSERT_TRUE(server.wait_accepted(attack.local_port(), 2s));
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(attack.send_all(kAttack));
+  const SocketEnd client = attack.read_until_end(2s);
+  const std::optional<ServerSession> served = server.wait_ended(attack.local_port(), 2s);
+  EXPECT_EQ(client.error, ECONNRESET) << "client: " << describe(client, sent);
+  EXPECT_TRUE(ended_within(client, sent, 1s)) << "client: " << describe(client, sent);
+  ASSERT_TRUE(served.has_value()) << "the server's session is still open after 2 s";
+  EXPECT_EQ(served->received, kAttack);
+  EXPECT_EQ(served->end.error, ECONNRESET) << "server: " << describe(served->end, sent);
+  EXPECT_TRUE(ended_within(served->end, sent, 1s)) << "server: " << describe(served->end, sent);
+}
+
 class ResetEndToEnd : public ::testing::TestWithParam<BedVariant> {};
 
 TEST_P(ResetEndToEnd, RejectResetsBothEndsAndSparesABenignConnection) {
@@ -124,20 +141,7 @@ TEST_P(ResetEndToEnd, RejectResetsBothEndsAndSparesABenignConnection) {
   const std::unique_ptr<TcpStream> benign = open_benign(s);
   ASSERT_TRUE(benign->connected()) << std::strerror(benign->connect_error());
   TcpStream attack(s.bed.client(), s.server_ip, kServicePort, 2s);
-  ASSERT_TRUE(attack.connected()) << std::strerror(attack.connect_error());
-  ASSERT_TRUE(server.wait_accepted(attack.local_port(), 2s));
-
-  const auto sent = std::chrono::steady_clock::now();
-  ASSERT_TRUE(attack.send_all(kAttack));
-  const SocketEnd client = attack.read_until_end(2s);
-  const std::optional<ServerSession> served = server.wait_ended(attack.local_port(), 2s);
-  EXPECT_EQ(client.error, ECONNRESET) << "client: " << describe(client, sent);
-  EXPECT_TRUE(ended_within(client, sent, 1s)) << "client: " << describe(client, sent);
-  ASSERT_TRUE(served.has_value()) << "the server's session is still open after 2 s";
-  // A mirror port cannot stop the trigger itself: the server has read it before the reset.
-  EXPECT_EQ(served->received, kAttack);
-  EXPECT_EQ(served->end.error, ECONNRESET) << "server: " << describe(served->end, sent);
-  EXPECT_TRUE(ended_within(served->end, sent, 1s)) << "server: " << describe(served->end, sent);
+  expect_attack_reset(attack, server);
 
   expect_benign_untouched(*benign, server);
 
@@ -367,15 +371,7 @@ TEST(ResetEndToEndModes, ReloadAddingARejectRuleResetsWithoutARestart) {
   ASSERT_TRUE(server.wait_listening(5s));
 
   TcpStream attack(s.bed.client(), s.server_ip, kServicePort, 2s);
-  ASSERT_TRUE(attack.connected()) << std::strerror(attack.connect_error());
-  ASSERT_TRUE(server.wait_accepted(attack.local_port(), 2s));
-  const auto sent = std::chrono::steady_clock::now();
-  ASSERT_TRUE(attack.send_all(kAttack));
-  const SocketEnd client = attack.read_until_end(2s);
-  const std::optional<ServerSession> served = server.wait_ended(attack.local_port(), 2s);
-  EXPECT_EQ(client.error, ECONNRESET) << "client: " << describe(client, sent);
-  ASSERT_TRUE(served.has_value()) << "the server's session is still open after 2 s";
-  EXPECT_EQ(served->end.error, ECONNRESET) << "server: " << describe(served->end, sent);
+  expect_attack_reset(attack, server);
 
   ASSERT_EQ(sensor.stop(), 0) << sensor.log();
   const std::vector<std::string> eve = sensor.eve_lines();
