@@ -196,53 +196,6 @@ EveStats eve_stats(const core::Config& config, const output::EveWriter* eve) {
           output::sensor_name(config)};
 }
 
-int run_engine(pipeline::Engine& engine, const std::string& title, bool read_errors_fail,
-               output::AlertStream* alerts, output::EveOutput* eve_output, output::EveWriter* eve,
-               const detect::DetectionEngine* detection, const CommonOptions& o,
-               const EveStats& stats, const pipeline::RuleSlot* rules = nullptr,
-               std::function<void()> reload = {}) {
-  // SIGINT/SIGTERM stop; SIGHUP reopens the EVE file after log rotation and reloads the alert
-  // stream's TLS credentials; SIGUSR2 reloads the rules (Suricata's signals).
-  SignalWatcher signals([&engine](int) { engine.stop(); },
-                        [eve, alerts] {
-                          if (eve != nullptr) eve->reopen();
-                          if (alerts != nullptr) alerts->reload_credentials();
-                        },
-                        std::move(reload));
-  const int64_t start = core::monotonic_ns();
-  // A failure inside the engine (a worker's error) still drains the alert stream and prints the
-  // summary of what was done before it is reported.
-  std::exception_ptr failure;
-  try {
-    engine.run();
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  const double wall = static_cast<double>(core::monotonic_ns() - start) / 1e9;
-  if (alerts != nullptr) alerts->close();
-  if (eve_output != nullptr) eve_output->close();  // every event written before the last stats
-  core::flush_suppressed_logs();
-  const core::CounterSnapshot counters = engine.counters();
-  if (stats.enabled && eve != nullptr) {
-    // The run's last stats event, with every counter's final value (Suricata writes one at
-    // shutdown too): what a replay did, in machine-readable form.
-    std::string line;
-    output::append_stats_json(counters,
-                              output::eve_timestamp(std::chrono::time_point_cast<core::Duration>(
-                                  std::chrono::system_clock::now())),
-                              static_cast<int64_t>(wall), stats.host, line);
-    eve->write_line(line);
-    eve->flush();
-  }
-  print_report(pipeline::format_summary(title, counters, wall));
-  const std::shared_ptr<const detect::DetectionEngine> final_rules =
-      rules != nullptr ? rules->current() : nullptr;
-  report_rule_profile(engine, final_rules != nullptr ? final_rules.get() : detection, o);
-  if (failure) std::rethrow_exception(failure);
-  if (read_errors_fail && counters.get("capture.read_errors") > 0) return 1;
-  return 0;
-}
-
 // What a run's outputs need kept alive while it lasts.
 struct RunOutputs {
   // The stream's last events go to the EVE file as it closes: closed before `eve` goes.
@@ -258,6 +211,61 @@ struct RunOutputs {
   std::unique_ptr<respond::ResponseContext> respond;
   std::atomic<uint64_t> event_seq{0};
 };
+
+// What run_engine runs besides the engine and its outputs.
+struct EngineRun {
+  std::string title;              // the summary's heading
+  bool read_errors_fail = false;  // --strict: a capture file that ends in a read error fails
+  const detect::DetectionEngine* detection = nullptr;  // the rules at the start
+  const pipeline::RuleSlot* rules = nullptr;           // live reloads: the rules in use at the end
+  std::function<void()> reload;                        // SIGUSR2 (none: ignored)
+};
+
+int run_engine(pipeline::Engine& engine, RunOutputs& run, const EngineRun& what,
+               const CommonOptions& o, const EveStats& stats) {
+  output::AlertStream* alerts = run.alerts.get();
+  output::EveWriter* eve = run.eve.get();
+  // SIGINT/SIGTERM stop; SIGHUP reopens the EVE file after log rotation and reloads the alert
+  // stream's TLS credentials; SIGUSR2 reloads the rules (Suricata's signals).
+  SignalWatcher signals([&engine](int) { engine.stop(); },
+                        [eve, alerts] {
+                          if (eve != nullptr) eve->reopen();
+                          if (alerts != nullptr) alerts->reload_credentials();
+                        },
+                        what.reload);
+  const int64_t start = core::monotonic_ns();
+  // A failure inside the engine (a worker's error) still drains the alert stream and prints the
+  // summary of what was done before it is reported.
+  std::exception_ptr failure;
+  try {
+    engine.run();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  const double wall = static_cast<double>(core::monotonic_ns() - start) / 1e9;
+  if (alerts != nullptr) alerts->close();
+  if (run.eve_output != nullptr) run.eve_output->close();  // every event before the last stats
+  core::flush_suppressed_logs();
+  const core::CounterSnapshot counters = engine.counters();
+  if (stats.enabled && eve != nullptr) {
+    // The run's last stats event, with every counter's final value (Suricata writes one at
+    // shutdown too): what a replay did, in machine-readable form.
+    std::string line;
+    output::append_stats_json(counters,
+                              output::eve_timestamp(std::chrono::time_point_cast<core::Duration>(
+                                  std::chrono::system_clock::now())),
+                              static_cast<int64_t>(wall), stats.host, line);
+    eve->write_line(line);
+    eve->flush();
+  }
+  print_report(pipeline::format_summary(what.title, counters, wall));
+  const std::shared_ptr<const detect::DetectionEngine> final_rules =
+      what.rules != nullptr ? what.rules->current() : nullptr;
+  report_rule_profile(engine, final_rules != nullptr ? final_rules.get() : what.detection, o);
+  if (failure) std::rethrow_exception(failure);
+  if (what.read_errors_fail && counters.get("capture.read_errors") > 0) return 1;
+  return 0;
+}
 
 // Opens the outputs the options ask for.
 pipeline::WorkerOutputs open_outputs(const core::Config& config, const CommonOptions& o,
@@ -608,9 +616,13 @@ int cmd_replay(const std::vector<std::string>& pcaps, const CommonOptions& o) {
   pipeline::Engine engine(config, std::move(sources), worker_count(o, config, 1), false, outputs);
   run.engine = &engine;
   // An unreadable record ends its file with a warning; only --strict makes that a failure.
-  const int status =
-      run_engine(engine, title, o.strict, run.alerts.get(), run.eve_output.get(), run.eve.get(),
-                 detection.get(), o, eve_stats(config, run.eve.get()));
+  const int status = run_engine(engine, run,
+                                {.title = title,
+                                 .read_errors_fail = o.strict,
+                                 .detection = detection.get(),
+                                 .rules = nullptr,
+                                 .reload = {}},
+                                o, eve_stats(config, run.eve.get()));
   run.engine = nullptr;
   return status;
 }
@@ -934,10 +946,12 @@ int cmd_run(std::vector<std::string> interfaces, const std::string& inject_inter
       "running with {} worker(s) on {} interface(s); stop with SIGINT/SIGTERM",
       engine->worker_count(), interfaces.size());
   run.engine = engine.get();
-  const int status =
-      run_engine(*engine, "spanguard run", false, run.alerts.get(), run.eve_output.get(),
-                 run.eve.get(), detection.get(), o, eve_stats(config, run.eve.get()),
-                 rules ? &*rules : nullptr, std::move(reload));
+  const int status = run_engine(*engine, run,
+                                {.title = "spanguard run",
+                                 .detection = detection.get(),
+                                 .rules = rules ? &*rules : nullptr,
+                                 .reload = std::move(reload)},
+                                o, eve_stats(config, run.eve.get()));
   control.reset();
   stats.reset();
   reloader.reset();
