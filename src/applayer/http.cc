@@ -202,15 +202,27 @@ Parser::Parser(const Limits& limits, Observer& observer, core::Counters<HttpCoun
 
 Parser::~Parser() = default;
 
-bool Parser::idle() const {
-  if (!txs_.empty() || orphaned_ != 0 || connect_tx_ != nullptr || tunnel_ || ended_) return false;
+bool Parser::idle() const { return txs_.empty() && parkable(); }
+
+bool Parser::parkable() const {
+  if (orphaned_ != 0 || connect_tx_ != nullptr || tunnel_ || ended_) return false;
   for (const Stream* s : {&req_, &res_}) {
     if (s->state != State::kStart || !s->line.empty() || s->line_dropped != 0 || !s->held.empty() ||
         s->detached || s->decoder || s->tx != nullptr)
       return false;
   }
-  return true;
+  return std::all_of(txs_.begin(), txs_.end(), [](const Transaction& tx) {
+    return tx.has_request && tx.request.complete && !tx.has_response;
+  });
 }
+
+std::list<Transaction> Parser::park() {
+  std::list<Transaction> parked;
+  parked.splice(parked.end(), txs_);
+  return parked;
+}
+
+void Parser::unpark(std::list<Transaction> txs) { txs_.splice(txs_.begin(), txs); }
 
 void Parser::flag(Transaction* tx, Anomaly a) {
   if (tx != nullptr) {

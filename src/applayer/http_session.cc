@@ -2,6 +2,7 @@
 // buffers are complete (a message's line and headers when a body follows, then the whole message),
 // and the parser dropped between transactions so that an idle keep-alive connection costs nothing.
 #include <algorithm>
+#include <list>
 
 #include "session.h"
 
@@ -45,18 +46,22 @@ class HttpSession final : public Session, public http::Observer {
     release_if_idle();
   }
   void on_end() override {
-    if (parser_) parser_->on_end();
+    if (parser_) parser_->on_end();  // (parked requests end unanswered: nothing to report)
     parser_.reset();
+    parked_.clear();
   }
   Status status() const override { return tunnel_ ? Status::kDone : Status::kParsing; }
 
  private:
-  // Between transactions a keep-alive connection holds nothing the parser would need again: the
-  // parser is dropped and rebuilt, numbering transactions on, when the next message starts.
+  // Between messages a connection holds nothing the parser would need again but the requests
+  // waiting for their answers: the parser is dropped, those parked, and it is rebuilt with them,
+  // numbering transactions on, when the next message starts.
   http::Parser& parser() {
     if (!parser_) {
       parser_ = std::make_unique<http::Parser>(ctx_.options.http, *this, ctx_.http);
       parser_->set_next_tx_id(next_tx_id_);
+      if (!parked_.empty()) parser_->unpark(std::move(parked_));
+      parked_.clear();
     }
     return *parser_;
   }
@@ -65,8 +70,9 @@ class HttpSession final : public Session, public http::Observer {
     if (parser_->tunnel()) {
       tunnel_ = true;
       parser_.reset();
-    } else if (parser_->idle()) {
+    } else if (parser_->parkable()) {
       next_tx_id_ = parser_->next_tx_id();
+      parked_ = parser_->park();
       parser_.reset();
       ctx_.counters.inc(AppCounter::kParsersReleased);
     }
@@ -74,8 +80,11 @@ class HttpSession final : public Session, public http::Observer {
 
   void on_http(http::Transaction& tx, http::Side side, http::Event event) override;
 
-  std::unique_ptr<http::Parser> parser_;    // null between transactions (see release_if_idle)
-  uint64_t next_tx_id_ = 0;                 // where numbering resumes when the parser is rebuilt
+  // Null between messages (see release_if_idle): then parked_ holds the requests that wait for
+  // their answers, and next_tx_id_ where numbering resumes when the parser is rebuilt.
+  std::unique_ptr<http::Parser> parser_;
+  std::list<http::Transaction> parked_;
+  uint64_t next_tx_id_ = 0;
   bool tunnel_ = false;                     // CONNECT or Upgrade accepted: nothing more to parse
   uint64_t headers_inspected_[2] = {0, 0};  // by side: 1 + id of the last message inspected early
   uint64_t body_inspected_[2] = {0, 0};     // by side: 1 + id of the last body final at its limit

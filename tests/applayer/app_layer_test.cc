@@ -136,9 +136,17 @@ TEST_F(AppLayerTest, PipelinedRequestsAreSeparateTransactions) {
 
 TEST_F(AppLayerTest, AnIdleKeepAliveConnectionHoldsNoParserAndNumberingGoesOn) {
   send(Direction::kToServer, "GET /1 HTTP/1.1\r\n\r\n");
-  EXPECT_EQ(app_.counters().get(AppCounter::kParsersReleased), 0u);  // awaiting the response
-  send(Direction::kToClient, "HTTP/1.1 204 No Content\r\n\r\n");
+  // Awaiting the response, the request is parked and the parser dropped...
   EXPECT_EQ(app_.counters().get(AppCounter::kParsersReleased), 1u);
+  send(Direction::kToClient, "HTTP/1.1 204 No Content\r\n\r\n");
+  // ... and the rebuilt one pairs the answer with it.
+  ASSERT_FALSE(sink_.seen.empty());
+  EXPECT_EQ(sink_.seen.back().dir, Direction::kToClient);
+  EXPECT_EQ(sink_.seen.back().tx_id, 0u);
+  EXPECT_EQ(sink_.seen.back().uri, "/1");
+  EXPECT_EQ(sink_.seen.back().stat_code, "204");
+  EXPECT_TRUE(sink_.seen.back().tx_done);
+  EXPECT_EQ(app_.counters().get(AppCounter::kParsersReleased), 2u);
   send(Direction::kToServer, "GET /2 HT");  // a message begins: a parser again
   send(Direction::kToServer, "TP/1.1\r\n\r\n");
   ASSERT_FALSE(sink_.seen.empty());

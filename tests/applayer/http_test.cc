@@ -958,6 +958,50 @@ TEST(HttpParser, RequestAwaitingItsAnswerKeepsOnlyWhatTheAnswerReads) {
   EXPECT_EQ(tx.request.find("Cookie"), nullptr);
 }
 
+TEST(HttpParser, RequestsWaitingForAnswersParkOutsideADroppedParser) {
+  Harness h;
+  h.req("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(h.parser.parkable());
+  EXPECT_FALSE(h.parser.idle());
+  std::list<Transaction> parked = h.parser.park();
+  ASSERT_EQ(parked.size(), 2u);
+  EXPECT_TRUE(h.parser.idle());
+  // A parser built anew takes them back: the answers pair in order and numbering goes on.
+  Parser rebuilt(h.limits, h.rec, h.counters);
+  rebuilt.set_next_tx_id(h.parser.next_tx_id());
+  rebuilt.unpark(std::move(parked));
+  rebuilt.parse(Side::kResponse, bytes("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"
+                                       "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"));
+  const Transaction& first = h.complete(0, Side::kResponse);
+  EXPECT_EQ(first.request.uri_raw, "/a");
+  EXPECT_EQ(first.response().status_code, "200");
+  const Transaction& second = h.complete(1, Side::kResponse);
+  EXPECT_EQ(second.request.uri_raw, "/b");
+  EXPECT_EQ(second.response().status_code, "404");
+  EXPECT_EQ(rebuilt.transactions_held(), 0u);
+  rebuilt.parse(Side::kRequest, bytes("GET /c HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(h.rec.find(2, Side::kRequest, Event::kComplete), nullptr);
+}
+
+TEST(HttpParser, OnlyCompleteRequestsWaitingForTheirAnswersPark) {
+  Harness body;
+  body.req("POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\n12");
+  EXPECT_FALSE(body.parser.parkable());  // the body is still coming
+  body.req("345");
+  EXPECT_TRUE(body.parser.parkable());
+  body.req("GET /b HT");
+  EXPECT_FALSE(body.parser.parkable());  // a line begun
+  Harness connect;
+  connect.req("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_FALSE(connect.parser.parkable());  // what follows depends on the answer
+  Harness answering;
+  answering.req("GET / HTTP/1.1\r\n\r\n");
+  answering.res("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab");
+  EXPECT_FALSE(answering.parser.parkable());  // an answer under way
+  answering.res("cde");
+  EXPECT_TRUE(answering.parser.idle());
+}
+
 // ---- body limits -----------------------------------------------------------------------------
 
 TEST(HttpParser, BodyLimitKeepsThePrefixAndCountsAll) {

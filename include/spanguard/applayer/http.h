@@ -298,6 +298,13 @@ class Parser {  // one per flow; both directions
   // for a start line. An idle parser can be dropped and rebuilt later (with set_next_tx_id) to the
   // same effect: an idle keep-alive connection then costs no parser memory.
   bool idle() const;
+  // As idle(), except for requests that are complete and wait for their answers: those
+  // transactions can be parked outside the parser (park()) and the parser dropped, then given to
+  // the parser rebuilt when the next bytes come (unpark(), after set_next_tx_id()). A request
+  // waiting for its answer then costs its transaction only.
+  bool parkable() const;
+  std::list<Transaction> park();            // precondition: parkable(); leaves the parser idle
+  void unpark(std::list<Transaction> txs);  // on a parser that has parsed nothing yet
   uint64_t next_tx_id() const { return next_id_; }
   void set_next_tx_id(uint64_t id) { next_id_ = id; }  // CONNECT accepted (or 101): parsing stopped
   size_t memory_bytes() const;
