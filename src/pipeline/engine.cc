@@ -2,15 +2,20 @@
 #include "spanguard/pipeline/engine.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <spdlog/fmt/fmt.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <thread>
 
 #include "spanguard/capture/fanout.h"
 #include "spanguard/capture/source.h"
+#include "spanguard/core/error.h"
 #include "spanguard/core/log.h"
 #include "spanguard/decode/decoder.h"
 
@@ -34,6 +39,12 @@ constexpr core::Param kParams[] = {
      .help = "Frame ring between each capture thread and each worker",
      .min = 1 << 20,
      .max = 1ull << 32},
+    {.name = "cpu_affinity",
+     .type = core::ParamType::kStringList,
+     .default_value = "[]",
+     .help = "CPUs the workers are pinned to, in turn (worker i on the i-th, cycling): CPU numbers "
+             "or ranges such as \"2-5\"; keep them off the CPUs that take the capture NIC's "
+             "interrupts. Empty: the kernel places them"},
 };
 
 constexpr core::ParamSection kSection{"pipeline", "Threads and queues", kParams};
@@ -220,6 +231,39 @@ class TimeOrderedBatch final : public capture::FrameSink {
 
 const core::ParamSection& pipeline_params() { return kSection; }
 
+std::vector<int> cpu_affinity(const core::Config& config) {
+  constexpr std::string_view kKey = "pipeline.cpu_affinity";
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
+  std::vector<int> cpus;
+  for (const std::string& entry : config.get(kKey).as_strings()) {
+    int first = -1, last = -1;
+    const char* const end = entry.data() + entry.size();
+    auto [p, ec] = std::from_chars(entry.data(), end, first);
+    if (ec == std::errc() && p == end) {
+      last = first;
+    } else if (ec == std::errc() && *p == '-') {
+      const auto [q, ec2] = std::from_chars(p + 1, end, last);
+      if (ec2 != std::errc() || q != end) first = -1;
+    } else {
+      first = -1;
+    }
+    if (first < 0 || last < first) {
+      throw core::ConfigError(std::string(kKey) + ": '" + entry +
+                              "' is not a CPU number or a range such as 2-5");
+    }
+    for (int cpu = first; cpu <= last; ++cpu) {
+      if (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)) {
+        throw core::ConfigError(std::string(kKey) + ": CPU " + std::to_string(cpu) +
+                                " is not one this process may run on");
+      }
+      cpus.push_back(cpu);
+    }
+  }
+  return cpus;
+}
+
 Engine::Engine(const core::Config& config,
                std::vector<std::unique_ptr<capture::PacketSource>> sources, unsigned workers,
                bool live_capture, WorkerOutputs outputs)
@@ -234,6 +278,7 @@ Engine::Engine(const core::Config& config,
   // every spinning thread has a core. With more spinners than cores (2 workers and a capture
   // thread on 2 cores) spinning workers take the dispatcher's time: measured, the reset's tail
   // latency doubles, so they keep the spin-then-sleep of the default.
+  cpus_ = cpu_affinity(config);
   spin_ = live_capture && capture::live_options(config, outputs.respond != nullptr).busy_poll &&
           workers + sources_.size() <= std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < workers; ++i) {
@@ -249,6 +294,7 @@ Engine::Engine(const core::Config& config,
   // No capture thread: every worker polls its own sockets, so with busy-polling capture each
   // spins as long as each has a core.
   const capture::LiveOptions live = capture::live_options(config, outputs.respond != nullptr);
+  cpus_ = cpu_affinity(config);
   spin_ = live.busy_poll && lanes.size() <= cores;
   poll_timeout_ms_ = static_cast<int>(std::max<int64_t>(
       1, std::chrono::duration_cast<std::chrono::milliseconds>(live.timeout).count()));
@@ -317,6 +363,21 @@ void Engine::run_worker(Worker& worker, const std::function<void()>& loop) {
   // capture stops, the other workers drain and finish, and so does this one, so that alerts
   // already built still go out and the summary is printed.
   try {
+    if (!cpus_.empty()) {
+      const size_t index = static_cast<size_t>(
+          std::find_if(workers_.begin(), workers_.end(),
+                       [&worker](const auto& w) { return w.get() == &worker; }) -
+          workers_.begin());
+      const int cpu = cpus_[index % cpus_.size()];
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      if (const int error = pthread_setaffinity_np(pthread_self(), sizeof set, &set); error != 0) {
+        throw core::RuntimeError("pipeline.cpu_affinity: cannot pin worker " +
+                                 std::to_string(index) + " to CPU " + std::to_string(cpu) + ": " +
+                                 std::strerror(error));
+      }
+    }
     loop();
   } catch (...) {
     fail(std::current_exception());

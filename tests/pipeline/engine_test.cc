@@ -2,11 +2,13 @@
 #include "spanguard/pipeline/engine.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <stdexcept>
 #include <thread>
 
 #include "spanguard/cli/config_schema.h"
+#include "spanguard/core/error.h"
 
 namespace spanguard::pipeline {
 namespace {
@@ -103,6 +105,55 @@ TEST(Engine, StopEndsARunOfAnEndlessSource) {
   engine.run();
   stopper.join();
   EXPECT_EQ(engine.counters().get("decode.packets"), 100u);
+}
+
+// pipeline.cpu_affinity: each worker runs on its CPU, whichever mode runs it (inline on the calling
+// thread, or a thread per worker).
+TEST(Engine, WorkersRunOnTheCpuTheyArePinnedTo) {
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  int cpu = -1;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &before)) cpu = c;  // the last one this process may use
+  }
+  ASSERT_GE(cpu, 0);
+  for (const unsigned workers : {1u, 2u}) {
+    std::vector<std::unique_ptr<capture::PacketSource>> sources;
+    sources.push_back(std::make_unique<FakeSource>(2000, false));
+    std::atomic<int> frames{0}, elsewhere{0};
+    WorkerOutputs outputs;
+    outputs.before_frame = [&](const capture::Frame&) {
+      cpu_set_t mine;
+      if (sched_getaffinity(0, sizeof mine, &mine) != 0 || CPU_COUNT(&mine) != 1 ||
+          !CPU_ISSET(cpu, &mine)) {
+        elsewhere.fetch_add(1);
+      }
+      frames.fetch_add(1);
+    };
+    core::Config c = config();
+    c.set("pipeline.cpu_affinity=[" + std::to_string(cpu) + "]");
+    Engine engine(c, std::move(sources), workers, false, outputs);
+    engine.run();
+    EXPECT_EQ(frames.load(), 2000) << workers << " worker(s)";
+    EXPECT_EQ(elsewhere.load(), 0) << workers << " worker(s)";
+    sched_setaffinity(0, sizeof before, &before);  // the inline run pinned this thread
+  }
+}
+
+TEST(Engine, ABadCpuAffinityIsRefusedNamingTheKey) {
+  for (const char* value : {"[x]", "[3-1]", "[1-]", "[99999]"}) {
+    core::Config c = config();
+    c.set(std::string("pipeline.cpu_affinity=") + value);
+    try {
+      (void)cpu_affinity(c);
+      ADD_FAILURE() << value << " accepted";
+    } catch (const core::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("pipeline.cpu_affinity"), std::string::npos) << e.what();
+    }
+  }
+  core::Config ranges = config();
+  ranges.set("pipeline.cpu_affinity=[0-0, 0]");
+  EXPECT_EQ(cpu_affinity(ranges), (std::vector<int>{0, 0}));
 }
 
 // A worker that throws ends the run cleanly: run() rethrows its error after every thread has

@@ -21,8 +21,12 @@
 
 namespace spanguard::pipeline {
 
-// The "pipeline" configuration section (workers, ring size).
+// The "pipeline" configuration section (workers, ring size, CPU affinity).
 const core::ParamSection& pipeline_params();
+// pipeline.cpu_affinity: the CPUs workers are pinned to in turn (empty: none). Throws
+// core::ConfigError naming the key for an entry that is no CPU number or range, or a CPU this
+// process may not run on.
+std::vector<int> cpu_affinity(const core::Config& config);
 
 class Engine {
  public:
@@ -86,6 +90,7 @@ class Engine {
   std::atomic<uint64_t> ring_full_waits_{0};
   std::mutex error_mutex_;
   std::exception_ptr error_;
+  std::vector<int> cpus_;      // pipeline.cpu_affinity: worker i runs on cpus_[i % size]
   bool spin_ = false;          // workers never sleep when idle (busy-polling capture)
   int poll_timeout_ms_ = 100;  // run_owned: longest sleep in poll() (capture.timeout)
 };
