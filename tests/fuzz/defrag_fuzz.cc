@@ -4,6 +4,7 @@
 // datagram of exactly its own length; when every fragment carries the bytes its offsets stand
 // for, the rebuilt data is exactly those bytes and no overlap is called a mismatch. Memory stays
 // under the cap (plus the headers kept per datagram) and is all returned once datagrams expire.
+// The worker a rebuilt datagram would be handed to under the flow fanout hash is a worker.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "frame_builder.h"
+#include "spanguard/capture/fanout.h"
 #include "spanguard/decode/decoder.h"
 #include "spanguard/decode/defrag.h"
 
@@ -123,6 +125,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (consistent) CHECK(mismatches == mismatches_before);
     mismatches_before = mismatches;
     if (!whole) continue;
+    // The worker it would be handed to under the flow hash is one of the workers.
+    CHECK(capture::fanout_member(*whole, capture::FanoutHash::kFlow, 3) < 3);
 
     // The rebuilt datagram is one whole IP datagram, as long as it says it is.
     decode::PacketView rebuilt;
