@@ -5,8 +5,11 @@
 #include <pthread.h>
 #include <sched.h>
 #include <spdlog/fmt/fmt.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <functional>
@@ -75,11 +78,27 @@ constexpr core::CounterGroup kCaptureGroup{"capture", kCaptureDefs};
 }  // namespace
 
 // Each worker's queue of datagrams other workers reassembled for it. Fragments are rare: a locked
-// vector per worker, looked at through one flag per loop, costs nothing while empty.
+// vector per worker, looked at through one flag per loop, costs nothing while empty; an eventfd
+// per worker wakes one that sleeps in poll() when something is queued for it.
 class Engine::DatagramExchange final : public DatagramRouter {
  public:
   DatagramExchange(size_t workers, capture::FanoutHash hash)
-      : inboxes_(workers), hash_(hash), workers_(static_cast<unsigned>(workers)) {}
+      : inboxes_(workers), hash_(hash), workers_(static_cast<unsigned>(workers)) {
+    for (Inbox& in : inboxes_) {
+      in.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (in.wake < 0) {
+        throw core::RuntimeError(std::string("cannot create an eventfd: ") + std::strerror(errno));
+      }
+    }
+  }
+  ~DatagramExchange() override {
+    for (Inbox& in : inboxes_) ::close(in.wake);
+  }
+  DatagramExchange(const DatagramExchange&) = delete;
+  DatagramExchange& operator=(const DatagramExchange&) = delete;
+
+  // Readable while worker `w` has datagrams queued: for its poll() set.
+  int wake_fd(unsigned w) const { return inboxes_[w].wake; }
 
   unsigned owner(std::span<const uint8_t> ip) const override {
     return capture::fanout_member(ip, hash_, workers_);
@@ -98,6 +117,8 @@ class Engine::DatagramExchange final : public DatagramRouter {
       in.bytes += frame.caplen;
     }
     in.pending.store(true, std::memory_order_release);
+    const uint64_t one = 1;
+    (void)::write(in.wake, &one, sizeof one);  // full counter: it is readable anyway
     handed_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
@@ -112,6 +133,8 @@ class Engine::DatagramExchange final : public DatagramRouter {
       taken.swap(in.frames);
       in.bytes = 0;
       in.pending.store(false, std::memory_order_relaxed);
+      uint64_t count = 0;
+      (void)::read(in.wake, &count, sizeof count);  // readable again at the next post
     }
     for (const Queued& q : taken) {
       worker.on_frame({q.bytes.data(), static_cast<uint32_t>(q.bytes.size()),
@@ -136,6 +159,7 @@ class Engine::DatagramExchange final : public DatagramRouter {
     std::vector<Queued> frames;
     size_t bytes = 0;
     std::atomic<bool> pending{false};
+    int wake = -1;  // eventfd
   };
   std::vector<Inbox> inboxes_;
   capture::FanoutHash hash_;
@@ -306,6 +330,10 @@ Engine::Engine(const core::Config& config,
       sources_.push_back(std::move(source));
     }
   }
+  stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (stop_fd_ < 0) {
+    throw core::RuntimeError(std::string("cannot create an eventfd: ") + std::strerror(errno));
+  }
   const capture::FanoutHash hash = capture::fanout_hash_from(live.fanout_hash);
   if (workers_.size() > 1 && hash == capture::FanoutHash::kFlow) {
     exchange_ = std::make_unique<DatagramExchange>(workers_.size(), hash);
@@ -315,7 +343,9 @@ Engine::Engine(const core::Config& config,
   }
 }
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  if (stop_fd_ >= 0) ::close(stop_fd_);
+}
 
 void Engine::run() {
   if (!lanes_.empty()) {
@@ -340,6 +370,10 @@ void Engine::fail(std::exception_ptr error) {
 void Engine::stop() {
   stopping_.store(true);
   for (auto& source : sources_) source->stop();
+  if (stop_fd_ >= 0) {  // workers asleep in poll() see their stopped sources now
+    const uint64_t one = 1;
+    (void)::write(stop_fd_, &one, sizeof one);
+  }
 }
 
 void Engine::run_inline() {
@@ -463,6 +497,8 @@ void Engine::run_owned() {
       for (capture::PacketSource* source : lane) {
         fds.push_back({static_cast<capture::LiveSource*>(source)->wait_fd(), POLLIN, 0});
       }
+      fds.push_back({stop_fd_, POLLIN, 0});
+      if (exchange_ != nullptr) fds.push_back({exchange_->wake_fd(w), POLLIN, 0});
       TimeOrderedBatch batch;
       const bool merge = lane.size() > 1;
       run_worker(worker, [&] {

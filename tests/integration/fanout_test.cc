@@ -217,8 +217,10 @@ TEST_P(FanoutFragments, AReassembledDatagramJoinsItsFlowOnItsWorker) {
   ResetSensor sensor(bed,
                      "alert udp any any -> any 9999 (msg:\"fragmented\"; content:\"TAIL-MARKER\"; "
                      "sid:3; rev:1;)",
+                     // Workers sleep in poll() up to 10 s when idle: a datagram handed to one
+                     // must wake it, not wait for its next frame.
                      {"pipeline.workers=2", "capture.fanout=yes", "capture.fanout_hash=flow",
-                      "capture.busy_poll=no", "flow.records=yes"});
+                      "capture.busy_poll=no", "capture.timeout=10s", "flow.records=yes"});
   ASSERT_TRUE(sensor.wait_ready(10s)) << sensor.log();
   UdpPeer server(bed.server(), v.family, v.server_ip, kUdpPort);
   ASSERT_TRUE(server.bound);
@@ -234,6 +236,10 @@ TEST_P(FanoutFragments, AReassembledDatagramJoinsItsFlowOnItsWorker) {
     ports.insert(client.local_port());
   }
   ASSERT_EQ(ports.size(), static_cast<size_t>(kFlows)) << "a client port recurred";
+  // Each marker alerts while the sensor runs, the last flow's too.
+  for (uint16_t port : ports) {
+    EXPECT_TRUE(wait_eve_record(sensor, "alert", port, 3s).has_value()) << "client port " << port;
+  }
   ASSERT_EQ(sensor.stop(), 0) << sensor.log();
 
   const std::vector<std::string> eve = sensor.eve_lines();

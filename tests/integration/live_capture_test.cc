@@ -133,6 +133,27 @@ TEST(LiveCaptureSignals, HangupReopensAndTerminateStopsWithThreadsRunning) {
   EXPECT_NE(sensor.stderr_text().find("spanguard run"), std::string::npos) << sensor.stderr_text();
 }
 
+// SIGTERM stops a sensor whose idle workers sleep in poll() for up to capture.timeout at once:
+// the stop wakes them, whatever the timeout (one worker, and two in a fanout group).
+TEST(LiveCaptureSignals, TerminateWakesWorkersAsleepInPoll) {
+  if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  NetNamespace ns("sgstop");
+  if (!ns.ok() || ns.exec("ip link set lo up") != 0) GTEST_SKIP() << "cannot make a namespace";
+  for (const char* workers : {"1", "2"}) {
+    Subprocess sensor({"ip", "netns", "exec", ns.name(), spanguard_binary(), "run", "--interface",
+                       "lo", "--workers", workers, "--set", "capture.timeout=10s", "--set",
+                       "capture.busy_poll=no", "--set", "run.allow_root=true", "--log-level",
+                       "info"});
+    ASSERT_TRUE(sensor.wait_for_stderr("running with", std::chrono::seconds(10)))
+        << sensor.stderr_text();
+    const auto start = std::chrono::steady_clock::now();
+    sensor.signal(SIGTERM);
+    ASSERT_EQ(sensor.wait(std::chrono::seconds(20)), 0) << sensor.stderr_text();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3))
+        << workers << " worker(s) waited for their poll() timeout";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Families, LiveCapture,
     ::testing::Values(std::make_tuple(SpanTestbed::kClientV4, SpanTestbed::kServerV4, 1),

@@ -93,6 +93,7 @@ class Engine {
   std::vector<int> cpus_;      // pipeline.cpu_affinity: worker i runs on cpus_[i % size]
   bool spin_ = false;          // workers never sleep when idle (busy-polling capture)
   int poll_timeout_ms_ = 100;  // run_owned: longest sleep in poll() (capture.timeout)
+  int stop_fd_ = -1;           // run_owned: an eventfd stop() makes readable, in every poll() set
 };
 
 }  // namespace spanguard::pipeline
