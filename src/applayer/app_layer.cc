@@ -281,9 +281,37 @@ void AppLayer::Context::emit(TxInspection& tx) {
   sink.on_transaction(tx);
 }
 
+void DataExpectations::expect(const Expectation& x, core::Timestamp now) {
+  std::lock_guard lock(mutex_);
+  for (Expectation& d : list_) {
+    if (d.parent_flow_id == x.parent_flow_id && d.port == x.port && d.address == x.address) {
+      d = x;
+      return;
+    }
+  }
+  std::erase_if(list_, [&](const Expectation& d) { return d.expires < now; });
+  if (list_.size() >= kMax) list_.erase(list_.begin());
+  list_.push_back(x);
+  size_.store(list_.size(), std::memory_order_relaxed);
+}
+
+std::optional<DataExpectations::Expectation> DataExpectations::fulfil(
+    const core::IpAddress& responder, uint16_t port, core::Timestamp opened) {
+  std::lock_guard lock(mutex_);
+  for (auto it = list_.begin(); it != list_.end(); ++it) {
+    if (it->port != port || !(it->address == responder)) continue;
+    const Expectation found = *it;
+    list_.erase(it);
+    size_.store(list_.size(), std::memory_order_relaxed);
+    if (opened > found.expires) return std::nullopt;
+    return found;
+  }
+  return std::nullopt;
+}
+
 void AppLayer::Context::expect_data(const flow::Flow& control, flow::Direction client_dir,
                                     const ftp::Expectation& e) {
-  DataExpectation x;
+  DataExpectations::Expectation x;
   x.port = e.port;
   x.parent_flow_id = control.flow_id;
   x.expires = control.last_seen + kExpectationTimeout;
@@ -298,33 +326,14 @@ void AppLayer::Context::expect_data(const flow::Flow& control, flow::Direction c
   } else if (c == "stor") {
     x.command = core::FtpDataCommand::kStor;
   }
-  // The transfer command announces the same connection again, now with its purpose.
-  for (DataExpectation& d : expectations) {
-    if (d.parent_flow_id == x.parent_flow_id && d.port == x.port && d.address == x.address) {
-      d = x;
-      return;
-    }
-  }
-  // Expired ones go first, then the oldest when full.
-  std::erase_if(expectations,
-                [&](const DataExpectation& d) { return d.expires < control.last_seen; });
-  if (expectations.size() >= kMaxExpectations) expectations.erase(expectations.begin());
-  expectations.push_back(x);
+  expectations->expect(x, control.last_seen);
 }
 
-std::optional<AppLayer::Context::DataExpectation> AppLayer::Context::fulfil(const flow::Flow& f) {
+std::optional<DataExpectations::Expectation> AppLayer::Context::fulfil(const flow::Flow& f) {
   // The responder of the new connection: the endpoint its first packet was sent to.
   const int responder = flow::sender_endpoint(f, flow::Direction::kToClient);
-  const core::IpAddress address = flow::endpoint_address(f.key, responder);
-  const uint16_t port = f.key.port[responder];
-  for (auto it = expectations.begin(); it != expectations.end(); ++it) {
-    if (it->port != port || !(it->address == address)) continue;
-    const DataExpectation found = *it;
-    expectations.erase(it);
-    if (f.first_seen > found.expires) return std::nullopt;
-    return found;
-  }
-  return std::nullopt;
+  return expectations->fulfil(flow::endpoint_address(f.key, responder), f.key.port[responder],
+                              f.first_seen);
 }
 
 // What the application layer keeps of one flow: the probes until its protocol is known, then that
@@ -371,6 +380,10 @@ AppLayer::AppLayer(const AppLayerOptions& options, const rules::Registry& regist
 }
 
 AppLayer::~AppLayer() = default;
+
+void AppLayer::share_expectations(DataExpectations* shared) {
+  context_->expectations = shared != nullptr ? shared : &context_->own_expectations;
+}
 
 void AppLayer::update_options(const AppLayerOptions& options) {
   options_ = options;
@@ -427,7 +440,7 @@ void AppLayer::identify(flow::Flow& f, flow::Direction dir, std::span<const uint
                         uint64_t offset) {
   if (!options_.enabled || f.app_proto != core::AppProto::kNone || data.empty()) return;
   // An FTP data connection a control session announced: linked, not probed.
-  if (!context_->expectations.empty() && f.is_tcp()) {
+  if (!context_->expectations->empty() && f.is_tcp()) {
     if (const auto expected = context_->fulfil(f)) {
       f.app_proto = core::AppProto::kFtpData;
       f.parent_flow_id = expected->parent_flow_id;
@@ -495,13 +508,18 @@ void AppLayer::on_stream_data(flow::Flow& f, flow::Direction dir, std::span<cons
   FlowState* state = app_slot().get(f);
   if (state == nullptr || !state->session) return;
   if (state->probing) {
-    // The delivery that identified the flow: the client's retained bytes first (responses pair
-    // with requests), each direction's retained bytes before its newer ones.
+    // The delivery that identified the flow: what the probes retained goes first, each
+    // direction's before its newer bytes; the client's first (responses pair with requests),
+    // except where the server speaks first: an FTP or SMTP greeting that named neither protocol
+    // waited for the client's first command to decide, and must still answer nothing.
     const std::unique_ptr<FlowState::Probing> probing = std::move(state->probing);
     const bool identifying =
         probing->holding && probing->held_dir == dir && probing->held_end == offset + data.size();
     const flow::Direction client = state->session->client_dir();
-    for (const flow::Direction d : {client, flow::opposite(client)}) {
+    const bool server_first =
+        f.app_proto == core::AppProto::kFtp || f.app_proto == core::AppProto::kSmtp;
+    const flow::Direction first = server_first ? flow::opposite(client) : client;
+    for (const flow::Direction d : {first, flow::opposite(first)}) {
       const std::string& held = probing->held[flow::index(d)];
       if (identifying && !held.empty() && state->session) {
         feed(f, *state, state->side_of(d), bytes_of(held));

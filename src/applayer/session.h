@@ -62,23 +62,16 @@ struct AppLayer::Context {
   // Hands `tx`, with the buffers and facts set since begin(), to detection.
   void emit(TxInspection& tx);
 
-  // FTP data connections announced by control sessions (PORT/EPRT, PASV/EPSV answers): the
-  // endpoint a data connection will be opened to, until it is or the expectation expires.
-  struct DataExpectation {
-    core::IpAddress address;  // the data connection's responder (EPSV: the control's server)
-    uint16_t port = 0;
-    uint64_t parent_flow_id = 0;
-    core::Timestamp expires{};
-    core::FtpDataCommand command = core::FtpDataCommand::kOther;  // once the transfer command came
-  };
-  static constexpr size_t kMaxExpectations = 1024;  // per worker; the oldest go first
+  // FTP data connections announced by control sessions: this layer's own, or a table shared
+  // with the other workers' (AppLayer::share_expectations).
   static constexpr std::chrono::seconds kExpectationTimeout{60};
-  std::vector<DataExpectation> expectations;
+  DataExpectations own_expectations;
+  DataExpectations* expectations = &own_expectations;
   void expect_data(const flow::Flow& control, flow::Direction client_dir,
                    const ftp::Expectation& e);
   // The expectation a new flow fulfils (its responder endpoint), removed; nullopt when none (or
   // it expired).
-  std::optional<DataExpectation> fulfil(const flow::Flow& data_flow);
+  std::optional<DataExpectations::Expectation> fulfil(const flow::Flow& data_flow);
 };
 
 // One protocol's parser state of one flow. The stage gives it each direction's bytes in order

@@ -75,8 +75,8 @@ constexpr core::Param kParams[] = {
      .help = "What decides a frame's worker: the address pair (FTP data connections stay with "
              "their control connection) or the address pair and ports (better balance for few "
              "busy host pairs; a datagram's fragments go by addresses and the worker that "
-             "reassembles it hands it to its flow's; FTP data connections may be handled apart "
-             "from their control connection)",
+             "reassembles it hands it to its flow's; an FTP data connection on another worker "
+             "than its control connection is not reset with it)",
      .choices = "addresses|flow"},
 };
 

@@ -322,6 +322,14 @@ Engine::Engine(const core::Config& config,
   spin_ = live.busy_poll && lanes.size() <= cores;
   poll_timeout_ms_ = static_cast<int>(std::max<int64_t>(
       1, std::chrono::duration_cast<std::chrono::milliseconds>(live.timeout).count()));
+  const capture::FanoutHash hash = capture::fanout_hash_from(live.fanout_hash);
+  const bool flow_hash = lanes.size() > 1 && hash == capture::FanoutHash::kFlow;
+  if (flow_hash) {
+    // A data connection's worker is its own ports' choice, not its control connection's.
+    expectations_ = std::make_unique<applayer::DataExpectations>();
+    outputs.ftp_expectations = expectations_.get();
+    outputs_.ftp_expectations = expectations_.get();
+  }
   for (auto& lane : lanes) {
     workers_.push_back(std::make_unique<Worker>(config, true, outputs));
     lanes_.emplace_back();
@@ -334,8 +342,7 @@ Engine::Engine(const core::Config& config,
   if (stop_fd_ < 0) {
     throw core::RuntimeError(std::string("cannot create an eventfd: ") + std::strerror(errno));
   }
-  const capture::FanoutHash hash = capture::fanout_hash_from(live.fanout_hash);
-  if (workers_.size() > 1 && hash == capture::FanoutHash::kFlow) {
+  if (flow_hash) {
     exchange_ = std::make_unique<DatagramExchange>(workers_.size(), hash);
     for (size_t w = 0; w < workers_.size(); ++w) {
       workers_[w]->route_datagrams(exchange_.get(), static_cast<unsigned>(w));

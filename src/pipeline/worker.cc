@@ -85,6 +85,7 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
         "pipeline: with an alert stream, the EVE file is written by it "
         "(AlertStream::mirror_to)");
   }
+  if (outputs.ftp_expectations != nullptr) app_layer_.share_expectations(outputs.ftp_expectations);
   if (start_rules_ != nullptr) adopt_rules(start_rules_);
   arm_responder();
   adopted_version_.store(rules_version_, std::memory_order_release);

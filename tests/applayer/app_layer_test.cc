@@ -175,6 +175,113 @@ TEST_F(AppLayerTest, ABodyDelimitedByTheCloseIsCompletedWhenTheFlowEnds) {
   EXPECT_EQ(sink_.seen.back().body, "part");
 }
 
+// Two workers' application layers sharing one table of FTP data expectations: the data connection
+// a control session on one announces is recognised on the other (fanout by addresses and ports
+// puts them on different workers).
+struct DataFlows : TransactionSink {
+  void on_transaction(const TxInspection&) override {}
+  void on_data_flow(flow::Flow& f) override { linked.push_back(f.parent_flow_id); }
+  std::vector<uint64_t> linked;
+};
+
+flow::Flow ftp_flow(uint16_t client_port, uint16_t server_port, uint64_t id) {
+  flow::Flow f;
+  f.key.family = 4;
+  f.key.proto = decode::ip_proto::kTcp;
+  const uint8_t client[4] = {198, 51, 100, 1}, server[4] = {198, 51, 100, 2};
+  std::copy(std::begin(client), std::end(client), f.key.addr[0].begin());
+  std::copy(std::begin(server), std::end(server), f.key.addr[1].begin());
+  f.key.port[0] = client_port;
+  f.key.port[1] = server_port;
+  f.client_is_first = true;
+  f.flow_id = id;
+  f.first_seen = f.last_seen = core::timestamp_from_ns(1'000'000'000);
+  return f;
+}
+
+void feed(AppLayer& app, flow::Flow& f, Direction d, std::string_view text, uint64_t& offset) {
+  app.on_stream_data(f, d, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+                     offset, false);
+  offset += text.size();
+}
+
+TEST(AppLayerSharedExpectations, ADataConnectionOnAnotherWorkerJoinsItsControlConnection) {
+  for (const bool shared : {true, false}) {
+    DataExpectations table;
+    DataFlows sink_a, sink_b;
+    AppLayer a(AppLayerOptions{}, rule_registry(), sink_a);
+    AppLayer b(AppLayerOptions{}, rule_registry(), sink_b);
+    if (shared) {
+      a.share_expectations(&table);
+      b.share_expectations(&table);
+    }
+    flow::Flow control = ftp_flow(40000, 21, 77);
+    uint64_t to_client = 0, to_server = 0;
+    feed(a, control, Direction::kToClient, "220 ready\r\n", to_client);
+    feed(a, control, Direction::kToServer, "USER a\r\nPASV\r\n", to_server);
+    feed(a, control, Direction::kToClient,
+         "331 password\r\n227 Entering Passive Mode (198,51,100,2,19,136).\r\n", to_client);
+    ASSERT_EQ(control.app_proto, core::AppProto::kFtp);
+    EXPECT_EQ(table.empty(), !shared);
+
+    flow::Flow data = ftp_flow(40001, 5000, 78);  // 19 * 256 + 136
+    uint64_t data_offset = 0;
+    feed(b, data, Direction::kToClient, "file contents", data_offset);
+    if (shared) {
+      EXPECT_EQ(data.app_proto, core::AppProto::kFtpData);
+      EXPECT_EQ(data.parent_flow_id, 77u);
+      EXPECT_EQ(sink_b.linked, std::vector<uint64_t>{77});
+      EXPECT_TRUE(table.empty());  // fulfilled once
+    } else {
+      EXPECT_NE(data.app_proto, core::AppProto::kFtpData);  // the other worker's own table
+      EXPECT_TRUE(sink_b.linked.empty());
+    }
+    for (flow::Flow* f : {&control, &data}) {
+      a.on_flow_end(*f);
+      for (auto& slot : f->data) slot.reset();
+    }
+  }
+}
+
+// "220 ready" names neither FTP nor SMTP: the client's USER decides, and the greeting, held until
+// then, must still come before it, answering nothing; otherwise every reply pairs with the command
+// before its own and PASV's answer announces no data connection.
+TEST(AppLayerServerFirst, AGreetingThatDecidedNothingStillAnswersNoCommand) {
+  DataFlows sink;
+  AppLayer app(AppLayerOptions{}, rule_registry(), sink);
+  flow::Flow control = ftp_flow(40000, 21, 77);
+  uint64_t to_client = 0, to_server = 0;
+  feed(app, control, Direction::kToClient, "220 ready\r\n", to_client);
+  EXPECT_EQ(control.app_proto, core::AppProto::kNone);  // FTP or SMTP: not yet known
+  feed(app, control, Direction::kToServer, "USER a\r\n", to_server);
+  ASSERT_EQ(control.app_proto, core::AppProto::kFtp);
+  feed(app, control, Direction::kToClient, "331 password\r\n", to_client);
+  feed(app, control, Direction::kToServer, "PASV\r\n", to_server);
+  feed(app, control, Direction::kToClient, "227 Entering Passive Mode (198,51,100,2,19,136).\r\n",
+       to_client);
+  core::CounterSnapshot counters;
+  app.collect(counters);
+  EXPECT_EQ(counters.get("ftp.expectations"), 1u);
+  EXPECT_EQ(counters.get("ftp.anomaly.reply_without_command"), 0u);
+  app.on_flow_end(control);
+  for (auto& slot : control.data) slot.reset();
+
+  // The same greeting before SMTP's EHLO: the 250 answers EHLO.
+  flow::Flow mail = ftp_flow(40002, 25, 79);
+  to_client = to_server = 0;
+  feed(app, mail, Direction::kToClient, "220 ready\r\n", to_client);
+  feed(app, mail, Direction::kToServer, "EHLO client.example\r\n", to_server);
+  ASSERT_EQ(mail.app_proto, core::AppProto::kSmtp);
+  feed(app, mail, Direction::kToClient, "250 hello\r\n", to_client);
+  feed(app, mail, Direction::kToServer, "QUIT\r\n", to_server);
+  feed(app, mail, Direction::kToClient, "221 bye\r\n", to_client);
+  core::CounterSnapshot smtp;
+  app.collect(smtp);
+  EXPECT_EQ(smtp.get("smtp.anomaly.reply_without_command"), 0u);
+  app.on_flow_end(mail);
+  for (auto& slot : mail.data) slot.reset();
+}
+
 AppLayerOptions small_bodies() {
   AppLayerOptions o;
   o.http.response_body_limit = 4;

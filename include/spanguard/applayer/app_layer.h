@@ -5,8 +5,10 @@
 // ClientHello, ServerHello and certificate chain; a DNS query or response.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -118,6 +120,37 @@ enum class AppCounter : uint16_t {
   kCount
 };
 
+// FTP data connections announced by control sessions (PORT/EPRT, PASV/EPSV answers): the endpoint
+// a data connection will be opened to, until it is or the expectation expires. Each application
+// layer has its own; workers share one when a data connection may reach another worker than its
+// control connection (fanout by addresses and ports). Thread-safe.
+class DataExpectations {
+ public:
+  struct Expectation {
+    core::IpAddress address;  // the data connection's responder (EPSV: the control's server)
+    uint16_t port = 0;
+    uint64_t parent_flow_id = 0;
+    core::Timestamp expires{};
+    core::FtpDataCommand command = core::FtpDataCommand::kOther;  // once the transfer command came
+  };
+  static constexpr size_t kMax = 1024;  // the oldest go first
+
+  // Adds one, or updates the one of the same control connection and endpoint (the transfer
+  // command announces it again, with its purpose); expired ones go first, then the oldest.
+  void expect(const Expectation& x, core::Timestamp now);
+  // The expectation of `responder`:`port`, removed; nullopt when there is none or it had expired
+  // at `opened`.
+  std::optional<Expectation> fulfil(const core::IpAddress& responder, uint16_t port,
+                                    core::Timestamp opened);
+  // Without locking: whether a new flow need be looked up at all.
+  bool empty() const { return size_.load(std::memory_order_relaxed) == 0; }
+
+ private:
+  std::mutex mutex_;
+  std::vector<Expectation> list_;
+  std::atomic<size_t> size_{0};
+};
+
 class AppLayer final : public stream::StreamConsumer {
  public:
   // `registry` is the one rules were parsed with (ids of the buffers handed to `sink`).
@@ -141,6 +174,9 @@ class AppLayer final : public stream::StreamConsumer {
 
   // What to parse changed (a rule reload): what is parsed from now on follows the new options.
   void update_options(const AppLayerOptions& options);
+  // FTP data connections are looked up in (and announced to) `shared`, which outlives this, from
+  // now on; null: this application layer's own table again.
+  void share_expectations(DataExpectations* shared);
 
   void collect(core::CounterSnapshot& out) const;
   const core::Counters<AppCounter>& counters() const;

@@ -24,7 +24,8 @@ enum class FanoutHash {
   // Addresses and ports (addresses alone for fragments): balances a few busy host pairs better.
   // A fragmented datagram reaches the worker its addresses pick, which reassembles it and hands it
   // to the worker that holds the rest of its flow (fanout_member()). FTP data connections may
-  // land on another worker than their control connection.
+  // land on another worker than their control connection (the workers then share their
+  // expectations: applayer::DataExpectations).
   kFlow,
 };
 

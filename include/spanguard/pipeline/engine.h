@@ -79,6 +79,7 @@ class Engine {
 
   std::vector<std::unique_ptr<capture::PacketSource>> sources_;
   WorkerOutputs outputs_;
+  std::unique_ptr<applayer::DataExpectations> expectations_;  // shared (flow hash); outlives them
   std::unique_ptr<DatagramExchange> exchange_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<FrameRing>> rings_;           // [source * workers + worker]

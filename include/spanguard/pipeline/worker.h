@@ -43,6 +43,9 @@ struct WorkerOutputs {
   // Without an alert stream: the thread that writes `eve` (events are handed to it, not printed
   // here); null: printed here. Flow records without an alert stream are printed here either way.
   output::EveOutput* eve_output = nullptr;
+  // FTP data connections announced on any worker (fanout by addresses and ports may put a data
+  // connection on another worker than its control connection); null: each worker its own.
+  applayer::DataExpectations* ftp_expectations = nullptr;
   // Runs before each frame is processed; for tests of failure handling (it may throw).
   std::function<void(const capture::Frame&)> before_frame = nullptr;
 };
