@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "spanguard/core/heap.h"
+
 namespace spanguard::applayer::ftp {
 
 namespace {
@@ -62,7 +64,7 @@ constexpr std::string_view kTlsMechanisms[] = {"TLS", "SSL", "TLS-C", "TLS-P"};
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
-void release(std::string& s) { std::string().swap(s); }
+using core::release;
 
 std::string_view strip_cr(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);

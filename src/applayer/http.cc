@@ -9,6 +9,7 @@
 #include "spanguard/applayer/http_decompress.h"
 #include "spanguard/applayer/http_normalize.h"
 #include "spanguard/applayer/http_sticky_buffers.h"
+#include "spanguard/core/heap.h"
 
 namespace spanguard::applayer::http {
 
@@ -136,7 +137,7 @@ constexpr size_t kKeptLineCapacity = 1024;  // a line buffer larger than this is
 bool is_space(char c) { return c == ' ' || c == '\t'; }
 
 // Frees the buffer (assigning an empty string keeps the capacity).
-void release(std::string& s) { std::string().swap(s); }
+using core::release;
 
 std::string_view as_view(const uint8_t* p, size_t n) {
   return {reinterpret_cast<const char*>(p), n};

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "spanguard/applayer/http_normalize.h"
+#include "spanguard/core/heap.h"
 
 namespace spanguard::applayer::http {
 
@@ -112,7 +113,7 @@ bool kept_after_request(const Header& h) {
   return false;
 }
 
-void release(std::string& s) { std::string().swap(s); }
+using core::release;
 
 }  // namespace
 

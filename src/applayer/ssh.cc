@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "spanguard/core/heap.h"
+
 namespace spanguard::applayer::ssh {
 
 namespace {
@@ -56,7 +58,7 @@ constexpr uint32_t kMaxPacketLength = 256 * 1024;
 constexpr size_t kCookieLength = 16;  // RFC 4253 §7.1
 constexpr size_t kNameLists = 10;
 
-void release(std::string& s) { std::string().swap(s); }
+using core::release;
 
 uint32_t be32(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};

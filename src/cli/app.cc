@@ -196,6 +196,16 @@ EveStats eve_stats(const core::Config& config, const output::EveWriter* eve) {
           output::sensor_name(config)};
 }
 
+// One EVE stats event of `counters`, timestamped now, written and flushed.
+void write_stats_event(output::EveWriter& eve, const core::CounterSnapshot& counters,
+                       int64_t uptime_seconds, const std::string& host) {
+  std::string line;
+  output::append_stats_json(counters, output::eve_timestamp(std::chrono::system_clock::now()),
+                            uptime_seconds, host, line);
+  eve.write_line(line);
+  eve.flush();
+}
+
 // What a run's outputs need kept alive while it lasts.
 struct RunOutputs {
   // The stream's last events go to the EVE file as it closes: closed before `eve` goes.
@@ -250,13 +260,7 @@ int run_engine(pipeline::Engine& engine, RunOutputs& run, const EngineRun& what,
   if (stats.enabled && eve != nullptr) {
     // The run's last stats event, with every counter's final value (Suricata writes one at
     // shutdown too): what a replay did, in machine-readable form.
-    std::string line;
-    output::append_stats_json(counters,
-                              output::eve_timestamp(std::chrono::time_point_cast<core::Duration>(
-                                  std::chrono::system_clock::now())),
-                              static_cast<int64_t>(wall), stats.host, line);
-    eve->write_line(line);
-    eve->flush();
+    write_stats_event(*eve, counters, static_cast<int64_t>(wall), stats.host);
   }
   print_report(pipeline::format_summary(what.title, counters, wall));
   const std::shared_ptr<const detect::DetectionEngine> final_rules =
@@ -843,13 +847,8 @@ class StatsWriter {
   void loop() {
     std::unique_lock lock(mutex_);
     while (!wake_.wait_for(lock, interval_, [this] { return done_; })) {
-      std::string line;
-      output::append_stats_json(engine_.counters(),
-                                output::eve_timestamp(std::chrono::time_point_cast<core::Duration>(
-                                    std::chrono::system_clock::now())),
-                                (core::monotonic_ns() - started_) / 1'000'000'000, host_, line);
-      eve_.write_line(line);
-      eve_.flush();
+      write_stats_event(eve_, engine_.counters(), (core::monotonic_ns() - started_) / 1'000'000'000,
+                        host_);
     }
   }
 

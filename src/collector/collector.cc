@@ -4,7 +4,6 @@
 #include "spanguard/collector/collector.h"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -89,7 +88,7 @@ class Collector::Impl {
   std::vector<output::Listener> listeners_;
   std::vector<bool> listener_tls_;  // per listener
   std::list<Connection> connections_;
-  output::UniqueFd wake_fd_;
+  output::Wakeup wake_{"collector"};
   std::atomic<bool> stop_{false};
   std::atomic<bool> reopen_{false};
   core::Counters<CollectorCounter> counters_{kCounterGroup};
@@ -112,8 +111,7 @@ class Collector::Impl {
   void save_state();
 };
 
-Collector::Impl::Impl(CollectorOptions options)
-    : options_(std::move(options)), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+Collector::Impl::Impl(CollectorOptions options) : options_(std::move(options)) {
   if (options_.listen.empty()) throw core::ConfigError("--listen: at least one URL is needed");
   std::vector<output::StreamUrl> urls;
   bool any_tls = false;
@@ -399,7 +397,7 @@ void Collector::Impl::run(int signal_fd) {
     }
     fds.clear();
     polled.clear();
-    fds.push_back({wake_fd_.get(), POLLIN, 0});
+    fds.push_back({wake_.fd(), POLLIN, 0});
     fds.push_back({signal_fd, POLLIN, 0});  // ignored by poll when -1
     for (auto& l : listeners_) fds.push_back({l.fd(), POLLIN, 0});
     auto wait = std::chrono::milliseconds(1000);
@@ -433,10 +431,7 @@ void Collector::Impl::run(int signal_fd) {
       continue;
     }
     if (ready < 0) continue;
-    if (fds[0].revents & POLLIN) {
-      uint64_t value;
-      [[maybe_unused]] const ssize_t n = ::read(wake_fd_.get(), &value, sizeof value);
-    }
+    if (fds[0].revents & POLLIN) wake_.clear();
     if (signal_fd >= 0 && (fds[1].revents & POLLIN)) {
       signalfd_siginfo info{};
       if (::read(signal_fd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
@@ -485,14 +480,12 @@ void Collector::run() { impl_->run(signal_fd_); }
 
 void Collector::stop() {
   impl_->stop_.store(true);
-  const uint64_t one = 1;
-  [[maybe_unused]] const ssize_t n = ::write(impl_->wake_fd_.get(), &one, sizeof one);
+  impl_->wake_.notify();
 }
 
 void Collector::reopen() {
   impl_->reopen_.store(true);
-  const uint64_t one = 1;
-  [[maybe_unused]] const ssize_t n = ::write(impl_->wake_fd_.get(), &one, sizeof one);
+  impl_->wake_.notify();
 }
 
 uint64_t Collector::counter(CollectorCounter c) const { return impl_->counters_.get(c); }

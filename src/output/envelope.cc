@@ -2,6 +2,7 @@
 // numbering, and the fields every event type carries (host, community_id).
 #include "spanguard/output/envelope.h"
 
+#include <ctime>
 #include <type_traits>
 
 namespace spanguard::output {
@@ -105,15 +106,15 @@ std::optional<int64_t> eve_timestamp_seconds(std::string_view text) {
       !zone_minutes) {
     return std::nullopt;
   }
-  // Days from 1970-01-01 to the civil date (the inverse of eve_timestamp's conversion).
-  const int64_t y = *year - (*month <= 2 ? 1 : 0);
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (*month > 2 ? *month - 3 : *month + 9) + 2) / 5 + *day - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  const int64_t days = era * 146097 + doe - 719468;
+  std::tm tm{};
+  tm.tm_year = static_cast<int>(*year) - 1900;
+  tm.tm_mon = static_cast<int>(*month) - 1;
+  tm.tm_mday = static_cast<int>(*day);
+  tm.tm_hour = static_cast<int>(*hour);
+  tm.tm_min = static_cast<int>(*minute);
+  tm.tm_sec = static_cast<int>(*second);
   const int64_t offset = (*zone_hours * 60 + *zone_minutes) * 60 * (text[at] == '-' ? -1 : 1);
-  return days * 86400 + *hour * 3600 + *minute * 60 + *second - offset;
+  return static_cast<int64_t>(timegm(&tm)) - offset;
 }
 
 uint64_t event_seq(const v1::Envelope& e) {

@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -35,6 +36,22 @@ std::string errno_text(int err) { return std::strerror(err); }
 void UniqueFd::reset(int fd) {
   if (fd_ >= 0) ::close(fd_);
   fd_ = fd;
+}
+
+Wakeup::Wakeup(std::string_view what) : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  if (!fd_.valid()) {
+    throw core::RuntimeError(std::string(what) + ": eventfd: " + std::strerror(errno));
+  }
+}
+
+void Wakeup::notify() const {
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(fd_.get(), &one, sizeof one);  // full: readable
+}
+
+void Wakeup::clear() const {
+  uint64_t value = 0;
+  [[maybe_unused]] const ssize_t n = ::read(fd_.get(), &value, sizeof value);
 }
 
 std::string SocketAddress::text() const {

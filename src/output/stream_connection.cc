@@ -3,7 +3,6 @@
 #include "stream_connection.h"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,13 +56,10 @@ StreamConnection::StreamConnection(const AlertStreamOptions& options, Outbox& ou
       take_in_(std::move(take_in)),
       counters_(counters),
       source_(std::move(source)),
-      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      wake_("alert stream"),
       backoff_(options.reconnect_min),
       acks_(options.max_frame),
       random_(std::random_device{}()) {
-  if (!wake_fd_.valid()) {
-    throw core::RuntimeError(std::string("alert stream: eventfd: ") + std::strerror(errno));
-  }
   std::optional<StreamUrl> listen_url;
   if (!options.connect.empty()) {
     connect_url_ = parse_stream_url(options.connect, "output.socket.connect", UrlUse::kConnect);
@@ -102,10 +98,7 @@ void StreamConnection::log_failure(const std::string& what) {
   }
 }
 
-void StreamConnection::wake() {
-  const uint64_t one = 1;
-  [[maybe_unused]] const ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
-}
+void StreamConnection::wake() { wake_.notify(); }
 
 void StreamConnection::stop() {
   stop_.store(true);
@@ -450,7 +443,7 @@ void StreamConnection::run() {
     for (const Pending& p : pending_) deadline = std::min(deadline, p.deadline);
 
     fds.clear();
-    fds.push_back({wake_fd_.get(), POLLIN, 0});
+    fds.push_back({wake_.fd(), POLLIN, 0});
     const int listen_index = listener_.valid() ? static_cast<int>(fds.size()) : -1;
     if (listener_.valid()) fds.push_back({listener_.fd(), POLLIN, 0});
     const int conn_index = connect_fd_.valid() || conn_.valid() ? static_cast<int>(fds.size()) : -1;
@@ -489,10 +482,7 @@ void StreamConnection::run() {
     idle_.store(false);
     if (ready <= 0) continue;
     now = Clock::now();
-    if (fds[0].revents & POLLIN) {
-      uint64_t value;
-      [[maybe_unused]] const ssize_t n = ::read(wake_fd_.get(), &value, sizeof value);
-    }
+    if (fds[0].revents & POLLIN) wake_.clear();
     if (conn_index >= 0 && fds[conn_index].revents != 0) {
       if (connecting_) {
         finish_attempt(now);

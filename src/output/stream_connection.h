@@ -85,7 +85,7 @@ class StreamConnection {
   std::optional<StreamUrl> connect_url_;
   std::unique_ptr<TlsCredentials> credentials_;  // tls:// only
   Listener listener_;
-  UniqueFd wake_fd_;
+  Wakeup wake_;
   std::atomic<bool> idle_{false};
   Clock::duration idle_period_ = std::chrono::milliseconds(1);  // output thread only
   std::atomic<bool> stop_{false};

@@ -5,11 +5,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <spdlog/fmt/fmt.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <functional>
@@ -21,6 +18,7 @@
 #include "spanguard/core/error.h"
 #include "spanguard/core/log.h"
 #include "spanguard/decode/decoder.h"
+#include "spanguard/output/socket.h"
 
 namespace spanguard::pipeline {
 
@@ -83,44 +81,30 @@ constexpr core::CounterGroup kCaptureGroup{"capture", kCaptureDefs};
 class Engine::DatagramExchange final : public DatagramRouter {
  public:
   DatagramExchange(size_t workers, capture::FanoutHash hash)
-      : inboxes_(workers), hash_(hash), workers_(static_cast<unsigned>(workers)) {
-    for (Inbox& in : inboxes_) {
-      in.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-      if (in.wake < 0) {
-        throw core::RuntimeError(std::string("cannot create an eventfd: ") + std::strerror(errno));
-      }
-    }
-  }
-  ~DatagramExchange() override {
-    for (Inbox& in : inboxes_) ::close(in.wake);
-  }
-  DatagramExchange(const DatagramExchange&) = delete;
-  DatagramExchange& operator=(const DatagramExchange&) = delete;
+      : inboxes_(workers), hash_(hash), workers_(static_cast<unsigned>(workers)) {}
 
   // Readable while worker `w` has datagrams queued: for its poll() set.
-  int wake_fd(unsigned w) const { return inboxes_[w].wake; }
+  int wake_fd(unsigned w) const { return inboxes_[w].wake.fd(); }
 
   unsigned owner(std::span<const uint8_t> ip) const override {
     return capture::fanout_member(ip, hash_, workers_);
   }
 
-  bool post(unsigned to, const capture::Frame& frame) override {
+  void post(unsigned to, const capture::Frame& frame) override {
     Inbox& in = inboxes_[to];
     {
       std::lock_guard lock(in.mutex);
       if (in.bytes + frame.caplen > kInboxBytes) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
-        return false;
+        return;
       }
       in.frames.push_back({std::vector<uint8_t>(frame.data, frame.data + frame.caplen), frame.ts,
                            frame.link, frame.origin});
       in.bytes += frame.caplen;
     }
     in.pending.store(true, std::memory_order_release);
-    const uint64_t one = 1;
-    (void)::write(in.wake, &one, sizeof one);  // full counter: it is readable anyway
+    in.wake.notify();
     handed_.fetch_add(1, std::memory_order_relaxed);
-    return true;
   }
 
   // Worker `w`'s side: processes what was handed to it; returns how many frames.
@@ -133,8 +117,7 @@ class Engine::DatagramExchange final : public DatagramRouter {
       taken.swap(in.frames);
       in.bytes = 0;
       in.pending.store(false, std::memory_order_relaxed);
-      uint64_t count = 0;
-      (void)::read(in.wake, &count, sizeof count);  // readable again at the next post
+      in.wake.clear();  // readable again at the next post
     }
     for (const Queued& q : taken) {
       worker.on_frame({q.bytes.data(), static_cast<uint32_t>(q.bytes.size()),
@@ -159,7 +142,7 @@ class Engine::DatagramExchange final : public DatagramRouter {
     std::vector<Queued> frames;
     size_t bytes = 0;
     std::atomic<bool> pending{false};
-    int wake = -1;  // eventfd
+    output::Wakeup wake{"fanout hand-over"};
   };
   std::vector<Inbox> inboxes_;
   capture::FanoutHash hash_;
@@ -338,10 +321,6 @@ Engine::Engine(const core::Config& config,
       sources_.push_back(std::move(source));
     }
   }
-  stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (stop_fd_ < 0) {
-    throw core::RuntimeError(std::string("cannot create an eventfd: ") + std::strerror(errno));
-  }
   if (flow_hash) {
     exchange_ = std::make_unique<DatagramExchange>(workers_.size(), hash);
     for (size_t w = 0; w < workers_.size(); ++w) {
@@ -350,9 +329,7 @@ Engine::Engine(const core::Config& config,
   }
 }
 
-Engine::~Engine() {
-  if (stop_fd_ >= 0) ::close(stop_fd_);
-}
+Engine::~Engine() = default;
 
 void Engine::run() {
   if (!lanes_.empty()) {
@@ -377,10 +354,7 @@ void Engine::fail(std::exception_ptr error) {
 void Engine::stop() {
   stopping_.store(true);
   for (auto& source : sources_) source->stop();
-  if (stop_fd_ >= 0) {  // workers asleep in poll() see their stopped sources now
-    const uint64_t one = 1;
-    (void)::write(stop_fd_, &one, sizeof one);
-  }
+  stop_wakeup_.notify();  // workers asleep in poll() wake
 }
 
 void Engine::run_inline() {
@@ -504,7 +478,7 @@ void Engine::run_owned() {
       for (capture::PacketSource* source : lane) {
         fds.push_back({static_cast<capture::LiveSource*>(source)->wait_fd(), POLLIN, 0});
       }
-      fds.push_back({stop_fd_, POLLIN, 0});
+      fds.push_back({stop_wakeup_.fd(), POLLIN, 0});
       if (exchange_ != nullptr) fds.push_back({exchange_->wake_fd(w), POLLIN, 0});
       TimeOrderedBatch batch;
       const bool merge = lane.size() > 1;

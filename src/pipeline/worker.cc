@@ -86,8 +86,11 @@ Worker::Worker(const core::Config& config, bool live_capture, WorkerOutputs outp
         "(AlertStream::mirror_to)");
   }
   if (outputs.ftp_expectations != nullptr) app_layer_.share_expectations(outputs.ftp_expectations);
-  if (start_rules_ != nullptr) adopt_rules(start_rules_);
-  arm_responder();
+  if (start_rules_ != nullptr) {
+    adopt_rules(start_rules_);  // arms the responder
+  } else {
+    arm_responder();
+  }
   adopted_version_.store(rules_version_, std::memory_order_release);
 }
 
@@ -103,7 +106,7 @@ bool Worker::hand_over(const capture::Frame& frame, uint32_t link_bytes,
   handed_.insert(handed_.end(), datagram.begin(), datagram.end());
   const auto size = static_cast<uint32_t>(handed_.size());
   router_->post(owner, {handed_.data(), size, size, frame.ts, frame.link, frame.origin});
-  return true;  // queued, or dropped with its owner's queue full (the router counts both)
+  return true;
 }
 
 void Worker::on_frame(const capture::Frame& frame) {

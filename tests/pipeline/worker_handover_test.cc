@@ -23,10 +23,9 @@ class FixedRouter final : public DatagramRouter {
     asked.emplace_back(ip.begin(), ip.end());
     return owner_;
   }
-  bool post(unsigned to, const capture::Frame& frame) override {
+  void post(unsigned to, const capture::Frame& frame) override {
     EXPECT_EQ(to, owner_);
     posted.emplace_back(frame.data, frame.data + frame.caplen);
-    return true;
   }
   mutable std::vector<Bytes> asked;
   std::vector<Bytes> posted;

@@ -1,7 +1,12 @@
 // How the sensor's process uses the C library's allocator.
 #pragma once
 
+#include <string>
+
 namespace spanguard::core {
+
+// Frees a string's buffer (clear() keeps it): what a parser holds between messages stays small.
+inline void release(std::string& s) { std::string().swap(s); }
 
 // Keeps freed memory in the process instead of giving it back to the kernel. A sensor's flows,
 // stream buffers and scan state come and go by the hundred thousand; with glibc's defaults every

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,19 @@ class UniqueFd {
 
  private:
   int fd_ = -1;
+};
+
+// An eventfd one thread makes readable (notify) to wake another that polls it (fd()); clear()
+// makes it unreadable again. Throws core::RuntimeError naming `what` when it cannot be made.
+class Wakeup {
+ public:
+  explicit Wakeup(std::string_view what);
+  int fd() const { return fd_.get(); }
+  void notify() const;
+  void clear() const;
+
+ private:
+  UniqueFd fd_;
 };
 
 struct SocketAddress {

@@ -16,6 +16,7 @@
 #include "spanguard/capture/source.h"
 #include "spanguard/core/config.h"
 #include "spanguard/core/counters.h"
+#include "spanguard/output/socket.h"
 #include "spanguard/pipeline/frame_ring.h"
 #include "spanguard/pipeline/worker.h"
 
@@ -91,10 +92,10 @@ class Engine {
   std::atomic<uint64_t> ring_full_waits_{0};
   std::mutex error_mutex_;
   std::exception_ptr error_;
-  std::vector<int> cpus_;      // pipeline.cpu_affinity: worker i runs on cpus_[i % size]
-  bool spin_ = false;          // workers never sleep when idle (busy-polling capture)
-  int poll_timeout_ms_ = 100;  // run_owned: longest sleep in poll() (capture.timeout)
-  int stop_fd_ = -1;           // run_owned: an eventfd stop() makes readable, in every poll() set
+  std::vector<int> cpus_;                 // pipeline.cpu_affinity: worker i runs on cpus_[i % size]
+  bool spin_ = false;                     // workers never sleep when idle (busy-polling capture)
+  int poll_timeout_ms_ = 100;             // run_owned: longest sleep in poll() (capture.timeout)
+  output::Wakeup stop_wakeup_{"engine"};  // made readable by stop(): in run_owned's poll() sets
 };
 
 }  // namespace spanguard::pipeline

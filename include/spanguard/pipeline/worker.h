@@ -58,8 +58,9 @@ class DatagramRouter {
   virtual ~DatagramRouter() = default;
   // The worker whose share of the capture holds the flow of this unfragmented IP datagram.
   virtual unsigned owner(std::span<const uint8_t> ip) const = 0;
-  // Queues a copy of `frame` for worker `to` (thread-safe); false when its queue is full.
-  virtual bool post(unsigned to, const capture::Frame& frame) = 0;
+  // Queues a copy of `frame` for worker `to` (thread-safe); dropped, and counted, when its queue
+  // is full.
+  virtual void post(unsigned to, const capture::Frame& frame) = 0;
 };
 
 class Worker final : public capture::FrameSink,
